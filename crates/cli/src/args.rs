@@ -1,0 +1,157 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Hyperparameter grid search for image classifiers, trained with candle.
+#[derive(Debug, Parser)]
+#[command(name = "sweep", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train one model and print its metrics per epoch.
+    Train(TrainArgs),
+    /// Work with data sets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Time the training step of the seed's models.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Write the built-in synthetic data set in the competition's folder layout.
+    Synth(SynthArgs),
+}
+
+/// The synthetic data set's size and seed.
+#[derive(Debug, Clone, Args)]
+pub struct SynthSpecArgs {
+    /// Number of classes (2–100).
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 32)]
+    pub size: usize,
+    /// Training images.
+    #[arg(long, default_value_t = 2000)]
+    pub train: usize,
+    /// Validation images.
+    #[arg(long, default_value_t = 400)]
+    pub val: usize,
+    /// Test images.
+    #[arg(long, default_value_t = 400)]
+    pub test: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// The folder to write (train.csv, val.csv, test.csv, train_images/, …).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub spec: SynthSpecArgs,
+    /// Seed of the drawing.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArchArg {
+    Mlp,
+    Resnet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OptimizerArg {
+    Sgd,
+    Adam,
+    Rmsprop,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A data folder in the competition layout; without it, the synthetic set is used.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub synth: SynthSpecArgs,
+    /// Seed of the synthetic data set's drawing.
+    #[arg(long, default_value_t = 7)]
+    pub data_seed: u64,
+    /// Where decoded data sets are cached.
+    #[arg(long, default_value = "results/cache")]
+    pub cache: PathBuf,
+    /// The network family.
+    #[arg(long, value_enum, default_value_t = ArchArg::Resnet)]
+    pub arch: ArchArg,
+    /// ResNet stage widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    pub filters: Vec<usize>,
+    /// ResNet: dense head width; MLP: first hidden layer width.
+    #[arg(long, default_value_t = 32)]
+    pub neurons: usize,
+    /// MLP: widths of the further hidden layers, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "48")]
+    pub hidden: Vec<usize>,
+    /// Dropout before the output layer.
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f64,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: u32,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
+    pub optimizer: OptimizerArg,
+    #[arg(long, default_value_t = 0.002)]
+    pub lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Largest random rotation in degrees (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub rotation: f64,
+    /// Largest random shift as a fraction of the size (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub shift: f64,
+    /// Largest random zoom as a fraction (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub zoom: f64,
+    /// Flip half of the training images left to right.
+    #[arg(long)]
+    pub hflip: bool,
+    /// Device: cpu or cuda:K.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The trial folder for checkpoints; an existing checkpoint there is resumed.
+    #[arg(long, default_value = "results/train")]
+    pub out: PathBuf,
+    /// Print each epoch's metrics as a JSON line instead of a table row.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Timed steps per measurement (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Device: cpu or cuda:K.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}

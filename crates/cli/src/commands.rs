@@ -1,0 +1,193 @@
+//! What each command does: parse nothing, decide little, call the libraries.
+
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context, Result};
+use sweep_model::data::DataError;
+use sweep_model::{
+    cache, kaggle, Arch, Augment, ModelConfig, Objective, OptimizerKind, Progress, SyntheticSpec,
+    TrainConfig, Trial,
+};
+
+use crate::args::{
+    ArchArg, BenchArgs, Cli, Command, DataCommand, OptimizerArg, SynthSpecArgs, TrainArgs,
+};
+
+/// Exit code for bad input (a sweep file, data or arguments that cannot be used).
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+/// An error the user can fix in their input, as opposed to a failure while running.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// The exit code for an error: 2 for bad input, 1 otherwise.
+pub fn exit_code_of(err: &anyhow::Error) -> i32 {
+    let bad = err
+        .chain()
+        .any(|e| e.is::<BadInput>() || e.is::<DataError>());
+    if bad {
+        EXIT_BAD_INPUT
+    } else {
+        1
+    }
+}
+
+/// Runs a parsed command line; the `Ok` value is the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Train(args) => train(args),
+        Command::Data(DataCommand::Synth(args)) => {
+            let spec = synth_spec(&args.spec, args.seed)?;
+            let dataset = spec.generate();
+            kaggle::write_layout(&dataset, &args.out).with_context(|| {
+                format!("writing the synthetic data set to {}", args.out.display())
+            })?;
+            println!(
+                "wrote {} training, {} validation and {} test images ({} classes, {}×{}) to {}",
+                dataset.train.len(),
+                dataset.val.len(),
+                dataset.test.len(),
+                dataset.classes,
+                dataset.size,
+                dataset.size,
+                args.out.display()
+            );
+            Ok(0)
+        }
+        Command::Bench(args) => bench(args),
+    }
+}
+
+fn synth_spec(args: &SynthSpecArgs, seed: u64) -> Result<SyntheticSpec> {
+    let spec = SyntheticSpec {
+        classes: args.classes,
+        size: args.size,
+        train: args.train,
+        val: args.val,
+        test: args.test,
+        seed,
+    };
+    if let Some(problem) = spec.problem() {
+        return Err(BadInput(format!("synthetic data: {problem}")).into());
+    }
+    Ok(spec)
+}
+
+fn train(args: TrainArgs) -> Result<i32> {
+    let dataset = match &args.data {
+        Some(dir) => {
+            let (dataset, _) = cache::load(dir, &args.cache, None)?;
+            dataset
+        }
+        None => synth_spec(&args.synth, args.data_seed)?.generate(),
+    };
+    let model = ModelConfig {
+        arch: match args.arch {
+            ArchArg::Mlp => Arch::Mlp,
+            ArchArg::Resnet => Arch::Resnet,
+        },
+        filters: args.filters.clone(),
+        neurons: args.neurons,
+        hidden: args.hidden.clone(),
+        dropout: args.dropout,
+    };
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        optimizer: match args.optimizer {
+            OptimizerArg::Sgd => OptimizerKind::Sgd,
+            OptimizerArg::Adam => OptimizerKind::Adam,
+            OptimizerArg::Rmsprop => OptimizerKind::Rmsprop,
+        },
+        lr: args.lr,
+        momentum: args.momentum,
+        seed: args.seed,
+        objective: Objective::ValF1,
+    };
+    let augment = Augment {
+        rotation: args.rotation,
+        shift: args.shift,
+        zoom: args.zoom,
+        hflip: args.hflip,
+    };
+    for problem in [model.problem(), config.problem(), augment.problem()]
+        .into_iter()
+        .flatten()
+    {
+        return Err(BadInput(problem).into());
+    }
+    let device = sweep_model::device(&args.device).context("opening the device")?;
+    let trial = Trial {
+        dataset: &dataset,
+        model: &model,
+        train: &config,
+        augment: &augment,
+        device: &device,
+        dir: &args.out,
+    };
+    if !args.json {
+        println!(
+            "{} images of {}×{} in {} classes; training a {:?} for {} epochs on {}",
+            dataset.train.len(),
+            dataset.size,
+            dataset.size,
+            dataset.classes,
+            model.arch,
+            config.epochs,
+            args.device
+        );
+        println!("epoch  train_loss  train_acc  val_loss  val_acc  val_f1  seconds");
+    }
+    let stop = AtomicBool::new(false);
+    let outcome = sweep_model::train(&trial, &stop, &mut |progress| match progress {
+        Progress::Epoch(m) if args.json => {
+            println!("{}", serde_json::to_string(&m).expect("metrics serialise"));
+        }
+        Progress::Epoch(m) => println!(
+            "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>7.4}  {:>6.4}  {:>7.1}",
+            m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.val_f1, m.seconds
+        ),
+        Progress::Resumed { epoch } if !args.json => {
+            println!("resuming after epoch {epoch} from {}", args.out.display())
+        }
+        _ => {}
+    })?;
+    let Some(best) = outcome.best else {
+        bail!("no epoch finished");
+    };
+    if !args.json {
+        println!(
+            "best epoch {} with val_f1 {:.4}; checkpoints in {}",
+            best.epoch,
+            best.objective,
+            args.out.display()
+        );
+    }
+    Ok(0)
+}
+
+fn bench(args: BenchArgs) -> Result<i32> {
+    let device = sweep_model::device(&args.device).context("opening the device")?;
+    println!(
+        "batch {}, {} warm-up + {} timed steps, device {}, {} threads",
+        args.batch,
+        args.warmup,
+        args.steps,
+        args.device,
+        candle_core_threads()
+    );
+    for case in sweep_model::bench::seed_cases(args.size) {
+        let m = sweep_model::bench::measure(&case, args.batch, args.warmup, args.steps, &device)?;
+        println!("{m}");
+    }
+    Ok(0)
+}
+
+/// The thread count candle's CPU kernels use.
+fn candle_core_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

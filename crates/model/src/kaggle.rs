@@ -1,0 +1,353 @@
+//! The competition's folder layout: `train.csv`, `val.csv` (or `validation.csv`), `test.csv`
+//! and the PNG images in `train_images/`, `val_images/`, `test_images/` (or `train/`,
+//! `validation/`, `test/`). [`Layout::locate`] finds the files, [`Layout::decode`] reads them.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::data::{Columns, DataError, Dataset, Pixels, Split, CHANNELS};
+
+/// Where one split's CSV and images are.
+#[derive(Debug, Clone)]
+pub struct SplitFiles {
+    pub csv: PathBuf,
+    pub images: PathBuf,
+}
+
+/// The files of a data set in the competition layout.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub dir: PathBuf,
+    pub train: SplitFiles,
+    pub val: SplitFiles,
+    pub test: SplitFiles,
+}
+
+fn first_existing(dir: &Path, names: &[&str], what: &str) -> Result<PathBuf, DataError> {
+    names
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.exists())
+        .ok_or_else(|| DataError::Missing {
+            path: dir.join(names[0]),
+            what: format!("{what} ({})", names.join(" or ")),
+        })
+}
+
+impl Layout {
+    /// Finds the CSV files and image folders of `dir`, accepting both naming variants.
+    pub fn locate(dir: &Path) -> Result<Self, DataError> {
+        if !dir.is_dir() {
+            return Err(DataError::Missing {
+                path: dir.to_path_buf(),
+                what: "a folder with train.csv, val.csv, test.csv and the image folders".into(),
+            });
+        }
+        let split =
+            |csvs: &[&str], folders: &[&str], what: &str| -> Result<SplitFiles, DataError> {
+                Ok(SplitFiles {
+                    csv: first_existing(dir, csvs, &format!("the {what} CSV"))?,
+                    images: first_existing(dir, folders, &format!("the {what} images"))?,
+                })
+            };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            train: split(&["train.csv"], &["train_images", "train"], "training")?,
+            val: split(
+                &["val.csv", "validation.csv"],
+                &["val_images", "validation_images", "validation", "val"],
+                "validation",
+            )?,
+            test: split(&["test.csv"], &["test_images", "test"], "test")?,
+        })
+    }
+
+    /// A digest of everything the decoded data depends on: the CSV texts and the name, length
+    /// and modification time of every image file. A change to any of them makes a new cache.
+    pub fn fingerprint(&self) -> Result<String, DataError> {
+        let mut hash = Sha256::new();
+        hash.update(b"sweep-dataset-v1");
+        for files in [&self.train, &self.val, &self.test] {
+            let text = std::fs::read(&files.csv).map_err(|source| DataError::Io {
+                path: files.csv.clone(),
+                source,
+            })?;
+            hash.update((text.len() as u64).to_le_bytes());
+            hash.update(&text);
+            let io = |source| DataError::Io {
+                path: files.images.clone(),
+                source,
+            };
+            let mut entries: Vec<(String, u64, u128)> = Vec::new();
+            for entry in std::fs::read_dir(&files.images).map_err(io)? {
+                let entry = entry.map_err(io)?;
+                let meta = entry.metadata().map_err(io)?;
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                entries.push((
+                    entry.file_name().to_string_lossy().into_owned(),
+                    meta.len(),
+                    mtime,
+                ));
+            }
+            entries.sort();
+            for (name, len, mtime) in entries {
+                hash.update(name.as_bytes());
+                hash.update([0]);
+                hash.update(len.to_le_bytes());
+                hash.update(mtime.to_le_bytes());
+            }
+        }
+        Ok(hex(&hash.finalize()))
+    }
+
+    /// Reads the CSVs and decodes every image in parallel.
+    pub fn decode(&self, classes: Option<usize>) -> Result<Dataset, DataError> {
+        let (columns, train_rows) = read_csv(&self.train.csv, true)?;
+        let (_, val_rows) = read_csv(&self.val.csv, true)?;
+        let (_, test_rows) = read_csv(&self.test.csv, false)?;
+        let max_label = train_rows
+            .iter()
+            .chain(&val_rows)
+            .filter_map(|r| r.label)
+            .max()
+            .unwrap_or(0) as usize;
+        let classes = classes.unwrap_or(max_label + 1);
+        for (csv, rows) in [(&self.train.csv, &train_rows), (&self.val.csv, &val_rows)] {
+            if let Some(row) = rows
+                .iter()
+                .find(|r| r.label.is_some_and(|l| l as usize >= classes))
+            {
+                return Err(DataError::Csv {
+                    path: csv.clone(),
+                    line: row.line,
+                    message: format!(
+                        "label {} is out of range: the data set has {classes} classes (0–{})",
+                        row.label.unwrap_or(0),
+                        classes - 1
+                    ),
+                });
+            }
+        }
+        let first = train_rows.first().ok_or_else(|| DataError::Invalid {
+            path: self.train.csv.clone(),
+            message: "no training images are listed".into(),
+        })?;
+        let first_path = image_path(&self.train, first)?;
+        let probe = decode_png(&first_path, None)?;
+        let size = ((probe.len() / CHANNELS) as f64).sqrt() as usize;
+        Ok(Dataset {
+            size,
+            classes,
+            columns,
+            train: decode_split(&self.train, train_rows, size, true)?,
+            val: decode_split(&self.val, val_rows, size, true)?,
+            test: decode_split(&self.test, test_rows, size, false)?,
+        })
+    }
+}
+
+/// One data row of a split's CSV.
+#[derive(Debug)]
+struct Row {
+    line: usize,
+    name: String,
+    label: Option<u32>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read_csv(path: &Path, labelled: bool) -> Result<(Columns, Vec<Row>), DataError> {
+    let csv_error = |line: usize, message: String| DataError::Csv {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| match e.into_kind() {
+            csv::ErrorKind::Io(source) => DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => csv_error(1, format!("{other:?}")),
+        })?;
+    let headers = reader
+        .headers()
+        .map_err(|e| csv_error(1, e.to_string()))?
+        .clone();
+    let find = |names: &[&str]| {
+        headers
+            .iter()
+            .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+    };
+    let image_col = find(&["Image", "image_id"]).ok_or_else(|| {
+        csv_error(
+            1,
+            format!(
+                "no image column (`Image` or `image_id`) in the header {:?}",
+                headers.iter().collect::<Vec<_>>()
+            ),
+        )
+    })?;
+    let label_col = find(&["Class", "label"]);
+    if labelled && label_col.is_none() {
+        return Err(csv_error(
+            1,
+            format!(
+                "no label column (`Class` or `label`) in the header {:?}",
+                headers.iter().collect::<Vec<_>>()
+            ),
+        ));
+    }
+    let columns = Columns {
+        image: headers[image_col].to_string(),
+        label: label_col.map_or_else(|| Columns::default().label, |c| headers[c].to_string()),
+    };
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            csv_error(line, e.to_string())
+        })?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let name = record
+            .get(image_col)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| csv_error(line, "the image name is empty".into()))?
+            .to_string();
+        let label = match (labelled, label_col) {
+            (true, Some(col)) => {
+                let text = record.get(col).unwrap_or("");
+                let label = text.parse::<u32>().map_err(|_| {
+                    csv_error(
+                        line,
+                        format!("label `{text}` is not a non-negative integer"),
+                    )
+                })?;
+                Some(label)
+            }
+            _ => None,
+        };
+        rows.push(Row { line, name, label });
+    }
+    Ok((columns, rows))
+}
+
+fn image_path(files: &SplitFiles, row: &Row) -> Result<PathBuf, DataError> {
+    let direct = files.images.join(&row.name);
+    let with_png = files.images.join(format!("{}.png", row.name));
+    let has_png = row.name.to_ascii_lowercase().ends_with(".png");
+    [direct.clone(), with_png]
+        .into_iter()
+        .take(if has_png { 1 } else { 2 })
+        .find(|p| p.is_file())
+        .ok_or_else(|| DataError::Csv {
+            path: files.csv.clone(),
+            line: row.line,
+            message: format!("image `{}` is not in {}", row.name, files.images.display()),
+        })
+}
+
+/// Decodes one PNG into RGB bytes; with `size`, the image must be `size × size`.
+fn decode_png(path: &Path, size: Option<usize>) -> Result<Vec<u8>, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let image =
+        image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).map_err(|e| {
+            DataError::Image {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
+        })?;
+    let (width, height) = (image.width(), image.height());
+    let expected = size.unwrap_or(width as usize);
+    if width != height || width as usize != expected {
+        return Err(DataError::WrongSize {
+            path: path.to_path_buf(),
+            width,
+            height,
+            size: expected,
+        });
+    }
+    Ok(image.to_rgb8().into_raw())
+}
+
+fn decode_split(
+    files: &SplitFiles,
+    rows: Vec<Row>,
+    size: usize,
+    labelled: bool,
+) -> Result<Split, DataError> {
+    let images: Vec<Vec<u8>> = rows
+        .par_iter()
+        .map(|row| decode_png(&image_path(files, row)?, Some(size)))
+        .collect::<Result<_, _>>()?;
+    let labels: Option<Vec<u32>> = if labelled {
+        rows.iter().map(|r| r.label).collect()
+    } else {
+        None
+    };
+    Ok(Split {
+        pixels: Pixels::Owned(images.concat()),
+        labels,
+        names: rows.into_iter().map(|r| r.name).collect(),
+    })
+}
+
+/// Writes `dataset` in the competition layout (`Image,Class` columns, `train_images/` …) into
+/// `dir`; the test CSV lists names only, as the competition's does.
+pub fn write_layout(dataset: &Dataset, dir: &Path) -> Result<(), DataError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DataError::Io { path, source }
+    };
+    let splits = [
+        (&dataset.train, "train.csv", "train_images", true),
+        (&dataset.val, "val.csv", "val_images", true),
+        (&dataset.test, "test.csv", "test_images", false),
+    ];
+    for (split, csv_name, folder, labelled) in splits {
+        let images = dir.join(folder);
+        std::fs::create_dir_all(&images).map_err(io(&images))?;
+        (0..split.len()).into_par_iter().try_for_each(|i| {
+            let path = images.join(&split.names[i]);
+            image::save_buffer(
+                &path,
+                split.image(i, dataset.size),
+                dataset.size as u32,
+                dataset.size as u32,
+                image::ColorType::Rgb8,
+            )
+            .map_err(|e| DataError::Image {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        })?;
+        let mut text = if labelled {
+            format!("{},{}\n", dataset.columns.image, dataset.columns.label)
+        } else {
+            format!("{}\n", dataset.columns.image)
+        };
+        for i in 0..split.len() {
+            text.push_str(&split.names[i]);
+            match (&split.labels, labelled) {
+                (Some(labels), true) => text.push_str(&format!(",{}\n", labels[i])),
+                _ => text.push('\n'),
+            }
+        }
+        let csv = dir.join(csv_name);
+        std::fs::write(&csv, text).map_err(io(&csv))?;
+    }
+    Ok(())
+}

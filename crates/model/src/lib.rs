@@ -1,0 +1,45 @@
+//! `sweep-model`: everything about training one image classifier, synchronously, on one
+//! device. Data sets ([`data`], [`kaggle`], [`cache`], [`synthetic`]), augmentation
+//! ([`augment`]), networks ([`net`], [`mlp`], [`resnet`]), optimizers ([`optim`]), the
+//! training loop ([`train`]), metrics ([`metrics`]), checkpoints ([`checkpoint`]) and the
+//! training-step benchmark ([`bench`]). It knows nothing of tokio, SQL or plots.
+
+pub mod augment;
+pub mod batch;
+pub mod bench;
+pub mod cache;
+pub mod checkpoint;
+pub mod data;
+pub mod kaggle;
+pub mod metrics;
+pub mod mlp;
+pub mod net;
+pub mod optim;
+pub mod resnet;
+pub mod rng;
+pub mod synthetic;
+pub mod train;
+
+pub use augment::Augment;
+pub use data::{Dataset, Normalization, Split, SplitName};
+pub use metrics::Confusion;
+pub use net::{Arch, ModelConfig, Net};
+pub use optim::OptimizerKind;
+pub use synthetic::SyntheticSpec;
+pub use train::{
+    predict, train, EpochMetrics, Objective, Outcome, Progress, TrainConfig, TrainError, Trial,
+};
+
+/// The device a trial runs on, from its name: `cpu` or `cuda:K`.
+pub fn device(name: &str) -> candle_core::Result<candle_core::Device> {
+    match name {
+        "cpu" => Ok(candle_core::Device::Cpu),
+        other => match other
+            .strip_prefix("cuda:")
+            .and_then(|k| k.parse::<usize>().ok())
+        {
+            Some(k) => candle_core::Device::new_cuda(k),
+            None => candle_core::bail!("unknown device `{other}` (use `cpu` or `cuda:K`)"),
+        },
+    }
+}

@@ -1,0 +1,123 @@
+//! [`Confusion`]: the confusion matrix of a classifier over a split, and the metrics read
+//! from it: accuracy and macro F1 exactly as scikit-learn's `f1_score(average="macro")`.
+
+/// Counts of (true label, predicted label) pairs; rows are true labels, columns predictions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Confusion {
+    pub classes: usize,
+    /// Row-major `classes × classes` counts.
+    pub counts: Vec<u64>,
+}
+
+impl Confusion {
+    /// An empty matrix.
+    pub fn new(classes: usize) -> Self {
+        Self {
+            classes,
+            counts: vec![0; classes * classes],
+        }
+    }
+
+    /// The matrix of `predicted` against `truth`; both hold labels below `classes`.
+    pub fn from_labels(classes: usize, truth: &[u32], predicted: &[u32]) -> Self {
+        let mut m = Self::new(classes);
+        for (&t, &p) in truth.iter().zip(predicted) {
+            m.counts[t as usize * classes + p as usize] += 1;
+        }
+        m
+    }
+
+    /// How often true label `t` was predicted as `p`.
+    pub fn count(&self, t: usize, p: usize) -> u64 {
+        self.counts[t * self.classes + p]
+    }
+
+    /// The fraction of correct predictions (0 for no sample).
+    pub fn accuracy(&self) -> f64 {
+        let total: u64 = self.counts.iter().sum();
+        let correct: u64 = (0..self.classes).map(|c| self.count(c, c)).sum();
+        if total == 0 {
+            0.0
+        } else {
+            correct as f64 / total as f64
+        }
+    }
+
+    /// The mean F1 over the labels that occur in the truth or the predictions, a label with
+    /// no true positive counting 0: scikit-learn's `f1_score(y, p, average="macro")`.
+    pub fn macro_f1(&self) -> f64 {
+        let mut sum = 0.0;
+        let mut present = 0usize;
+        for c in 0..self.classes {
+            let tp = self.count(c, c);
+            let actual: u64 = (0..self.classes).map(|p| self.count(c, p)).sum();
+            let predicted: u64 = (0..self.classes).map(|t| self.count(t, c)).sum();
+            if actual == 0 && predicted == 0 {
+                continue;
+            }
+            present += 1;
+            // F1 = 2·tp / (2·tp + fp + fn) = 2·tp / (actual + predicted).
+            sum += 2.0 * tp as f64 / (actual + predicted) as f64;
+        }
+        if present == 0 {
+            0.0
+        } else {
+            sum / present as f64
+        }
+    }
+}
+
+/// Macro F1 of `predicted` against `truth` (scikit-learn's definition, see [`Confusion`]).
+pub fn macro_f1(truth: &[u32], predicted: &[u32]) -> f64 {
+    let classes = truth
+        .iter()
+        .chain(predicted)
+        .max()
+        .map_or(0, |&m| m as usize + 1);
+    Confusion::from_labels(classes, truth, predicted).macro_f1()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn perfect_and_all_wrong() {
+        assert!(close(macro_f1(&[0, 1, 2, 1], &[0, 1, 2, 1]), 1.0));
+        assert!(close(macro_f1(&[0, 0, 1, 1], &[1, 1, 0, 0]), 0.0));
+    }
+
+    #[test]
+    fn hand_computed_case() {
+        // sklearn: f1_score([0,0,1,1,2,2], [0,1,1,1,2,0], average="macro") == 0.6555555555555556
+        // class 0: tp 1, fp 1, fn 1 -> 0.5; class 1: tp 2, fp 1 -> 0.8; class 2: tp 1, fn 1 -> 2/3
+        let f1 = macro_f1(&[0, 0, 1, 1, 2, 2], &[0, 1, 1, 1, 2, 0]);
+        assert!(close(f1, (0.5 + 0.8 + 2.0 / 3.0) / 3.0), "{f1}");
+        assert!(close(f1, 0.655_555_555_555_555_6));
+    }
+
+    #[test]
+    fn a_class_never_predicted_counts_zero() {
+        // sklearn: f1_score([0,1,2], [0,1,1], average="macro") == 0.5555555555555555
+        // class 2 is never predicted: F1 0; class 1: tp 1, fp 1 -> 2/3; class 0: 1.
+        let f1 = macro_f1(&[0, 1, 2], &[0, 1, 1]);
+        assert!(close(f1, (1.0 + 2.0 / 3.0 + 0.0) / 3.0), "{f1}");
+    }
+
+    #[test]
+    fn a_class_only_predicted_is_averaged_and_absent_classes_are_not() {
+        // sklearn: f1_score([0,0], [0,3], average="macro") == 0.3333333333333333
+        // Labels 1 and 2 occur nowhere and are left out; label 3 only in the predictions.
+        let m = Confusion::from_labels(5, &[0, 0], &[0, 3]);
+        assert!(
+            close(m.macro_f1(), (2.0 / 3.0 + 0.0) / 2.0),
+            "{}",
+            m.macro_f1()
+        );
+        assert!(close(m.accuracy(), 0.5));
+    }
+}

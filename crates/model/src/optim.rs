@@ -1,0 +1,279 @@
+//! [`Optimizer`]: SGD (with optional momentum), Adam and RMSprop, with PyTorch's semantics
+//! and defaults, and their state as named tensors for the checkpoint.
+//!
+//! - `sgd`: `v ← momentum·v + g; p ← p − lr·v` (`torch.optim.SGD`, dampening 0).
+//! - `adam`: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected, no weight decay (`torch.optim.Adam`).
+//! - `rmsprop`: α 0.99, ε 1e-8, no momentum, not centred (`torch.optim.RMSprop`).
+
+use std::collections::HashMap;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Result, Tensor, Var};
+use candle_nn::VarMap;
+
+/// Which update rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+    Rmsprop,
+}
+
+impl OptimizerKind {
+    /// The name used in sweep files and the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Rmsprop => "rmsprop",
+        }
+    }
+
+    fn slots(self, momentum: f64) -> &'static [&'static str] {
+        match self {
+            OptimizerKind::Sgd if momentum == 0.0 => &[],
+            OptimizerKind::Sgd => &["momentum"],
+            OptimizerKind::Adam => &["m", "v"],
+            OptimizerKind::Rmsprop => &["square_avg"],
+        }
+    }
+}
+
+const ADAM_BETA1: f64 = 0.9;
+const ADAM_BETA2: f64 = 0.999;
+const ADAM_EPS: f64 = 1e-8;
+const RMSPROP_ALPHA: f64 = 0.99;
+const RMSPROP_EPS: f64 = 1e-8;
+
+/// Whether a variable is trained; batch norm's running statistics are variables too, but the
+/// layer updates them itself.
+fn is_trainable(name: &str) -> bool {
+    !(name.ends_with("running_mean") || name.ends_with("running_var"))
+}
+
+struct Param {
+    name: String,
+    var: Var,
+    slots: Vec<Tensor>,
+}
+
+/// An optimizer over every trainable variable of a [`VarMap`].
+pub struct Optimizer {
+    kind: OptimizerKind,
+    lr: f64,
+    momentum: f64,
+    step: u64,
+    params: Vec<Param>,
+}
+
+impl Optimizer {
+    /// An optimizer at step 0 with zeroed state.
+    pub fn new(kind: OptimizerKind, lr: f64, momentum: f64, vars: &VarMap) -> Result<Self> {
+        let data = vars
+            .data()
+            .lock()
+            .expect("the variable map is never poisoned");
+        let mut names: Vec<&String> = data.keys().filter(|n| is_trainable(n)).collect();
+        names.sort();
+        let params = names
+            .into_iter()
+            .map(|name| {
+                let var = data[name].clone();
+                let slots = kind
+                    .slots(momentum)
+                    .iter()
+                    .map(|_| var.as_tensor().zeros_like())
+                    .collect::<Result<_>>()?;
+                Ok(Param {
+                    name: name.clone(),
+                    var,
+                    slots,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            kind,
+            lr,
+            momentum,
+            step: 0,
+            params,
+        })
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// How many updates were applied.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// Applies one update from the gradients of a backward pass.
+    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step += 1;
+        let t = self.step as i32;
+        for param in &mut self.params {
+            let Some(g) = grads.get(param.var.as_tensor()) else {
+                continue;
+            };
+            let p = param.var.as_tensor();
+            let update = match self.kind {
+                OptimizerKind::Sgd if self.momentum == 0.0 => (g * self.lr)?,
+                OptimizerKind::Sgd => {
+                    let v = ((&param.slots[0] * self.momentum)? + g)?;
+                    let update = (&v * self.lr)?;
+                    param.slots[0] = v;
+                    update
+                }
+                OptimizerKind::Adam => {
+                    let m = ((&param.slots[0] * ADAM_BETA1)? + (g * (1.0 - ADAM_BETA1))?)?;
+                    let v = ((&param.slots[1] * ADAM_BETA2)? + (g.sqr()? * (1.0 - ADAM_BETA2))?)?;
+                    let m_hat = (&m / (1.0 - ADAM_BETA1.powi(t)))?;
+                    let v_hat = (&v / (1.0 - ADAM_BETA2.powi(t)))?;
+                    let update = ((m_hat * self.lr)? / (v_hat.sqrt()? + ADAM_EPS)?)?;
+                    param.slots = vec![m, v];
+                    update
+                }
+                OptimizerKind::Rmsprop => {
+                    let sq =
+                        ((&param.slots[0] * RMSPROP_ALPHA)? + (g.sqr()? * (1.0 - RMSPROP_ALPHA))?)?;
+                    let update = ((g * self.lr)? / (sq.sqrt()? + RMSPROP_EPS)?)?;
+                    param.slots[0] = sq;
+                    update
+                }
+            };
+            param.var.set(&(p - update)?)?;
+        }
+        Ok(())
+    }
+
+    /// The state as named tensors (`optim.<slot>.<variable>`), for a checkpoint.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let names = self.kind.slots(self.momentum);
+        self.params
+            .iter()
+            .flat_map(|p| {
+                names
+                    .iter()
+                    .zip(&p.slots)
+                    .map(|(slot, t)| (format!("optim.{slot}.{}", p.name), t.clone()))
+            })
+            .collect()
+    }
+
+    /// Restores the state written by [`Optimizer::state`] after `step` updates.
+    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: u64) -> Result<()> {
+        let names = self.kind.slots(self.momentum);
+        for param in &mut self.params {
+            for (slot, value) in names.iter().zip(param.slots.iter_mut()) {
+                let key = format!("optim.{slot}.{}", param.name);
+                let saved = tensors.get(&key).ok_or_else(|| {
+                    candle_core::Error::Msg(format!("the checkpoint has no `{key}`"))
+                })?;
+                *value = saved.to_device(value.device())?;
+            }
+        }
+        self.step = step;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    /// One parameter p = [1.0, -2.0] with loss = 3·p₀ + 0.5·p₁², so g = [3, -2]. Returns p
+    /// after `steps` updates.
+    fn run(kind: OptimizerKind, lr: f64, momentum: f64, steps: usize) -> Vec<f32> {
+        let vars = VarMap::new();
+        let p = vars
+            .get(
+                2,
+                "w",
+                candle_nn::Init::Const(0.0),
+                DType::F32,
+                &Device::Cpu,
+            )
+            .unwrap();
+        vars.data().lock().unwrap()["w"]
+            .set(&Tensor::new(&[1.0f32, -2.0], &Device::Cpu).unwrap())
+            .unwrap();
+        let mut opt = Optimizer::new(kind, lr, momentum, &vars).unwrap();
+        for _ in 0..steps {
+            let coef = Tensor::new(&[3.0f32, 0.0], &Device::Cpu).unwrap();
+            let half = Tensor::new(&[0.0f32, 0.5], &Device::Cpu).unwrap();
+            let loss = ((&p * coef).unwrap() + (p.sqr().unwrap() * half).unwrap())
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+        }
+        p.to_vec1().unwrap()
+    }
+
+    fn assert_close(got: &[f32], want: &[f64]) {
+        for (g, w) in got.iter().zip(want) {
+            assert!((*g as f64 - w).abs() < 1e-6, "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn sgd_one_step() {
+        assert_close(
+            &run(OptimizerKind::Sgd, 0.1, 0.0, 1),
+            &[1.0 - 0.3, -2.0 + 0.2],
+        );
+    }
+
+    #[test]
+    fn sgd_momentum_two_steps() {
+        // step 1: v = g = [3, -2], p = [0.7, -1.8]; step 2: g = [3, -1.8],
+        // v = 0.9·[3, -2] + [3, -1.8] = [5.7, -3.6], p = [0.7 - 0.57, -1.8 + 0.36].
+        assert_close(&run(OptimizerKind::Sgd, 0.1, 0.9, 2), &[0.13, -1.44]);
+    }
+
+    #[test]
+    fn adam_one_step_moves_each_weight_by_lr() {
+        // Bias-corrected m̂ = g and v̂ = g², so the step is lr·g/(|g| + ε).
+        let eps = 1e-8;
+        let want = [
+            1.0 - 0.01 * 3.0 / (3.0 + eps),
+            -2.0 + 0.01 * 2.0 / (2.0 + eps),
+        ];
+        assert_close(&run(OptimizerKind::Adam, 0.01, 0.0, 1), &want);
+    }
+
+    #[test]
+    fn rmsprop_one_step() {
+        // square_avg = 0.01·g², so the step is lr·g/(0.1·|g| + ε) = 10·lr·sign(g).
+        let want = [
+            1.0 - 0.001 * 3.0 / (0.3 + 1e-8),
+            -2.0 + 0.001 * 2.0 / (0.2 + 1e-8),
+        ];
+        assert_close(&run(OptimizerKind::Rmsprop, 0.001, 0.0, 1), &want);
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let vars = VarMap::new();
+        vars.get(
+            3,
+            "w",
+            candle_nn::Init::Const(1.0),
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let opt = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0, &vars).unwrap();
+        let state: HashMap<String, Tensor> = opt.state().into_iter().collect();
+        assert_eq!(state.len(), 2);
+        assert!(state.contains_key("optim.m.w") && state.contains_key("optim.v.w"));
+        let mut other = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0, &vars).unwrap();
+        other.load_state(&state, 7).unwrap();
+        assert_eq!(other.steps(), 7);
+    }
+}
