@@ -111,10 +111,11 @@ fn train(args: TrainArgs) -> Result<i32> {
         zoom: args.zoom,
         hflip: args.hflip,
     };
-    for problem in [model.problem(), config.problem(), augment.problem()]
+    let problem = [model.problem(), config.problem(), augment.problem()]
         .into_iter()
         .flatten()
-    {
+        .next();
+    if let Some(problem) = problem {
         return Err(BadInput(problem).into());
     }
     let device = sweep_model::device(&args.device).context("opening the device")?;

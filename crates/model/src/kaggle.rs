@@ -351,3 +351,269 @@ pub fn write_layout(dataset: &Dataset, dir: &Path) -> Result<(), DataError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{self, CacheUse};
+
+    /// Which of the two layouts seen in the wild a fixture uses.
+    #[derive(Clone, Copy)]
+    enum Variant {
+        /// `Image,Class`, names with `.png`, `val.csv`, `train_images/`.
+        ImageClass,
+        /// `image_id,label`, names without `.png`, `validation.csv`, `train/`.
+        ImageIdLabel,
+    }
+
+    fn png(path: &Path, size: u32, value: u8, kind: image::ColorType) {
+        let channels = kind.channel_count() as usize;
+        let bytes = vec![value; (size * size) as usize * channels];
+        image::save_buffer(path, &bytes, size, size, kind).unwrap();
+    }
+
+    /// A data set of 4×4 images: 3 train, 2 val, 2 test.
+    fn fixture(variant: Variant) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (header, ext, val_csv, folders) = match variant {
+            Variant::ImageClass => (
+                "Image,Class",
+                ".png",
+                "val.csv",
+                ["train_images", "val_images", "test_images"],
+            ),
+            Variant::ImageIdLabel => (
+                "image_id,label",
+                "",
+                "validation.csv",
+                ["train", "validation", "test"],
+            ),
+        };
+        let test_header = header.split(',').next().unwrap();
+        let splits = [
+            (
+                "train.csv",
+                folders[0],
+                vec![("a", Some(0)), ("b", Some(2)), ("c", Some(1))],
+            ),
+            (val_csv, folders[1], vec![("d", Some(1)), ("e", Some(0))]),
+            ("test.csv", folders[2], vec![("f", None), ("g", None)]),
+        ];
+        for (csv, folder, rows) in splits {
+            std::fs::create_dir_all(dir.join(folder)).unwrap();
+            let mut text = format!(
+                "{}\n",
+                if rows[0].1.is_some() {
+                    header
+                } else {
+                    test_header
+                }
+            );
+            for (i, (name, label)) in rows.iter().enumerate() {
+                let kind = [
+                    image::ColorType::Rgb8,
+                    image::ColorType::Rgba8,
+                    image::ColorType::L8,
+                ][i % 3];
+                png(
+                    &dir.join(folder).join(format!("{name}.png")),
+                    4,
+                    10 * i as u8,
+                    kind,
+                );
+                match label {
+                    Some(l) => text.push_str(&format!("{name}{ext},{l}\n")),
+                    None => text.push_str(&format!("{name}{ext}\n")),
+                }
+            }
+            std::fs::write(dir.join(csv), text).unwrap();
+        }
+        tmp
+    }
+
+    fn decode(dir: &Path) -> Result<Dataset, DataError> {
+        Layout::locate(dir)?.decode(None)
+    }
+
+    #[test]
+    fn both_layouts_load_with_their_column_names() {
+        for (variant, columns) in [
+            (Variant::ImageClass, ("Image", "Class")),
+            (Variant::ImageIdLabel, ("image_id", "label")),
+        ] {
+            let tmp = fixture(variant);
+            let ds = decode(tmp.path()).unwrap();
+            assert_eq!((ds.size, ds.classes), (4, 3));
+            assert_eq!((ds.train.len(), ds.val.len(), ds.test.len()), (3, 2, 2));
+            assert_eq!(ds.train.labels.as_deref(), Some(&[0, 2, 1][..]));
+            assert_eq!(ds.test.labels, None);
+            assert_eq!(
+                (ds.columns.image.as_str(), ds.columns.label.as_str()),
+                columns
+            );
+            // RGBA and greyscale images become RGB: 4×4×3 bytes each, the value kept.
+            assert_eq!(ds.train.pixels.len(), 3 * 4 * 4 * 3);
+            assert!(ds.train.image(1, 4).iter().all(|&v| v == 10));
+            assert!(ds.train.image(2, 4).iter().all(|&v| v == 20));
+        }
+    }
+
+    fn error_of(tmp: &tempfile::TempDir, edit: impl FnOnce(&Path)) -> String {
+        edit(tmp.path());
+        decode(tmp.path()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_missing_file_or_folder_is_named() {
+        let tmp = fixture(Variant::ImageClass);
+        let err = error_of(&tmp, |d| std::fs::remove_file(d.join("val.csv")).unwrap());
+        assert!(
+            err.contains("val.csv") && err.contains("validation.csv"),
+            "{err}"
+        );
+        let tmp = fixture(Variant::ImageIdLabel);
+        let err = error_of(&tmp, |d| std::fs::remove_dir_all(d.join("test")).unwrap());
+        assert!(
+            err.contains("test_images") && err.contains("missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_column_names_the_csv_and_line() {
+        let tmp = fixture(Variant::ImageClass);
+        let err = error_of(&tmp, |d| {
+            std::fs::write(d.join("train.csv"), "Image,Kind\na.png,0\n").unwrap()
+        });
+        assert!(
+            err.contains("train.csv:1:") && err.contains("label column"),
+            "{err}"
+        );
+        let err = error_of(&tmp, |d| {
+            std::fs::write(d.join("train.csv"), "File,Class\na.png,0\n").unwrap()
+        });
+        assert!(
+            err.contains("train.csv:1:") && err.contains("image column"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_label_names_the_csv_line() {
+        let tmp = fixture(Variant::ImageClass);
+        let err = error_of(&tmp, |d| {
+            std::fs::write(d.join("train.csv"), "Image,Class\na.png,0\nb.png,two\n").unwrap()
+        });
+        assert!(
+            err.contains("train.csv:3:") && err.contains("`two`"),
+            "{err}"
+        );
+        let err = error_of(&tmp, |d| {
+            std::fs::write(d.join("train.csv"), "Image,Class\na.png,-1\n").unwrap()
+        });
+        assert!(
+            err.contains("train.csv:2:") && err.contains("`-1`"),
+            "{err}"
+        );
+        let tmp = fixture(Variant::ImageClass);
+        let err = Layout::locate(tmp.path())
+            .unwrap()
+            .decode(Some(2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train.csv:3:") && err.contains("out of range"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_listed_image_that_is_not_there_names_the_csv_line() {
+        let tmp = fixture(Variant::ImageIdLabel);
+        let err = error_of(&tmp, |d| {
+            std::fs::remove_file(d.join("validation/e.png")).unwrap()
+        });
+        assert!(
+            err.contains("validation.csv:3:") && err.contains("`e`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn truncated_unreadable_and_wrongly_sized_pngs_are_named() {
+        let tmp = fixture(Variant::ImageClass);
+        let err = error_of(&tmp, |d| {
+            let path = d.join("train_images/b.png");
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        });
+        assert!(
+            err.contains("b.png") && err.contains("cannot decode"),
+            "{err}"
+        );
+        let tmp = fixture(Variant::ImageClass);
+        let err = error_of(&tmp, |d| {
+            std::fs::write(d.join("test_images/g.png"), "not a png").unwrap()
+        });
+        assert!(
+            err.contains("g.png") && err.contains("cannot decode"),
+            "{err}"
+        );
+        let tmp = fixture(Variant::ImageClass);
+        let err = error_of(&tmp, |d| {
+            png(&d.join("val_images/d.png"), 5, 0, image::ColorType::Rgb8)
+        });
+        assert!(
+            err.contains("d.png") && err.contains("5×5") && err.contains("4×4"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_cache_is_reused_and_rebuilt_when_the_data_changes() {
+        let tmp = fixture(Variant::ImageClass);
+        let cache_dir = tmp.path().join("cache");
+        let (built, how) = cache::load(tmp.path(), &cache_dir, None).unwrap();
+        assert_eq!(how, CacheUse::Built);
+        let (hit, how) = cache::load(tmp.path(), &cache_dir, None).unwrap();
+        assert_eq!(how, CacheUse::Hit);
+        assert_eq!(&*hit.train.pixels, &*built.train.pixels);
+        assert_eq!(hit.train.names, built.train.names);
+        assert_eq!(hit.val.labels, built.val.labels);
+        assert_eq!(hit.columns, built.columns);
+        std::fs::write(
+            tmp.path().join("train.csv"),
+            "Image,Class\na.png,0\nb.png,2\n",
+        )
+        .unwrap();
+        let (changed, how) = cache::load(tmp.path(), &cache_dir, None).unwrap();
+        assert_eq!(how, CacheUse::Built);
+        assert_eq!(changed.train.len(), 2);
+        // Asking for fewer classes than the cached labels need is still an error with a line.
+        let err = cache::load(tmp.path(), &cache_dir, Some(2))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("train.csv:3:"), "{err}");
+    }
+
+    #[test]
+    fn written_layout_reads_back_the_same() {
+        let spec = crate::SyntheticSpec {
+            classes: 4,
+            size: 8,
+            train: 6,
+            val: 4,
+            test: 3,
+            seed: 1,
+        };
+        let ds = spec.generate();
+        let tmp = tempfile::tempdir().unwrap();
+        write_layout(&ds, tmp.path()).unwrap();
+        let back = decode(tmp.path()).unwrap();
+        assert_eq!(&*back.train.pixels, &*ds.train.pixels);
+        assert_eq!(back.val.labels, ds.val.labels);
+        assert_eq!(back.test.names, ds.test.names);
+        assert_eq!(back.test.labels, None);
+    }
+}

@@ -120,4 +120,25 @@ mod tests {
         );
         assert!(close(m.accuracy(), 0.5));
     }
+
+    #[test]
+    fn equals_scikit_learn_on_a_larger_case() {
+        // y = [(i*7+3)%13], p = [(i*i+5)%11 if i%3 else y[i]] for i in range(200);
+        // sklearn's f1_score(y, p, average="macro") printed 0.42236024844720493.
+        let y: Vec<u32> = (0..200).map(|i| (i * 7 + 3) % 13).collect();
+        let p: Vec<u32> = (0..200)
+            .map(|i| {
+                if i % 3 != 0 {
+                    (i * i + 5) % 11
+                } else {
+                    y[i as usize]
+                }
+            })
+            .collect();
+        assert!(
+            close(macro_f1(&y, &p), 0.422_360_248_447_204_93),
+            "{}",
+            macro_f1(&y, &p)
+        );
+    }
 }

@@ -106,15 +106,17 @@ fn distance(shape: usize, dx: f32, dy: f32, r: f32) -> f32 {
 
 /// One image of class `class`, `size × size × 3` bytes.
 fn draw(class: usize, size: usize, rng: &mut Rng) -> Vec<u8> {
+    // Neighbouring classes differ in shape and colour; 25 classes use every pair once.
     let shape = class % 5;
-    let colour = PALETTE[(class / 5) % 5];
+    let colour = PALETTE[(class % 5 + class / 5) % 5];
     let texture = (class / 25) % 4;
     let s = size as f32;
-    let r = rng.uniform(0.2, 0.3) as f32;
-    let cx = rng.uniform(0.32, 0.68) as f32;
-    let cy = rng.uniform(0.32, 0.68) as f32;
-    let jitter: Vec<f32> = (0..3).map(|_| rng.uniform(-0.08, 0.08) as f32).collect();
-    let background: Vec<f32> = (0..3).map(|_| rng.uniform(0.05, 0.45) as f32).collect();
+    let r = rng.uniform(0.2, 0.32) as f32;
+    let cx = rng.uniform(0.26, 0.74) as f32;
+    let cy = rng.uniform(0.26, 0.74) as f32;
+    let brightness = rng.uniform(0.7, 1.05) as f32;
+    let jitter: Vec<f32> = (0..3).map(|_| rng.uniform(-0.12, 0.12) as f32).collect();
+    let background: Vec<f32> = (0..3).map(|_| rng.uniform(0.0, 0.6) as f32).collect();
     let gradient = (
         rng.uniform(-0.15, 0.15) as f32,
         rng.uniform(-0.15, 0.15) as f32,
@@ -128,15 +130,15 @@ fn draw(class: usize, size: usize, rng: &mut Rng) -> Vec<u8> {
             let alpha = (0.5 - distance(shape, u - cx, v - cy, r) * s).clamp(0.0, 1.0);
             let stripe = match texture {
                 0 => true,
-                1 => (y / period) % 2 == 0,
-                2 => (x / period) % 2 == 0,
-                _ => (x / period + y / period) % 2 == 0,
+                1 => (y / period).is_multiple_of(2),
+                2 => (x / period).is_multiple_of(2),
+                _ => (x / period + y / period).is_multiple_of(2),
             };
             let shade = if stripe { 1.0 } else { 0.45 };
             let noise = rng.normal() as f32 * 0.05;
             for c in 0..CHANNELS {
                 let bg = background[c] + gradient.0 * (u - 0.5) + gradient.1 * (v - 0.5);
-                let fg = (colour[c] + jitter[c]) * shade;
+                let fg = (colour[c] + jitter[c]) * shade * brightness;
                 let value = bg * (1.0 - alpha) + fg * alpha + noise;
                 out.push((value.clamp(0.0, 1.0) * 255.0).round() as u8);
             }

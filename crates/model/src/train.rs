@@ -373,14 +373,7 @@ pub fn train(
                 loss: loss_value,
             });
         }
-        let (val_loss, predicted) = evaluate(
-            &net,
-            &dataset.val,
-            size,
-            &state.norm,
-            config.batch_size,
-            device,
-        )?;
+        let (val_loss, predicted) = evaluate(&net, &dataset.val, size, &state.norm, device)?;
         let confusion = Confusion::from_labels(dataset.classes, val_labels, &predicted);
         let metrics = EpochMetrics {
             epoch,
@@ -433,19 +426,22 @@ pub fn train(
     })
 }
 
+/// Images per evaluation batch; one size for validation and prediction, so that both compute
+/// exactly the same logits.
+const EVAL_BATCH: usize = 256;
+
 /// The mean cross-entropy (when the split has labels) and the predicted labels of a split.
 fn evaluate(
     net: &Net,
     split: &Split,
     size: usize,
     norm: &Normalization,
-    batch_size: usize,
     device: &Device,
 ) -> candle_core::Result<(Option<f64>, Vec<u32>)> {
     let mut predicted = Vec::with_capacity(split.len());
     let mut loss_sum = 0.0;
     let all: Vec<usize> = (0..split.len()).collect();
-    for indices in all.chunks(batch_size.max(1)) {
+    for indices in all.chunks(EVAL_BATCH) {
         let xs = batch::images(split, indices, size, norm, None, device)?;
         let logits = net.forward(&xs, &mut Pass::Eval)?;
         if let Some(labels) = &split.labels {
@@ -508,7 +504,7 @@ pub fn predict(
     let vars = VarMap::new();
     let net = Net::new(&card.model, card.size, card.classes, 0, &vars, device)?;
     load_model_tensors(&vars, &tensors)?;
-    let (_, labels) = evaluate(&net, split, card.size, &card.norm, 256, device)?;
+    let (_, labels) = evaluate(&net, split, card.size, &card.norm, device)?;
     let confusion = split
         .labels
         .as_ref()
@@ -518,4 +514,359 @@ pub fn predict(
         card,
         confusion,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Arch;
+    use crate::synthetic::SyntheticSpec;
+
+    fn small_resnet() -> ModelConfig {
+        ModelConfig {
+            arch: Arch::Resnet,
+            filters: vec![8, 16, 32],
+            neurons: 32,
+            hidden: vec![],
+            dropout: 0.2,
+        }
+    }
+
+    fn data(classes: usize, train: usize) -> Dataset {
+        SyntheticSpec {
+            classes,
+            size: 16,
+            train,
+            val: 120,
+            test: 10,
+            seed: 5,
+        }
+        .generate()
+    }
+
+    fn run(
+        dataset: &Dataset,
+        model: &ModelConfig,
+        config: &TrainConfig,
+        augment: &Augment,
+        dir: &Path,
+    ) -> Result<Outcome, TrainError> {
+        let trial = Trial {
+            dataset,
+            model,
+            train: config,
+            augment,
+            device: &Device::Cpu,
+            dir,
+        };
+        train(&trial, &AtomicBool::new(false), &mut |_| {})
+    }
+
+    /// The metrics without the wall-clock seconds, which differ from run to run.
+    fn timeless(history: &[EpochMetrics]) -> Vec<EpochMetrics> {
+        history
+            .iter()
+            .map(|m| EpochMetrics {
+                seconds: 0.0,
+                ..m.clone()
+            })
+            .collect()
+    }
+
+    fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
+        let (tensors, _): (_, serde_json::Value) = checkpoint::load(path, &Device::Cpu).unwrap();
+        let mut all: Vec<(String, Vec<f32>)> = tensors
+            .into_iter()
+            .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    #[test]
+    fn both_networks_give_one_logit_per_class_in_both_passes() {
+        for (arch, size) in [(Arch::Resnet, 16), (Arch::Resnet, 21), (Arch::Mlp, 12)] {
+            let model = ModelConfig {
+                arch,
+                hidden: vec![10],
+                ..small_resnet()
+            };
+            let vars = VarMap::new();
+            let net = Net::new(&model, size, 7, 1, &vars, &Device::Cpu).unwrap();
+            let xs = Tensor::zeros((3, 3, size, size), DType::F32, &Device::Cpu).unwrap();
+            let mut rng = Rng::new(1);
+            assert_eq!(
+                net.forward(&xs, &mut Pass::Train(&mut rng)).unwrap().dims(),
+                [3, 7]
+            );
+            assert_eq!(net.forward(&xs, &mut Pass::Eval).unwrap().dims(), [3, 7]);
+        }
+    }
+
+    #[test]
+    fn dropout_and_batch_norm_differ_between_training_and_evaluation() {
+        let vars = VarMap::new();
+        let net = Net::new(&small_resnet(), 16, 5, 1, &vars, &Device::Cpu).unwrap();
+        let xs = Tensor::randn(0f32, 1.0, (4, 3, 16, 16), &Device::Cpu).unwrap();
+        let eval1 = net
+            .forward(&xs, &mut Pass::Eval)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let eval2 = net
+            .forward(&xs, &mut Pass::Eval)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(eval1, eval2, "evaluation is deterministic");
+        let mut rng = Rng::new(1);
+        let train = net
+            .forward(&xs, &mut Pass::Train(&mut rng))
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_ne!(eval1, train);
+    }
+
+    #[test]
+    fn a_small_resnet_learns_the_synthetic_data_well_above_chance() {
+        let dataset = data(4, 600);
+        let config = TrainConfig {
+            epochs: 4,
+            batch_size: 32,
+            lr: 0.003,
+            ..TrainConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run(
+            &dataset,
+            &small_resnet(),
+            &config,
+            &Augment::default(),
+            dir.path(),
+        )
+        .unwrap();
+        let best = outcome.best.unwrap();
+        assert!(outcome.finished);
+        assert_eq!(outcome.history.len(), 4);
+        assert!(
+            best.objective > 0.6,
+            "val F1 {} (chance 0.25)",
+            best.objective
+        );
+        assert!(outcome.history[3].train_loss < outcome.history[0].train_loss);
+        assert_eq!(best.confusion.counts.iter().sum::<u64>(), 120);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_run_bit_for_bit() {
+        let dataset = data(3, 100);
+        let config = TrainConfig {
+            epochs: 2,
+            batch_size: 16,
+            ..TrainConfig::default()
+        };
+        let augment = Augment {
+            rotation: 10.0,
+            shift: 0.1,
+            zoom: 0.1,
+            hflip: true,
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = run(&dataset, &small_resnet(), &config, &augment, a.path()).unwrap();
+        let second = run(&dataset, &small_resnet(), &config, &augment, b.path()).unwrap();
+        assert_eq!(timeless(&first.history), timeless(&second.history));
+        assert_eq!(weights(&a.path().join(LAST)), weights(&b.path().join(LAST)));
+        let other = TrainConfig { seed: 43, ..config };
+        let c = tempfile::tempdir().unwrap();
+        let third = run(&dataset, &small_resnet(), &other, &augment, c.path()).unwrap();
+        assert_ne!(timeless(&first.history), timeless(&third.history));
+    }
+
+    #[test]
+    fn two_epochs_and_a_resumed_third_equal_three_epochs() {
+        let dataset = data(3, 100);
+        let augment = Augment {
+            rotation: 10.0,
+            shift: 0.1,
+            zoom: 0.0,
+            hflip: true,
+        };
+        for optimizer in [
+            OptimizerKind::Adam,
+            OptimizerKind::Sgd,
+            OptimizerKind::Rmsprop,
+        ] {
+            let three = TrainConfig {
+                epochs: 3,
+                batch_size: 16,
+                optimizer,
+                momentum: 0.5,
+                ..TrainConfig::default()
+            };
+            let two = TrainConfig {
+                epochs: 2,
+                ..three.clone()
+            };
+            let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let straight = run(&dataset, &small_resnet(), &three, &augment, a.path()).unwrap();
+            run(&dataset, &small_resnet(), &two, &augment, b.path()).unwrap();
+            let mut events = Vec::new();
+            let trial = Trial {
+                dataset: &dataset,
+                model: &small_resnet(),
+                train: &three,
+                augment: &augment,
+                device: &Device::Cpu,
+                dir: b.path(),
+            };
+            let resumed = train(&trial, &AtomicBool::new(false), &mut |p| events.push(p)).unwrap();
+            assert_eq!(events[0], Progress::Resumed { epoch: 2 });
+            assert_eq!(
+                timeless(&straight.history),
+                timeless(&resumed.history),
+                "{optimizer:?}"
+            );
+            assert_eq!(straight.best, resumed.best);
+            assert_eq!(
+                weights(&a.path().join(LAST)),
+                weights(&b.path().join(LAST)),
+                "{optimizer:?}"
+            );
+            assert_eq!(weights(&a.path().join(BEST)), weights(&b.path().join(BEST)));
+        }
+    }
+
+    #[test]
+    fn a_stop_request_ends_resumably_and_a_finished_trial_is_not_retrained() {
+        let dataset = data(3, 64);
+        let config = TrainConfig {
+            epochs: 2,
+            batch_size: 16,
+            ..TrainConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let trial = Trial {
+            dataset: &dataset,
+            model: &small_resnet(),
+            train: &config,
+            augment: &Augment::default(),
+            device: &Device::Cpu,
+            dir: dir.path(),
+        };
+        let stop = AtomicBool::new(false);
+        let stopped = train(&trial, &stop, &mut |p| {
+            if matches!(p, Progress::Checkpoint { epoch: 1, .. }) {
+                stop.store(true, Ordering::Relaxed);
+            }
+        })
+        .unwrap();
+        assert!(!stopped.finished);
+        assert_eq!(stopped.history.len(), 1);
+        let finished = train(&trial, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        assert!(finished.finished);
+        assert_eq!(finished.history.len(), 2);
+        let mut batches = 0;
+        let again = train(&trial, &AtomicBool::new(false), &mut |p| {
+            batches += matches!(p, Progress::Batch { .. }) as usize
+        })
+        .unwrap();
+        assert_eq!((batches, again.history.len()), (0, 2));
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_configuration_is_refused() {
+        let dataset = data(3, 32);
+        let config = TrainConfig {
+            epochs: 1,
+            batch_size: 16,
+            ..TrainConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        run(
+            &dataset,
+            &small_resnet(),
+            &config,
+            &Augment::default(),
+            dir.path(),
+        )
+        .unwrap();
+        let other = TrainConfig {
+            epochs: 2,
+            lr: 0.01,
+            ..config
+        };
+        let err = run(
+            &dataset,
+            &small_resnet(),
+            &other,
+            &Augment::default(),
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, TrainError::ForeignCheckpoint { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_diverging_run_names_the_epoch_and_batch() {
+        let dataset = data(3, 64);
+        let config = TrainConfig {
+            epochs: 3,
+            batch_size: 16,
+            optimizer: OptimizerKind::Sgd,
+            lr: 1e30,
+            ..TrainConfig::default()
+        };
+        let model = ModelConfig {
+            arch: Arch::Mlp,
+            neurons: 16,
+            hidden: vec![],
+            dropout: 0.0,
+            ..small_resnet()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(&dataset, &model, &config, &Augment::default(), dir.path()).unwrap_err();
+        assert!(
+            matches!(err, TrainError::Diverged { epoch: 1, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().starts_with("diverged at epoch 1, batch "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn prediction_from_the_best_checkpoint_matches_the_recorded_f1() {
+        let dataset = data(4, 200);
+        let config = TrainConfig {
+            epochs: 2,
+            batch_size: 32,
+            ..TrainConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run(
+            &dataset,
+            &small_resnet(),
+            &config,
+            &Augment::default(),
+            dir.path(),
+        )
+        .unwrap();
+        let best = outcome.best.unwrap();
+        let val = predict(&dir.path().join(BEST), &dataset, &dataset.val, &Device::Cpu).unwrap();
+        assert_eq!(val.labels.len(), dataset.val.len());
+        assert_eq!(val.card.epoch, best.epoch);
+        assert_eq!(val.confusion.as_ref().unwrap(), &best.confusion);
+        assert_eq!(val.confusion.unwrap().macro_f1(), best.objective);
+        let test = predict(
+            &dir.path().join(BEST),
+            &dataset,
+            &dataset.test,
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(test.labels.len(), dataset.test.len());
+        assert!(test.labels.iter().all(|&l| l < 4));
+    }
 }

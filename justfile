@@ -1,0 +1,27 @@
+# The everyday commands. `just --list` shows them.
+
+# Build the release binary (target/release/sweep).
+build:
+    cargo build --release
+
+# The README's test command, as CI runs it.
+test:
+    cargo build --release && cargo test --release --workspace
+
+# Everything CI checks: formatting, lints and the tests.
+ci:
+    .ci/run
+
+# Train one small ResNet on the built-in synthetic data.
+demo:
+    cargo run --release -- train --epochs 5
+
+# Time the training step of the seed's models (64x64, batch 64).
+bench:
+    cargo run --release -- bench
+
+# The PyTorch reference on the same models (needs /tmp/torch-venv, see shared/bench/README.md).
+bench-torch:
+    THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py train-resnet 64
+    THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py train-mlp 24
+    THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py infer-resnet 64

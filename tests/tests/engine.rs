@@ -1,0 +1,187 @@
+//! The training engine through the command line: synthetic data on disk, training from it,
+//! resuming, and bad input refused with exit code 2.
+
+use sweep_tests::{sweep, text};
+
+#[test]
+fn synthetic_data_written_to_disk_trains_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = sweep(
+        dir,
+        &[
+            "data",
+            "synth",
+            "--out",
+            "data",
+            "--classes",
+            "4",
+            "--size",
+            "16",
+            "--train",
+            "200",
+            "--val",
+            "60",
+            "--test",
+            "20",
+            "--seed",
+            "3",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("wrote 200 training, 60 validation and 20 test images"),
+        "{stdout}"
+    );
+    let train_csv = std::fs::read_to_string(dir.join("data/train.csv")).unwrap();
+    assert!(
+        train_csv.starts_with("Image,Class\ntrain_00000.png,0\n"),
+        "{train_csv}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("data/test_images"))
+            .unwrap()
+            .count(),
+        20
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/test.csv"))
+            .unwrap()
+            .lines()
+            .next(),
+        Some("Image")
+    );
+
+    let train = |epochs: &str| {
+        sweep(
+            dir,
+            &[
+                "train",
+                "--data",
+                "data",
+                "--filters",
+                "8,16",
+                "--epochs",
+                epochs,
+                "--batch-size",
+                "32",
+                "--json",
+                "--out",
+                "trial",
+            ],
+        )
+    };
+    let out = train("2");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let epochs: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(epochs.len(), 2, "{stdout}");
+    assert_eq!(epochs[1]["epoch"], 2);
+    assert!(epochs[1]["val_f1"].as_f64().unwrap() > 0.0);
+    assert!(
+        dir.join("trial/last.safetensors").exists() && dir.join("trial/best.safetensors").exists()
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("results/cache"))
+            .unwrap()
+            .count(),
+        1,
+        "one cache file"
+    );
+
+    // A third epoch resumes from the checkpoint: only epoch 3 is trained and printed.
+    let out = train("3");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let epochs: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(epochs.len(), 1, "{stdout}");
+    assert_eq!(epochs[0]["epoch"], 3);
+}
+
+#[test]
+fn a_corrupt_image_is_refused_with_its_name_and_exit_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = sweep(
+        dir,
+        &[
+            "data",
+            "synth",
+            "--out",
+            "data",
+            "--classes",
+            "3",
+            "--size",
+            "8",
+            "--train",
+            "10",
+            "--val",
+            "5",
+            "--test",
+            "2",
+        ],
+    );
+    assert!(out.status.success());
+    let victim = dir.join("data/val_images/val_00003.png");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 3]).unwrap();
+    let out = sweep(
+        dir,
+        &["train", "--data", "data", "--epochs", "1", "--out", "trial"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("val_00003.png") && stderr.contains("cannot decode"),
+        "{stderr}"
+    );
+    assert!(!dir.join("trial").exists(), "nothing written for bad input");
+}
+
+#[test]
+fn out_of_range_arguments_exit_with_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = sweep(
+        tmp.path(),
+        &["data", "synth", "--out", "d", "--classes", "101"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("classes must be between 2 and 100"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("d").exists());
+    let out = sweep(tmp.path(), &["train", "--lr", "0", "--epochs", "1"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("train.lr"), "{stderr}");
+}
+
+#[test]
+fn bench_prints_images_per_second_for_each_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = sweep(
+        tmp.path(),
+        &[
+            "bench", "--size", "16", "--batch", "8", "--warmup", "1", "--steps", "2",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for line in [
+        "resnet     16x16 train",
+        "mlp-24-48  16x16 train",
+        "resnet     16x16 infer",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from {stdout}");
+    }
+    assert_eq!(stdout.matches(" img/s").count(), 3, "{stdout}");
+}
