@@ -1,1 +1,594 @@
-//! Placeholder until its issue lands.
+//! `sweep-store`: the results database. SQLite through sqlx, in WAL mode, its schema created
+//! by the embedded migrations in `migrations/`, and one small async function per operation.
+//! SQL lives here and nowhere else.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::Row;
+
+/// Why the database could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("{path}: cannot update the schema: {source}")]
+    Migrate {
+        path: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("{0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("a trial's stored JSON is invalid: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A sweep's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct SweepId(pub i64);
+
+/// A trial's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct TrialId(pub i64);
+
+/// Opens (creating it and its folder if needed) the database at `path` for reading and
+/// writing, and brings its schema up to date.
+pub async fn open(path: &Path) -> Result<SqlitePool> {
+    let name = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: name.clone(),
+            source: sqlx::Error::Io(e),
+        })?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: name.clone(),
+            source,
+        })?;
+    sqlx::migrate!()
+        .run(&pool)
+        .await
+        .map_err(|source| StoreError::Migrate { path: name, source })?;
+    Ok(pool)
+}
+
+/// Opens an existing database read-only: nothing done through this pool can change it.
+pub async fn open_read_only(path: &Path) -> Result<SqlitePool> {
+    let name = path.display().to_string();
+    let url = format!("sqlite://{}", path.display());
+    let options = SqliteConnectOptions::from_str(&url)
+        .map_err(|source| StoreError::Open {
+            path: name.clone(),
+            source,
+        })?
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Open { path: name, source })
+}
+
+/// A trial of a sweep as the sweep file expands it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTrial {
+    pub grid_index: i64,
+    /// JSON object of the grid point.
+    pub params: String,
+    /// JSON of the full resolved configuration.
+    pub config: String,
+    pub config_hash: String,
+}
+
+/// Records a sweep and its trials in one transaction: a new sweep, or an existing one (by
+/// name) whose file text is updated and which gains the trials it does not have yet.
+/// Trials already recorded (same configuration hash) keep their status and results.
+pub async fn record_sweep(
+    pool: &SqlitePool,
+    name: &str,
+    file_path: &str,
+    file_text: &str,
+    trials: &[NewTrial],
+) -> Result<SweepId> {
+    let mut tx = pool.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sweeps (name, file_text, file_path) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET file_text = excluded.file_text, file_path = excluded.file_path
+         RETURNING id",
+    )
+    .bind(name)
+    .bind(file_text)
+    .bind(file_path)
+    .fetch_one(&mut *tx)
+    .await?;
+    for trial in trials {
+        sqlx::query(
+            "INSERT INTO trials (sweep_id, grid_index, params, config, config_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sweep_id, config_hash) DO UPDATE SET grid_index = excluded.grid_index",
+        )
+        .bind(id)
+        .bind(trial.grid_index)
+        .bind(&trial.params)
+        .bind(&trial.config)
+        .bind(&trial.config_hash)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(SweepId(id))
+}
+
+/// A trial handed to one runner to execute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedTrial {
+    pub id: TrialId,
+    pub grid_index: i64,
+    pub params: String,
+    pub config: String,
+    pub config_hash: String,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+/// Seconds since the Unix epoch, the clock of heartbeats.
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Atomically hands the next runnable trial of a sweep to `runner` on `device`: a pending
+/// or interrupted one, or a running one whose runner has not sent a heartbeat for
+/// `stale_after` (it died: killed, crashed, power lost). `None` when nothing is left to run.
+pub async fn claim_trial(
+    pool: &SqlitePool,
+    sweep: SweepId,
+    runner: &str,
+    device: &str,
+    stale_after: Duration,
+) -> Result<Option<ClaimedTrial>> {
+    let now = now();
+    let row = sqlx::query(
+        "UPDATE trials
+         SET status = 'running', runner = ?2, device = ?3, heartbeat_at = ?4,
+             attempts = attempts + 1, error = NULL,
+             started_at = coalesce(started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         WHERE id = (
+             SELECT id FROM trials
+             WHERE sweep_id = ?1
+               AND (status IN ('pending', 'interrupted')
+                    OR (status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?5)))
+             ORDER BY grid_index LIMIT 1)
+         RETURNING id, grid_index, params, config, config_hash, attempts",
+    )
+    .bind(sweep.0)
+    .bind(runner)
+    .bind(device)
+    .bind(now)
+    .bind(now - stale_after.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| ClaimedTrial {
+        id: TrialId(row.get("id")),
+        grid_index: row.get("grid_index"),
+        params: row.get("params"),
+        config: row.get("config"),
+        config_hash: row.get("config_hash"),
+        attempts: row.get("attempts"),
+    }))
+}
+
+/// Tells the database that `runner` is alive and still running its trials.
+pub async fn heartbeat(pool: &SqlitePool, runner: &str) -> Result<()> {
+    sqlx::query("UPDATE trials SET heartbeat_at = ?2 WHERE runner = ?1 AND status = 'running'")
+        .bind(runner)
+        .bind(now())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// One epoch's metrics as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochRow {
+    pub epoch: i64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub val_f1: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+/// Records an epoch of a trial; recording the same epoch again (a resumed trial repeating
+/// it) replaces it, so no epoch is ever stored twice.
+pub async fn record_epoch(pool: &SqlitePool, trial: TrialId, row: &EpochRow) -> Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO epochs
+         (trial_id, epoch, train_loss, train_acc, val_loss, val_acc, val_f1, lr, seconds)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(trial.0)
+    .bind(row.epoch)
+    .bind(row.train_loss)
+    .bind(row.train_acc)
+    .bind(row.val_loss)
+    .bind(row.val_acc)
+    .bind(row.val_f1)
+    .bind(row.lr)
+    .bind(row.seconds)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How a trial that stopped running ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// All epochs ran.
+    Done {
+        best_epoch: i64,
+        objective: f64,
+        checkpoint: String,
+        /// Row-major `classes × classes` counts of the best epoch.
+        confusion: Vec<u64>,
+        classes: usize,
+    },
+    /// It failed; `retry` puts it back in the queue.
+    Failed { error: String, retry: bool },
+    /// Stopped on request; it resumes from its checkpoint on the next run.
+    Interrupted,
+}
+
+/// Records how a trial ended, in one transaction.
+pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    match ending {
+        Ending::Done {
+            best_epoch,
+            objective,
+            checkpoint,
+            confusion,
+            classes,
+        } => {
+            sqlx::query(
+                "UPDATE trials SET status = 'done', runner = NULL, best_epoch = ?2, objective = ?3,
+                 checkpoint = ?4, error = NULL,
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            )
+            .bind(trial.0)
+            .bind(best_epoch)
+            .bind(objective)
+            .bind(checkpoint)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM confusion WHERE trial_id = ?1")
+                .bind(trial.0)
+                .execute(&mut *tx)
+                .await?;
+            for (cell, &count) in confusion.iter().enumerate().filter(|(_, &c)| c > 0) {
+                sqlx::query(
+                    "INSERT INTO confusion (trial_id, actual, predicted, count) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .bind(trial.0)
+                .bind((cell / classes) as i64)
+                .bind((cell % classes) as i64)
+                .bind(count as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        Ending::Failed { error, retry } => {
+            let status = if *retry { "pending" } else { "failed" };
+            sqlx::query(
+                "UPDATE trials SET status = ?2, runner = NULL, error = ?3,
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            )
+            .bind(trial.0)
+            .bind(status)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ending::Interrupted => {
+            sqlx::query("UPDATE trials SET status = 'interrupted', runner = NULL WHERE id = ?1")
+                .bind(trial.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A trial's stored state, for summaries and tests.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrialRow {
+    pub id: i64,
+    pub grid_index: i64,
+    pub params: String,
+    pub config_hash: String,
+    pub status: String,
+    pub device: Option<String>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub best_epoch: Option<i64>,
+    pub objective: Option<f64>,
+    pub checkpoint: Option<String>,
+}
+
+/// The trials of a sweep in grid order.
+pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> {
+    let rows = sqlx::query(
+        "SELECT id, grid_index, params, config_hash, status, device, attempts, error,
+                best_epoch, objective, checkpoint
+         FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
+    )
+    .bind(sweep.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| TrialRow {
+            id: row.get("id"),
+            grid_index: row.get("grid_index"),
+            params: row.get("params"),
+            config_hash: row.get("config_hash"),
+            status: row.get("status"),
+            device: row.get("device"),
+            attempts: row.get("attempts"),
+            error: row.get("error"),
+            best_epoch: row.get("best_epoch"),
+            objective: row.get("objective"),
+            checkpoint: row.get("checkpoint"),
+        })
+        .collect())
+}
+
+/// The epochs recorded for a trial, in order.
+pub async fn epochs(pool: &SqlitePool, trial: TrialId) -> Result<Vec<EpochRow>> {
+    let rows = sqlx::query(
+        "SELECT epoch, train_loss, train_acc, val_loss, val_acc, val_f1, lr, seconds
+         FROM epochs WHERE trial_id = ?1 ORDER BY epoch",
+    )
+    .bind(trial.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| EpochRow {
+            epoch: row.get("epoch"),
+            train_loss: row.get("train_loss"),
+            train_acc: row.get("train_acc"),
+            val_loss: row.get("val_loss"),
+            val_acc: row.get("val_acc"),
+            val_f1: row.get("val_f1"),
+            lr: row.get("lr"),
+            seconds: row.get("seconds"),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_trials(n: usize) -> Vec<NewTrial> {
+        (0..n)
+            .map(|i| NewTrial {
+                grid_index: i as i64,
+                params: format!("{{\"lr\":{i}}}"),
+                config: "{}".into(),
+                config_hash: format!("hash{i}"),
+            })
+            .collect()
+    }
+
+    const STALE: Duration = Duration::from_secs(60);
+
+    fn epoch(n: i64, f1: f64) -> EpochRow {
+        EpochRow {
+            epoch: n,
+            train_loss: 1.0,
+            train_acc: 0.5,
+            val_loss: 1.1,
+            val_acc: 0.4,
+            val_f1: f1,
+            lr: 0.01,
+            seconds: 2.0,
+        }
+    }
+
+    #[sqlx::test]
+    async fn a_grown_grid_adds_only_the_new_trials(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "a", &new_trials(2))
+            .await
+            .unwrap();
+        let claimed = claim_trial(&pool, sweep, "r1", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        end_trial(&pool, claimed.id, &Ending::Interrupted)
+            .await
+            .unwrap();
+        let again = record_sweep(&pool, "s", "s.toml", "b", &new_trials(3))
+            .await
+            .unwrap();
+        assert_eq!(again, sweep);
+        let rows = trials(&pool, sweep).await.unwrap();
+        let statuses: Vec<&str> = rows.iter().map(|t| t.status.as_str()).collect();
+        assert_eq!(statuses, ["interrupted", "pending", "pending"]);
+        let text: String = sqlx::query_scalar("SELECT file_text FROM sweeps")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(text, "b");
+    }
+
+    #[sqlx::test]
+    async fn claims_hand_out_each_trial_once_and_reclaim_stale_ones(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let a = claim_trial(&pool, sweep, "r1", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = claim_trial(&pool, sweep, "r2", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!((a.grid_index, b.grid_index), (0, 1));
+        assert!(claim_trial(&pool, sweep, "r3", "cpu", STALE)
+            .await
+            .unwrap()
+            .is_none());
+        // r1 stops sending heartbeats: after `stale_after`, its trial is handed out again.
+        let reclaimed = claim_trial(&pool, sweep, "r3", "cpu", Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reclaimed.attempts, 2);
+    }
+
+    #[sqlx::test]
+    async fn concurrent_claims_never_share_a_trial(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(20))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for r in 0..4 {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(t) = claim_trial(&pool, sweep, &format!("r{r}"), "cpu", STALE)
+                    .await
+                    .unwrap()
+                {
+                    mine.push(t.id.0);
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        all.sort();
+        assert_eq!(all.len(), 20);
+        all.dedup();
+        assert_eq!(all.len(), 20);
+    }
+
+    #[sqlx::test]
+    async fn an_epoch_recorded_twice_is_stored_once(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(1))
+            .await
+            .unwrap();
+        let t = claim_trial(&pool, sweep, "r", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        record_epoch(&pool, t.id, &epoch(1, 0.2)).await.unwrap();
+        record_epoch(&pool, t.id, &epoch(2, 0.3)).await.unwrap();
+        record_epoch(&pool, t.id, &epoch(2, 0.35)).await.unwrap();
+        let rows = epochs(&pool, t.id).await.unwrap();
+        assert_eq!(rows, [epoch(1, 0.2), epoch(2, 0.35)]);
+    }
+
+    #[sqlx::test]
+    async fn endings_set_status_results_and_confusion(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let a = claim_trial(&pool, sweep, "r", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = claim_trial(&pool, sweep, "r", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        let done = Ending::Done {
+            best_epoch: 3,
+            objective: 0.75,
+            checkpoint: "best.safetensors".into(),
+            confusion: vec![2, 0, 1, 3],
+            classes: 2,
+        };
+        end_trial(&pool, a.id, &done).await.unwrap();
+        let failed = Ending::Failed {
+            error: "diverged at epoch 1, batch 2".into(),
+            retry: true,
+        };
+        end_trial(&pool, b.id, &failed).await.unwrap();
+        let rows = trials(&pool, sweep).await.unwrap();
+        assert_eq!(
+            (
+                rows[0].status.as_str(),
+                rows[0].best_epoch,
+                rows[0].objective
+            ),
+            ("done", Some(3), Some(0.75))
+        );
+        assert_eq!(
+            rows[1].status, "pending",
+            "a retried failure goes back in the queue"
+        );
+        assert_eq!(
+            rows[1].error.as_deref(),
+            Some("diverged at epoch 1, batch 2")
+        );
+        let cells: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT actual, predicted, count FROM confusion ORDER BY actual, predicted",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(cells, [(0, 0, 2), (1, 0, 1), (1, 1, 3)]);
+    }
+
+    #[tokio::test]
+    async fn a_read_only_pool_cannot_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db/sweep.db");
+        let pool = open(&path).await.unwrap();
+        record_sweep(&pool, "s", "s.toml", "", &new_trials(1))
+            .await
+            .unwrap();
+        pool.close().await;
+        let ro = open_read_only(&path).await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM trials")
+            .fetch_one(&ro)
+            .await
+            .unwrap();
+        assert_eq!(count, 1);
+        assert!(sqlx::query("DELETE FROM trials")
+            .execute(&ro)
+            .await
+            .is_err());
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM trials")
+            .fetch_one(&ro)
+            .await
+            .unwrap();
+        assert_eq!(count, 1);
+    }
+}
