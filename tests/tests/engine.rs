@@ -185,3 +185,33 @@ fn bench_prints_images_per_second_for_each_model() {
     }
     assert_eq!(stdout.matches(" img/s").count(), 3, "{stdout}");
 }
+
+#[test]
+fn data_check_decodes_once_then_reads_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = sweep(
+        dir,
+        &[
+            "data",
+            "synth",
+            "--out",
+            "data",
+            "--classes",
+            "5",
+            "--size",
+            "12",
+            "--train",
+            "30",
+            "--val",
+            "10",
+            "--test",
+            "10",
+        ],
+    );
+    assert!(out.status.success());
+    let first = text(&sweep(dir, &["data", "check", "data"])).0;
+    assert!(first.contains("30 training, 10 validation and 10 test images of 12×12 in 5 classes, decoded and cached"), "{first}");
+    let second = text(&sweep(dir, &["data", "check", "data"])).0;
+    assert!(second.contains("loaded from the cache"), "{second}");
+}

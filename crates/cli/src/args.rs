@@ -14,6 +14,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Expand a sweep file's grid and run (or resume) its trials.
+    Run(RunArgs),
+    /// Run one trial of a sweep (started by `sweep run`).
+    #[command(hide = true)]
+    Trial(TrialArgs),
     /// Train one model and print its metrics per epoch.
     Train(TrainArgs),
     /// Work with data sets.
@@ -27,6 +32,17 @@ pub enum Command {
 pub enum DataCommand {
     /// Write the built-in synthetic data set in the competition's folder layout.
     Synth(SynthArgs),
+    /// Load a data folder (decoding and caching it if needed) and describe it.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A data folder in the competition layout.
+    pub dir: PathBuf,
+    /// Where decoded data sets are cached.
+    #[arg(long, default_value = "results/cache")]
+    pub cache: PathBuf,
 }
 
 /// The synthetic data set's size and seed.
@@ -154,4 +170,42 @@ pub struct BenchArgs {
     /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+/// Where the results database is.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// The results database.
+    #[arg(long, env = "SWEEP_DB", default_value = "results/sweep.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The sweep file (TOML).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Where trials' checkpoints and the data cache go.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Concurrent trials per device, instead of the file's `run.trials_per_device`.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Devices instead of the file's `run.devices`: auto, cpu, or cuda:K,cuda:L,…
+    #[arg(long)]
+    pub devices: Option<String>,
+    /// Print the expanded trials and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrialArgs {
+    /// The trial's folder, holding its config.json.
+    pub dir: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long, default_value = "results/cache")]
+    pub cache: PathBuf,
 }

@@ -10,7 +10,8 @@ use sweep_model::{
 };
 
 use crate::args::{
-    ArchArg, BenchArgs, Cli, Command, DataCommand, OptimizerArg, SynthSpecArgs, TrainArgs,
+    ArchArg, BenchArgs, CheckArgs, Cli, Command, DataCommand, OptimizerArg, SynthSpecArgs,
+    TrainArgs,
 };
 
 /// Exit code for bad input (a sweep file, data or arguments that cannot be used).
@@ -23,9 +24,16 @@ pub struct BadInput(pub String);
 
 /// The exit code for an error: 2 for bad input, 1 otherwise.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    let bad = err
-        .chain()
-        .any(|e| e.is::<BadInput>() || e.is::<DataError>());
+    use sweep_scheduler::{RunError, SweepFileError};
+    let bad = err.chain().any(|e| {
+        e.is::<BadInput>()
+            || e.is::<DataError>()
+            || e.is::<SweepFileError>()
+            || matches!(
+                e.downcast_ref::<RunError>(),
+                Some(RunError::Data(_) | RunError::NoData { .. })
+            )
+    });
     if bad {
         EXIT_BAD_INPUT
     } else {
@@ -36,6 +44,8 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
 /// Runs a parsed command line; the `Ok` value is the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
+        Command::Run(args) => crate::run::run(args),
+        Command::Trial(args) => crate::run::trial(args),
         Command::Train(args) => train(args),
         Command::Data(DataCommand::Synth(args)) => {
             let spec = synth_spec(&args.spec, args.seed)?;
@@ -55,8 +65,30 @@ pub fn run(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Command::Data(DataCommand::Check(args)) => check(args),
         Command::Bench(args) => bench(args),
     }
+}
+
+fn check(args: CheckArgs) -> Result<i32> {
+    let started = std::time::Instant::now();
+    let (dataset, how) = cache::load(&args.dir, &args.cache, None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let how = match how {
+        cache::CacheUse::Hit => "loaded from the cache",
+        cache::CacheUse::Built => "decoded and cached",
+    };
+    println!(
+        "{}: {} training, {} validation and {} test images of {}×{} in {} classes, {how} in {seconds:.3} s",
+        args.dir.display(),
+        dataset.train.len(),
+        dataset.val.len(),
+        dataset.test.len(),
+        dataset.size,
+        dataset.size,
+        dataset.classes,
+    );
+    Ok(0)
 }
 
 fn synth_spec(args: &SynthSpecArgs, seed: u64) -> Result<SyntheticSpec> {

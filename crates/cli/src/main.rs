@@ -3,6 +3,8 @@
 
 mod args;
 mod commands;
+mod progress;
+mod run;
 
 use clap::Parser;
 

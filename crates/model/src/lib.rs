@@ -43,3 +43,17 @@ pub fn device(name: &str) -> candle_core::Result<candle_core::Device> {
         },
     }
 }
+
+/// The number of GPUs this process can see (always 0 in a build without the `cuda` feature).
+pub fn gpu_count() -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        (0..64)
+            .take_while(|&k| candle_core::Device::new_cuda(k).is_ok())
+            .count()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        0
+    }
+}

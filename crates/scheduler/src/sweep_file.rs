@@ -64,7 +64,7 @@ pub enum SweepFileError {
 }
 
 /// Where a sweep's images come from.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DataSource {
     /// A folder in the competition layout.
@@ -124,7 +124,7 @@ pub struct SweepFile {
 }
 
 /// Everything one trial trains with; its hash is the trial's identity.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrialConfig {
     pub data: DataSource,
     pub classes: Option<usize>,

@@ -27,6 +27,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A connection pool to the results database.
+pub type Pool = SqlitePool;
+
 /// A sweep's row id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct SweepId(pub i64);
@@ -315,6 +318,33 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
         }
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// The running trials of a sweep and the runner that holds each.
+pub async fn running_trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<(TrialId, String)>> {
+    let rows: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, runner FROM trials WHERE sweep_id = ?1 AND status = 'running'")
+            .bind(sweep.0)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, runner)| (TrialId(id), runner.unwrap_or_default()))
+        .collect())
+}
+
+/// Marks a trial whose runner is known to be dead as interrupted, if `runner` still holds
+/// it: it resumes from its last checkpoint when next claimed.
+pub async fn release_trial(pool: &SqlitePool, trial: TrialId, runner: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE trials SET status = 'interrupted', runner = NULL
+         WHERE id = ?1 AND runner = ?2 AND status = 'running'",
+    )
+    .bind(trial.0)
+    .bind(runner)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

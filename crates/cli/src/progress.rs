@@ -1,0 +1,202 @@
+//! The live display of `sweep run`: on a terminal, an overall bar (trials done of total, ETA)
+//! and a line per running trial; otherwise plain log lines. It only renders
+//! [`Update`]s; the scheduler decides nothing for it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sweep_scheduler::{TrialEvent, Update};
+use sweep_store::TrialId;
+
+/// A trial's line: who it is and how far it got.
+pub struct Running {
+    label: String,
+    epochs: u32,
+    epoch: u32,
+    last_f1: Option<f64>,
+    bar: Option<ProgressBar>,
+}
+
+/// Where progress goes.
+pub enum Display {
+    Terminal {
+        multi: MultiProgress,
+        overall: ProgressBar,
+        running: HashMap<TrialId, Running>,
+    },
+    Plain {
+        running: HashMap<TrialId, Running>,
+    },
+}
+
+/// `{"lr":0.01,"neurons":64}` as `lr=0.01 neurons=64`.
+pub fn params_label(params: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(params) {
+        Ok(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                v => format!("{k}={v}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        Err(_) => params.to_string(),
+    }
+}
+
+impl Display {
+    /// A terminal display when stderr is a terminal, plain lines otherwise.
+    pub fn new() -> Self {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = multi.add(ProgressBar::new(0));
+            overall.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:30}] {pos}/{len} trials  {elapsed} elapsed, ETA {eta}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            overall.enable_steady_tick(Duration::from_millis(500));
+            Display::Terminal {
+                multi,
+                overall,
+                running: HashMap::new(),
+            }
+        } else {
+            Display::Plain {
+                running: HashMap::new(),
+            }
+        }
+    }
+
+    fn running(&mut self) -> &mut HashMap<TrialId, Running> {
+        match self {
+            Display::Terminal { running, .. } | Display::Plain { running } => running,
+        }
+    }
+
+    fn log(&self, line: String) {
+        match self {
+            Display::Terminal { multi, .. } => {
+                let _ = multi.println(line);
+            }
+            Display::Plain { .. } => eprintln!("{line}"),
+        }
+    }
+
+    /// Shows one update.
+    pub fn show(&mut self, update: Update) {
+        match update {
+            Update::Planned { sweep, total, to_run, slots } => {
+                let devices: Vec<String> = slots.iter().map(|s| format!("{}×{}t", s.device, s.threads)).collect();
+                self.log(format!(
+                    "sweep `{sweep}`: {total} trials, {} done or failed before, {to_run} to run on {} slots ({})",
+                    total - to_run,
+                    slots.len(),
+                    devices.join(", ")
+                ));
+                if let Display::Terminal { overall, .. } = self {
+                    overall.set_prefix(sweep);
+                    overall.set_length(to_run as u64);
+                }
+            }
+            Update::TrialStarted { trial, grid_index, params, device, epochs } => {
+                let label = format!("#{grid_index} {}", params_label(&params));
+                let bar = match self {
+                    Display::Terminal { multi, .. } => {
+                        let bar = multi.add(ProgressBar::new_spinner());
+                        bar.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("the template is valid"));
+                        bar.enable_steady_tick(Duration::from_millis(200));
+                        bar.set_message(format!("{label} on {device}: starting"));
+                        Some(bar)
+                    }
+                    Display::Plain { .. } => {
+                        eprintln!("{label}: started on {device}");
+                        None
+                    }
+                };
+                self.running().insert(trial, Running { label, epochs, epoch: 0, last_f1: None, bar });
+            }
+            Update::Event { trial, event } => self.show_event(trial, event),
+            Update::TrialEnded { trial, status, error, seconds } => {
+                let Some(run) = self.running().remove(&trial) else { return };
+                if let Some(bar) = &run.bar {
+                    bar.finish_and_clear();
+                }
+                let f1 = run.last_f1.map(|f| format!(", last val_f1 {f:.4}")).unwrap_or_default();
+                let error = error.map(|e| format!(": {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
+                self.log(format!("{}: {status} after {seconds:.1} s{f1}{error}", run.label));
+                if let Display::Terminal { overall, .. } = self {
+                    overall.inc(1);
+                }
+            }
+            Update::Stopping { level: 1 } => self.log(
+                "stopping: no new trials; running trials stop after their batch (Ctrl-C again to kill them)".into(),
+            ),
+            Update::Stopping { .. } => self.log("killing the running trials".into()),
+        }
+    }
+
+    fn show_event(&mut self, trial: TrialId, event: TrialEvent) {
+        let plain = matches!(self, Display::Plain { .. });
+        let Some(run) = self.running().get_mut(&trial) else {
+            return;
+        };
+        let line = match event {
+            TrialEvent::Started { resumed_epochs, .. } if resumed_epochs > 0 => {
+                run.epoch = resumed_epochs;
+                Some(format!(
+                    "{}: resumed after epoch {resumed_epochs}",
+                    run.label
+                ))
+            }
+            TrialEvent::Batch {
+                epoch,
+                batch,
+                batches,
+                ..
+            } => {
+                if let Some(bar) = &run.bar {
+                    let f1 = run
+                        .last_f1
+                        .map(|f| format!("  val_f1 {f:.4}"))
+                        .unwrap_or_default();
+                    bar.set_message(format!(
+                        "{}  epoch {epoch}/{}  batch {batch}/{batches}{f1}",
+                        run.label, run.epochs
+                    ));
+                }
+                None
+            }
+            TrialEvent::Epoch(m) => {
+                run.epoch = m.epoch;
+                run.last_f1 = Some(m.val_f1);
+                plain.then(|| {
+                    format!(
+                        "{}: epoch {}/{} train_loss {:.4} val_loss {:.4} val_f1 {:.4} ({:.1} s)",
+                        run.label,
+                        m.epoch,
+                        run.epochs,
+                        m.train_loss,
+                        m.val_loss,
+                        m.val_f1,
+                        m.seconds
+                    )
+                })
+            }
+            _ => None,
+        };
+        if let Some(line) = line {
+            self.log(line);
+        }
+    }
+
+    /// Clears the bars.
+    pub fn finish(&self) {
+        if let Display::Terminal { overall, .. } = self {
+            overall.finish_and_clear();
+        }
+    }
+}

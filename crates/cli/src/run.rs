@@ -1,0 +1,161 @@
+//! `sweep run` and the hidden `sweep trial` that it starts for each trial.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use sweep_model::gpu_count;
+use sweep_scheduler::runner::best_trial;
+use sweep_scheduler::trial::{run_trial, TrialExit};
+use sweep_scheduler::{expand_grid, prepare_data, run_sweep, Devices, RunOptions, SweepFile};
+
+use crate::args::{RunArgs, TrialArgs};
+use crate::commands::BadInput;
+use crate::progress::{params_label, Display};
+
+/// Exit code of a run stopped by Ctrl-C.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+fn parse_devices(text: &str) -> Result<Devices> {
+    if text == "auto" {
+        return Ok(Devices::Auto);
+    }
+    let list: Vec<String> = text.split(',').map(|d| d.trim().to_string()).collect();
+    let valid = |d: &str| {
+        d == "cpu"
+            || d.strip_prefix("cuda:")
+                .is_some_and(|k| k.parse::<usize>().is_ok())
+    };
+    match list.iter().find(|d| !valid(d)) {
+        Some(bad) => Err(BadInput(format!("--devices: `{bad}` is not auto, cpu or cuda:K")).into()),
+        None => Ok(Devices::List(list)),
+    }
+}
+
+/// `sweep run FILE`.
+pub fn run(args: RunArgs) -> Result<i32> {
+    let file = SweepFile::load(&args.file)?;
+    let trials = expand_grid(&file);
+    if args.dry_run {
+        println!("sweep `{}`: {} trials", file.name, trials.len());
+        for t in &trials {
+            println!(
+                "{:>4}  {}  {}",
+                t.grid_index,
+                &t.hash[..12],
+                params_label(&serde_json::to_string(&t.params)?)
+            );
+        }
+        return Ok(0);
+    }
+    if args.jobs == Some(0) {
+        return Err(BadInput("--jobs must be at least 1".into()).into());
+    }
+    let devices = args.devices.as_deref().map(parse_devices).transpose()?;
+    let gpus = gpu_count();
+    if devices.as_ref().unwrap_or(&file.run.devices) == &Devices::Auto && gpus == 0 {
+        eprintln!(
+            "no GPU visible{}: running on the CPU",
+            if cfg!(feature = "cuda") {
+                ""
+            } else {
+                " (a CPU-only build)"
+            }
+        );
+    }
+    prepare_data(&file, &args.results)?;
+    let options = RunOptions {
+        db: args.db.db.clone(),
+        results: args.results.clone(),
+        devices,
+        jobs: args.jobs,
+        exe: std::env::current_exe().context("finding the sweep binary")?,
+        gpus,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let display = tokio::spawn(async move {
+            let mut display = Display::new();
+            while let Some(update) = rx.recv().await {
+                display.show(update);
+            }
+            display.finish();
+        });
+        let summary = run_sweep(&file, &options, tx).await;
+        let _ = display.await;
+        summary
+    })?;
+
+    let (done, failed, pending) = (
+        summary.count("done"),
+        summary.count("failed"),
+        summary.trials.len() - summary.count("done") - summary.count("failed"),
+    );
+    let overhead = if summary.launched > 0 {
+        (summary.wall_seconds * summary.slots as f64 - summary.trial_seconds).max(0.0)
+            / summary.launched as f64
+    } else {
+        0.0
+    };
+    println!(
+        "sweep `{}`: {done} done, {failed} failed, {pending} not finished of {} trials; ran {} in {:.1} s (scheduler idle per trial and slot: {:.2} s)",
+        file.name,
+        summary.trials.len(),
+        summary.launched,
+        summary.wall_seconds,
+        overhead
+    );
+    if let Some(best) = best_trial(&summary.trials, file.train.objective) {
+        println!(
+            "best: #{} {} with {} {:.4} at epoch {} ({})",
+            best.grid_index,
+            params_label(&best.params),
+            match file.train.objective {
+                sweep_model::Objective::ValF1 => "val_f1",
+                sweep_model::Objective::ValAcc => "val_acc",
+                sweep_model::Objective::ValLoss => "val_loss",
+            },
+            best.objective.unwrap_or(f64::NAN),
+            best.best_epoch.unwrap_or(0),
+            best.checkpoint.as_deref().unwrap_or("")
+        );
+    }
+    for t in summary.trials.iter().filter(|t| t.status == "failed") {
+        println!(
+            "failed: #{} {}: {}",
+            t.grid_index,
+            params_label(&t.params),
+            t.error
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("")
+        );
+    }
+    Ok(if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if failed > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// `sweep trial DIR`: one trial, events on stdout.
+pub fn trial(args: TrialArgs) -> Result<i32> {
+    let stdout = std::io::stdout();
+    let exit = run_trial(&args.dir, &args.device, &args.cache, &mut |event| {
+        let mut out = stdout.lock();
+        // A closed pipe means the scheduler is gone; the trial's checkpoint is what matters.
+        let _ = writeln!(out, "{}", event.to_line()).and_then(|_| out.flush());
+    });
+    Ok(match exit {
+        TrialExit::Finished | TrialExit::Interrupted => 0,
+        TrialExit::Failed => 1,
+    })
+}

@@ -1,0 +1,106 @@
+//! [`TrialEvent`]: one line of a trial process's stdout, what a trial tells the scheduler.
+//! The database recorder and the progress display consume the same values.
+
+use std::path::PathBuf;
+
+use sweep_model::{Confusion, EpochMetrics};
+
+/// What a trial process reports, one JSON object per line.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrialEvent {
+    /// The trial started on `device`, after `resumed_epochs` epochs done by earlier runs.
+    Started { device: String, resumed_epochs: u32 },
+    /// A training batch finished.
+    Batch {
+        epoch: u32,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+    },
+    /// An epoch finished and was evaluated.
+    Epoch(EpochMetrics),
+    /// The checkpoints after `epoch` were written.
+    Checkpoint {
+        epoch: u32,
+        path: PathBuf,
+        best: bool,
+    },
+    /// Every epoch ran; the best epoch, its objective, checkpoint and confusion matrix.
+    Finished {
+        best_epoch: u32,
+        objective: f64,
+        checkpoint: PathBuf,
+        confusion: Confusion,
+    },
+    /// Stopped on request after `epochs` finished epochs; resumable.
+    Interrupted { epochs: u32 },
+    /// The trial cannot go on.
+    Failed { reason: String },
+}
+
+impl TrialEvent {
+    /// The event as one line of JSON (no newline).
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("trial events serialise")
+    }
+
+    /// Parses one line of a trial's stdout.
+    pub fn from_line(line: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_survives_a_json_round_trip() {
+        let metrics = EpochMetrics {
+            epoch: 3,
+            train_loss: 0.1 + 0.2,
+            train_acc: 1.0 / 3.0,
+            val_loss: 2.5e-9,
+            val_acc: 0.75,
+            val_f1: 0.123_456_789_012_345_67,
+            lr: 0.001,
+            seconds: 12.5,
+        };
+        let events = [
+            TrialEvent::Started {
+                device: "cuda:1".into(),
+                resumed_epochs: 2,
+            },
+            TrialEvent::Batch {
+                epoch: 1,
+                batch: 7,
+                batches: 30,
+                loss: 2.302_585_093,
+            },
+            TrialEvent::Epoch(metrics),
+            TrialEvent::Checkpoint {
+                epoch: 3,
+                path: "r/t/last.safetensors".into(),
+                best: true,
+            },
+            TrialEvent::Finished {
+                best_epoch: 3,
+                objective: 0.5,
+                checkpoint: "r/t/best.safetensors".into(),
+                confusion: Confusion::from_labels(3, &[0, 1, 2, 2], &[0, 2, 2, 1]),
+            },
+            TrialEvent::Interrupted { epochs: 2 },
+            TrialEvent::Failed {
+                reason: "diverged at epoch 1, batch 3: the loss is NaN".into(),
+            },
+        ];
+        for event in events {
+            let line = event.to_line();
+            assert!(!line.contains('\n'));
+            assert_eq!(TrialEvent::from_line(&line).unwrap(), event, "{line}");
+        }
+        let line = TrialEvent::Interrupted { epochs: 2 }.to_line();
+        assert_eq!(line, r#"{"event":"interrupted","epochs":2}"#);
+    }
+}

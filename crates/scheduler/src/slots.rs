@@ -1,0 +1,87 @@
+//! [`Slot`]s: the places a trial can run at the same time. A GPU gives `trials_per_device`
+//! slots; the CPU gives `trials_per_device` slots that share its cores.
+
+use crate::sweep_file::Devices;
+
+/// One concurrent trial's place: a device, and for the CPU its share of the cores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// `cpu` or `cuda:K`.
+    pub device: String,
+    /// Threads for the trial's CPU kernels.
+    pub threads: usize,
+}
+
+/// The slots for `devices`, with `per_device` trials on each; `gpus` is the number of
+/// visible GPUs and `cores` the CPU's. `auto` means every GPU, or the CPU when there is none.
+pub fn plan_slots(devices: &Devices, per_device: usize, gpus: usize, cores: usize) -> Vec<Slot> {
+    let names: Vec<String> = match devices {
+        Devices::Auto if gpus > 0 => (0..gpus).map(|k| format!("cuda:{k}")).collect(),
+        Devices::Auto => vec!["cpu".to_string()],
+        Devices::List(list) => list.clone(),
+    };
+    let per_device = per_device.max(1);
+    let cpu_threads = (cores / per_device).max(1);
+    names
+        .iter()
+        .flat_map(|device| {
+            let threads = if device == "cpu" { cpu_threads } else { 1 };
+            (0..per_device).map(move |_| Slot {
+                device: device.clone(),
+                threads,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn devices(slots: &[Slot]) -> Vec<(&str, usize)> {
+        slots
+            .iter()
+            .map(|s| (s.device.as_str(), s.threads))
+            .collect()
+    }
+
+    #[test]
+    fn auto_uses_every_gpu_or_falls_back_to_the_cpu() {
+        let gpus = plan_slots(&Devices::Auto, 2, 2, 16);
+        assert_eq!(
+            devices(&gpus),
+            [("cuda:0", 1), ("cuda:0", 1), ("cuda:1", 1), ("cuda:1", 1)]
+        );
+        let cpu = plan_slots(&Devices::Auto, 2, 0, 2);
+        assert_eq!(
+            devices(&cpu),
+            [("cpu", 1), ("cpu", 1)],
+            "2 cores shared by 2 trials"
+        );
+    }
+
+    #[test]
+    fn cpu_trials_share_the_cores() {
+        assert_eq!(
+            devices(&plan_slots(&Devices::List(vec!["cpu".into()]), 1, 0, 8)),
+            [("cpu", 8)]
+        );
+        assert_eq!(
+            devices(&plan_slots(&Devices::List(vec!["cpu".into()]), 3, 0, 8)),
+            [("cpu", 2); 3]
+        );
+        assert_eq!(
+            devices(&plan_slots(&Devices::List(vec!["cpu".into()]), 4, 0, 2)),
+            [("cpu", 1); 4]
+        );
+    }
+
+    #[test]
+    fn listed_gpus_are_used_as_listed() {
+        let list = Devices::List(vec!["cuda:1".into(), "cuda:3".into()]);
+        assert_eq!(
+            devices(&plan_slots(&list, 1, 4, 16)),
+            [("cuda:1", 1), ("cuda:3", 1)]
+        );
+    }
+}
