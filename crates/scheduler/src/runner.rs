@@ -544,10 +544,7 @@ async fn end(
 }
 
 /// The best finished trial of a summary, by the sweep's objective.
-pub fn best_trial<'a>(
-    trials: &'a [store::TrialRow],
-    objective: Objective,
-) -> Option<&'a store::TrialRow> {
+pub fn best_trial(trials: &[store::TrialRow], objective: Objective) -> Option<&store::TrialRow> {
     trials
         .iter()
         .filter(|t| t.status == "done" && t.objective.is_some())

@@ -62,11 +62,19 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
             path: name.clone(),
             source,
         })?;
-    sqlx::migrate!()
-        .run(&pool)
-        .await
-        .map_err(|source| StoreError::Migrate { path: name, source })?;
-    Ok(pool)
+    // Two processes opening a new database at once both see it unmigrated; the loser's
+    // transaction fails and rolls back, and on retry it finds the schema in place.
+    let mut attempt = 0;
+    loop {
+        match sqlx::migrate!().run(&pool).await {
+            Ok(()) => return Ok(pool),
+            Err(_) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(source) => return Err(StoreError::Migrate { path: name, source }),
+        }
+    }
 }
 
 /// Opens an existing database read-only: nothing done through this pool can change it.
@@ -319,6 +327,15 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The sweep named `name`, if the database has it.
+pub async fn find_sweep(pool: &SqlitePool, name: &str) -> Result<Option<SweepId>> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM sweeps WHERE name = ?1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await?;
+    Ok(id.map(SweepId))
 }
 
 /// The running trials of a sweep and the runner that holds each.

@@ -1,0 +1,367 @@
+//! `sweep run` end to end: a sweep finishes and is recorded, reruns skip finished work, a
+//! grown grid runs only its new cells, kill -9 and Ctrl-C resume without loss or duplicates,
+//! failures are recorded while the rest finishes, concurrent runs share the work, and bad
+//! sweep files are refused before anything is written.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sweep_tests::{children_of, signal, stored_trials, sweep, sweep_bin, text, StoredTrial};
+
+/// A small sweep on synthetic data: 2 learning rates × 2 optimizers.
+fn sweep_file(name: &str, lr: &str, epochs: u32, train: usize) -> String {
+    format!(
+        r#"name = "{name}"
+
+[data]
+synthetic = {{ classes = 3, size = 12, train = {train}, val = 30, test = 10, seed = 1 }}
+
+[model]
+arch = "resnet"
+filters = [4, 8]
+neurons = 8
+dropout = 0.1
+
+[train]
+epochs = {epochs}
+batch_size = 16
+seed = 3
+
+[grid]
+lr = {lr}
+optimizer = ["adam", "sgd"]
+
+[run]
+devices = "cpu"
+trials_per_device = 2
+"#
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn run(dir: &Path, file: &str) -> (Option<i32>, String, String) {
+    let out = sweep(dir, &["run", file, "--db", "sweep.db"]);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+fn spawn_run(dir: &Path, file: &str) -> Child {
+    Command::new(sweep_bin())
+        .args(["run", file, "--db", "sweep.db"])
+        .current_dir(dir)
+        .env("RAYON_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn statuses(trials: &[StoredTrial]) -> Vec<&str> {
+    trials.iter().map(|t| t.row.status.as_str()).collect()
+}
+
+/// Every trial has exactly epochs 1..=n, each once.
+fn assert_complete(trials: &[StoredTrial], n: i64) {
+    for t in trials {
+        assert_eq!(t.row.status, "done", "{:?}", t.row);
+        assert_eq!(t.epochs, (1..=n).collect::<Vec<_>>(), "{:?}", t.row);
+        assert!(t.row.objective.is_some() && t.row.best_epoch.is_some());
+        let checkpoint = t.row.checkpoint.as_deref().unwrap_or_default();
+        assert!(checkpoint.ends_with("best.safetensors"), "{checkpoint}");
+    }
+}
+
+/// Waits until `ready` holds for the sweep's stored trials, or panics after a minute.
+fn wait_for(db: &Path, sweep: &str, ready: impl Fn(&[StoredTrial]) -> bool) -> Vec<StoredTrial> {
+    let started = Instant::now();
+    loop {
+        if db.exists() {
+            let trials = stored_trials(db, sweep);
+            if ready(&trials) {
+                return trials;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_sweep_finishes_then_a_rerun_executes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "s.toml", &sweep_file("small", "[0.01, 0.005]", 2, 64));
+    let (code, stdout, stderr) = run(dir, "s.toml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("4 done, 0 failed"), "{stdout}");
+    assert!(stdout.contains("best: #"), "{stdout}");
+    let trials = stored_trials(&dir.join("sweep.db"), "small");
+    assert_eq!(trials.len(), 4);
+    assert_complete(&trials, 2);
+    assert!(trials
+        .iter()
+        .all(|t| t.row.attempts == 1 && t.row.device.as_deref() == Some("cpu")));
+
+    let (code, stdout, stderr) = run(dir, "s.toml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("ran 0 in"), "{stdout}");
+    let again = stored_trials(&dir.join("sweep.db"), "small");
+    assert!(
+        again.iter().all(|t| t.row.attempts == 1),
+        "nothing re-executed"
+    );
+}
+
+#[test]
+fn a_grown_axis_runs_only_the_new_cells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "s.toml", &sweep_file("grow", "[0.01, 0.005]", 1, 48));
+    assert_eq!(run(dir, "s.toml").0, Some(0));
+    let before = stored_trials(&dir.join("sweep.db"), "grow");
+    write(
+        dir,
+        "s.toml",
+        &sweep_file("grow", "[0.01, 0.005, 0.002]", 1, 48),
+    );
+    let (code, stdout, stderr) = run(dir, "s.toml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("ran 2 in"), "{stdout}");
+    let after = stored_trials(&dir.join("sweep.db"), "grow");
+    assert_eq!(after.len(), 6);
+    assert_complete(&after, 1);
+    for old in &before {
+        let same = after.iter().find(|t| t.row.id == old.row.id).unwrap();
+        assert_eq!(same.row, old.row, "finished trials are untouched");
+    }
+}
+
+#[test]
+fn kill_9_mid_sweep_then_a_rerun_finishes_without_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "s.toml",
+        &sweep_file("killed", "[0.01, 0.005, 0.002]", 6, 160),
+    );
+    let db = dir.join("sweep.db");
+    let mut child = spawn_run(dir, "s.toml");
+    let seen = wait_for(&db, "killed", |trials| {
+        trials.iter().any(|t| t.row.status == "done")
+            && trials
+                .iter()
+                .any(|t| t.row.status == "running" && !t.epochs.is_empty())
+    });
+    signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    let done_before: Vec<StoredTrial> = stored_trials(&db, "killed")
+        .into_iter()
+        .filter(|t| t.row.status == "done")
+        .collect();
+    assert!(!done_before.is_empty(), "{:?}", statuses(&seen));
+
+    let (code, stdout, stderr) = run(dir, "s.toml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("6 done, 0 failed"), "{stdout}");
+    let after = stored_trials(&db, "killed");
+    assert_complete(&after, 6);
+    for old in &done_before {
+        let same = after.iter().find(|t| t.row.id == old.row.id).unwrap();
+        assert_eq!(
+            same.row, old.row,
+            "trials finished before the kill are untouched"
+        );
+    }
+    assert!(
+        stderr.contains("resumed after epoch"),
+        "an interrupted trial resumed from its checkpoint: {stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_interrupts_cleanly_and_a_rerun_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "s.toml",
+        &sweep_file("stopped", "[0.01, 0.005]", 6, 160),
+    );
+    let db = dir.join("sweep.db");
+    let mut child = spawn_run(dir, "s.toml");
+    wait_for(&db, "stopped", |trials| {
+        trials
+            .iter()
+            .any(|t| t.row.status == "running" && !t.epochs.is_empty())
+    });
+    signal(child.id(), libc::SIGINT);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let stopped = stored_trials(&db, "stopped");
+    assert!(
+        stopped.iter().all(|t| t.row.status != "running"),
+        "{:?}",
+        statuses(&stopped)
+    );
+    assert!(
+        stopped.iter().any(|t| t.row.status == "interrupted"),
+        "{:?}",
+        statuses(&stopped)
+    );
+    let (code, _, stderr) = run(dir, "s.toml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_complete(&stored_trials(&db, "stopped"), 6);
+}
+
+#[test]
+fn a_diverging_trial_is_recorded_as_failed_while_the_others_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = sweep_file("diverge", "[1e30, 0.01]", 2, 64)
+        .replace("optimizer = [\"adam\", \"sgd\"]", "optimizer = [\"sgd\"]");
+    write(dir, "s.toml", &text);
+    let (code, stdout, stderr) = run(dir, "s.toml");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.contains("1 done, 1 failed"), "{stdout}");
+    let trials = stored_trials(&dir.join("sweep.db"), "diverge");
+    assert_eq!(statuses(&trials), ["failed", "done"]);
+    let error = trials[0].row.error.as_deref().unwrap();
+    assert!(error.starts_with("diverged at epoch 1, batch "), "{error}");
+}
+
+#[test]
+fn a_crashing_trial_process_is_recorded_as_failed_while_the_others_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "s.toml", &sweep_file("crash", "[0.01, 0.005]", 4, 160));
+    let db = dir.join("sweep.db");
+    let mut child = spawn_run(dir, "s.toml");
+    wait_for(&db, "crash", |trials| {
+        trials
+            .iter()
+            .any(|t| t.row.status == "running" && !t.epochs.is_empty())
+    });
+    let victim = *children_of(child.id())
+        .first()
+        .expect("a trial process is running");
+    signal(victim, libc::SIGKILL);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let trials = stored_trials(&db, "crash");
+    let failed: Vec<&StoredTrial> = trials.iter().filter(|t| t.row.status == "failed").collect();
+    assert_eq!(failed.len(), 1, "{:?}", statuses(&trials));
+    let error = failed[0].row.error.as_deref().unwrap();
+    assert!(
+        error.starts_with("the trial process was killed by signal 9"),
+        "{error}"
+    );
+    assert_eq!(trials.iter().filter(|t| t.row.status == "done").count(), 3);
+}
+
+#[test]
+fn two_concurrent_runs_execute_each_trial_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "s.toml",
+        &sweep_file("shared", "[0.01, 0.005, 0.002]", 2, 64),
+    );
+    let a = spawn_run(dir, "s.toml");
+    let b = spawn_run(dir, "s.toml");
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let trials = stored_trials(&dir.join("sweep.db"), "shared");
+    assert_eq!(trials.len(), 6);
+    assert_complete(&trials, 2);
+    assert!(
+        trials.iter().all(|t| t.row.attempts == 1),
+        "{:?}",
+        trials.iter().map(|t| t.row.attempts).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn bad_sweep_files_are_refused_with_their_line_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let good = sweep_file("bad", "[0.01]", 1, 32);
+    let cases = [
+        (good.replace("epochs = 1", "epochs = = 1"), "s.toml:13:"),
+        (
+            good.replace("epochs = 1", "epoch = 1"),
+            "s.toml:13: unknown key `train.epoch` (did you mean `train.epochs`?)",
+        ),
+        (
+            good.replace("epochs = 1", "epochs = \"one\""),
+            "s.toml:13: `train.epochs` must be an integer",
+        ),
+        (
+            good.replace("lr = [0.01]", "lr = []"),
+            "s.toml:18: `grid.lr` has no values",
+        ),
+        (
+            good.replace("lr = [0.01]", "lr = [-1.0]"),
+            "s.toml:18: `train.lr`",
+        ),
+        (
+            good.replace("lr = [0.01]", "colour = [1]"),
+            "s.toml:18: `grid.colour` is not a hyperparameter",
+        ),
+        (
+            good.replace("dropout = 0.1", "dropout = 1.5"),
+            "s.toml:10: `model.dropout`",
+        ),
+    ];
+    for (text, expected) in cases {
+        write(dir, "s.toml", &text);
+        let (code, _, stderr) = run(dir, "s.toml");
+        assert_eq!(code, Some(2), "{expected}: {stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    assert!(!dir.join("sweep.db").exists(), "nothing written");
+    assert!(!dir.join("results").exists(), "nothing written");
+}
+
+#[test]
+fn the_seed_grids_without_their_data_say_where_to_put_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sweeps");
+    for name in ["cnn.toml", "mlp.toml"] {
+        let file = sweeps.join(name);
+        let (code, _, stderr) = run(tmp.path(), file.to_str().unwrap());
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains("data/generated-images") && stderr.contains("sweeps/quick.toml"),
+            "{stderr}"
+        );
+    }
+    assert!(!tmp.path().join("sweep.db").exists());
+}
+
+#[test]
+fn dry_run_prints_the_trials_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "s.toml", &sweep_file("dry", "[0.01, 0.005]", 1, 32));
+    let out = sweep(dir, &["run", "s.toml", "--db", "sweep.db", "--dry-run"]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(stdout.starts_with("sweep `dry`: 4 trials"), "{stdout}");
+    assert!(stdout.contains("lr=0.005 optimizer=sgd"), "{stdout}");
+    assert!(!dir.join("sweep.db").exists());
+}
