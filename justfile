@@ -12,9 +12,9 @@ test:
 ci:
     .ci/run
 
-# Train one small ResNet on the built-in synthetic data.
+# The demo sweep: 12 small ResNets on the built-in synthetic data.
 demo:
-    cargo run --release -- train --epochs 5
+    cargo run --release -- run sweeps/quick.toml
 
 # Time the training step of the seed's models (64x64, batch 64).
 bench:
