@@ -16,6 +16,18 @@ pub struct Cli {
 pub enum Command {
     /// Expand a sweep file's grid and run (or resume) its trials.
     Run(RunArgs),
+    /// List the sweeps with their trial counts by status and best objective.
+    Ls(DbArgs),
+    /// Show a sweep's trials, best first, with their params and metrics.
+    Show(SweepArgs),
+    /// Show a sweep's best trial: params, metrics and checkpoint.
+    Best(SweepArgs),
+    /// Run read-only SQL over the results database.
+    Query(QueryArgs),
+    /// Write PNG plots, summary.md and trials.csv for a sweep (or every sweep).
+    Report(ReportArgs),
+    /// Predict a split with the best (or a named) trial and write a submission CSV.
+    Predict(PredictArgs),
     /// Run one trial of a sweep (started by `sweep run`).
     #[command(hide = true)]
     Trial(TrialArgs),
@@ -208,4 +220,67 @@ pub struct TrialArgs {
     pub device: String,
     #[arg(long, default_value = "results/cache")]
     pub cache: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The sweep's name.
+    pub sweep: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL (the database is opened read-only).
+    pub sql: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The sweep's name; without it, every sweep in the database.
+    pub sweep: Option<String>,
+    /// The folder to write into (default: results/SWEEP/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SplitArg {
+    Test,
+    Val,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The sweep's name.
+    pub sweep: String,
+    /// A trial id instead of the best trial.
+    #[arg(long)]
+    pub trial: Option<i64>,
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    pub split: SplitArg,
+    /// The submission CSV to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where decoded data sets are cached.
+    #[arg(long, default_value = "results/cache")]
+    pub cache: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[command(flatten)]
+    pub db: DbArgs,
 }

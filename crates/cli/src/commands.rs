@@ -46,6 +46,12 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => crate::run::run(args),
         Command::Trial(args) => crate::run::trial(args),
+        Command::Ls(args) => crate::results::ls(args),
+        Command::Show(args) => crate::results::show(args),
+        Command::Best(args) => crate::results::best(args),
+        Command::Query(args) => crate::results::query(args),
+        Command::Report(args) => crate::results::report(args),
+        Command::Predict(args) => crate::results::predict(args),
         Command::Train(args) => train(args),
         Command::Data(DataCommand::Synth(args)) => {
             let spec = synth_spec(&args.spec, args.seed)?;

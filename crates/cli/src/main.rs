@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod progress;
+mod results;
 mod run;
 
 use clap::Parser;

@@ -4,7 +4,6 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use sweep_model::gpu_count;
-use sweep_scheduler::runner::best_trial;
 use sweep_scheduler::trial::{run_trial, TrialExit};
 use sweep_scheduler::{expand_grid, prepare_data, run_sweep, Devices, RunOptions, SweepFile};
 
@@ -109,7 +108,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         summary.wall_seconds,
         overhead
     );
-    if let Some(best) = best_trial(&summary.trials, file.train.objective) {
+    let mut ranked = summary.trials.clone();
+    sweep_store::rank_best_first(&mut ranked);
+    if let Some(best) = ranked.first().filter(|t| t.status == "done") {
         println!(
             "best: #{} {} with {} {:.4} at epoch {} ({})",
             best.grid_index,

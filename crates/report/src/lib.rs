@@ -1,1 +1,165 @@
-//! Placeholder until its issue lands.
+//! `sweep-report`: a sweep's plots and summaries from the results database (read through
+//! `sweep-store` only): `loss_<optimizer>.png` and `f1_<optimizer>.png` (the seed's
+//! "Performance with optimizer" figures), `confusion_best.png`, `summary.md`, `trials.csv`.
+
+pub mod confusion;
+pub mod curves;
+pub mod layout;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+
+use sweep_store::{Pool, StoreError, TrialId};
+
+use crate::curves::{Curve, Metric};
+use crate::layout::{lay_out, Params};
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("no sweep named `{0}` in the database")]
+    NoSweep(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("drawing a plot: {0}")]
+    Draw(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+
+/// Registers the embedded font (DejaVu Sans) as plotters' `sans-serif`, so text renders on a
+/// machine without any font installed.
+fn register_font() -> Result<(), ReportError> {
+    plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, FONT)
+        .map_err(|_| ReportError::Draw("the embedded font is invalid".into()))
+}
+
+/// Writes the report of sweep `name` into `out` and returns the files written.
+pub async fn write_report(
+    pool: &Pool,
+    name: &str,
+    out: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    register_font()?;
+    let sweep = sweep_store::find_sweep(pool, name)
+        .await?
+        .ok_or_else(|| ReportError::NoSweep(name.to_string()))?;
+    let file_path = sweep_store::sweeps(pool)
+        .await?
+        .into_iter()
+        .find(|s| s.id == sweep)
+        .map(|s| s.file_path)
+        .unwrap_or_default();
+    let mut trials = sweep_store::trials(pool, sweep).await?;
+    let epochs = sweep_store::sweep_epochs(pool, sweep).await?;
+    sweep_store::rank_best_first(&mut trials);
+    let params: Vec<Params> = trials
+        .iter()
+        .map(|t| serde_json::from_str(&t.params).unwrap_or_default())
+        .collect();
+    let no_epochs = Vec::new();
+    let trial_epochs: Vec<&Vec<sweep_store::EpochRow>> = trials
+        .iter()
+        .map(|t| epochs.get(&t.id).unwrap_or(&no_epochs))
+        .collect();
+    std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+
+    let curves: Vec<Curve> = trials
+        .iter()
+        .zip(&trial_epochs)
+        .map(|(t, e)| Curve {
+            epochs: e,
+            status: &t.status,
+        })
+        .collect();
+    for figure in lay_out(&params) {
+        let suffix = figure.key.clone().unwrap_or_else(|| "all".into());
+        let heading = figure
+            .key
+            .as_ref()
+            .map(|k| format!("Performance with optimizer: {k}"))
+            .unwrap_or_else(|| format!("Performance of sweep {name}"));
+        for (metric, prefix, what) in [
+            (Metric::Loss, "loss", "loss"),
+            (Metric::ValF1, "f1", "validation macro F1"),
+        ] {
+            let path = out.join(format!("{prefix}_{suffix}.png"));
+            curves::draw_figure(
+                &path,
+                &format!("{heading} ({what})"),
+                &figure,
+                &curves,
+                metric,
+            )?;
+            written.push(path);
+        }
+    }
+    if let Some(best) = trials.first().filter(|t| t.status == "done") {
+        let cells = sweep_store::confusion(pool, TrialId(best.id)).await?;
+        let classes = serde_json::from_str::<serde_json::Value>(&best.config)
+            .ok()
+            .and_then(|c| {
+                c["classes"]
+                    .as_u64()
+                    .or_else(|| c["data"]["synthetic"]["classes"].as_u64())
+            })
+            .map(|c| c as usize)
+            .unwrap_or_else(|| {
+                cells
+                    .iter()
+                    .map(|&(t, p, _)| t.max(p) as usize + 1)
+                    .max()
+                    .unwrap_or(1)
+            });
+        let path = out.join("confusion_best.png");
+        let title = format!(
+            "Confusion matrix of trial {} at epoch {}",
+            best.id,
+            best.best_epoch.unwrap_or(0)
+        );
+        confusion::draw_confusion(&path, &title, classes, &cells)?;
+        written.push(path);
+    }
+
+    let mut axes: Vec<String> = params.iter().flat_map(|p| p.keys().cloned()).collect();
+    axes.sort();
+    axes.dedup();
+    let lines: Vec<summary::Line> = trials
+        .iter()
+        .zip(&params)
+        .zip(&trial_epochs)
+        .map(|((trial, params), epochs)| summary::Line {
+            trial,
+            params,
+            epochs,
+        })
+        .collect();
+    let images: Vec<String> = written
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for (file, text) in [
+        (
+            "summary.md",
+            summary::markdown(name, &file_path, &lines, &axes, &images),
+        ),
+        ("trials.csv", summary::csv(&lines, &axes)),
+    ] {
+        let path = out.join(file);
+        std::fs::write(&path, text).map_err(|source| ReportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -3,6 +3,7 @@
 //! ([`runner`]) that runs trials concurrently and records them in the store.
 
 pub mod events;
+pub mod predict;
 pub mod runner;
 pub mod slots;
 pub mod sweep_file;

@@ -9,8 +9,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sweep_model::cache;
 use sweep_model::data::DataError;
-use sweep_model::{cache, Objective};
 use sweep_store::{
     self as store, ClaimedTrial, Ending, EpochRow, NewTrial, StoreError, SweepId, TrialId,
 };
@@ -541,24 +541,6 @@ async fn end(
         seconds: started.elapsed().as_secs_f64(),
     });
     Ok(())
-}
-
-/// The best finished trial of a summary, by the sweep's objective.
-pub fn best_trial(trials: &[store::TrialRow], objective: Objective) -> Option<&store::TrialRow> {
-    trials
-        .iter()
-        .filter(|t| t.status == "done" && t.objective.is_some())
-        .fold(None, |best: Option<&store::TrialRow>, t| match best {
-            Some(b)
-                if !objective.better(
-                    t.objective.unwrap_or(f64::NAN),
-                    b.objective.unwrap_or(f64::NAN),
-                ) =>
-            {
-                Some(b)
-            }
-            _ => Some(t),
-        })
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub enum TrialExit {
 
 /// Loads the trial's data as its configuration says (the scheduler has already decoded a
 /// data folder into the cache, so this maps the cache file).
-fn load_data(config: &TrialConfig, cache_dir: &Path) -> Result<sweep_model::Dataset, String> {
+pub fn load_data(config: &TrialConfig, cache_dir: &Path) -> Result<sweep_model::Dataset, String> {
     match &config.data {
         DataSource::Synthetic(spec) => Ok(spec.generate()),
         DataSource::Dir(dir) => cache::load(dir, cache_dir, config.classes)

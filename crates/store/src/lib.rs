@@ -23,6 +23,8 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("a trial's stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{READ_ONLY_REFUSAL}")]
+    ReadOnly,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -371,6 +373,8 @@ pub struct TrialRow {
     pub id: i64,
     pub grid_index: i64,
     pub params: String,
+    /// JSON of the full resolved configuration.
+    pub config: String,
     pub config_hash: String,
     pub status: String,
     pub device: Option<String>,
@@ -381,10 +385,43 @@ pub struct TrialRow {
     pub checkpoint: Option<String>,
 }
 
+impl TrialRow {
+    /// Whether this trial's objective is minimised (`train.objective = "val_loss"` in its
+    /// configuration) rather than maximised.
+    pub fn minimises(&self) -> bool {
+        serde_json::from_str::<serde_json::Value>(&self.config)
+            .ok()
+            .and_then(|c| c["train"]["objective"].as_str().map(|o| o == "val_loss"))
+            .unwrap_or(false)
+    }
+}
+
+/// Orders trials best first: finished trials by their objective (in its direction), then
+/// the others in grid order.
+pub fn rank_best_first(trials: &mut [TrialRow]) {
+    let minimise = trials.first().is_some_and(TrialRow::minimises);
+    let unranked = |t: &TrialRow| t.status != "done" || t.objective.is_none();
+    trials.sort_by(|a, b| match (unranked(a), unranked(b)) {
+        (false, false) => {
+            let (x, y) = (
+                a.objective.unwrap_or(f64::NAN),
+                b.objective.unwrap_or(f64::NAN),
+            );
+            let order = if minimise {
+                x.total_cmp(&y)
+            } else {
+                y.total_cmp(&x)
+            };
+            order.then(a.grid_index.cmp(&b.grid_index))
+        }
+        (x, y) => x.cmp(&y).then(a.grid_index.cmp(&b.grid_index)),
+    });
+}
+
 /// The trials of a sweep in grid order.
 pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> {
     let rows = sqlx::query(
-        "SELECT id, grid_index, params, config_hash, status, device, attempts, error,
+        "SELECT id, grid_index, params, config, config_hash, status, device, attempts, error,
                 best_epoch, objective, checkpoint
          FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
     )
@@ -397,6 +434,7 @@ pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> 
             id: row.get("id"),
             grid_index: row.get("grid_index"),
             params: row.get("params"),
+            config: row.get("config"),
             config_hash: row.get("config_hash"),
             status: row.get("status"),
             device: row.get("device"),
@@ -431,6 +469,137 @@ pub async fn epochs(pool: &SqlitePool, trial: TrialId) -> Result<Vec<EpochRow>> 
             seconds: row.get("seconds"),
         })
         .collect())
+}
+
+/// A sweep as listed by `sweep ls`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SweepRow {
+    pub id: SweepId,
+    pub name: String,
+    pub file_path: String,
+    pub created_at: String,
+}
+
+/// Every sweep, oldest first.
+pub async fn sweeps(pool: &SqlitePool) -> Result<Vec<SweepRow>> {
+    let rows: Vec<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, name, file_path, created_at FROM sweeps ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, file_path, created_at)| SweepRow {
+            id: SweepId(id),
+            name,
+            file_path,
+            created_at,
+        })
+        .collect())
+}
+
+/// The epochs of every trial of a sweep, by trial id, in epoch order.
+pub async fn sweep_epochs(
+    pool: &SqlitePool,
+    sweep: SweepId,
+) -> Result<std::collections::HashMap<i64, Vec<EpochRow>>> {
+    let rows = sqlx::query(
+        "SELECT e.trial_id, e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.val_f1,
+                e.lr, e.seconds
+         FROM epochs e JOIN trials t ON t.id = e.trial_id
+         WHERE t.sweep_id = ?1 ORDER BY e.trial_id, e.epoch",
+    )
+    .bind(sweep.0)
+    .fetch_all(pool)
+    .await?;
+    let mut out: std::collections::HashMap<i64, Vec<EpochRow>> = Default::default();
+    for row in rows {
+        out.entry(row.get("trial_id")).or_default().push(EpochRow {
+            epoch: row.get("epoch"),
+            train_loss: row.get("train_loss"),
+            train_acc: row.get("train_acc"),
+            val_loss: row.get("val_loss"),
+            val_acc: row.get("val_acc"),
+            val_f1: row.get("val_f1"),
+            lr: row.get("lr"),
+            seconds: row.get("seconds"),
+        });
+    }
+    Ok(out)
+}
+
+/// The non-zero cells `(actual, predicted, count)` of a trial's best confusion matrix.
+pub async fn confusion(pool: &SqlitePool, trial: TrialId) -> Result<Vec<(i64, i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT actual, predicted, count FROM confusion WHERE trial_id = ?1
+         ORDER BY actual, predicted",
+    )
+    .bind(trial.0)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One value of a query's result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// Why `sweep query` refused a statement.
+pub const READ_ONLY_REFUSAL: &str = "the results database is opened read-only: statements that write (INSERT, UPDATE, DELETE, DROP, CREATE, ATTACH, …) are refused";
+
+/// Runs a user's SQL on a read-only pool: the column names and the rows. Writing statements,
+/// and ATTACH/DETACH (which would reach other files), are refused.
+pub async fn query(pool: &SqlitePool, sql: &str) -> Result<(Vec<String>, Vec<Vec<Cell>>)> {
+    use sqlx::{Column, TypeInfo, ValueRef};
+    let words = sql
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_uppercase())
+        .collect::<Vec<_>>();
+    if words.iter().any(|w| w == "ATTACH" || w == "DETACH") {
+        return Err(StoreError::ReadOnly);
+    }
+    let mut conn = pool.acquire().await?;
+    sqlx::query("PRAGMA query_only = ON")
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query(sql).fetch_all(&mut *conn).await.map_err(|e| {
+        let text = e.to_string();
+        if text.contains("readonly") || text.contains("query_only") || text.contains("read-only") {
+            StoreError::ReadOnly
+        } else {
+            StoreError::Sql(e)
+        }
+    })?;
+    let columns = rows
+        .first()
+        .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut cells = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            let raw = row.try_get_raw(i)?;
+            let cell = if raw.is_null() {
+                Cell::Null
+            } else {
+                match raw.type_info().name() {
+                    "INTEGER" | "BOOLEAN" => Cell::Int(row.try_get(i)?),
+                    "REAL" => Cell::Real(row.try_get(i)?),
+                    "BLOB" => Cell::Blob(row.try_get(i)?),
+                    _ => Cell::Text(row.try_get(i)?),
+                }
+            };
+            cells.push(cell);
+        }
+        out.push(cells);
+    }
+    Ok((columns, out))
 }
 
 #[cfg(test)]
@@ -611,6 +780,43 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(cells, [(0, 0, 2), (1, 0, 1), (1, 1, 3)]);
+    }
+
+    #[tokio::test]
+    async fn user_queries_read_but_never_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("sweep.db");
+        let pool = open(&path).await.unwrap();
+        record_sweep(&pool, "s", "s.toml", "", &new_trials(3))
+            .await
+            .unwrap();
+        pool.close().await;
+        let ro = open_read_only(&path).await.unwrap();
+        let (columns, rows) = query(
+            &ro,
+            "SELECT grid_index, params, objective FROM trials ORDER BY grid_index",
+        )
+        .await
+        .unwrap();
+        assert_eq!(columns, ["grid_index", "params", "objective"]);
+        assert_eq!(
+            rows[2],
+            [Cell::Int(2), Cell::Text("{\"lr\":2}".into()), Cell::Null]
+        );
+        for sql in [
+            "DELETE FROM trials",
+            "UPDATE trials SET status = 'done'",
+            "DROP TABLE epochs",
+            "INSERT INTO sweeps (name, file_text, file_path) VALUES ('x', '', '')",
+            "ATTACH DATABASE 'other.db' AS other",
+            "SELECT 1; DELETE FROM trials",
+        ] {
+            let err = query(&ro, sql).await.unwrap_err().to_string();
+            assert!(err.contains("read-only"), "{sql}: {err}");
+        }
+        let (_, rows) = query(&ro, "SELECT count(*) FROM trials").await.unwrap();
+        assert_eq!(rows, [[Cell::Int(3)]]);
+        assert!(!tmp.path().join("other.db").exists());
     }
 
     #[tokio::test]

@@ -1,0 +1,380 @@
+//! The commands that read results: `ls`, `show`, `best`, `query`, `report` and `predict`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use sweep_model::SplitName;
+use sweep_store::{Cell, Pool, TrialRow};
+
+use crate::args::{DbArgs, Format, PredictArgs, QueryArgs, ReportArgs, SplitArg, SweepArgs};
+use crate::commands::BadInput;
+use crate::progress::params_label;
+
+fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(future)
+}
+
+async fn open(db: &DbArgs) -> Result<Pool> {
+    if !db.db.exists() {
+        return Err(BadInput(format!(
+            "{}: no results database here (run a sweep first, or pass --db)",
+            db.db.display()
+        ))
+        .into());
+    }
+    Ok(sweep_store::open_read_only(&db.db).await?)
+}
+
+async fn ranked_trials(pool: &Pool, sweep: &str) -> Result<Vec<TrialRow>> {
+    let Some(id) = sweep_store::find_sweep(pool, sweep).await? else {
+        return Err(BadInput(format!("no sweep named `{sweep}` in the database")).into());
+    };
+    let mut trials = sweep_store::trials(pool, id).await?;
+    sweep_store::rank_best_first(&mut trials);
+    Ok(trials)
+}
+
+/// Prints rows as an aligned text table.
+fn print_table(columns: &[String], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([columns[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(columns));
+    println!(
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  ")
+    );
+    for row in rows {
+        println!("{}", line(row));
+    }
+}
+
+fn number(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+}
+
+/// `sweep ls`.
+pub fn ls(db: DbArgs) -> Result<i32> {
+    block_on(async {
+        let pool = open(&db).await?;
+        let mut rows = Vec::new();
+        for sweep in sweep_store::sweeps(&pool).await? {
+            let mut trials = sweep_store::trials(&pool, sweep.id).await?;
+            sweep_store::rank_best_first(&mut trials);
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for t in &trials {
+                *counts.entry(t.status.as_str()).or_default() += 1;
+            }
+            let count = |s: &str| counts.get(s).copied().unwrap_or(0).to_string();
+            let best = trials
+                .first()
+                .filter(|t| t.status == "done")
+                .and_then(|t| t.objective);
+            rows.push(vec![
+                sweep.name,
+                trials.len().to_string(),
+                count("done"),
+                count("running"),
+                count("pending"),
+                count("interrupted"),
+                count("failed"),
+                number(best),
+                sweep.created_at,
+            ]);
+        }
+        let columns = [
+            "sweep",
+            "trials",
+            "done",
+            "running",
+            "pending",
+            "interrupted",
+            "failed",
+            "best",
+            "created",
+        ];
+        print_table(&columns.map(String::from), &rows);
+        Ok(0)
+    })
+}
+
+/// `sweep show SWEEP`.
+pub fn show(args: SweepArgs) -> Result<i32> {
+    block_on(async {
+        let pool = open(&args.db).await?;
+        let trials = ranked_trials(&pool, &args.sweep).await?;
+        let id = sweep_store::find_sweep(&pool, &args.sweep)
+            .await?
+            .expect("the sweep was just found");
+        let epochs = sweep_store::sweep_epochs(&pool, id).await?;
+        let rows: Vec<Vec<String>> = trials
+            .iter()
+            .map(|t| {
+                let history = epochs.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
+                let best = history.iter().find(|e| Some(e.epoch) == t.best_epoch);
+                vec![
+                    t.id.to_string(),
+                    t.grid_index.to_string(),
+                    params_label(&t.params),
+                    t.status.clone(),
+                    history.len().to_string(),
+                    t.best_epoch.map_or("-".into(), |e| e.to_string()),
+                    number(t.objective),
+                    number(best.map(|e| e.val_acc)),
+                    number(best.map(|e| e.val_loss)),
+                    t.device.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        let columns = [
+            "trial",
+            "grid",
+            "params",
+            "status",
+            "epochs",
+            "best_epoch",
+            "objective",
+            "val_acc",
+            "val_loss",
+            "device",
+        ];
+        print_table(&columns.map(String::from), &rows);
+        Ok(0)
+    })
+}
+
+/// `sweep best SWEEP`.
+pub fn best(args: SweepArgs) -> Result<i32> {
+    block_on(async {
+        let pool = open(&args.db).await?;
+        let trials = ranked_trials(&pool, &args.sweep).await?;
+        let Some(best) = trials.first().filter(|t| t.status == "done") else {
+            bail!("sweep `{}` has no finished trial yet", args.sweep);
+        };
+        let epochs = sweep_store::epochs(&pool, sweep_store::TrialId(best.id)).await?;
+        let at_best = epochs.iter().find(|e| Some(e.epoch) == best.best_epoch);
+        println!("trial       {} (grid index {})", best.id, best.grid_index);
+        println!("params      {}", params_label(&best.params));
+        println!(
+            "objective   {} at epoch {}",
+            number(best.objective),
+            best.best_epoch.unwrap_or(0)
+        );
+        if let Some(e) = at_best {
+            println!(
+                "metrics     val_f1 {:.4}  val_acc {:.4}  val_loss {:.4}  train_loss {:.4}  train_acc {:.4}",
+                e.val_f1, e.val_acc, e.val_loss, e.train_loss, e.train_acc
+            );
+        }
+        println!("checkpoint  {}", best.checkpoint.as_deref().unwrap_or("-"));
+        Ok(0)
+    })
+}
+
+fn cell_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Null => String::new(),
+        Cell::Int(v) => v.to_string(),
+        Cell::Real(v) => v.to_string(),
+        Cell::Text(s) => s.clone(),
+        Cell::Blob(b) => format!("<{} bytes>", b.len()),
+    }
+}
+
+/// `sweep query SQL`.
+pub fn query(args: QueryArgs) -> Result<i32> {
+    block_on(async {
+        let pool = open(&args.db).await?;
+        let (columns, rows) = match sweep_store::query(&pool, &args.sql).await {
+            Ok(result) => result,
+            Err(e @ sweep_store::StoreError::ReadOnly) => {
+                return Err(BadInput(e.to_string()).into())
+            }
+            Err(e) => return Err(BadInput(format!("the query failed: {e}")).into()),
+        };
+        match args.format {
+            Format::Table => {
+                let rows: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| r.iter().map(cell_text).collect())
+                    .collect();
+                print_table(&columns, &rows);
+            }
+            Format::Csv => {
+                let quote = |s: String| {
+                    if s.contains([',', '"', '\n']) {
+                        format!("\"{}\"", s.replace('"', "\"\""))
+                    } else {
+                        s
+                    }
+                };
+                println!(
+                    "{}",
+                    columns
+                        .iter()
+                        .cloned()
+                        .map(quote)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                for row in &rows {
+                    println!(
+                        "{}",
+                        row.iter()
+                            .map(|c| quote(cell_text(c)))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                }
+            }
+            Format::Json => {
+                let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                    .iter()
+                    .map(|row| {
+                        columns
+                            .iter()
+                            .cloned()
+                            .zip(
+                                row.iter()
+                                    .map(|c| serde_json::to_value(c).expect("cells serialise")),
+                            )
+                            .collect()
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&objects)?);
+            }
+        }
+        Ok(0)
+    })
+}
+
+/// `sweep report [SWEEP]`.
+pub fn report(args: ReportArgs) -> Result<i32> {
+    block_on(async {
+        let pool = open(&args.db).await?;
+        let names: Vec<String> = match &args.sweep {
+            Some(name) => vec![name.clone()],
+            None => sweep_store::sweeps(&pool)
+                .await?
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
+        };
+        for name in names {
+            let out = match (&args.out, &args.sweep) {
+                (Some(out), Some(_)) => out.clone(),
+                (Some(out), None) => out.join(&name),
+                (None, _) => Path::new("results").join(&name),
+            };
+            let written = match sweep_report::write_report(&pool, &name, &out).await {
+                Err(sweep_report::ReportError::NoSweep(name)) => {
+                    return Err(BadInput(format!("no sweep named `{name}` in the database")).into())
+                }
+                other => other?,
+            };
+            println!("{name}: wrote {} files to {}", written.len(), out.display());
+            for path in written {
+                println!("  {}", path.display());
+            }
+        }
+        Ok(0)
+    })
+}
+
+/// `sweep predict SWEEP`.
+pub fn predict(args: PredictArgs) -> Result<i32> {
+    let trial = block_on(async {
+        let pool = open(&args.db).await?;
+        let trials = ranked_trials(&pool, &args.sweep).await?;
+        let trial = match args.trial {
+            Some(id) => trials
+                .into_iter()
+                .find(|t| t.id == id)
+                .ok_or_else(|| BadInput(format!("sweep `{}` has no trial {id}", args.sweep)))?,
+            None => trials
+                .into_iter()
+                .next()
+                .filter(|t| t.status == "done")
+                .ok_or_else(|| {
+                    BadInput(format!("sweep `{}` has no finished trial yet", args.sweep))
+                })?,
+        };
+        Ok(trial)
+    })?;
+    let Some(checkpoint) = trial.checkpoint.as_deref() else {
+        return Err(BadInput(format!(
+            "trial {} has no best checkpoint (status {})",
+            trial.id, trial.status
+        ))
+        .into());
+    };
+    let split = match args.split {
+        SplitArg::Test => SplitName::Test,
+        SplitArg::Val => SplitName::Val,
+    };
+    let labelled = sweep_scheduler::predict::predict_split(
+        &trial.config,
+        Path::new(checkpoint),
+        split,
+        &args.cache,
+        &args.device,
+    )
+    .map_err(anyhow::Error::msg)
+    .with_context(|| format!("predicting with trial {}", trial.id))?;
+    let dataset = &labelled.dataset;
+    let names = &dataset.split(split).names;
+    let mut csv = format!("{},{}\n", dataset.columns.image, dataset.columns.label);
+    for (name, label) in names.iter().zip(&labelled.prediction.labels) {
+        csv.push_str(&format!("{name},{label}\n"));
+    }
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&args.out, csv).with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "wrote {} predictions of trial {} ({}, epoch {}) to {}",
+        names.len(),
+        trial.id,
+        params_label(&trial.params),
+        labelled.prediction.card.epoch,
+        args.out.display()
+    );
+    if let Some(confusion) = &labelled.prediction.confusion {
+        println!(
+            "macro F1 on the {} split: {:.6} (accuracy {:.4})",
+            if split == SplitName::Val {
+                "validation"
+            } else {
+                "test"
+            },
+            confusion.macro_f1(),
+            confusion.accuracy()
+        );
+    }
+    Ok(0)
+}

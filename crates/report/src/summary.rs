@@ -1,0 +1,185 @@
+//! `summary.md` and `trials.csv`: every trial with its params, status, best epoch and
+//! metrics, best first.
+
+use std::fmt::Write;
+
+use sweep_store::{EpochRow, TrialRow};
+
+use crate::layout::Params;
+
+/// A trial with what the summary shows of it.
+pub struct Line<'a> {
+    pub trial: &'a TrialRow,
+    pub params: &'a Params,
+    pub epochs: &'a [EpochRow],
+}
+
+fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+fn best_epoch<'a>(line: &Line<'a>) -> Option<&'a EpochRow> {
+    let best = line.trial.best_epoch?;
+    line.epochs.iter().find(|e| e.epoch == best)
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.4}")).unwrap_or_default()
+}
+
+/// The CSV (quoted where needed): one row per trial, a column per grid axis.
+pub fn csv(lines: &[Line], axes: &[String]) -> String {
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::from("rank,trial_id,grid_index");
+    for axis in axes {
+        out.push(',');
+        out.push_str(&quote(axis));
+    }
+    out.push_str(",status,epochs,best_epoch,objective,val_f1,val_acc,val_loss,train_loss,device,attempts,error\n");
+    for (rank, line) in lines.iter().enumerate() {
+        let t = line.trial;
+        let best = best_epoch(line);
+        let _ = write!(out, "{},{},{}", rank + 1, t.id, t.grid_index);
+        for axis in axes {
+            out.push(',');
+            out.push_str(&quote(
+                &line.params.get(axis).map(value_text).unwrap_or_default(),
+            ));
+        }
+        let _ = writeln!(
+            out,
+            ",{},{},{},{},{},{},{},{},{},{},{}",
+            t.status,
+            line.epochs.len(),
+            t.best_epoch.map(|e| e.to_string()).unwrap_or_default(),
+            fmt(t.objective),
+            fmt(best.map(|e| e.val_f1)),
+            fmt(best.map(|e| e.val_acc)),
+            fmt(best.map(|e| e.val_loss)),
+            fmt(best.map(|e| e.train_loss)),
+            t.device.as_deref().unwrap_or(""),
+            t.attempts,
+            quote(
+                t.error
+                    .as_deref()
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            )
+        );
+    }
+    out
+}
+
+/// The Markdown summary.
+pub fn markdown(
+    sweep: &str,
+    file_path: &str,
+    lines: &[Line],
+    axes: &[String],
+    images: &[String],
+) -> String {
+    let count = |status: &str| lines.iter().filter(|l| l.trial.status == status).count();
+    let mut out = format!(
+        "# Sweep `{sweep}`\n\nSweep file: `{file_path}`. {} trials: ",
+        lines.len()
+    );
+    let counts: Vec<String> = ["done", "failed", "running", "interrupted", "pending"]
+        .iter()
+        .map(|s| (s, count(s)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    out.push_str(&counts.join(", "));
+    out.push_str(".\n\n");
+    if let Some(best) = lines.first().filter(|l| l.trial.status == "done") {
+        let params: Vec<String> = axes
+            .iter()
+            .filter_map(|a| best.params.get(a).map(|v| format!("{a}={}", value_text(v))))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Best: trial {} ({}), objective {} at epoch {}; checkpoint `{}`.\n",
+            best.trial.id,
+            params.join(" "),
+            fmt(best.trial.objective),
+            best.trial.best_epoch.unwrap_or(0),
+            best.trial.checkpoint.as_deref().unwrap_or("")
+        );
+    }
+    out.push_str("| rank | trial |");
+    for axis in axes {
+        let _ = write!(out, " {axis} |");
+    }
+    out.push_str(
+        " status | epochs | best epoch | objective | val F1 | val acc | val loss | train loss |\n|",
+    );
+    for _ in 0..axes.len() + 10 {
+        out.push_str(" --- |");
+    }
+    out.push('\n');
+    for (rank, line) in lines.iter().enumerate() {
+        let best = best_epoch(line);
+        let _ = write!(out, "| {} | {} |", rank + 1, line.trial.id);
+        for axis in axes {
+            let _ = write!(
+                out,
+                " {} |",
+                line.params.get(axis).map(value_text).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(
+            out,
+            " {} | {} | {} | {} | {} | {} | {} | {} |",
+            line.trial.status,
+            line.epochs.len(),
+            line.trial
+                .best_epoch
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            fmt(line.trial.objective),
+            fmt(best.map(|e| e.val_f1)),
+            fmt(best.map(|e| e.val_acc)),
+            fmt(best.map(|e| e.val_loss)),
+            fmt(best.map(|e| e.train_loss)),
+        );
+    }
+    let failed: Vec<&Line> = lines
+        .iter()
+        .filter(|l| l.trial.error.is_some() && l.trial.status != "done")
+        .collect();
+    if !failed.is_empty() {
+        out.push_str("\n## Errors\n\n");
+        for line in failed {
+            let _ = writeln!(
+                out,
+                "- trial {}: {}",
+                line.trial.id,
+                line.trial
+                    .error
+                    .as_deref()
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            );
+        }
+    }
+    if !images.is_empty() {
+        out.push_str("\n## Plots\n\n");
+        for image in images {
+            let _ = writeln!(out, "![{image}]({image})");
+        }
+    }
+    out
+}
