@@ -25,3 +25,12 @@ bench-torch:
     THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py train-resnet 64
     THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py train-mlp 24
     THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py infer-resnet 64
+
+# A CUDA-enabled release binary, built without a GPU (NVIDIA's PyPI wheels, CUDA 13.0), packed
+# as target/cuda-dist/sweep.xz for a GPU machine.
+build-cuda:
+    scripts/build-cuda.sh
+
+# The GPU check (on a GPU machine, with target/cuda-dist/sweep.xz carried there).
+gpu-check:
+    scripts/gpu-check.sh target/cuda-dist/sweep.xz

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod bench;
 pub mod cache;
 pub mod checkpoint;
+pub mod conv;
 pub mod data;
 pub mod kaggle;
 pub mod metrics;

@@ -7,8 +7,10 @@
 
 use std::collections::HashMap;
 
+use std::cell::RefCell;
+
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor, Var};
 use candle_nn::VarMap;
 
 /// Which update rule.
@@ -52,10 +54,82 @@ fn is_trainable(name: &str) -> bool {
     !(name.ends_with("running_mean") || name.ends_with("running_var"))
 }
 
+/// A parameter and its optimizer state: host vectors on the CPU (updated in one fused pass),
+/// tensors elsewhere.
 struct Param {
     name: String,
     var: Var,
-    slots: Vec<Tensor>,
+    slots: Slots,
+}
+
+enum Slots {
+    Host(Vec<Vec<f32>>),
+    Device(Vec<Tensor>),
+}
+
+/// One fused, in-place update of a CPU parameter from its gradient: a single pass over the
+/// weights instead of a dozen tensor operations with their temporaries.
+struct FusedStep<'a> {
+    kind: OptimizerKind,
+    lr: f32,
+    momentum: f32,
+    step: i32,
+    slots: RefCell<&'a mut Vec<Vec<f32>>>,
+}
+
+fn cpu_slice<'s>(storage: &'s CpuStorage, layout: &Layout) -> Result<&'s [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((start, end))) => Ok(&v[start..end]),
+        _ => candle_core::bail!("the fused optimizer needs contiguous f32 tensors"),
+    }
+}
+
+impl InplaceOp2 for FusedStep<'_> {
+    fn name(&self) -> &'static str {
+        "sweep-optimizer-step"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+        let g = cpu_slice(s2, l2)?;
+        let (CpuStorage::F32(data), Some((start, end))) = (s1, l1.contiguous_offsets()) else {
+            candle_core::bail!("the fused optimizer needs contiguous f32 tensors")
+        };
+        let p = &mut data[start..end];
+        let mut slots = self.slots.borrow_mut();
+        let lr = self.lr;
+        match self.kind {
+            OptimizerKind::Sgd if self.momentum == 0.0 => {
+                p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g);
+            }
+            OptimizerKind::Sgd => {
+                let v = &mut slots[0];
+                for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                    *v = self.momentum * *v + g;
+                    *p -= lr * *v;
+                }
+            }
+            OptimizerKind::Adam => {
+                let (b1, b2, eps) = (ADAM_BETA1 as f32, ADAM_BETA2 as f32, ADAM_EPS as f32);
+                let c1 = 1.0 / (1.0 - ADAM_BETA1.powi(self.step)) as f32;
+                let c2 = 1.0 / (1.0 - ADAM_BETA2.powi(self.step)) as f32;
+                let [m, v] = &mut slots[..] else { candle_core::bail!("adam keeps two slots") };
+                for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
+                }
+            }
+            OptimizerKind::Rmsprop => {
+                let (alpha, eps) = (RMSPROP_ALPHA as f32, RMSPROP_EPS as f32);
+                let sq = &mut slots[0];
+                for ((p, g), s) in p.iter_mut().zip(g).zip(sq.iter_mut()) {
+                    *s = alpha * *s + (1.0 - alpha) * g * g;
+                    *p -= lr * g / (s.sqrt() + eps);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An optimizer over every trainable variable of a [`VarMap`].
@@ -80,11 +154,16 @@ impl Optimizer {
             .into_iter()
             .map(|name| {
                 let var = data[name].clone();
-                let slots = kind
-                    .slots(momentum)
-                    .iter()
-                    .map(|_| var.as_tensor().zeros_like())
-                    .collect::<Result<_>>()?;
+                let count = kind.slots(momentum).len();
+                let slots = if var.device().is_cpu() {
+                    Slots::Host(vec![vec![0f32; var.elem_count()]; count])
+                } else {
+                    Slots::Device(
+                        (0..count)
+                            .map(|_| var.as_tensor().zeros_like())
+                            .collect::<Result<_>>()?,
+                    )
+                };
                 Ok(Param {
                     name: name.clone(),
                     var,
@@ -120,28 +199,42 @@ impl Optimizer {
                 continue;
             };
             let p = param.var.as_tensor();
+            let slots = match &mut param.slots {
+                Slots::Host(host) => {
+                    let op = FusedStep {
+                        kind: self.kind,
+                        lr: self.lr as f32,
+                        momentum: self.momentum as f32,
+                        step: t,
+                        slots: RefCell::new(host),
+                    };
+                    p.inplace_op2(&g.contiguous()?, &op)?;
+                    continue;
+                }
+                Slots::Device(slots) => slots,
+            };
             let update = match self.kind {
                 OptimizerKind::Sgd if self.momentum == 0.0 => (g * self.lr)?,
                 OptimizerKind::Sgd => {
-                    let v = ((&param.slots[0] * self.momentum)? + g)?;
+                    let v = ((&slots[0] * self.momentum)? + g)?;
                     let update = (&v * self.lr)?;
-                    param.slots[0] = v;
+                    slots[0] = v;
                     update
                 }
                 OptimizerKind::Adam => {
-                    let m = ((&param.slots[0] * ADAM_BETA1)? + (g * (1.0 - ADAM_BETA1))?)?;
-                    let v = ((&param.slots[1] * ADAM_BETA2)? + (g.sqr()? * (1.0 - ADAM_BETA2))?)?;
+                    let m = ((&slots[0] * ADAM_BETA1)? + (g * (1.0 - ADAM_BETA1))?)?;
+                    let v = ((&slots[1] * ADAM_BETA2)? + (g.sqr()? * (1.0 - ADAM_BETA2))?)?;
                     let m_hat = (&m / (1.0 - ADAM_BETA1.powi(t)))?;
                     let v_hat = (&v / (1.0 - ADAM_BETA2.powi(t)))?;
                     let update = ((m_hat * self.lr)? / (v_hat.sqrt()? + ADAM_EPS)?)?;
-                    param.slots = vec![m, v];
+                    *slots = vec![m, v];
                     update
                 }
                 OptimizerKind::Rmsprop => {
                     let sq =
-                        ((&param.slots[0] * RMSPROP_ALPHA)? + (g.sqr()? * (1.0 - RMSPROP_ALPHA))?)?;
+                        ((&slots[0] * RMSPROP_ALPHA)? + (g.sqr()? * (1.0 - RMSPROP_ALPHA))?)?;
                     let update = ((g * self.lr)? / (sq.sqrt()? + RMSPROP_EPS)?)?;
-                    param.slots[0] = sq;
+                    slots[0] = sq;
                     update
                 }
             };
@@ -153,27 +246,33 @@ impl Optimizer {
     /// The state as named tensors (`optim.<slot>.<variable>`), for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let names = self.kind.slots(self.momentum);
-        self.params
-            .iter()
-            .flat_map(|p| {
-                names
-                    .iter()
-                    .zip(&p.slots)
-                    .map(|(slot, t)| (format!("optim.{slot}.{}", p.name), t.clone()))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for p in &self.params {
+            for (i, slot) in names.iter().enumerate() {
+                let tensor = match &p.slots {
+                    Slots::Host(host) => Tensor::from_slice(&host[i], p.var.shape(), p.var.device()),
+                    Slots::Device(tensors) => Ok(tensors[i].clone()),
+                };
+                // A host vector of the parameter's own size always makes a tensor of its shape.
+                out.push((format!("optim.{slot}.{}", p.name), tensor.expect("slots match their parameter")));
+            }
+        }
+        out
     }
 
     /// Restores the state written by [`Optimizer::state`] after `step` updates.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: u64) -> Result<()> {
         let names = self.kind.slots(self.momentum);
         for param in &mut self.params {
-            for (slot, value) in names.iter().zip(param.slots.iter_mut()) {
+            for (i, slot) in names.iter().enumerate() {
                 let key = format!("optim.{slot}.{}", param.name);
                 let saved = tensors.get(&key).ok_or_else(|| {
                     candle_core::Error::Msg(format!("the checkpoint has no `{key}`"))
                 })?;
-                *value = saved.to_device(value.device())?;
+                match &mut param.slots {
+                    Slots::Host(host) => host[i] = saved.flatten_all()?.to_vec1::<f32>()?,
+                    Slots::Device(tensors) => tensors[i] = saved.to_device(param.var.device())?,
+                }
             }
         }
         self.step = step;

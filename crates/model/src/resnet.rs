@@ -8,36 +8,72 @@
 //! `shared/bench` uses the same 2×2/2 pool.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{
-    batch_norm, conv2d, conv2d_no_bias, linear, BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder,
-};
+use candle_nn::{batch_norm, linear, BatchNorm, Init, Linear, VarBuilder};
 
 use crate::data::CHANNELS;
 use crate::net::{dropout, ModelConfig, Pass};
 
 const BN_EPS: f64 = 1e-5;
 
-fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    let cfg = Conv2dConfig {
-        padding: kernel / 2,
-        stride,
-        ..Default::default()
-    };
+/// A square convolution through [`crate::conv::conv2d`] (im2col + gemm on the CPU, candle's
+/// kernels elsewhere); parameters named and initialised as candle-nn's `conv2d`.
+struct Conv {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv {
+    fn new(
+        (c_in, c_out, kernel): (usize, usize, usize),
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (c_out, c_in, kernel, kernel),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        let bound = 1.0 / ((c_in * kernel * kernel) as f64).sqrt();
+        let bias = bias
+            .then(|| vb.get_with_hints(c_out, "bias", Init::Uniform { lo: -bound, up: bound }))
+            .transpose()?;
+        Ok(Self {
+            weight,
+            bias,
+            stride,
+            padding,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let ys = crate::conv::conv2d(xs, &self.weight, self.stride, self.padding)?;
+        match &self.bias {
+            Some(bias) => ys.broadcast_add(&bias.reshape((1, (), 1, 1))?),
+            None => Ok(ys),
+        }
+    }
+}
+
+fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Conv> {
     // Batch norm follows every such conv, so a bias would only be cancelled by its mean.
-    conv2d_no_bias(c_in, c_out, kernel, cfg, vb)
+    Conv::new((c_in, c_out, kernel), stride, kernel / 2, false, vb)
 }
 
 /// How a residual block's input reaches its output.
 enum Skip {
     Identity,
-    Projection(Conv2d),
+    Projection(Conv),
 }
 
 /// conv3×3 → BN → ReLU → conv3×3 → BN → add the skip → ReLU.
 struct ResidualBlock {
-    conv1: Conv2d,
+    conv1: Conv,
     bn1: BatchNorm,
-    conv2: Conv2d,
+    conv2: Conv,
     bn2: BatchNorm,
     skip: Skip,
 }
@@ -47,11 +83,7 @@ impl ResidualBlock {
         let skip = if c_in == c_out && stride == 1 {
             Skip::Identity
         } else {
-            let cfg = Conv2dConfig {
-                stride,
-                ..Default::default()
-            };
-            Skip::Projection(conv2d(c_in, c_out, 1, cfg, vb.pp("skip"))?)
+            Skip::Projection(Conv::new((c_in, c_out, 1), stride, 0, true, vb.pp("skip"))?)
         };
         Ok(Self {
             conv1: conv(c_in, c_out, 3, stride, vb.pp("conv1"))?,
@@ -78,7 +110,7 @@ impl ResidualBlock {
 
 /// The residual network.
 pub struct ResNet {
-    stem: Conv2d,
+    stem: Conv,
     stem_bn: BatchNorm,
     blocks: Vec<ResidualBlock>,
     head: Linear,
