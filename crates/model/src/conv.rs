@@ -40,27 +40,18 @@ impl Geometry {
     fn pixels(&self) -> usize {
         self.oh() * self.ow()
     }
-    /// Whether the unfolded input is the input itself (1×1, stride 1, no padding).
-    fn is_pointwise(&self) -> bool {
-        self.k == 1 && self.stride == 1 && self.pad == 0
-    }
 }
 
-/// `dst (m × n) = [dst +] lhs (m × k) · rhs (k × n)`, all f32, with explicit row and column
-/// strides, on this thread only.
+/// `dst (m × n) = lhs (m × k) · rhs (k × n)`, all f32, with explicit row and column strides;
+/// `dst` is dense and row-major.
 #[allow(clippy::too_many_arguments)]
 fn gemm(
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
-    accumulate: bool,
     lhs: &[f32],
-    lhs_rs: usize,
-    lhs_cs: usize,
+    (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[f32],
-    rhs_rs: usize,
-    rhs_cs: usize,
+    (rhs_rs, rhs_cs): (usize, usize),
     threads: usize,
 ) {
     let parallelism = if threads > 1 {
@@ -68,8 +59,9 @@ fn gemm(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the slices hold the m × n, m × k and k × n matrices described by the strides,
-    // as every caller sizes them from one Geometry.
+    debug_assert!(dst.len() >= m * n);
+    // SAFETY: every caller sizes the slices from one Geometry so that they hold the m × n,
+    // m × k and k × n matrices their strides describe.
     unsafe {
         gemm::gemm(
             m,
@@ -78,14 +70,14 @@ fn gemm(
             dst.as_mut_ptr(),
             1,
             n as isize,
-            accumulate,
+            false,
             lhs.as_ptr(),
             lhs_cs as isize,
             lhs_rs as isize,
             rhs.as_ptr(),
             rhs_cs as isize,
             rhs_rs as isize,
-            if accumulate { 1.0 } else { 0.0 },
+            0.0,
             1.0,
             false,
             false,
@@ -95,85 +87,107 @@ fn gemm(
     }
 }
 
-/// Unfolds one image (`c × h × w`) into `ckk × pixels` columns.
-fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
+/// Unfolds every image of `x` (`n × c × h × w`) into one `ckk × (n · pixels)` matrix, image
+/// `i` in columns `i · pixels ..`, so that one gemm covers several images.
+fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
     let (oh, ow) = (g.oh(), g.ow());
     let pixels = oh * ow;
-    for c in 0..g.c {
-        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ki in 0..g.k {
-            for kj in 0..g.k {
-                let row = (c * g.k + ki) * g.k + kj;
-                let out = &mut cols[row * pixels..(row + 1) * pixels];
-                for oy in 0..oh {
-                    let iy = (oy * g.stride + ki) as isize - g.pad as isize;
-                    let line = &mut out[oy * ow..(oy + 1) * ow];
-                    if iy < 0 || iy >= g.h as isize {
-                        line.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    if g.stride == 1 {
-                        // The valid columns are one contiguous run.
-                        let start = g.pad.saturating_sub(kj).min(ow);
-                        let end = (g.w + g.pad).saturating_sub(kj).min(ow).max(start);
-                        line[..start].fill(0.0);
-                        line[end..].fill(0.0);
-                        let from = start + kj - g.pad;
-                        line[start..end].copy_from_slice(&src[from..from + end - start]);
-                    } else {
-                        for (ox, v) in line.iter_mut().enumerate() {
-                            let ix = (ox * g.stride + kj) as isize - g.pad as isize;
-                            *v = if ix < 0 || ix >= g.w as isize { 0.0 } else { src[ix as usize] };
-                        }
-                    }
+    let width = g.n * pixels;
+    let image = g.c * g.h * g.w;
+    let mut cols = vec![0f32; g.ckk() * width];
+    cols.chunks_mut(width).enumerate().for_each(|(row, out)| {
+        let c = row / (g.k * g.k);
+        let (ki, kj) = ((row / g.k) % g.k, row % g.k);
+        for i in 0..g.n {
+            let plane = &x[i * image + c * g.h * g.w..i * image + (c + 1) * g.h * g.w];
+            let block = &mut out[i * pixels..(i + 1) * pixels];
+            for oy in 0..oh {
+                let iy = (oy * g.stride + ki) as isize - g.pad as isize;
+                let line = &mut block[oy * ow..(oy + 1) * ow];
+                if iy < 0 || iy >= g.h as isize {
+                    continue;
                 }
-            }
-        }
-    }
-}
-
-/// Folds `ckk × pixels` columns back onto one image, adding where windows overlap.
-fn col2im_add(cols: &[f32], g: &Geometry, dx: &mut [f32]) {
-    let (oh, ow) = (g.oh(), g.ow());
-    let pixels = oh * ow;
-    for c in 0..g.c {
-        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ki in 0..g.k {
-            for kj in 0..g.k {
-                let row = (c * g.k + ki) * g.k + kj;
-                let src = &cols[row * pixels..(row + 1) * pixels];
-                for oy in 0..oh {
-                    let iy = (oy * g.stride + ki) as isize - g.pad as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    let out = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for ox in 0..ow {
+                let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                if g.stride == 1 {
+                    // The valid columns are one contiguous run.
+                    let start = g.pad.saturating_sub(kj).min(ow);
+                    let end = (g.w + g.pad).saturating_sub(kj).min(ow).max(start);
+                    let from = start + kj - g.pad;
+                    line[start..end].copy_from_slice(&src[from..from + end - start]);
+                } else {
+                    for (ox, v) in line.iter_mut().enumerate() {
                         let ix = (ox * g.stride + kj) as isize - g.pad as isize;
                         if ix >= 0 && ix < g.w as isize {
-                            out[ix as usize] += src[oy * ow + ox];
+                            *v = src[ix as usize];
                         }
                     }
                 }
             }
         }
-    }
+    });
+    cols
 }
 
-/// Runs `f(image, scratch)` for every image: in parallel over images with single-threaded
-/// gemms when the batch is large enough, else image by image with parallel gemms.
-fn per_image<T: Send>(n: usize, scratch: usize, f: impl Fn(usize, &mut [f32], usize) -> T + Sync) -> Vec<T> {
-    let threads = candle_core::utils::get_num_threads().max(1);
-    if n >= 2 * threads && threads > 1 {
-        (0..n)
-            .into_par_iter()
-            .map_init(|| vec![0f32; scratch], |buf, i| f(i, buf, 1))
-            .collect()
-    } else {
-        let mut buf = vec![0f32; scratch];
-        (0..n).map(|i| f(i, &mut buf, threads)).collect()
-    }
+/// Folds a `ckk × (n · pixels)` matrix back onto the images, adding where windows overlap.
+fn col2im(cols: &[f32], g: &Geometry) -> Vec<f32> {
+    let (oh, ow) = (g.oh(), g.ow());
+    let pixels = oh * ow;
+    let width = g.n * pixels;
+    let image = g.c * g.h * g.w;
+    let mut dx = vec![0f32; g.n * image];
+    dx.chunks_mut(g.h * g.w)
+        .enumerate()
+        .for_each(|(plane_index, plane)| {
+            let (i, c) = (plane_index / g.c, plane_index % g.c);
+            for ki in 0..g.k {
+                for kj in 0..g.k {
+                    let row = (c * g.k + ki) * g.k + kj;
+                    let src = &cols[row * width + i * pixels..row * width + (i + 1) * pixels];
+                    for oy in 0..oh {
+                        let iy = (oy * g.stride + ki) as isize - g.pad as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            continue;
+                        }
+                        let out = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                        for ox in 0..ow {
+                            let ix = (ox * g.stride + kj) as isize - g.pad as isize;
+                            if ix >= 0 && ix < g.w as isize {
+                                out[ix as usize] += src[oy * ow + ox];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
+
+/// `n × o × pixels` (the tensor layout) to `o × (n · pixels)` (the gemm layout) and back.
+fn to_channel_major(t: &[f32], n: usize, o: usize, pixels: usize) -> Vec<f32> {
+    let mut out = vec![0f32; t.len()];
+    out.chunks_mut(n * pixels)
+        .enumerate()
+        .for_each(|(ch, row)| {
+            for i in 0..n {
+                row[i * pixels..(i + 1) * pixels]
+                    .copy_from_slice(&t[(i * o + ch) * pixels..(i * o + ch + 1) * pixels]);
+            }
+        });
+    out
+}
+
+fn to_image_major(t: &[f32], n: usize, o: usize, pixels: usize) -> Vec<f32> {
+    let mut out = vec![0f32; t.len()];
+    out.chunks_mut(o * pixels)
+        .enumerate()
+        .for_each(|(i, image)| {
+            for ch in 0..o {
+                image[ch * pixels..(ch + 1) * pixels].copy_from_slice(
+                    &t[ch * n * pixels + i * pixels..ch * n * pixels + (i + 1) * pixels],
+                );
+            }
+        });
+    out
 }
 
 fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -186,6 +200,38 @@ fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Resul
     }
 }
 
+/// Columns per gemm that keep it efficient: layers with few pixels put several images into
+/// one product, layers with many keep one image per product, so its operands stay in cache.
+const GEMM_COLUMNS: usize = 512;
+
+/// Runs `f` over the batch in chunks of whole images (a chunk's geometry and first image),
+/// in parallel with single-threaded gemms when there are enough chunks, else one chunk at a
+/// time with parallel gemms. The chunks depend on the geometry only, never on the thread
+/// count, so sums over them are the same on every machine.
+fn per_chunk<T: Send>(g: &Geometry, f: impl Fn(Geometry, usize, usize) -> T + Sync) -> Vec<T> {
+    let per = GEMM_COLUMNS.div_ceil(g.pixels()).clamp(1, g.n.max(1));
+    let starts: Vec<usize> = (0..g.n).step_by(per).collect();
+    let chunk = |start: usize, threads: usize| {
+        let geometry = Geometry {
+            n: per.min(g.n - start),
+            ..*g
+        };
+        f(geometry, start, threads)
+    };
+    let threads = candle_core::utils::get_num_threads().max(1);
+    if threads > 1 && starts.len() >= 2 * threads {
+        starts
+            .into_par_iter()
+            .map(|start| chunk(start, 1))
+            .collect()
+    } else {
+        starts
+            .into_iter()
+            .map(|start| chunk(start, threads))
+            .collect()
+    }
+}
+
 /// `y = conv(x, w)`.
 struct Forward(Geometry);
 
@@ -194,29 +240,45 @@ impl CustomOp2 for Forward {
         "sweep-conv2d"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
         let x = contiguous(s1, l1, "the input")?;
         let w = contiguous(s2, l2, "the kernel")?;
-        let (pixels, ckk) = (g.pixels(), g.ckk());
-        let image = g.c * g.h * g.w;
-        let scratch = if g.is_pointwise() { 0 } else { ckk * pixels };
-        let outputs = per_image(g.n, scratch, |i, cols, threads| {
-            let x = &x[i * image..(i + 1) * image];
-            let cols: &[f32] = if g.is_pointwise() {
-                x
-            } else {
-                im2col(x, &g, cols);
-                cols
-            };
-            let mut y = vec![0f32; g.o * pixels];
-            gemm(g.o, pixels, ckk, &mut y, false, w, ckk, 1, cols, pixels, 1, threads);
-            y
+        let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
+        let parts = per_chunk(&g, |gc, start, threads| {
+            let width = gc.n * pixels;
+            let cols = im2col(&x[start * image..(start + gc.n) * image], &gc);
+            let mut y = vec![0f32; g.o * width];
+            gemm(
+                (g.o, width, ckk),
+                &mut y,
+                w,
+                (ckk, 1),
+                &cols,
+                (width, 1),
+                threads,
+            );
+            to_image_major(&y, gc.n, g.o, pixels)
         });
-        Ok((CpuStorage::F32(outputs.concat()), Shape::from((g.n, g.o, g.oh(), g.ow()))))
+        Ok((
+            CpuStorage::F32(parts.concat()),
+            Shape::from((g.n, g.o, g.oh(), g.ow())),
+        ))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         // Nothing trains the images: their gradient is never computed.
         let dx = if x.track_op() {
@@ -229,7 +291,7 @@ impl CustomOp2 for Forward {
     }
 }
 
-/// `dx` from `dy` and `w`: `wᵀ · dy` per image, folded back with col2im.
+/// `dx` from `dy` and `w`: `wᵀ · dy`, folded back onto the images.
 struct InputGrad(Geometry);
 
 impl CustomOp2 for InputGrad {
@@ -237,32 +299,40 @@ impl CustomOp2 for InputGrad {
         "sweep-conv2d-input-grad"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
         let dy = contiguous(s1, l1, "the output gradient")?;
         let w = contiguous(s2, l2, "the kernel")?;
-        let (pixels, ckk) = (g.pixels(), g.ckk());
-        let image = g.c * g.h * g.w;
-        let grads = per_image(g.n, ckk * pixels, |i, dcols, threads| {
-            let dy = &dy[i * g.o * pixels..(i + 1) * g.o * pixels];
-            gemm(ckk, pixels, g.o, dcols, false, w, 1, ckk, dy, pixels, 1, threads);
-            if g.is_pointwise() {
-                dcols.to_vec()
-            } else {
-                let mut dx = vec![0f32; image];
-                col2im_add(dcols, &g, &mut dx);
-                dx
-            }
+        let (pixels, ckk, out) = (g.pixels(), g.ckk(), g.o * g.pixels());
+        let parts = per_chunk(&g, |gc, start, threads| {
+            let width = gc.n * pixels;
+            let dy = to_channel_major(&dy[start * out..(start + gc.n) * out], gc.n, g.o, pixels);
+            let mut dcols = vec![0f32; ckk * width];
+            gemm(
+                (ckk, width, g.o),
+                &mut dcols,
+                w,
+                (1, ckk),
+                &dy,
+                (width, 1),
+                threads,
+            );
+            col2im(&dcols, &gc)
         });
-        Ok((CpuStorage::F32(grads.concat()), Shape::from((g.n, g.c, g.h, g.w))))
+        Ok((
+            CpuStorage::F32(parts.concat()),
+            Shape::from((g.n, g.c, g.h, g.w)),
+        ))
     }
 }
 
-/// Images per partial sum of the weight gradient: a fixed split, so the sum is the same
-/// whatever the thread count (bit-for-bit determinism).
-const WEIGHT_GRAD_CHUNK: usize = 8;
-
-/// `dw` from `x` and `dy`: `Σ dy · colsᵀ` over the images.
+/// `dw` from `x` and `dy`: `Σ dy · colsᵀ` over the chunks of the batch, in chunk order.
 struct WeightGrad(Geometry);
 
 impl CustomOp2 for WeightGrad {
@@ -270,40 +340,36 @@ impl CustomOp2 for WeightGrad {
         "sweep-conv2d-weight-grad"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
         let x = contiguous(s1, l1, "the input")?;
         let dy = contiguous(s2, l2, "the output gradient")?;
-        let (pixels, ckk) = (g.pixels(), g.ckk());
-        let image = g.c * g.h * g.w;
-        let chunks = g.n.div_ceil(WEIGHT_GRAD_CHUNK);
-        let threads = candle_core::utils::get_num_threads().max(1);
-        let inner_threads = if chunks >= 2 * threads { 1 } else { threads };
-        let partial = |chunk: usize| {
+        let (pixels, ckk, image, out) = (g.pixels(), g.ckk(), g.c * g.h * g.w, g.o * g.pixels());
+        let parts = per_chunk(&g, |gc, start, threads| {
+            let width = gc.n * pixels;
+            let cols = im2col(&x[start * image..(start + gc.n) * image], &gc);
+            let dy = to_channel_major(&dy[start * out..(start + gc.n) * out], gc.n, g.o, pixels);
             let mut dw = vec![0f32; g.o * ckk];
-            let mut cols = vec![0f32; if g.is_pointwise() { 0 } else { ckk * pixels }];
-            let images = chunk * WEIGHT_GRAD_CHUNK..((chunk + 1) * WEIGHT_GRAD_CHUNK).min(g.n);
-            for (j, i) in images.enumerate() {
-                let xi = &x[i * image..(i + 1) * image];
-                let cols: &[f32] = if g.is_pointwise() {
-                    xi
-                } else {
-                    im2col(xi, &g, &mut cols);
-                    &cols
-                };
-                let dyi = &dy[i * g.o * pixels..(i + 1) * g.o * pixels];
-                gemm(g.o, ckk, pixels, &mut dw, j > 0, dyi, pixels, 1, cols, 1, pixels, inner_threads);
-            }
+            gemm(
+                (g.o, ckk, width),
+                &mut dw,
+                &dy,
+                (width, 1),
+                &cols,
+                (1, width),
+                threads,
+            );
             dw
-        };
-        let partials: Vec<Vec<f32>> = if inner_threads == 1 {
-            (0..chunks).into_par_iter().map(partial).collect()
-        } else {
-            (0..chunks).map(partial).collect()
-        };
-        let mut total = partials.first().cloned().unwrap_or_else(|| vec![0f32; g.o * ckk]);
-        for p in partials.iter().skip(1) {
-            total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+        });
+        let mut total = vec![0f32; g.o * ckk];
+        for part in &parts {
+            total.iter_mut().zip(part).for_each(|(t, v)| *t += v);
         }
         Ok((CpuStorage::F32(total), Shape::from((g.o, g.c, g.k, g.k))))
     }
@@ -317,9 +383,22 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tenso
     let (n, c, h, wd) = x.dims4()?;
     let (o, c2, k, k2) = w.dims4()?;
     if c != c2 || k != k2 {
-        candle_core::bail!("conv2d: input {:?} and kernel {:?} do not match", x.dims(), w.dims())
+        candle_core::bail!(
+            "conv2d: input {:?} and kernel {:?} do not match",
+            x.dims(),
+            w.dims()
+        )
     }
-    let g = Geometry { n, c, h, w: wd, o, k, stride, pad };
+    let g = Geometry {
+        n,
+        c,
+        h,
+        w: wd,
+        o,
+        k,
+        stride,
+        pad,
+    };
     x.contiguous()?.apply_op2(&w.contiguous()?, Forward(g))
 }
 
@@ -333,7 +412,9 @@ mod tests {
         let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(a.len(), b.len());
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-        a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
+        a.iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
     }
 
     /// Output, input gradient and weight gradient against candle's own conv2d.
@@ -342,17 +423,41 @@ mod tests {
         let x = Var::randn(0f32, 1.0, (n, c, hw, hw), &dev).unwrap();
         let w = Var::randn(0f32, 0.5, (o, c, k, k), &dev).unwrap();
         let ours = conv2d(x.as_tensor(), w.as_tensor(), stride, pad).unwrap();
-        let theirs = x.as_tensor().conv2d(w.as_tensor(), pad, stride, 1, 1).unwrap();
+        let theirs = x
+            .as_tensor()
+            .conv2d(w.as_tensor(), pad, stride, 1, 1)
+            .unwrap();
         let case = format!("n{n} c{c} {hw}x{hw} o{o} k{k} s{stride} p{pad}");
         assert_eq!(ours.dims(), theirs.dims(), "{case}");
-        assert!(max_rel_err(&ours, &theirs) <= 1e-4, "output {case}: {}", max_rel_err(&ours, &theirs));
+        assert!(
+            max_rel_err(&ours, &theirs) <= 1e-4,
+            "output {case}: {}",
+            max_rel_err(&ours, &theirs)
+        );
         // A loss that weights every output differently, so every gradient entry is tested.
         let weights = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
-        let g_ours = (&ours * &weights).unwrap().sum_all().unwrap().backward().unwrap();
-        let g_theirs = (&theirs * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_ours = (&ours * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g_theirs = (&theirs * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         for (name, var) in [("input", &x), ("weight", &w)] {
-            let (a, b) = (g_ours.get(var.as_tensor()).unwrap(), g_theirs.get(var.as_tensor()).unwrap());
-            assert!(max_rel_err(a, b) <= 1e-4, "{name} gradient {case}: {}", max_rel_err(a, b));
+            let (a, b) = (
+                g_ours.get(var.as_tensor()).unwrap(),
+                g_theirs.get(var.as_tensor()).unwrap(),
+            );
+            assert!(
+                max_rel_err(a, b) <= 1e-4,
+                "{name} gradient {case}: {}",
+                max_rel_err(a, b)
+            );
         }
     }
 
@@ -379,7 +484,12 @@ mod tests {
         let dev = Device::Cpu;
         let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &dev).unwrap();
         let w = Var::randn(0f32, 1.0, (4, 3, 3, 3), &dev).unwrap();
-        let grads = conv2d(&x, w.as_tensor(), 1, 1).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads = conv2d(&x, w.as_tensor(), 1, 1)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         assert!(grads.get(&x).is_none());
         assert!(grads.get(w.as_tensor()).is_some());
     }
@@ -389,10 +499,23 @@ mod tests {
         let dev = Device::Cpu;
         let x = Tensor::randn(0f32, 1.0, (40, 3, 8, 8), &dev).unwrap();
         let dy = Tensor::randn(0f32, 1.0, (40, 4, 8, 8), &dev).unwrap();
-        let g = Geometry { n: 40, c: 3, h: 8, w: 8, o: 4, k: 3, stride: 1, pad: 1 };
-        let pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let one = pool(1).install(|| x.apply_op2_no_bwd(&dy, &WeightGrad(g)).unwrap());
-        let three = pool(3).install(|| x.apply_op2_no_bwd(&dy, &WeightGrad(g)).unwrap());
-        assert_eq!(one.flatten_all().unwrap().to_vec1::<f32>().unwrap(), three.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        let g = Geometry {
+            n: 40,
+            c: 3,
+            h: 8,
+            w: 8,
+            o: 4,
+            k: 3,
+            stride: 1,
+            pad: 1,
+        };
+        let run = |threads: &str| {
+            std::env::set_var("RAYON_NUM_THREADS", threads);
+            let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(g)).unwrap();
+            dw.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        let (one, three) = (run("1"), run("3"));
+        std::env::remove_var("RAYON_NUM_THREADS");
+        assert_eq!(one, three);
     }
 }

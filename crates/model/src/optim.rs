@@ -89,7 +89,13 @@ impl InplaceOp2 for FusedStep<'_> {
         "sweep-optimizer-step"
     }
 
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
         let g = cpu_slice(s2, l2)?;
         let (CpuStorage::F32(data), Some((start, end))) = (s1, l1.contiguous_offsets()) else {
             candle_core::bail!("the fused optimizer needs contiguous f32 tensors")
@@ -112,7 +118,9 @@ impl InplaceOp2 for FusedStep<'_> {
                 let (b1, b2, eps) = (ADAM_BETA1 as f32, ADAM_BETA2 as f32, ADAM_EPS as f32);
                 let c1 = 1.0 / (1.0 - ADAM_BETA1.powi(self.step)) as f32;
                 let c2 = 1.0 / (1.0 - ADAM_BETA2.powi(self.step)) as f32;
-                let [m, v] = &mut slots[..] else { candle_core::bail!("adam keeps two slots") };
+                let [m, v] = &mut slots[..] else {
+                    candle_core::bail!("adam keeps two slots")
+                };
                 for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                     *m = b1 * *m + (1.0 - b1) * g;
                     *v = b2 * *v + (1.0 - b2) * g * g;
@@ -231,8 +239,7 @@ impl Optimizer {
                     update
                 }
                 OptimizerKind::Rmsprop => {
-                    let sq =
-                        ((&slots[0] * RMSPROP_ALPHA)? + (g.sqr()? * (1.0 - RMSPROP_ALPHA))?)?;
+                    let sq = ((&slots[0] * RMSPROP_ALPHA)? + (g.sqr()? * (1.0 - RMSPROP_ALPHA))?)?;
                     let update = ((g * self.lr)? / (sq.sqrt()? + RMSPROP_EPS)?)?;
                     slots[0] = sq;
                     update
@@ -250,11 +257,16 @@ impl Optimizer {
         for p in &self.params {
             for (i, slot) in names.iter().enumerate() {
                 let tensor = match &p.slots {
-                    Slots::Host(host) => Tensor::from_slice(&host[i], p.var.shape(), p.var.device()),
+                    Slots::Host(host) => {
+                        Tensor::from_slice(&host[i], p.var.shape(), p.var.device())
+                    }
                     Slots::Device(tensors) => Ok(tensors[i].clone()),
                 };
                 // A host vector of the parameter's own size always makes a tensor of its shape.
-                out.push((format!("optim.{slot}.{}", p.name), tensor.expect("slots match their parameter")));
+                out.push((
+                    format!("optim.{slot}.{}", p.name),
+                    tensor.expect("slots match their parameter"),
+                ));
             }
         }
         out

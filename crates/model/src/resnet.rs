@@ -39,7 +39,16 @@ impl Conv {
         )?;
         let bound = 1.0 / ((c_in * kernel * kernel) as f64).sqrt();
         let bias = bias
-            .then(|| vb.get_with_hints(c_out, "bias", Init::Uniform { lo: -bound, up: bound }))
+            .then(|| {
+                vb.get_with_hints(
+                    c_out,
+                    "bias",
+                    Init::Uniform {
+                        lo: -bound,
+                        up: bound,
+                    },
+                )
+            })
             .transpose()?;
         Ok(Self {
             weight,
