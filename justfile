@@ -20,11 +20,11 @@ demo:
 bench:
     cargo run --release -- bench
 
-# The PyTorch reference on the same models (needs /tmp/torch-venv, see shared/bench/README.md).
-bench-torch:
-    THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py train-resnet 64
-    THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py train-mlp 24
-    THREADS=2 /tmp/torch-venv/bin/python ../shared/bench/torch_probe.py infer-resnet 64
+# `sweep bench` and the PyTorch reference back to back, one table with the ratios
+# (needs a torch venv: TORCH_PYTHON, default /tmp/torch-venv/bin/python; see shared/bench).
+bench-compare:
+    cargo build --release
+    scripts/bench-compare.sh
 
 # A CUDA-enabled release binary, built without a GPU (NVIDIA's PyPI wheels, CUDA 13.0), packed
 # as target/cuda-dist/sweep.xz for a GPU machine.
