@@ -156,8 +156,12 @@ fn train(args: TrainArgs) -> Result<i32> {
     if let Some(problem) = problem {
         return Err(BadInput(problem).into());
     }
-    let device = sweep_model::device(&args.device)
-        .with_context(|| format!("opening the device {} (is its driver installed?)", args.device))?;
+    let device = sweep_model::device(&args.device).with_context(|| {
+        format!(
+            "opening the device {} (is its driver installed?)",
+            args.device
+        )
+    })?;
     let trial = Trial {
         dataset: &dataset,
         model: &model,
@@ -208,8 +212,12 @@ fn train(args: TrainArgs) -> Result<i32> {
 }
 
 fn bench(args: BenchArgs) -> Result<i32> {
-    let device = sweep_model::device(&args.device)
-        .with_context(|| format!("opening the device {} (is its driver installed?)", args.device))?;
+    let device = sweep_model::device(&args.device).with_context(|| {
+        format!(
+            "opening the device {} (is its driver installed?)",
+            args.device
+        )
+    })?;
     println!(
         "batch {}, {} warm-up + {} timed steps, device {}, {} threads",
         args.batch,
