@@ -15,6 +15,7 @@ pub mod kaggle;
 pub mod metrics;
 pub mod mlp;
 pub mod net;
+pub mod norm;
 pub mod optim;
 pub mod resnet;
 pub mod rng;

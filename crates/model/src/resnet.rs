@@ -8,10 +8,11 @@
 //! `shared/bench` uses the same 2×2/2 pool.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{batch_norm, linear, BatchNorm, Init, Linear, VarBuilder};
+use candle_nn::{linear, Init, Linear, VarBuilder};
 
 use crate::data::CHANNELS;
 use crate::net::{dropout, ModelConfig, Pass};
+use crate::norm::{batch_norm2d as batch_norm, BatchNorm2d as BatchNorm};
 
 const BN_EPS: f64 = 1e-5;
 
