@@ -405,17 +405,8 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tenso
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::max_rel_err;
     use candle_core::{Device, Var};
-
-    fn max_rel_err(a: &Tensor, b: &Tensor) -> f32 {
-        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-        a.iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
-    }
 
     /// Output, input gradient and weight gradient against candle's own conv2d.
     fn check(n: usize, c: usize, hw: usize, o: usize, k: usize, stride: usize, pad: usize) {

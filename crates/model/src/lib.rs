@@ -20,6 +20,8 @@ pub mod optim;
 pub mod resnet;
 pub mod rng;
 pub mod synthetic;
+#[cfg(test)]
+mod testing;
 pub mod train;
 
 pub use augment::Augment;

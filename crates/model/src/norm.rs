@@ -271,17 +271,9 @@ impl ModuleT for BatchNorm2d {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::max_rel_err;
     use candle_core::{DType, Device};
     use candle_nn::VarMap;
-
-    fn max_rel_err(a: &Tensor, b: &Tensor) -> f32 {
-        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-        a.iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
-    }
 
     #[test]
     fn matches_candles_batch_norm_in_both_passes_with_gradients_and_running_stats() {
