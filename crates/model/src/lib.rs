@@ -4,6 +4,7 @@
 //! training loop ([`train`]), metrics ([`metrics`]), checkpoints ([`checkpoint`]) and the
 //! training-step benchmark ([`bench`]). It knows nothing of tokio, SQL or plots.
 
+pub mod activation;
 pub mod augment;
 pub mod batch;
 pub mod bench;

@@ -50,10 +50,11 @@ fn channel_stats(x: &[f32], n: usize, c: usize, plane: usize) -> Vec<(f32, f32)>
         .collect()
 }
 
-/// Training forward: `y = γ · (x − mean) / √(var + ε) + β` with the batch's statistics, which
-/// it leaves in `stats` for the running averages.
+/// Training forward: `y = γ · (x − mean) / √(var + ε) + β` with the batch's statistics (then
+/// a ReLU when `relu`), which it leaves in `stats` for the running averages.
 struct Train {
     eps: f32,
+    relu: bool,
     stats: Arc<Mutex<Vec<(f32, f32)>>>,
 }
 
@@ -82,8 +83,9 @@ impl CustomOp3 for Train {
             let (mean, var) = stats[ch];
             let scale = gamma[ch] / (var + self.eps).sqrt();
             let shift = beta[ch] - mean * scale;
+            let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
             for (o, &v) in out.iter_mut().zip(&x[row * plane..(row + 1) * plane]) {
-                *o = v * scale + shift;
+                *o = (v * scale + shift).max(floor);
             }
         });
         *self
@@ -98,11 +100,16 @@ impl CustomOp3 for Train {
         x: &Tensor,
         gamma: &Tensor,
         _beta: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, w) = x.dims4()?;
-        let packed = x.apply_op3_no_bwd(gamma, &dy.contiguous()?, &Backward { eps: self.eps })?;
+        let dy = if self.relu {
+            crate::activation::relu_mask(dy, y)?
+        } else {
+            dy.contiguous()?
+        };
+        let packed = x.apply_op3_no_bwd(gamma, &dy, &Backward { eps: self.eps })?;
         let count = n * c * h * w;
         let dx = packed.narrow(0, 0, count)?.reshape((n, c, h, w))?;
         let dgamma = packed.narrow(0, count, c)?;
@@ -181,6 +188,7 @@ impl CustomOp3 for Backward {
 struct Eval {
     scale: Vec<f32>,
     shift: Vec<f32>,
+    relu: bool,
 }
 
 impl CustomOp1 for Eval {
@@ -195,8 +203,9 @@ impl CustomOp1 for Eval {
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(plane).enumerate().for_each(|(row, out)| {
             let ch = row % c;
+            let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
             for (o, &v) in out.iter_mut().zip(&x[row * plane..(row + 1) * plane]) {
-                *o = v * self.scale[ch] + self.shift[ch];
+                *o = (v * self.scale[ch] + self.shift[ch]).max(floor);
             }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -205,11 +214,30 @@ impl CustomOp1 for Eval {
 
 impl ModuleT for BatchNorm2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_fused(x, train, false)
+    }
+}
+
+impl BatchNorm2d {
+    /// `relu(batch_norm(x))`, the ReLU fused into the normalisation on the CPU.
+    pub fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_fused(x, train, true)
+    }
+
+    fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let unfused = || {
+            let y = self.inner.forward_t(x, train)?;
+            if relu {
+                y.relu()
+            } else {
+                Ok(y)
+            }
+        };
         let Some((gamma, beta)) = self.inner.weight_and_bias() else {
-            return self.inner.forward_t(x, train);
+            return unfused();
         };
         if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 || x.rank() != 4 {
-            return self.inner.forward_t(x, train);
+            return unfused();
         }
         let eps = self.eps as f32;
         if !train {
@@ -227,7 +255,9 @@ impl ModuleT for BatchNorm2d {
                 .zip(&scale)
                 .map(|((b, m), s)| b - m * s)
                 .collect();
-            return x.contiguous()?.apply_op1_no_bwd(&Eval { scale, shift });
+            return x
+                .contiguous()?
+                .apply_op1_no_bwd(&Eval { scale, shift, relu });
         }
         let stats = Arc::new(Mutex::new(Vec::new()));
         let y = x.contiguous()?.apply_op3(
@@ -235,6 +265,7 @@ impl ModuleT for BatchNorm2d {
             beta,
             Train {
                 eps,
+                relu,
                 stats: stats.clone(),
             },
         )?;
@@ -348,6 +379,48 @@ mod tests {
             let e_ours = ours.forward_t(x.as_tensor(), false).unwrap();
             let e_theirs = theirs.forward_t(x.as_tensor(), false).unwrap();
             assert!(max_rel_err(&e_ours, &e_theirs) <= 1e-4, "evaluation {case}");
+            let r_ours = ours.forward_relu(x.as_tensor(), false).unwrap();
+            let r_theirs = theirs
+                .forward_t(x.as_tensor(), false)
+                .unwrap()
+                .relu()
+                .unwrap();
+            assert!(
+                max_rel_err(&r_ours, &r_theirs) <= 1e-4,
+                "evaluation with relu {case}"
+            );
+            // Training with the ReLU fused: output and input gradient.
+            let r_ours = ours.forward_relu(x.as_tensor(), true).unwrap();
+            let r_theirs = theirs
+                .forward_t(x.as_tensor(), true)
+                .unwrap()
+                .relu()
+                .unwrap();
+            assert!(
+                max_rel_err(&r_ours, &r_theirs) <= 1e-4,
+                "training with relu {case}"
+            );
+            let g_ours = (&r_ours * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g_theirs = (&r_theirs * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let (a, b) = (
+                g_ours.get(x.as_tensor()).unwrap(),
+                g_theirs.get(x.as_tensor()).unwrap(),
+            );
+            assert!(
+                max_rel_err(a, b) <= 1e-3,
+                "input gradient with relu {case}: {}",
+                max_rel_err(a, b)
+            );
         }
     }
 }

@@ -105,16 +105,13 @@ impl ResidualBlock {
     }
 
     fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let ys = self
-            .bn1
-            .forward_t(&self.conv1.forward(xs)?, train)?
-            .relu()?;
+        let ys = self.bn1.forward_relu(&self.conv1.forward(xs)?, train)?;
         let ys = self.bn2.forward_t(&self.conv2.forward(&ys)?, train)?;
         let skip = match &self.skip {
             Skip::Identity => xs.clone(),
             Skip::Projection(conv) => conv.forward(xs)?,
         };
-        (ys + skip)?.relu()
+        crate::activation::add_relu(&ys, &skip)
     }
 }
 
@@ -154,10 +151,7 @@ impl ResNet {
     /// The logits for a batch of images.
     pub fn forward(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor> {
         let train = pass.is_train();
-        let mut xs = self
-            .stem_bn
-            .forward_t(&self.stem.forward(xs)?, train)?
-            .relu()?;
+        let mut xs = self.stem_bn.forward_relu(&self.stem.forward(xs)?, train)?;
         if xs.dim(2)? >= 2 {
             xs = xs.max_pool2d(2)?;
         }

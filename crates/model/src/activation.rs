@@ -1,0 +1,133 @@
+//! Fused ReLU ops for the CPU: [`add_relu`] (a residual block's `relu(a + b)` in one pass
+//! each way) and [`relu_mask`] (a gradient through a ReLU, from the ReLU's output). Other
+//! devices use candle's ops.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((start, end))) => Ok(&v[start..end]),
+        _ => candle_core::bail!("relu: {what} must be contiguous f32"),
+    }
+}
+
+/// Elements per parallel task: large enough that scheduling costs nothing beside the work.
+const CHUNK: usize = 1 << 14;
+
+/// `relu(a + b)`.
+struct AddRelu;
+
+impl CustomOp2 for AddRelu {
+    fn name(&self) -> &'static str {
+        "sweep-add-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (a, b) = (slice(s1, l1, "the input")?, slice(s2, l2, "the skip")?);
+        let mut y = vec![0f32; a.len()];
+        y.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
+            let range = k * CHUNK..k * CHUNK + out.len();
+            for ((o, &x), &s) in out.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
+                *o = (x + s).max(0.0);
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _a: &Tensor,
+        _b: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = relu_mask(dy, y)?;
+        Ok((Some(g.clone()), Some(g)))
+    }
+}
+
+/// `dy` where the ReLU's output `y` is positive, 0 elsewhere.
+struct ReluMask;
+
+impl CustomOp2 for ReluMask {
+    fn name(&self) -> &'static str {
+        "sweep-relu-mask"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (dy, y) = (slice(s1, l1, "the gradient")?, slice(s2, l2, "the output")?);
+        let mut g = vec![0f32; dy.len()];
+        g.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
+            let range = k * CHUNK..k * CHUNK + out.len();
+            for ((o, &d), &v) in out.iter_mut().zip(&dy[range.clone()]).zip(&y[range]) {
+                *o = if v > 0.0 { d } else { 0.0 };
+            }
+        });
+        Ok((CpuStorage::F32(g), l1.shape().clone()))
+    }
+}
+
+fn fusable(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == candle_core::DType::F32
+}
+
+/// `relu(a + b)` for two tensors of one shape.
+pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if !fusable(a) || a.shape() != b.shape() {
+        return (a + b)?.relu();
+    }
+    a.contiguous()?.apply_op2(&b.contiguous()?, AddRelu)
+}
+
+/// The gradient through a ReLU whose output was `y`: `dy · [y > 0]` (no backward of its own).
+pub fn relu_mask(dy: &Tensor, y: &Tensor) -> Result<Tensor> {
+    if !fusable(dy) {
+        return dy * y.gt(0f32)?.to_dtype(dy.dtype())?;
+    }
+    dy.contiguous()?
+        .apply_op2_no_bwd(&y.contiguous()?, &ReluMask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn add_relu_matches_candle_with_gradients() {
+        let dev = Device::Cpu;
+        let a = Var::randn(0f32, 1.0, (3, 5, 7, 9), &dev).unwrap();
+        let b = Var::randn(0f32, 1.0, (3, 5, 7, 9), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (3, 5, 7, 9), &dev).unwrap();
+        let ours = add_relu(a.as_tensor(), b.as_tensor()).unwrap();
+        let theirs = (a.as_tensor() + b.as_tensor()).unwrap().relu().unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(flat(&ours), flat(&theirs));
+        let g1 = (&ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (&theirs * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&a, &b] {
+            assert_eq!(
+                flat(g1.get(v.as_tensor()).unwrap()),
+                flat(g2.get(v.as_tensor()).unwrap())
+            );
+        }
+    }
+}
