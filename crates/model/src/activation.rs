@@ -5,15 +5,22 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((start, end))) => Ok(&v[start..end]),
-        _ => candle_core::bail!("relu: {what} must be contiguous f32"),
-    }
-}
+use crate::storage::f32_slice;
 
 /// Elements per parallel task: large enough that scheduling costs nothing beside the work.
 const CHUNK: usize = 1 << 14;
+
+/// `f(a[i], b[i])` for every element, in parallel chunks.
+fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
+        let range = k * CHUNK..k * CHUNK + out.len();
+        for ((o, &x), &y) in out.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
+            *o = f(x, y);
+        }
+    });
+    out
+}
 
 /// `relu(a + b)`.
 struct AddRelu;
@@ -30,14 +37,9 @@ impl CustomOp2 for AddRelu {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (a, b) = (slice(s1, l1, "the input")?, slice(s2, l2, "the skip")?);
-        let mut y = vec![0f32; a.len()];
-        y.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
-            let range = k * CHUNK..k * CHUNK + out.len();
-            for ((o, &x), &s) in out.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
-                *o = (x + s).max(0.0);
-            }
-        });
+        let a = f32_slice(s1, l1, "add-relu", "the input")?;
+        let b = f32_slice(s2, l2, "add-relu", "the skip")?;
+        let y = zip_map(a, b, |x, s| (x + s).max(0.0));
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -68,14 +70,9 @@ impl CustomOp2 for ReluMask {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (dy, y) = (slice(s1, l1, "the gradient")?, slice(s2, l2, "the output")?);
-        let mut g = vec![0f32; dy.len()];
-        g.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
-            let range = k * CHUNK..k * CHUNK + out.len();
-            for ((o, &d), &v) in out.iter_mut().zip(&dy[range.clone()]).zip(&y[range]) {
-                *o = if v > 0.0 { d } else { 0.0 };
-            }
-        });
+        let dy = f32_slice(s1, l1, "relu-mask", "the gradient")?;
+        let y = f32_slice(s2, l2, "relu-mask", "the output")?;
+        let g = zip_map(dy, y, |d, v| if v > 0.0 { d } else { 0.0 });
         Ok((CpuStorage::F32(g), l1.shape().clone()))
     }
 }

@@ -12,6 +12,8 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::storage::f32_slice;
+
 /// The shape of one convolution: input `n × c × h × w`, kernel `o × c × k × k`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
@@ -190,16 +192,6 @@ fn to_image_major(t: &[f32], n: usize, o: usize, pixels: usize) -> Vec<f32> {
     out
 }
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("conv2d: {what} must be f32")
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("conv2d: {what} must be contiguous"),
-    }
-}
-
 /// Columns per gemm that keep it efficient: layers with few pixels put several images into
 /// one product, layers with many keep one image per product, so its operands stay in cache.
 const GEMM_COLUMNS: usize = 512;
@@ -248,8 +240,8 @@ impl CustomOp2 for Forward {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
-        let x = contiguous(s1, l1, "the input")?;
-        let w = contiguous(s2, l2, "the kernel")?;
+        let x = f32_slice(s1, l1, "conv2d", "the input")?;
+        let w = f32_slice(s2, l2, "conv2d", "the kernel")?;
         let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
         let parts = per_chunk(&g, |gc, start, threads| {
             let width = gc.n * pixels;
@@ -307,8 +299,8 @@ impl CustomOp2 for InputGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
-        let dy = contiguous(s1, l1, "the output gradient")?;
-        let w = contiguous(s2, l2, "the kernel")?;
+        let dy = f32_slice(s1, l1, "conv2d", "the output gradient")?;
+        let w = f32_slice(s2, l2, "conv2d", "the kernel")?;
         let (pixels, ckk, out) = (g.pixels(), g.ckk(), g.o * g.pixels());
         let parts = per_chunk(&g, |gc, start, threads| {
             let width = gc.n * pixels;
@@ -348,8 +340,8 @@ impl CustomOp2 for WeightGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
-        let x = contiguous(s1, l1, "the input")?;
-        let dy = contiguous(s2, l2, "the output gradient")?;
+        let x = f32_slice(s1, l1, "conv2d", "the input")?;
+        let dy = f32_slice(s2, l2, "conv2d", "the output gradient")?;
         let (pixels, ckk, image, out) = (g.pixels(), g.ckk(), g.c * g.h * g.w, g.o * g.pixels());
         let parts = per_chunk(&g, |gc, start, threads| {
             let width = gc.n * pixels;

@@ -20,6 +20,7 @@ pub mod norm;
 pub mod optim;
 pub mod resnet;
 pub mod rng;
+mod storage;
 pub mod synthetic;
 #[cfg(test)]
 mod testing;

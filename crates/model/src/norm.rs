@@ -10,6 +10,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, ModuleT, Result, Sha
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use crate::storage::f32_slice;
+
 /// A batch-norm layer with learned scale and shift and running statistics.
 pub struct BatchNorm2d {
     inner: candle_nn::BatchNorm,
@@ -24,11 +26,25 @@ pub fn batch_norm2d(channels: usize, eps: f64, vb: VarBuilder) -> Result<BatchNo
     })
 }
 
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((start, end))) => Ok(&v[start..end]),
-        _ => candle_core::bail!("batch norm: {what} must be contiguous f32"),
-    }
+/// `x · scale[c] + shift[c]` over each channel plane (then a ReLU when `relu`), the one pass
+/// that both the training and the evaluation forward make.
+fn affine_per_channel(
+    x: &[f32],
+    c: usize,
+    plane: usize,
+    scale: &[f32],
+    shift: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(plane).enumerate().for_each(|(row, out)| {
+        let ch = row % c;
+        for (o, &v) in out.iter_mut().zip(&x[row * plane..(row + 1) * plane]) {
+            *o = (v * scale[ch] + shift[ch]).max(floor);
+        }
+    });
+    y
 }
 
 /// Per-channel mean and biased variance of `x` (`n × c × plane`), in f64 sums.
@@ -74,20 +90,19 @@ impl CustomOp3 for Train {
     ) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l1.shape().dims4()?;
         let plane = h * w;
-        let x = slice(s1, l1, "the input")?;
-        let (gamma, beta) = (slice(s2, l2, "the scale")?, slice(s3, l3, "the shift")?);
+        let x = f32_slice(s1, l1, "batch norm", "the input")?;
+        let (gamma, beta) = (
+            f32_slice(s2, l2, "batch norm", "the scale")?,
+            f32_slice(s3, l3, "batch norm", "the shift")?,
+        );
         let stats = channel_stats(x, n, c, plane);
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(plane).enumerate().for_each(|(row, out)| {
-            let ch = row % c;
-            let (mean, var) = stats[ch];
-            let scale = gamma[ch] / (var + self.eps).sqrt();
-            let shift = beta[ch] - mean * scale;
-            let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
-            for (o, &v) in out.iter_mut().zip(&x[row * plane..(row + 1) * plane]) {
-                *o = (v * scale + shift).max(floor);
-            }
-        });
+        let scale: Vec<f32> = (0..c)
+            .map(|ch| gamma[ch] / (stats[ch].1 + self.eps).sqrt())
+            .collect();
+        let shift: Vec<f32> = (0..c)
+            .map(|ch| beta[ch] - stats[ch].0 * scale[ch])
+            .collect();
+        let y = affine_per_channel(x, c, plane, &scale, &shift, self.relu);
         *self
             .stats
             .lock()
@@ -109,7 +124,20 @@ impl CustomOp3 for Train {
         } else {
             dy.contiguous()?
         };
-        let packed = x.apply_op3_no_bwd(gamma, &dy, &Backward { eps: self.eps })?;
+        // The batch statistics of this forward, so the backward need not measure them again.
+        let stats = self
+            .stats
+            .lock()
+            .expect("the statistics lock is never poisoned")
+            .clone();
+        let packed = x.apply_op3_no_bwd(
+            gamma,
+            &dy,
+            &Backward {
+                eps: self.eps,
+                stats,
+            },
+        )?;
         let count = n * c * h * w;
         let dx = packed.narrow(0, 0, count)?.reshape((n, c, h, w))?;
         let dgamma = packed.narrow(0, count, c)?;
@@ -122,6 +150,8 @@ impl CustomOp3 for Train {
 /// `dx = γ / √(var + ε) · (dy − mean(dy) − x̂ · mean(dy · x̂))`.
 struct Backward {
     eps: f32,
+    /// Per channel: the forward's batch mean and biased variance.
+    stats: Vec<(f32, f32)>,
 }
 
 impl CustomOp3 for Backward {
@@ -140,10 +170,10 @@ impl CustomOp3 for Backward {
     ) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l1.shape().dims4()?;
         let plane = h * w;
-        let x = slice(s1, l1, "the input")?;
-        let gamma = slice(s2, l2, "the scale")?;
-        let dy = slice(s3, l3, "the output gradient")?;
-        let stats = channel_stats(x, n, c, plane);
+        let x = f32_slice(s1, l1, "batch norm", "the input")?;
+        let gamma = f32_slice(s2, l2, "batch norm", "the scale")?;
+        let dy = f32_slice(s3, l3, "batch norm", "the output gradient")?;
+        let stats = &self.stats;
         let count = (n * plane) as f64;
         // Per channel: Σ dy and Σ dy · x̂.
         let sums: Vec<(f32, f32)> = (0..c)
@@ -199,15 +229,8 @@ impl CustomOp1 for Eval {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
         let (_, c, h, w) = l1.shape().dims4()?;
         let plane = h * w;
-        let x = slice(s1, l1, "the input")?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(plane).enumerate().for_each(|(row, out)| {
-            let ch = row % c;
-            let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
-            for (o, &v) in out.iter_mut().zip(&x[row * plane..(row + 1) * plane]) {
-                *o = (v * self.scale[ch] + self.shift[ch]).max(floor);
-            }
-        });
+        let x = f32_slice(s1, l1, "batch norm", "the input")?;
+        let y = affine_per_channel(x, c, plane, &self.scale, &self.shift, self.relu);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 }

@@ -13,6 +13,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor, Var};
 use candle_nn::VarMap;
 
+use crate::storage::f32_slice;
+
 /// Which update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,13 +79,6 @@ struct FusedStep<'a> {
     slots: RefCell<&'a mut Vec<Vec<f32>>>,
 }
 
-fn cpu_slice<'s>(storage: &'s CpuStorage, layout: &Layout) -> Result<&'s [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((start, end))) => Ok(&v[start..end]),
-        _ => candle_core::bail!("the fused optimizer needs contiguous f32 tensors"),
-    }
-}
-
 impl InplaceOp2 for FusedStep<'_> {
     fn name(&self) -> &'static str {
         "sweep-optimizer-step"
@@ -96,7 +91,7 @@ impl InplaceOp2 for FusedStep<'_> {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<()> {
-        let g = cpu_slice(s2, l2)?;
+        let g = f32_slice(s2, l2, "the optimizer", "the gradient")?;
         let (CpuStorage::F32(data), Some((start, end))) = (s1, l1.contiguous_offsets()) else {
             candle_core::bail!("the fused optimizer needs contiguous f32 tensors")
         };
