@@ -224,19 +224,11 @@ fn bench(args: BenchArgs) -> Result<i32> {
         args.warmup,
         args.steps,
         args.device,
-        candle_core_threads()
+        sweep_model::bench::threads()
     );
     for case in sweep_model::bench::seed_cases(args.size) {
         let m = sweep_model::bench::measure(&case, args.batch, args.warmup, args.steps, &device)?;
         println!("{m}");
     }
     Ok(0)
-}
-
-/// The thread count candle's CPU kernels use.
-fn candle_core_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

@@ -226,13 +226,7 @@ pub fn query(args: QueryArgs) -> Result<i32> {
                 print_table(&columns, &rows);
             }
             Format::Csv => {
-                let quote = |s: String| {
-                    if s.contains([',', '"', '\n']) {
-                        format!("\"{}\"", s.replace('"', "\"\""))
-                    } else {
-                        s
-                    }
-                };
+                let quote = |s: String| sweep_report::summary::csv_field(&s);
                 println!(
                     "{}",
                     columns

@@ -55,6 +55,12 @@ impl std::fmt::Display for Measurement {
     }
 }
 
+/// The number of threads candle's CPU kernels (and ours) use: `RAYON_NUM_THREADS`, else the
+/// machine's cores.
+pub fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
 /// The seed's models at 64×64 with 100 classes: ResNet [64, 128, 256] + dense 32 and the MLP
 /// 24 → 48, trained, and the ResNet in inference.
 pub fn seed_cases(size: usize) -> Vec<Case> {

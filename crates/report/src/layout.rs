@@ -31,7 +31,8 @@ fn compare(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-fn show(value: &Value) -> String {
+/// A grid value as text: strings without their quotes.
+pub fn value_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         v => v.to_string(),
@@ -84,7 +85,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
             let title = |i: usize| {
                 others
                     .iter()
-                    .filter_map(|a| params[i].get(*a).map(|v| format!("{a}={}", show(v))))
+                    .filter_map(|a| params[i].get(*a).map(|v| format!("{a}={}", value_text(v))))
                     .collect::<Vec<_>>()
                     .join(" ")
             };
@@ -136,7 +137,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
                 (rows, cols, panels)
             };
             Figure {
-                key: key.as_ref().map(show),
+                key: key.as_ref().map(value_text),
                 rows,
                 cols,
                 panels,

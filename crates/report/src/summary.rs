@@ -5,20 +5,13 @@ use std::fmt::Write;
 
 use sweep_store::{EpochRow, TrialRow};
 
-use crate::layout::Params;
+use crate::layout::{value_text, Params};
 
 /// A trial with what the summary shows of it.
 pub struct Line<'a> {
     pub trial: &'a TrialRow,
     pub params: &'a Params,
     pub epochs: &'a [EpochRow],
-}
-
-fn value_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
 }
 
 fn best_epoch<'a>(line: &Line<'a>) -> Option<&'a EpochRow> {
@@ -30,15 +23,18 @@ fn fmt(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.4}")).unwrap_or_default()
 }
 
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// The CSV (quoted where needed): one row per trial, a column per grid axis.
 pub fn csv(lines: &[Line], axes: &[String]) -> String {
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
+    let quote = csv_field;
     let mut out = String::from("rank,trial_id,grid_index");
     for axis in axes {
         out.push(',');

@@ -227,15 +227,6 @@ pub fn decide_ending(
     }
 }
 
-fn status_of(ending: &Ending) -> &'static str {
-    match ending {
-        Ending::Done { .. } => "done",
-        Ending::Failed { retry: true, .. } => "pending",
-        Ending::Failed { .. } => "failed",
-        Ending::Interrupted => "interrupted",
-    }
-}
-
 /// What every slot worker shares.
 struct Context {
     pool: store::Pool,
@@ -536,7 +527,7 @@ async fn end(
     };
     let _ = context.updates.send(Update::TrialEnded {
         trial: trial.id,
-        status: status_of(&ending),
+        status: ending.status(),
         error,
         seconds: started.elapsed().as_secs_f64(),
     });

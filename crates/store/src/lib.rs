@@ -270,6 +270,18 @@ pub enum Ending {
     Interrupted,
 }
 
+impl Ending {
+    /// The trial's status once the ending is recorded.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Ending::Done { .. } => "done",
+            Ending::Failed { retry: true, .. } => "pending",
+            Ending::Failed { .. } => "failed",
+            Ending::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// Records how a trial ended, in one transaction.
 pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Result<()> {
     let mut tx = pool.begin().await?;
@@ -308,14 +320,13 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
                 .await?;
             }
         }
-        Ending::Failed { error, retry } => {
-            let status = if *retry { "pending" } else { "failed" };
+        Ending::Failed { error, .. } => {
             sqlx::query(
                 "UPDATE trials SET status = ?2, runner = NULL, error = ?3,
                  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
             )
             .bind(trial.0)
-            .bind(status)
+            .bind(ending.status())
             .bind(error)
             .execute(&mut *tx)
             .await?;
