@@ -182,6 +182,9 @@ pub struct BenchArgs {
     /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Only the cases whose name contains this (resnet, mlp, train, infer, …).
+    #[arg(long)]
+    pub case: Option<String>,
 }
 
 /// Where the results database is.

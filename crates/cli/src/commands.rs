@@ -226,8 +226,26 @@ fn bench(args: BenchArgs) -> Result<i32> {
         args.device,
         sweep_model::bench::threads()
     );
-    for case in sweep_model::bench::seed_cases(args.size) {
-        let m = sweep_model::bench::measure(&case, args.batch, args.warmup, args.steps, &device)?;
+    let cases = sweep_model::bench::seed_cases(args.size);
+    let chosen: Vec<_> = cases
+        .iter()
+        .filter(|case| {
+            args.case
+                .as_deref()
+                .is_none_or(|only| case.label().contains(only))
+        })
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<String> = cases.iter().map(|case| case.label()).collect();
+        return Err(BadInput(format!(
+            "--case {}: no benchmark case matches (the cases: {})",
+            args.case.unwrap_or_default(),
+            names.join(", ")
+        ))
+        .into());
+    }
+    for case in chosen {
+        let m = sweep_model::bench::measure(case, args.batch, args.warmup, args.steps, &device)?;
         println!("{m}");
     }
     Ok(0)

@@ -27,6 +27,17 @@ pub struct Case {
     pub step: Step,
 }
 
+impl Case {
+    /// `name step`, e.g. `resnet train`: what `sweep bench --case` matches.
+    pub fn label(&self) -> String {
+        let step = match self.step {
+            Step::Train => "train",
+            Step::Infer => "infer",
+        };
+        format!("{} {step}", self.name)
+    }
+}
+
 /// One timed case: the median step and the images per second it gives.
 #[derive(Debug, Clone)]
 pub struct Measurement {

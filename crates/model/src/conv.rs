@@ -12,6 +12,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::matmul::gemm;
 use crate::storage::f32_slice;
 
 /// The shape of one convolution: input `n × c × h × w`, kernel `o × c × k × k`.
@@ -41,51 +42,6 @@ impl Geometry {
     /// Columns of the unfolded input: one per output pixel.
     fn pixels(&self) -> usize {
         self.oh() * self.ow()
-    }
-}
-
-/// `dst (m × n) = lhs (m × k) · rhs (k × n)`, all f32, with explicit row and column strides;
-/// `dst` is dense and row-major.
-#[allow(clippy::too_many_arguments)]
-fn gemm(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-    threads: usize,
-) {
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    debug_assert!(dst.len() >= m * n);
-    // SAFETY: every caller sizes the slices from one Geometry so that they hold the m × n,
-    // m × k and k × n matrices their strides describe.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        )
     }
 }
 

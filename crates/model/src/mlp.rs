@@ -2,16 +2,17 @@
 //! baseline network.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{linear, Linear, Module, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::data::CHANNELS;
+use crate::dense::Dense;
 use crate::net::{dropout, ModelConfig, Pass};
 
 /// A multi-layer perceptron over the flattened pixels.
 pub struct Mlp {
-    hidden: Vec<Linear>,
+    hidden: Vec<Dense>,
     dropout: f64,
-    output: Linear,
+    output: Dense,
 }
 
 impl Mlp {
@@ -23,13 +24,13 @@ impl Mlp {
         let mut inputs = size * size * CHANNELS;
         let mut hidden = Vec::with_capacity(widths.len());
         for (i, &width) in widths.iter().enumerate() {
-            hidden.push(linear(inputs, width, vb.pp(format!("dense{i}")))?);
+            hidden.push(Dense::new(inputs, width, vb.pp(format!("dense{i}")))?);
             inputs = width;
         }
         Ok(Self {
             hidden,
             dropout: config.dropout,
-            output: linear(inputs, classes, vb.pp("output"))?,
+            output: Dense::new(inputs, classes, vb.pp("output"))?,
         })
     }
 

@@ -7,10 +7,11 @@
 //! backpropagate a pool whose kernel differs from its stride, and the PyTorch reference in
 //! `shared/bench` uses the same 2×2/2 pool.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{linear, Init, Linear, VarBuilder};
+use candle_core::{ModuleT, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
 
 use crate::data::CHANNELS;
+use crate::dense::Dense;
 use crate::net::{dropout, ModelConfig, Pass};
 use crate::norm::{batch_norm2d as batch_norm, BatchNorm2d as BatchNorm};
 
@@ -120,9 +121,9 @@ pub struct ResNet {
     stem: Conv,
     stem_bn: BatchNorm,
     blocks: Vec<ResidualBlock>,
-    head: Linear,
+    head: Dense,
     dropout: f64,
-    output: Linear,
+    output: Dense,
 }
 
 impl ResNet {
@@ -142,9 +143,9 @@ impl ResNet {
             stem: conv(CHANNELS, stem_channels, 7, 2, vb.pp("stem"))?,
             stem_bn: batch_norm(stem_channels, BN_EPS, vb.pp("stem_bn"))?,
             blocks,
-            head: linear(c_in, config.neurons, vb.pp("head"))?,
+            head: Dense::new(c_in, config.neurons, vb.pp("head"))?,
             dropout: config.dropout,
-            output: linear(config.neurons, classes, vb.pp("output"))?,
+            output: Dense::new(config.neurons, classes, vb.pp("output"))?,
         })
     }
 
