@@ -12,7 +12,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::matmul::gemm;
+use crate::matmul::{gemm, gemm_into};
 use crate::storage::f32_slice;
 
 /// The shape of one convolution: input `n × c × h × w`, kernel `o × c × k × k`.
@@ -45,138 +45,261 @@ impl Geometry {
     }
 }
 
-/// Unfolds every image of `x` (`n × c × h × w`) into one `ckk × (n · pixels)` matrix, image
-/// `i` in columns `i · pixels ..`, so that one gemm covers several images.
-fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
+/// The output positions `o` in `0..outputs` whose input position `o · stride + offset` lies in
+/// `0..inputs`: one range, so the loops over it need no bounds test per element.
+fn valid(outputs: usize, inputs: usize, stride: usize, offset: isize) -> std::ops::Range<usize> {
+    let lo = if offset >= 0 {
+        0
+    } else {
+        (-offset as usize).div_ceil(stride)
+    };
+    let last = inputs as isize - 1 - offset;
+    let hi = if last < 0 {
+        0
+    } else {
+        (last as usize / stride + 1).min(outputs)
+    };
+    lo.min(hi)..hi
+}
+
+/// For a stride-1 convolution whose output is as large as its input, the positions one kernel
+/// offset `(ki, kj)` reads form one contiguous run of the plane: output positions `to` (in
+/// `oy · ow + ox`) read the input from `from` onward, except the border columns (`xs`'
+/// complement in each valid row), which would wrap onto the neighbouring rows.
+struct Span {
+    to: std::ops::Range<usize>,
+    from: usize,
+    ys: std::ops::Range<usize>,
+    xs: std::ops::Range<usize>,
+}
+
+impl Span {
+    fn of(g: &Geometry, ki: usize, kj: usize) -> Option<Self> {
+        if g.stride != 1 || g.oh() != g.h || g.ow() != g.w {
+            return None;
+        }
+        let pad = g.pad as isize;
+        let ys = valid(g.h, g.h, 1, ki as isize - pad);
+        let xs = valid(g.w, g.w, 1, kj as isize - pad);
+        if ys.is_empty() || xs.is_empty() {
+            return None;
+        }
+        let start = ys.start * g.w + xs.start;
+        let end = (ys.end - 1) * g.w + xs.end;
+        let from = (ys.start + ki - g.pad) * g.w + xs.start + kj - g.pad;
+        Some(Self {
+            to: start..end,
+            from,
+            ys,
+            xs,
+        })
+    }
+
+    /// Calls `f` with the output positions of the border columns inside `to`.
+    fn for_border(&self, g: &Geometry, mut f: impl FnMut(std::ops::Range<usize>)) {
+        for oy in self.ys.clone() {
+            let line = oy * g.w;
+            if oy > self.ys.start && self.xs.start > 0 {
+                f(line..line + self.xs.start);
+            }
+            if oy + 1 < self.ys.end && self.xs.end < g.w {
+                f(line + self.xs.end..line + g.w);
+            }
+        }
+    }
+}
+
+/// Unfolds every image of `x` (`n × c × h × w`) into `cols`, a `ckk × (n · pixels)` matrix,
+/// image `i` in columns `i · pixels ..`, so that one gemm covers several images. Every
+/// element of `cols` is written (zeros where a window hangs over the border), so it may hold
+/// anything before.
+fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
     let (oh, ow) = (g.oh(), g.ow());
     let pixels = oh * ow;
     let width = g.n * pixels;
     let image = g.c * g.h * g.w;
-    let mut cols = vec![0f32; g.ckk() * width];
-    cols.chunks_mut(width).enumerate().for_each(|(row, out)| {
+    let pad = g.pad as isize;
+    for (row, out) in cols[..g.ckk() * width].chunks_mut(width).enumerate() {
         let c = row / (g.k * g.k);
         let (ki, kj) = ((row / g.k) % g.k, row % g.k);
-        for i in 0..g.n {
+        let (ys, xs) = (
+            valid(oh, g.h, g.stride, ki as isize - pad),
+            valid(ow, g.w, g.stride, kj as isize - pad),
+        );
+        for (i, block) in out.chunks_mut(pixels).enumerate() {
             let plane = &x[i * image + c * g.h * g.w..i * image + (c + 1) * g.h * g.w];
-            let block = &mut out[i * pixels..(i + 1) * pixels];
-            for oy in 0..oh {
-                let iy = (oy * g.stride + ki) as isize - g.pad as isize;
-                let line = &mut block[oy * ow..(oy + 1) * ow];
-                if iy < 0 || iy >= g.h as isize {
+            if let Some(span) = Span::of(g, ki, kj) {
+                // The window is the plane shifted: one copy for all its rows, then zeros
+                // over the border columns the copy filled from the neighbouring rows.
+                block[span.to.clone()]
+                    .copy_from_slice(&plane[span.from..span.from + span.to.len()]);
+                block[..span.to.start].fill(0.0);
+                block[span.to.end..].fill(0.0);
+                span.for_border(g, |at| block[at].fill(0.0));
+                continue;
+            }
+            for (oy, line) in block.chunks_mut(ow).enumerate() {
+                if !ys.contains(&oy) {
+                    line.fill(0.0);
                     continue;
                 }
-                let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                let iy = oy * g.stride + ki - g.pad;
+                let src = &plane[iy * g.w..(iy + 1) * g.w];
+                line[..xs.start].fill(0.0);
+                line[xs.end..].fill(0.0);
+                if xs.is_empty() {
+                    continue;
+                }
+                let from = xs.start * g.stride + kj - g.pad;
                 if g.stride == 1 {
-                    // The valid columns are one contiguous run.
-                    let start = g.pad.saturating_sub(kj).min(ow);
-                    let end = (g.w + g.pad).saturating_sub(kj).min(ow).max(start);
-                    let from = start + kj - g.pad;
-                    line[start..end].copy_from_slice(&src[from..from + end - start]);
+                    line[xs.clone()].copy_from_slice(&src[from..from + xs.len()]);
                 } else {
-                    for (ox, v) in line.iter_mut().enumerate() {
-                        let ix = (ox * g.stride + kj) as isize - g.pad as isize;
-                        if ix >= 0 && ix < g.w as isize {
-                            *v = src[ix as usize];
+                    for (v, s) in line[xs.clone()]
+                        .iter_mut()
+                        .zip(src[from..].iter().step_by(g.stride))
+                    {
+                        *v = *s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Folds a `ckk × (n · pixels)` matrix back onto the images `dx` (`n × c × h × w`, zeroed),
+/// adding where windows overlap. The matrix's values over the padding are overwritten.
+fn col2im(cols: &mut [f32], g: &Geometry, dx: &mut [f32]) {
+    let (oh, ow) = (g.oh(), g.ow());
+    let pixels = oh * ow;
+    let width = g.n * pixels;
+    let pad = g.pad as isize;
+    for (plane_index, plane) in dx.chunks_mut(g.h * g.w).enumerate() {
+        let (i, c) = (plane_index / g.c, plane_index % g.c);
+        for ki in 0..g.k {
+            let ys = valid(oh, g.h, g.stride, ki as isize - pad);
+            for kj in 0..g.k {
+                let xs = valid(ow, g.w, g.stride, kj as isize - pad);
+                if xs.is_empty() {
+                    continue;
+                }
+                let row = (c * g.k + ki) * g.k + kj;
+                let src = &mut cols[row * width + i * pixels..row * width + (i + 1) * pixels];
+                if let Some(span) = Span::of(g, ki, kj) {
+                    // One add for all the rows, the border columns (gradients of the
+                    // padding, which nothing needs) zeroed first so they add nothing.
+                    span.for_border(g, |at| src[at].fill(0.0));
+                    let out = &mut plane[span.from..span.from + span.to.len()];
+                    for (o, v) in out.iter_mut().zip(&src[span.to.clone()]) {
+                        *o += v;
+                    }
+                    continue;
+                }
+                let from = xs.start * g.stride + kj - g.pad;
+                for oy in ys.clone() {
+                    let iy = oy * g.stride + ki - g.pad;
+                    let out = &mut plane[iy * g.w..(iy + 1) * g.w];
+                    let line = &src[oy * ow + xs.start..oy * ow + xs.end];
+                    if g.stride == 1 {
+                        for (o, v) in out[from..from + xs.len()].iter_mut().zip(line) {
+                            *o += v;
+                        }
+                    } else {
+                        for (o, v) in out[from..].iter_mut().step_by(g.stride).zip(line) {
+                            *o += v;
                         }
                     }
                 }
             }
         }
-    });
-    cols
-}
-
-/// Folds a `ckk × (n · pixels)` matrix back onto the images, adding where windows overlap.
-fn col2im(cols: &[f32], g: &Geometry) -> Vec<f32> {
-    let (oh, ow) = (g.oh(), g.ow());
-    let pixels = oh * ow;
-    let width = g.n * pixels;
-    let image = g.c * g.h * g.w;
-    let mut dx = vec![0f32; g.n * image];
-    dx.chunks_mut(g.h * g.w)
-        .enumerate()
-        .for_each(|(plane_index, plane)| {
-            let (i, c) = (plane_index / g.c, plane_index % g.c);
-            for ki in 0..g.k {
-                for kj in 0..g.k {
-                    let row = (c * g.k + ki) * g.k + kj;
-                    let src = &cols[row * width + i * pixels..row * width + (i + 1) * pixels];
-                    for oy in 0..oh {
-                        let iy = (oy * g.stride + ki) as isize - g.pad as isize;
-                        if iy < 0 || iy >= g.h as isize {
-                            continue;
-                        }
-                        let out = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                        for ox in 0..ow {
-                            let ix = (ox * g.stride + kj) as isize - g.pad as isize;
-                            if ix >= 0 && ix < g.w as isize {
-                                out[ix as usize] += src[oy * ow + ox];
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    dx
+    }
 }
 
 /// `n × o × pixels` (the tensor layout) to `o × (n · pixels)` (the gemm layout) and back.
-fn to_channel_major(t: &[f32], n: usize, o: usize, pixels: usize) -> Vec<f32> {
-    let mut out = vec![0f32; t.len()];
-    out.chunks_mut(n * pixels)
-        .enumerate()
-        .for_each(|(ch, row)| {
-            for i in 0..n {
-                row[i * pixels..(i + 1) * pixels]
-                    .copy_from_slice(&t[(i * o + ch) * pixels..(i * o + ch + 1) * pixels]);
-            }
-        });
-    out
+fn to_channel_major(t: &[f32], n: usize, o: usize, pixels: usize, out: &mut [f32]) {
+    for (ch, row) in out[..t.len()].chunks_mut(n * pixels).enumerate() {
+        for (i, block) in row.chunks_mut(pixels).enumerate() {
+            block.copy_from_slice(&t[(i * o + ch) * pixels..(i * o + ch + 1) * pixels]);
+        }
+    }
 }
 
-fn to_image_major(t: &[f32], n: usize, o: usize, pixels: usize) -> Vec<f32> {
-    let mut out = vec![0f32; t.len()];
-    out.chunks_mut(o * pixels)
-        .enumerate()
-        .for_each(|(i, image)| {
-            for ch in 0..o {
-                image[ch * pixels..(ch + 1) * pixels].copy_from_slice(
-                    &t[ch * n * pixels + i * pixels..ch * n * pixels + (i + 1) * pixels],
-                );
+fn to_image_major(t: &[f32], n: usize, o: usize, pixels: usize, out: &mut [f32]) {
+    for (i, image) in out[..t.len()].chunks_mut(o * pixels).enumerate() {
+        for (ch, block) in image.chunks_mut(pixels).enumerate() {
+            block.copy_from_slice(&t[(ch * n + i) * pixels..(ch * n + i + 1) * pixels]);
+        }
+    }
+}
+
+/// `out (cols × rows) = tᵀ` for `t` of `rows × cols`, in tiles that stay in cache.
+fn transpose(t: &[f32], (rows, cols): (usize, usize), out: &mut [f32]) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    out[c * rows + r] = t[r * cols + c];
+                }
             }
-        });
-    out
+        }
+    }
+}
+
+/// Two working buffers per thread, kept from one call to the next: the unfolded images of
+/// a chunk are ≈ 9× its activations, and allocating them afresh for every chunk cost a
+/// zero-fill (or the kernel's page clearing) of ≈ 1 GB per ResNet step. Callers write every
+/// element they read. A nested call (rayon running another chunk on this thread while one
+/// waits) finds the buffers taken and works on fresh ones.
+fn with_scratch<R>(lens: [usize; 2], f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    thread_local! {
+        static BUFFERS: std::cell::Cell<[Vec<f32>; 2]> = const { std::cell::Cell::new([Vec::new(), Vec::new()]) };
+    }
+    let mut buffers = BUFFERS.take();
+    for (buffer, &len) in buffers.iter_mut().zip(&lens) {
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+    }
+    let [a, b] = &mut buffers;
+    let result = f(&mut a[..lens[0]], &mut b[..lens[1]]);
+    BUFFERS.set(buffers);
+    result
 }
 
 /// Columns per gemm that keep it efficient: layers with few pixels put several images into
 /// one product, layers with many keep one image per product, so its operands stay in cache.
 const GEMM_COLUMNS: usize = 512;
 
-/// Runs `f` over the batch in chunks of whole images (a chunk's geometry and first image),
-/// in parallel with single-threaded gemms when there are enough chunks, else one chunk at a
-/// time with parallel gemms. The chunks depend on the geometry only, never on the thread
-/// count, so sums over them are the same on every machine.
-fn per_chunk<T: Send>(g: &Geometry, f: impl Fn(Geometry, usize, usize) -> T + Sync) -> Vec<T> {
+/// Runs `f` over the batch in chunks of whole images (a chunk's geometry, first image, gemm
+/// threads and its part of `out`, `out_per_image` values per image), in parallel with
+/// single-threaded gemms when there are enough chunks, else one chunk at a time with parallel
+/// gemms. The chunks depend on the geometry only, never on the thread count, so sums over
+/// them are the same on every machine.
+fn per_chunk<T: Send>(
+    g: &Geometry,
+    out: &mut [f32],
+    out_per_image: usize,
+    f: impl Fn(Geometry, usize, usize, &mut [f32]) -> T + Sync,
+) -> Vec<T> {
     let per = GEMM_COLUMNS.div_ceil(g.pixels()).clamp(1, g.n.max(1));
-    let starts: Vec<usize> = (0..g.n).step_by(per).collect();
-    let chunk = |start: usize, threads: usize| {
+    let starts = (0..g.n).step_by(per);
+    let parts: Vec<(usize, &mut [f32])> = if out_per_image == 0 {
+        starts.map(|start| (start, &mut [][..])).collect()
+    } else {
+        starts.zip(out.chunks_mut(per * out_per_image)).collect()
+    };
+    let chunk = |(start, out): (usize, &mut [f32]), threads: usize| {
         let geometry = Geometry {
             n: per.min(g.n - start),
             ..*g
         };
-        f(geometry, start, threads)
+        f(geometry, start, threads, out)
     };
     let threads = candle_core::utils::get_num_threads().max(1);
-    if threads > 1 && starts.len() >= 2 * threads {
-        starts
-            .into_par_iter()
-            .map(|start| chunk(start, 1))
-            .collect()
+    if threads > 1 && parts.len() >= 2 * threads {
+        parts.into_par_iter().map(|part| chunk(part, 1)).collect()
     } else {
-        starts
-            .into_iter()
-            .map(|start| chunk(start, threads))
-            .collect()
+        parts.into_iter().map(|part| chunk(part, threads)).collect()
     }
 }
 
@@ -199,25 +322,28 @@ impl CustomOp2 for Forward {
         let x = f32_slice(s1, l1, "conv2d", "the input")?;
         let w = f32_slice(s2, l2, "conv2d", "the kernel")?;
         let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
-        let parts = per_chunk(&g, |gc, start, threads| {
+        let mut y = vec![0f32; g.n * g.o * pixels];
+        per_chunk(&g, &mut y, g.o * pixels, |gc, start, threads, y| {
             let width = gc.n * pixels;
-            let cols = im2col(&x[start * image..(start + gc.n) * image], &gc);
-            let mut y = vec![0f32; g.o * width];
-            gemm(
-                (g.o, width, ckk),
-                &mut y,
-                w,
-                (ckk, 1),
-                &cols,
-                (width, 1),
-                threads,
-            );
-            to_image_major(&y, gc.n, g.o, pixels)
+            with_scratch([ckk * width, g.o * width], |cols, product| {
+                im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
+                // One image's product is already in the tensor layout.
+                let dst = if gc.n == 1 { &mut *y } else { &mut *product };
+                gemm(
+                    (g.o, width, ckk),
+                    dst,
+                    w,
+                    (ckk, 1),
+                    cols,
+                    (width, 1),
+                    threads,
+                );
+                if gc.n > 1 {
+                    to_image_major(product, gc.n, g.o, pixels, y);
+                }
+            })
         });
-        Ok((
-            CpuStorage::F32(parts.concat()),
-            Shape::from((g.n, g.o, g.oh(), g.ow())),
-        ))
+        Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh(), g.ow()))))
     }
 
     fn bwd(
@@ -239,6 +365,17 @@ impl CustomOp2 for Forward {
     }
 }
 
+/// The gemm layout (`o × (n · pixels)`) of a chunk's output gradient: the tensor's own
+/// values when the chunk is one image, else a copy in `scratch`.
+fn channel_major<'a>(dy: &'a [f32], gc: &Geometry, scratch: &'a mut [f32]) -> &'a [f32] {
+    if gc.n == 1 {
+        dy
+    } else {
+        to_channel_major(dy, gc.n, gc.o, gc.pixels(), scratch);
+        scratch
+    }
+}
+
 /// `dx` from `dy` and `w`: `wᵀ · dy`, folded back onto the images.
 struct InputGrad(Geometry);
 
@@ -257,26 +394,25 @@ impl CustomOp2 for InputGrad {
         let g = self.0;
         let dy = f32_slice(s1, l1, "conv2d", "the output gradient")?;
         let w = f32_slice(s2, l2, "conv2d", "the kernel")?;
-        let (pixels, ckk, out) = (g.pixels(), g.ckk(), g.o * g.pixels());
-        let parts = per_chunk(&g, |gc, start, threads| {
+        let (pixels, ckk, out, image) = (g.pixels(), g.ckk(), g.o * g.pixels(), g.c * g.h * g.w);
+        let mut dx = vec![0f32; g.n * image];
+        per_chunk(&g, &mut dx, image, |gc, start, threads, dx| {
             let width = gc.n * pixels;
-            let dy = to_channel_major(&dy[start * out..(start + gc.n) * out], gc.n, g.o, pixels);
-            let mut dcols = vec![0f32; ckk * width];
-            gemm(
-                (ckk, width, g.o),
-                &mut dcols,
-                w,
-                (1, ckk),
-                &dy,
-                (width, 1),
-                threads,
-            );
-            col2im(&dcols, &gc)
+            with_scratch([g.o * width, ckk * width], |scratch, dcols| {
+                let dy = channel_major(&dy[start * out..(start + gc.n) * out], &gc, scratch);
+                gemm(
+                    (ckk, width, g.o),
+                    dcols,
+                    w,
+                    (1, ckk),
+                    dy,
+                    (width, 1),
+                    threads,
+                );
+                col2im(dcols, &gc, dx);
+            })
         });
-        Ok((
-            CpuStorage::F32(parts.concat()),
-            Shape::from((g.n, g.c, g.h, g.w)),
-        ))
+        Ok((CpuStorage::F32(dx), Shape::from((g.n, g.c, g.h, g.w))))
     }
 }
 
@@ -299,27 +435,37 @@ impl CustomOp2 for WeightGrad {
         let x = f32_slice(s1, l1, "conv2d", "the input")?;
         let dy = f32_slice(s2, l2, "conv2d", "the output gradient")?;
         let (pixels, ckk, image, out) = (g.pixels(), g.ckk(), g.c * g.h * g.w, g.o * g.pixels());
-        let parts = per_chunk(&g, |gc, start, threads| {
+        // Each chunk's product is `dwᵀ` (`ckk × o`) from `dyᵀ` (`width × o`): with `dst` and
+        // `dy` both contiguous along `o`, the gemm runs ≈ 2× faster than on `dy`'s own layout
+        // (see `matmul::gemm_into`), for the price of transposing `dy`, the smaller operand.
+        let parts = per_chunk(&g, &mut [], 0, |gc, start, threads, _| {
             let width = gc.n * pixels;
-            let cols = im2col(&x[start * image..(start + gc.n) * image], &gc);
-            let dy = to_channel_major(&dy[start * out..(start + gc.n) * out], gc.n, g.o, pixels);
-            let mut dw = vec![0f32; g.o * ckk];
-            gemm(
-                (g.o, ckk, width),
-                &mut dw,
-                &dy,
-                (width, 1),
-                &cols,
-                (1, width),
-                threads,
-            );
-            dw
+            with_scratch([ckk * width, g.o * width], |cols, dyt| {
+                im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
+                for (i, block) in dy[start * out..(start + gc.n) * out]
+                    .chunks(out)
+                    .enumerate()
+                {
+                    transpose(block, (g.o, pixels), &mut dyt[i * out..(i + 1) * out]);
+                }
+                let mut dwt = vec![0f32; ckk * g.o];
+                gemm_into(
+                    (g.o, ckk, width),
+                    (&mut dwt, (1, g.o)),
+                    (dyt, (1, g.o)),
+                    (cols, (1, width)),
+                    threads,
+                );
+                dwt
+            })
         });
-        let mut total = vec![0f32; g.o * ckk];
+        let mut total = vec![0f32; ckk * g.o];
         for part in &parts {
             total.iter_mut().zip(part).for_each(|(t, v)| *t += v);
         }
-        Ok((CpuStorage::F32(total), Shape::from((g.o, g.c, g.k, g.k))))
+        let mut dw = vec![0f32; g.o * ckk];
+        transpose(&total, (ckk, g.o), &mut dw);
+        Ok((CpuStorage::F32(dw), Shape::from((g.o, g.c, g.k, g.k))))
     }
 }
 
@@ -412,9 +558,35 @@ mod tests {
             (4, 6, 9, 10, 1, 2, 0),
             (2, 3, 10, 2, 3, 1, 0),
             (1, 2, 11, 3, 3, 2, 0),
+            // Kernel offsets that see no input at all (7×7 over 2×2 and 3×3 pictures).
+            (2, 3, 2, 4, 7, 2, 3),
+            (2, 2, 3, 3, 7, 1, 3),
+            // One image per gemm (≥ 512 pixels), and chunks of 5 images with a short last one.
+            (3, 2, 23, 4, 3, 1, 1),
+            (13, 3, 10, 5, 3, 1, 1),
             (20, 3, 12, 7, 3, 2, 1),
         ] {
             check(n, c, hw, o, k, stride, pad);
+        }
+    }
+
+    #[test]
+    fn valid_ranges_are_exactly_the_in_bounds_positions() {
+        for outputs in 0..6 {
+            for inputs in 0..8 {
+                for stride in 1..4 {
+                    for offset in -4isize..4 {
+                        let expected: Vec<usize> = (0..outputs)
+                            .filter(|&o| {
+                                (0..inputs as isize)
+                                    .contains(&(o as isize * stride as isize + offset))
+                            })
+                            .collect();
+                        let got: Vec<usize> = valid(outputs, inputs, stride, offset).collect();
+                        assert_eq!(got, expected, "{outputs} {inputs} {stride} {offset}");
+                    }
+                }
+            }
         }
     }
 
