@@ -20,6 +20,7 @@ pub mod mlp;
 pub mod net;
 pub mod norm;
 pub mod optim;
+pub mod pool;
 pub mod resnet;
 pub mod rng;
 mod storage;

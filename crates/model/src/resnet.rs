@@ -154,7 +154,7 @@ impl ResNet {
         let train = pass.is_train();
         let mut xs = self.stem_bn.forward_relu(&self.stem.forward(xs)?, train)?;
         if xs.dim(2)? >= 2 {
-            xs = xs.max_pool2d(2)?;
+            xs = crate::pool::max_pool2x2(&xs)?;
         }
         for block in &self.blocks {
             xs = block.forward(&xs, train)?;

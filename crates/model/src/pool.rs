@@ -1,0 +1,208 @@
+//! [`max_pool2x2`]: the ResNet stem's 2×2/2 max pool as a CPU custom op. candle's backward
+//! for it upsamples the output, compares it with the input, average-pools the mask and
+//! upsamples again: six passes over the stem's activations (its largest tensor) where one
+//! will do, and its result is a quarter of the gradient (it multiplies by the share of the
+//! window that ties for the maximum where it means to divide by the count of ties). Here the
+//! whole gradient goes to the window's first maximum, as in PyTorch. Other devices use
+//! candle's op.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::storage::f32_slice;
+
+/// The offset (0..4, row-major in the window) of the first maximum of the 2×2 window whose
+/// top-left corner is `at` in a plane `w` wide, and its value.
+fn window_max(plane: &[f32], w: usize, at: usize) -> (usize, f32) {
+    let values = [plane[at], plane[at + 1], plane[at + w], plane[at + w + 1]];
+    let mut best = 0;
+    for k in 1..4 {
+        if values[k] > values[best] {
+            best = k;
+        }
+    }
+    (best, values[best])
+}
+
+/// `n × c × h × w` as planes, and the output plane's size.
+#[derive(Debug, Clone, Copy)]
+struct Planes {
+    h: usize,
+    w: usize,
+}
+
+impl Planes {
+    fn out(&self) -> (usize, usize) {
+        (self.h / 2, self.w / 2)
+    }
+}
+
+struct MaxPool(Planes);
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "sweep-max-pool-2x2"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let p = self.0;
+        let x = f32_slice(s, l, "max-pool", "the input")?;
+        let (oh, ow) = p.out();
+        let mut y = vec![0f32; x.len() / (p.h * p.w) * oh * ow];
+        if oh * ow > 0 {
+            y.par_chunks_mut(oh * ow)
+                .zip(x.par_chunks(p.h * p.w))
+                .for_each(|(out, plane)| {
+                    for (oy, line) in out.chunks_mut(ow).enumerate() {
+                        for (ox, v) in line.iter_mut().enumerate() {
+                            *v = window_max(plane, p.w, 2 * oy * p.w + 2 * ox).1;
+                        }
+                    }
+                });
+        }
+        let (n, c, _, _) = l.shape().dims4()?;
+        Ok((CpuStorage::F32(y), Shape::from((n, c, oh, ow))))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(
+            &dy.contiguous()?,
+            &MaxPoolGrad(self.0),
+        )?))
+    }
+}
+
+/// `dx`: each output's gradient at its window's first maximum, 0 elsewhere.
+struct MaxPoolGrad(Planes);
+
+impl CustomOp2 for MaxPoolGrad {
+    fn name(&self) -> &'static str {
+        "sweep-max-pool-2x2-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let p = self.0;
+        let x = f32_slice(s1, l1, "max-pool", "the input")?;
+        let dy = f32_slice(s2, l2, "max-pool", "the output gradient")?;
+        let (oh, ow) = p.out();
+        let mut dx = vec![0f32; x.len()];
+        if oh * ow > 0 {
+            dx.par_chunks_mut(p.h * p.w)
+                .zip(x.par_chunks(p.h * p.w))
+                .zip(dy.par_chunks(oh * ow))
+                .for_each(|((out, plane), grad)| {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let at = 2 * oy * p.w + 2 * ox;
+                            let (k, _) = window_max(plane, p.w, at);
+                            out[at + (k / 2) * p.w + k % 2] = grad[oy * ow + ox];
+                        }
+                    }
+                });
+        }
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// A 2×2 max pool with stride 2 over `n × c × h × w` (odd rows and columns at the end are
+/// dropped, as candle and PyTorch do).
+pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
+    if !x.device().is_cpu() || x.dtype() != DType::F32 {
+        return x.max_pool2d(2);
+    }
+    let (_, _, h, w) = x.dims4()?;
+    if h < 2 || w < 2 {
+        candle_core::bail!("max-pool: a 2×2 window does not fit in {h}×{w}")
+    }
+    x.contiguous()?.apply_op1(MaxPool(Planes { h, w }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::max_rel_err;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn matches_candle_forward_and_routes_the_gradient_to_the_maximum() {
+        let dev = Device::Cpu;
+        for &(n, c, h, w) in &[
+            (1, 1, 2, 2),
+            (2, 3, 8, 8),
+            (3, 2, 7, 5),
+            (1, 4, 2, 3),
+            (4, 5, 16, 9),
+        ] {
+            let x = Var::randn(0f32, 1.0, (n, c, h, w), &dev).unwrap();
+            let ours = max_pool2x2(x.as_tensor()).unwrap();
+            let theirs = x.as_tensor().max_pool2d(2).unwrap();
+            let case = format!("{n}×{c}×{h}×{w}");
+            assert_eq!(ours.dims(), theirs.dims(), "{case}");
+            if ours.elem_count() == 0 {
+                continue;
+            }
+            assert_eq!(max_rel_err(&ours, &theirs), 0.0, "output {case}");
+            // The gradient of Σ weights · y: each window's weight at its maximum. (candle's
+            // own backward gives a quarter of it: it scales by the tie count over the window
+            // size instead of dividing by the count.)
+            let weights = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
+            let g = (&ours * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let got = g.get(x.as_tensor()).unwrap().flatten_all().unwrap();
+            let got = got.to_vec1::<f32>().unwrap();
+            let xs = x
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let ws = weights.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let mut expected = vec![0f32; xs.len()];
+            let (oh, ow) = (h / 2, w / 2);
+            for plane in 0..n * c {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let cells = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                            .map(|(dy, dx)| plane * h * w + (2 * oy + dy) * w + 2 * ox + dx);
+                        let best =
+                            cells
+                                .into_iter()
+                                .fold(cells[0], |b, i| if xs[i] > xs[b] { i } else { b });
+                        expected[best] = ws[(plane * oh + oy) * ow + ox];
+                    }
+                }
+            }
+            assert_eq!(got, expected, "gradient {case}");
+        }
+    }
+
+    #[test]
+    fn a_picture_smaller_than_the_window_is_an_error() {
+        let x = Tensor::zeros((1, 4, 1, 6), DType::F32, &Device::Cpu).unwrap();
+        assert!(max_pool2x2(&x).is_err());
+    }
+
+    #[test]
+    fn a_tie_sends_the_gradient_to_the_first_maximum() {
+        let dev = Device::Cpu;
+        let x = Var::from_vec(vec![1f32, 3.0, 3.0, 0.0], (1, 1, 2, 2), &dev).unwrap();
+        let y = max_pool2x2(x.as_tensor()).unwrap();
+        assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [3.0]);
+        let grads = (y * 5.0).unwrap().sum_all().unwrap().backward().unwrap();
+        let dx = grads.get(x.as_tensor()).unwrap();
+        assert_eq!(
+            dx.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            [0.0, 5.0, 0.0, 0.0]
+        );
+    }
+}
