@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::matmul::gemm;
+use crate::matmul::{gemm, gemm_nt};
 use crate::storage::f32_slice;
 
 /// `y = x · wᵀ + b` for `x` of shape `batch × inputs` and `w` of shape `outputs × inputs`.
@@ -94,15 +94,7 @@ impl CustomOp2 for Product {
         let x = f32_slice(s1, l1, "dense", "the input")?;
         let w = f32_slice(s2, l2, "dense", "the weight")?;
         let mut y = vec![0f32; batch * outputs];
-        gemm(
-            (batch, outputs, inputs),
-            &mut y,
-            x,
-            (inputs, 1),
-            w,
-            (1, inputs),
-            threads(),
-        );
+        gemm_nt((batch, outputs, inputs), &mut y, x, w, threads());
         Ok((CpuStorage::F32(y), Shape::from((batch, outputs))))
     }
 
