@@ -3,6 +3,8 @@
 //! its AVX-512 ones enabled), called with explicit strides so that transposed operands are
 //! read in place rather than copied.
 
+use std::ops::Range;
+
 /// `dst (m × n) = lhs (m × k) · rhs (k × n)`, all f32, with explicit row and column strides;
 /// `dst` is dense and row-major and is overwritten. `threads > 1` splits the product over
 /// rayon's pool.
@@ -137,56 +139,61 @@ fn gemm_nt_on(
     }
 }
 
-/// The tile's sums with AVX-512: 12 vector accumulators, fused multiply-adds.
+/// One tile's accumulators: `ROWS × OUTS` vectors of `LANES` partial sums.
+type Acc = [[[f32; LANES]; OUTS]; ROWS];
+
+/// Adds `x[i][at] · w[j][at]` over `range` (whole vectors) to the tile's accumulators, with
+/// AVX-512 fused multiply-adds, the 12 accumulators held in registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn tile_avx512(xs: &[&[f32]; ROWS], ws: &[&[f32]; OUTS], k: usize) -> [[f32; OUTS]; ROWS] {
+fn tile_avx512(xs: &[&[f32]; ROWS], ws: &[&[f32]; OUTS], range: Range<usize>, acc: &mut Acc) {
     use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); OUTS]; ROWS];
-    let whole = k / LANES * LANES;
-    for at in (0..whole).step_by(LANES) {
+    let mut regs = [[_mm512_setzero_ps(); OUTS]; ROWS];
+    for i in 0..ROWS {
+        for j in 0..OUTS {
+            // SAFETY: an accumulator is LANES floats.
+            regs[i][j] = unsafe { _mm512_loadu_ps(acc[i][j].as_ptr()) };
+        }
+    }
+    for at in range.step_by(LANES) {
         let mut wv = [_mm512_setzero_ps(); OUTS];
         for j in 0..OUTS {
-            // SAFETY: `at + LANES <= k`, the length of every row.
+            // SAFETY: the slice is LANES floats long.
             wv[j] = unsafe { _mm512_loadu_ps(ws[j][at..at + LANES].as_ptr()) };
         }
         for i in 0..ROWS {
             // SAFETY: as above.
             let xv = unsafe { _mm512_loadu_ps(xs[i][at..at + LANES].as_ptr()) };
             for j in 0..OUTS {
-                acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+                regs[i][j] = _mm512_fmadd_ps(xv, wv[j], regs[i][j]);
             }
         }
     }
-    let mut sums = [[0f32; OUTS]; ROWS];
     for i in 0..ROWS {
         for j in 0..OUTS {
-            let tail: f32 = (whole..k).map(|at| xs[i][at] * ws[j][at]).sum();
-            sums[i][j] = _mm512_reduce_add_ps(acc[i][j]) + tail;
+            // SAFETY: as for the loads.
+            unsafe { _mm512_storeu_ps(acc[i][j].as_mut_ptr(), regs[i][j]) };
         }
     }
-    sums
 }
 
-/// The tile's sums on any CPU (the same order of additions as [`tile_avx512`] up to the
-/// rounding of its fused multiply-adds).
-fn tile_portable(xs: &[&[f32]; ROWS], ws: &[&[f32]; OUTS], k: usize) -> [[f32; OUTS]; ROWS] {
-    let mut sums = [[0f32; OUTS]; ROWS];
-    for i in 0..ROWS {
-        for j in 0..OUTS {
-            let mut lanes = [0f32; LANES];
-            for (xc, wc) in xs[i].chunks_exact(LANES).zip(ws[j].chunks_exact(LANES)) {
+/// [`tile_avx512`] on any CPU: the same sums in the same order, without fused rounding.
+fn tile_portable(xs: &[&[f32]; ROWS], ws: &[&[f32]; OUTS], range: Range<usize>, acc: &mut Acc) {
+    for at in range.step_by(LANES) {
+        for i in 0..ROWS {
+            for j in 0..OUTS {
+                let (xv, wv) = (&xs[i][at..at + LANES], &ws[j][at..at + LANES]);
                 for l in 0..LANES {
-                    lanes[l] += xc[l] * wc[l];
+                    acc[i][j][l] += xv[l] * wv[l];
                 }
             }
-            let whole = k / LANES * LANES;
-            let tail: f32 = (whole..k).map(|at| xs[i][at] * ws[j][at]).sum();
-            sums[i][j] = lanes.iter().sum::<f32>() + tail;
         }
     }
-    sums
 }
+
+/// The sum is taken in blocks of this many elements, every tile of outputs in turn, so that
+/// the block of `x` stays in the L1 cache while the tiles of `w` go by.
+const K_BLOCK: usize = 512;
 
 /// Rows `r0 .. r0 + ROWS` of `y` (fewer at the end; `y` is that block).
 fn rows_block(
@@ -197,28 +204,40 @@ fn rows_block(
     w: &[f32],
     avx512: bool,
 ) {
-    // Rows past the end repeat the last one; their results are dropped.
+    // Rows and outputs past the end repeat the last one; their results are dropped.
     let xs: [&[f32]; ROWS] = std::array::from_fn(|i| {
         let r = (r0 + i).min(rows - 1);
         &x[r * k..(r + 1) * k]
     });
-    for o0 in (0..outs).step_by(OUTS) {
-        let ws: [&[f32]; OUTS] = std::array::from_fn(|j| {
-            let o = (o0 + j).min(outs - 1);
-            &w[o * k..(o + 1) * k]
-        });
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `avx512` is true only where the CPU has AVX-512F.
-        let sums = if avx512 {
-            unsafe { tile_avx512(&xs, &ws, k) }
-        } else {
-            tile_portable(&xs, &ws, k)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let sums = tile_portable(&xs, &ws, k);
-        for (i, row) in sums.iter().enumerate().take(rows - r0) {
-            for (j, &sum) in row.iter().enumerate().take(outs - o0) {
-                y[i * outs + o0 + j] = sum;
+    let tiles: Vec<[&[f32]; OUTS]> = (0..outs)
+        .step_by(OUTS)
+        .map(|o0| {
+            std::array::from_fn(|j| {
+                let o = (o0 + j).min(outs - 1);
+                &w[o * k..(o + 1) * k]
+            })
+        })
+        .collect();
+    let mut accs = vec![[[[0f32; LANES]; OUTS]; ROWS]; tiles.len()];
+    let whole = k / LANES * LANES;
+    for start in (0..whole).step_by(K_BLOCK) {
+        let range = start..(start + K_BLOCK).min(whole);
+        for (ws, acc) in tiles.iter().zip(&mut accs) {
+            #[cfg(target_arch = "x86_64")]
+            if avx512 {
+                // SAFETY: `avx512` is true only where the CPU has AVX-512F.
+                unsafe { tile_avx512(&xs, ws, range.clone(), acc) };
+                continue;
+            }
+            tile_portable(&xs, ws, range.clone(), acc);
+        }
+    }
+    for ((t, ws), acc) in tiles.iter().enumerate().zip(&accs) {
+        let o0 = t * OUTS;
+        for i in 0..ROWS.min(rows - r0) {
+            for j in 0..OUTS.min(outs - o0) {
+                let tail: f32 = (whole..k).map(|at| xs[i][at] * ws[j][at]).sum();
+                y[i * outs + o0 + j] = acc[i][j].iter().sum::<f32>() + tail;
             }
         }
     }
