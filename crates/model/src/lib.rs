@@ -1,6 +1,7 @@
 //! `sweep-model`: everything about training one image classifier, synchronously, on one
 //! device. Data sets ([`data`], [`kaggle`], [`cache`], [`synthetic`]), augmentation
-//! ([`augment`]), networks ([`net`], [`mlp`], [`resnet`]), optimizers ([`optim`]), the
+//! ([`augment`]), networks ([`net`], [`mlp`], [`resnet`]) and their CPU kernels ([`conv`],
+//! [`dense`], [`norm`], [`pool`], [`activation`]), optimizers ([`optim`]), the
 //! training loop ([`train`]), metrics ([`metrics`]), checkpoints ([`checkpoint`]) and the
 //! training-step benchmark ([`bench`]). It knows nothing of tokio, SQL or plots.
 
