@@ -12,8 +12,13 @@ use std::cell::RefCell;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor, Var};
 use candle_nn::VarMap;
+use rayon::prelude::*;
 
 use crate::storage::f32_slice;
+
+/// Parameters per parallel task of an update: large enough that scheduling costs nothing
+/// beside the work, so small tensors stay one task.
+const UPDATE_CHUNK: usize = 1 << 15;
 
 /// Which update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -98,16 +103,26 @@ impl InplaceOp2 for FusedStep<'_> {
         let p = &mut data[start..end];
         let mut slots = self.slots.borrow_mut();
         let lr = self.lr;
+        // Elementwise, so parallel chunks give the same result on any thread count.
+        let c = UPDATE_CHUNK;
         match self.kind {
             OptimizerKind::Sgd if self.momentum == 0.0 => {
-                p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g);
+                p.par_chunks_mut(c).zip(g.par_chunks(c)).for_each(|(p, g)| {
+                    p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g);
+                });
             }
             OptimizerKind::Sgd => {
+                let momentum = self.momentum;
                 let v = &mut slots[0];
-                for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
-                    *v = self.momentum * *v + g;
-                    *p -= lr * *v;
-                }
+                p.par_chunks_mut(c)
+                    .zip(g.par_chunks(c))
+                    .zip(v.par_chunks_mut(c))
+                    .for_each(|((p, g), v)| {
+                        for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                            *v = momentum * *v + g;
+                            *p -= lr * *v;
+                        }
+                    });
             }
             OptimizerKind::Adam => {
                 let (b1, b2, eps) = (ADAM_BETA1 as f32, ADAM_BETA2 as f32, ADAM_EPS as f32);
@@ -116,19 +131,32 @@ impl InplaceOp2 for FusedStep<'_> {
                 let [m, v] = &mut slots[..] else {
                     candle_core::bail!("adam keeps two slots")
                 };
-                for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
-                }
+                p.par_chunks_mut(c)
+                    .zip(g.par_chunks(c))
+                    .zip(m.par_chunks_mut(c))
+                    .zip(v.par_chunks_mut(c))
+                    .for_each(|(((p, g), m), v)| {
+                        for (((p, g), m), v) in
+                            p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                        {
+                            *m = b1 * *m + (1.0 - b1) * g;
+                            *v = b2 * *v + (1.0 - b2) * g * g;
+                            *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
+                        }
+                    });
             }
             OptimizerKind::Rmsprop => {
                 let (alpha, eps) = (RMSPROP_ALPHA as f32, RMSPROP_EPS as f32);
                 let sq = &mut slots[0];
-                for ((p, g), s) in p.iter_mut().zip(g).zip(sq.iter_mut()) {
-                    *s = alpha * *s + (1.0 - alpha) * g * g;
-                    *p -= lr * g / (s.sqrt() + eps);
-                }
+                p.par_chunks_mut(c)
+                    .zip(g.par_chunks(c))
+                    .zip(sq.par_chunks_mut(c))
+                    .for_each(|((p, g), sq)| {
+                        for ((p, g), s) in p.iter_mut().zip(g).zip(sq.iter_mut()) {
+                            *s = alpha * *s + (1.0 - alpha) * g * g;
+                            *p -= lr * g / (s.sqrt() + eps);
+                        }
+                    });
             }
         }
         Ok(())
