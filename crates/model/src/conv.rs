@@ -151,18 +151,34 @@ fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
                     continue;
                 }
                 let from = xs.start * g.stride + kj - g.pad;
-                if g.stride == 1 {
-                    line[xs.clone()].copy_from_slice(&src[from..from + xs.len()]);
-                } else {
-                    for (v, s) in line[xs.clone()]
-                        .iter_mut()
-                        .zip(src[from..].iter().step_by(g.stride))
-                    {
-                        *v = *s;
-                    }
+                let src = &src[from..from + (xs.len() - 1) * g.stride + 1];
+                match g.stride {
+                    1 => line[xs.clone()].copy_from_slice(src),
+                    2 => gather::<2>(&mut line[xs.clone()], src),
+                    s => gather_by(&mut line[xs.clone()], src, s),
                 }
             }
         }
+    }
+}
+
+/// `out[t] = src[STRIDE · t]`; a constant stride lets the compiler vectorize the gather.
+fn gather<const STRIDE: usize>(out: &mut [f32], src: &[f32]) {
+    for (t, v) in out.iter_mut().enumerate() {
+        *v = src[STRIDE * t];
+    }
+}
+
+fn gather_by(out: &mut [f32], src: &[f32], stride: usize) {
+    for (v, s) in out.iter_mut().zip(src.iter().step_by(stride)) {
+        *v = *s;
+    }
+}
+
+/// `out[STRIDE · t] += src[t]`.
+fn scatter_add<const STRIDE: usize>(out: &mut [f32], src: &[f32]) {
+    for (t, v) in src.iter().enumerate() {
+        out[STRIDE * t] += v;
     }
 }
 
@@ -199,14 +215,15 @@ fn col2im(cols: &mut [f32], g: &Geometry, dx: &mut [f32]) {
                     let iy = oy * g.stride + ki - g.pad;
                     let out = &mut plane[iy * g.w..(iy + 1) * g.w];
                     let line = &src[oy * ow + xs.start..oy * ow + xs.end];
-                    if g.stride == 1 {
-                        for (o, v) in out[from..from + xs.len()].iter_mut().zip(line) {
-                            *o += v;
-                        }
-                    } else {
-                        for (o, v) in out[from..].iter_mut().step_by(g.stride).zip(line) {
-                            *o += v;
-                        }
+                    let out = &mut out[from..from + (xs.len() - 1) * g.stride + 1];
+                    match g.stride {
+                        1 => out.iter_mut().zip(line).for_each(|(o, v)| *o += v),
+                        2 => scatter_add::<2>(out, line),
+                        s => out
+                            .iter_mut()
+                            .step_by(s)
+                            .zip(line)
+                            .for_each(|(o, v)| *o += v),
                     }
                 }
             }
