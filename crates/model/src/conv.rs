@@ -320,8 +320,31 @@ fn per_chunk<T: Send>(
     }
 }
 
-/// `y = conv(x, w)`.
-struct Forward(Geometry);
+/// A per-channel affine map, then optionally a ReLU, applied to a convolution's output as it
+/// is written, while it is still in cache: batch norm in evaluation (its running statistics
+/// folded into a scale and shift), or a bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Epilogue {
+    pub scale: Vec<f32>,
+    pub shift: Vec<f32>,
+    pub relu: bool,
+}
+
+impl Epilogue {
+    /// Applies the map to `y`, whole images of `channels × pixels`.
+    fn apply(&self, y: &mut [f32], channels: usize, pixels: usize) {
+        let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
+        for (row, plane) in y.chunks_mut(pixels).enumerate() {
+            let (scale, shift) = (self.scale[row % channels], self.shift[row % channels]);
+            for v in plane {
+                *v = (*v * scale + shift).max(floor);
+            }
+        }
+    }
+}
+
+/// `y = conv(x, w)`, then the epilogue if there is one.
+struct Forward(Geometry, Option<Epilogue>);
 
 impl CustomOp2 for Forward {
     fn name(&self) -> &'static str {
@@ -358,6 +381,9 @@ impl CustomOp2 for Forward {
                 if gc.n > 1 {
                     to_image_major(product, gc.n, g.o, pixels, y);
                 }
+                if let Some(epilogue) = &self.1 {
+                    epilogue.apply(y, g.o, pixels);
+                }
             })
         });
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh(), g.ow()))))
@@ -370,6 +396,9 @@ impl CustomOp2 for Forward {
         _y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        if self.1.is_some() {
+            candle_core::bail!("conv2d: an epilogue is for evaluation and has no backward")
+        }
         let dy = dy.contiguous()?;
         // Nothing trains the images: their gradient is never computed.
         let dx = if x.track_op() {
@@ -491,6 +520,43 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tenso
     if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
         return x.conv2d(w, pad, stride, 1, 1);
     }
+    let g = geometry(x, w, stride, pad)?;
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, Forward(g, None))
+}
+
+/// `epilogue(conv(x, w))` for evaluation, without a gradient: one pass over the output where
+/// a separate batch norm (or bias) and ReLU would make another, with its own buffer. On
+/// other devices, candle's conv and the map as tensor ops.
+pub fn conv2d_eval(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    pad: usize,
+    epilogue: Epilogue,
+) -> Result<Tensor> {
+    if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
+        let o = w.dim(0)?;
+        let per_channel = |v: &[f32]| Tensor::from_slice(v, (1, o, 1, 1), x.device());
+        let y = x
+            .conv2d(w, pad, stride, 1, 1)?
+            .broadcast_mul(&per_channel(&epilogue.scale)?)?
+            .broadcast_add(&per_channel(&epilogue.shift)?)?;
+        return if epilogue.relu { y.relu() } else { Ok(y) };
+    }
+    let g = geometry(x, w, stride, pad)?;
+    if epilogue.scale.len() != g.o || epilogue.shift.len() != g.o {
+        candle_core::bail!(
+            "conv2d: an epilogue for {} channels on {}",
+            epilogue.scale.len(),
+            g.o
+        )
+    }
+    x.contiguous()?
+        .apply_op2_no_bwd(&w.contiguous()?, &Forward(g, Some(epilogue)))
+}
+
+fn geometry(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Geometry> {
     let (n, c, h, wd) = x.dims4()?;
     let (o, c2, k, k2) = w.dims4()?;
     if c != c2 || k != k2 {
@@ -500,7 +566,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tenso
             w.dims()
         )
     }
-    let g = Geometry {
+    Ok(Geometry {
         n,
         c,
         h,
@@ -509,8 +575,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tenso
         k,
         stride,
         pad,
-    };
-    x.contiguous()?.apply_op2(&w.contiguous()?, Forward(g))
+    })
 }
 
 #[cfg(test)]
@@ -603,6 +668,36 @@ mod tests {
                         assert_eq!(got, expected, "{outputs} {inputs} {stride} {offset}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_epilogue_is_the_affine_map_and_relu_of_the_output() {
+        let dev = Device::Cpu;
+        for &(n, hw, stride, pad, k) in &[(3, 9, 1, 1, 3), (40, 6, 2, 1, 3), (2, 23, 1, 0, 1)] {
+            let x = Tensor::randn(0f32, 1.0, (n, 5, hw, hw), &dev).unwrap();
+            let w = Tensor::randn(0f32, 0.5, (6, 5, k, k), &dev).unwrap();
+            for relu in [false, true] {
+                let epilogue = Epilogue {
+                    scale: vec![0.5, -1.0, 2.0, 0.0, 1.5, 3.0],
+                    shift: vec![0.1, 0.2, -0.3, 0.4, -0.5, 0.0],
+                    relu,
+                };
+                let per_channel = |v: &[f32]| Tensor::from_slice(v, (1, 6, 1, 1), &dev).unwrap();
+                let mut expected = x
+                    .conv2d(&w, pad, stride, 1, 1)
+                    .unwrap()
+                    .broadcast_mul(&per_channel(&epilogue.scale))
+                    .unwrap()
+                    .broadcast_add(&per_channel(&epilogue.shift))
+                    .unwrap();
+                if relu {
+                    expected = expected.relu().unwrap();
+                }
+                let got = conv2d_eval(&x, &w, stride, pad, epilogue).unwrap();
+                let err = max_rel_err(&got, &expected);
+                assert!(err <= 1e-4, "n{n} {hw}x{hw} s{stride} relu {relu}: {err}");
             }
         }
     }

@@ -242,6 +242,36 @@ impl ModuleT for BatchNorm2d {
 }
 
 impl BatchNorm2d {
+    /// The layer in evaluation as a per-channel map `x · scale + shift` (from the running
+    /// statistics), for a convolution to apply as it writes its output; `None` without
+    /// learned scale and shift.
+    pub fn eval_epilogue(&self, relu: bool) -> Result<Option<crate::conv::Epilogue>> {
+        let Some((gamma, beta)) = self.inner.weight_and_bias() else {
+            return Ok(None);
+        };
+        let (scale, shift) = self.eval_affine(gamma, beta)?;
+        Ok(Some(crate::conv::Epilogue { scale, shift, relu }))
+    }
+
+    fn eval_affine(&self, gamma: &Tensor, beta: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
+        let eps = self.eps as f32;
+        let mean = self.inner.running_mean().to_vec1::<f32>()?;
+        let var = self.inner.running_var().to_vec1::<f32>()?;
+        let (gamma, beta) = (gamma.to_vec1::<f32>()?, beta.to_vec1::<f32>()?);
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + eps).sqrt())
+            .collect();
+        let shift = beta
+            .iter()
+            .zip(&mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        Ok((scale, shift))
+    }
+
     /// `relu(batch_norm(x))`, the ReLU fused into the normalisation on the CPU.
     pub fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_fused(x, train, true)
@@ -264,20 +294,7 @@ impl BatchNorm2d {
         }
         let eps = self.eps as f32;
         if !train {
-            let mean = self.inner.running_mean().to_vec1::<f32>()?;
-            let var = self.inner.running_var().to_vec1::<f32>()?;
-            let (gamma, beta) = (gamma.to_vec1::<f32>()?, beta.to_vec1::<f32>()?);
-            let scale: Vec<f32> = gamma
-                .iter()
-                .zip(&var)
-                .map(|(g, v)| g / (v + eps).sqrt())
-                .collect();
-            let shift = beta
-                .iter()
-                .zip(&mean)
-                .zip(&scale)
-                .map(|((b, m), s)| b - m * s)
-                .collect();
+            let (scale, shift) = self.eval_affine(gamma, beta)?;
             return x
                 .contiguous()?
                 .apply_op1_no_bwd(&Eval { scale, shift, relu });

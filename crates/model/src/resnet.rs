@@ -10,6 +10,7 @@
 use candle_core::{ModuleT, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use crate::conv::{conv2d, conv2d_eval, Epilogue};
 use crate::data::CHANNELS;
 use crate::dense::Dense;
 use crate::net::{dropout, ModelConfig, Pass};
@@ -60,11 +61,36 @@ impl Conv {
         })
     }
 
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let ys = crate::conv::conv2d(xs, &self.weight, self.stride, self.padding)?;
+    fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        if let (false, Some(bias)) = (train, &self.bias) {
+            let shift = bias.to_vec1::<f32>()?;
+            let epilogue = Epilogue {
+                scale: vec![1.0; shift.len()],
+                shift,
+                relu: false,
+            };
+            return conv2d_eval(xs, &self.weight, self.stride, self.padding, epilogue);
+        }
+        let ys = conv2d(xs, &self.weight, self.stride, self.padding)?;
         match &self.bias {
             Some(bias) => ys.broadcast_add(&bias.reshape((1, (), 1, 1))?),
             None => Ok(ys),
+        }
+    }
+
+    /// `bn(conv(xs))`, then a ReLU when `relu`; in evaluation the normalisation is the
+    /// convolution's epilogue (this layer has no bias when a batch norm follows it).
+    fn forward_bn(&self, xs: &Tensor, bn: &BatchNorm, relu: bool, train: bool) -> Result<Tensor> {
+        if !train && self.bias.is_none() {
+            if let Some(epilogue) = bn.eval_epilogue(relu)? {
+                return conv2d_eval(xs, &self.weight, self.stride, self.padding, epilogue);
+            }
+        }
+        let ys = self.forward(xs, train)?;
+        if relu {
+            bn.forward_relu(&ys, train)
+        } else {
+            bn.forward_t(&ys, train)
         }
     }
 }
@@ -106,11 +132,11 @@ impl ResidualBlock {
     }
 
     fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let ys = self.bn1.forward_relu(&self.conv1.forward(xs)?, train)?;
-        let ys = self.bn2.forward_t(&self.conv2.forward(&ys)?, train)?;
+        let ys = self.conv1.forward_bn(xs, &self.bn1, true, train)?;
+        let ys = self.conv2.forward_bn(&ys, &self.bn2, false, train)?;
         let skip = match &self.skip {
             Skip::Identity => xs.clone(),
-            Skip::Projection(conv) => conv.forward(xs)?,
+            Skip::Projection(conv) => conv.forward(xs, train)?,
         };
         crate::activation::add_relu(&ys, &skip)
     }
@@ -152,7 +178,7 @@ impl ResNet {
     /// The logits for a batch of images.
     pub fn forward(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor> {
         let train = pass.is_train();
-        let mut xs = self.stem_bn.forward_relu(&self.stem.forward(xs)?, train)?;
+        let mut xs = self.stem.forward_bn(xs, &self.stem_bn, true, train)?;
         if xs.dim(2)? >= 2 {
             xs = crate::pool::max_pool2x2(&xs)?;
         }
@@ -162,5 +188,44 @@ impl ResNet {
         let xs = xs.mean((2, 3))?;
         let xs = self.head.forward(&xs)?.relu()?;
         self.output.forward(&dropout(&xs, self.dropout, pass)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::max_rel_err;
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    /// In evaluation, batch norm (and the projection's bias) folded into the convolution's
+    /// epilogue gives what the separate layers give, with running statistics away from 0/1.
+    #[test]
+    fn the_fused_evaluation_matches_the_separate_layers() {
+        let dev = Device::Cpu;
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
+        let block = ResidualBlock::new(4, 6, 2, vb.pp("block")).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (5, 4, 9, 9), &dev).unwrap();
+        // A few training passes move the running statistics.
+        for _ in 0..3 {
+            block.forward(&x, true).unwrap();
+        }
+        let fused = block.forward(&x, false).unwrap();
+        let ys = block
+            .bn1
+            .forward_relu(&conv2d(&x, &block.conv1.weight, 2, 1).unwrap(), false);
+        let ys = conv2d(&ys.unwrap(), &block.conv2.weight, 1, 1).unwrap();
+        let ys = block.bn2.forward_t(&ys, false).unwrap();
+        let Skip::Projection(skip) = &block.skip else {
+            panic!("a 4 → 6 block projects")
+        };
+        let bias = skip.bias.as_ref().unwrap().reshape((1, 6, 1, 1)).unwrap();
+        let skip = conv2d(&x, &skip.weight, 2, 0)
+            .unwrap()
+            .broadcast_add(&bias)
+            .unwrap();
+        let separate = (ys + skip).unwrap().relu().unwrap();
+        assert!(max_rel_err(&fused, &separate) <= 1e-5);
     }
 }
