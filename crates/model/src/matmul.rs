@@ -90,9 +90,10 @@ pub(crate) fn gemm_into(
 }
 
 /// Lanes per accumulator, and the tile of [`gemm_nt`]: `ROWS` rows of `x` against `OUTS` rows
-/// of `w`, `ROWS · OUTS` accumulators (12 of 32 vector registers with AVX-512).
+/// of `w`, `ROWS · OUTS` accumulators (24 of 32 vector registers with AVX-512, 11 loads for
+/// 24 multiply-adds).
 const LANES: usize = 16;
-const ROWS: usize = 4;
+const ROWS: usize = 8;
 const OUTS: usize = 3;
 
 /// `y (rows × outs) = x (rows × k) · wᵀ` for `w` of `outs × k`, both contiguous along `k`:
@@ -130,13 +131,25 @@ fn gemm_nt_on(
     avx512: bool,
 ) {
     use rayon::prelude::*;
-    let block =
-        |(b, y): (usize, &mut [f32])| rows_block(b * ROWS, (rows, outs, k), y, x, w, avx512);
-    let blocks = y[..rows * outs].chunks_mut(ROWS * outs).enumerate();
+    // Whole tiles of rows per thread; which thread takes a row changes no sum.
+    let tiles = rows.div_ceil(ROWS);
+    let per_thread = tiles.div_ceil(threads.max(1)) * ROWS;
+    let groups = y[..rows * outs].chunks_mut(per_thread * outs).enumerate();
+    let group = |(g, y): (usize, &mut [f32])| {
+        let first = g * per_thread;
+        rows_group(
+            first..(first + per_thread).min(rows),
+            (rows, outs, k),
+            y,
+            x,
+            w,
+            avx512,
+        )
+    };
     if threads > 1 {
-        blocks.collect::<Vec<_>>().into_par_iter().for_each(block);
+        groups.collect::<Vec<_>>().into_par_iter().for_each(group);
     } else {
-        blocks.for_each(block);
+        groups.for_each(group);
     }
 }
 
@@ -144,11 +157,15 @@ fn gemm_nt_on(
 type Acc = [[[f32; LANES]; OUTS]; ROWS];
 
 /// Adds `x[i][at] · w[j][at]` over `range` (whole vectors) to the tile's accumulators, with
-/// AVX-512 fused multiply-adds, the 12 accumulators held in registers.
+/// AVX-512 fused multiply-adds, the 24 accumulators held in registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn tile_avx512(xs: &[&[f32]; ROWS], ws: &[&[f32]; OUTS], range: Range<usize>, acc: &mut Acc) {
     use std::arch::x86_64::*;
+    assert!(range.len().is_multiple_of(LANES));
+    assert!(xs.iter().chain(ws).all(|row| row.len() >= range.end));
+    let xp: [*const f32; ROWS] = std::array::from_fn(|i| xs[i].as_ptr());
+    let wp: [*const f32; OUTS] = std::array::from_fn(|j| ws[j].as_ptr());
     let mut regs = [[_mm512_setzero_ps(); OUTS]; ROWS];
     for i in 0..ROWS {
         for j in 0..OUTS {
@@ -157,16 +174,18 @@ fn tile_avx512(xs: &[&[f32]; ROWS], ws: &[&[f32]; OUTS], range: Range<usize>, ac
         }
     }
     for at in range.step_by(LANES) {
-        let mut wv = [_mm512_setzero_ps(); OUTS];
-        for j in 0..OUTS {
-            // SAFETY: the slice is LANES floats long.
-            wv[j] = unsafe { _mm512_loadu_ps(ws[j][at..at + LANES].as_ptr()) };
-        }
-        for i in 0..ROWS {
-            // SAFETY: as above.
-            let xv = unsafe { _mm512_loadu_ps(xs[i][at..at + LANES].as_ptr()) };
+        // SAFETY: `at + LANES <= range.end`, and every row is at least that long (asserted
+        // above), so each load reads LANES floats inside its row.
+        unsafe {
+            let mut wv = [_mm512_setzero_ps(); OUTS];
             for j in 0..OUTS {
-                regs[i][j] = _mm512_fmadd_ps(xv, wv[j], regs[i][j]);
+                wv[j] = _mm512_loadu_ps(wp[j].add(at));
+            }
+            for i in 0..ROWS {
+                let xv = _mm512_loadu_ps(xp[i].add(at));
+                for j in 0..OUTS {
+                    regs[i][j] = _mm512_fmadd_ps(xv, wv[j], regs[i][j]);
+                }
             }
         }
     }
@@ -192,13 +211,14 @@ fn tile_portable(xs: &[&[f32]; ROWS], ws: &[&[f32]; OUTS], range: Range<usize>, 
     }
 }
 
-/// The sum is taken in blocks of this many elements, every tile of outputs in turn, so that
-/// the block of `x` stays in the L1 cache while the tiles of `w` go by.
+/// The sum is taken in blocks of this many elements, each block of every tile in turn, so that
+/// the block of `w` (all outputs) and of `x` (this thread's rows) stay in cache while they are
+/// used: `w` is read once per thread rather than once per tile of rows.
 const K_BLOCK: usize = 512;
 
-/// Rows `r0 .. r0 + ROWS` of `y` (fewer at the end; `y` is that block).
-fn rows_block(
-    r0: usize,
+/// Rows `range` of `y` (`y` is those rows).
+fn rows_group(
+    range: Range<usize>,
     (rows, outs, k): (usize, usize, usize),
     y: &mut [f32],
     x: &[f32],
@@ -206,11 +226,17 @@ fn rows_block(
     avx512: bool,
 ) {
     // Rows and outputs past the end repeat the last one; their results are dropped.
-    let xs: [&[f32]; ROWS] = std::array::from_fn(|i| {
-        let r = (r0 + i).min(rows - 1);
-        &x[r * k..(r + 1) * k]
-    });
-    let tiles: Vec<[&[f32]; OUTS]> = (0..outs)
+    let row_tiles: Vec<[&[f32]; ROWS]> = range
+        .clone()
+        .step_by(ROWS)
+        .map(|r0| {
+            std::array::from_fn(|i| {
+                let r = (r0 + i).min(rows - 1);
+                &x[r * k..(r + 1) * k]
+            })
+        })
+        .collect();
+    let out_tiles: Vec<[&[f32]; OUTS]> = (0..outs)
         .step_by(OUTS)
         .map(|o0| {
             std::array::from_fn(|j| {
@@ -219,26 +245,34 @@ fn rows_block(
             })
         })
         .collect();
-    let mut accs = vec![[[[0f32; LANES]; OUTS]; ROWS]; tiles.len()];
+    let mut accs = vec![[[[0f32; LANES]; OUTS]; ROWS]; row_tiles.len() * out_tiles.len()];
     let whole = k / LANES * LANES;
     for start in (0..whole).step_by(K_BLOCK) {
-        let range = start..(start + K_BLOCK).min(whole);
-        for (ws, acc) in tiles.iter().zip(&mut accs) {
-            #[cfg(target_arch = "x86_64")]
-            if avx512 {
-                // SAFETY: `avx512` is true only where the CPU has AVX-512F.
-                unsafe { tile_avx512(&xs, ws, range.clone(), acc) };
-                continue;
+        let block = start..(start + K_BLOCK).min(whole);
+        let mut acc = accs.iter_mut();
+        for xs in &row_tiles {
+            for ws in &out_tiles {
+                let acc = acc.next().expect("one accumulator per pair of tiles");
+                #[cfg(target_arch = "x86_64")]
+                if avx512 {
+                    // SAFETY: `avx512` is true only where the CPU has AVX-512F.
+                    unsafe { tile_avx512(xs, ws, block.clone(), acc) };
+                    continue;
+                }
+                tile_portable(xs, ws, block.clone(), acc);
             }
-            tile_portable(&xs, ws, range.clone(), acc);
         }
     }
-    for ((t, ws), acc) in tiles.iter().enumerate().zip(&accs) {
-        let o0 = t * OUTS;
-        for i in 0..ROWS.min(rows - r0) {
-            for j in 0..OUTS.min(outs - o0) {
-                let tail: f32 = (whole..k).map(|at| xs[i][at] * ws[j][at]).sum();
-                y[i * outs + o0 + j] = acc[i][j].iter().sum::<f32>() + tail;
+    let mut acc = accs.iter();
+    for (t, xs) in row_tiles.iter().enumerate() {
+        for (u, ws) in out_tiles.iter().enumerate() {
+            let acc = acc.next().expect("one accumulator per pair of tiles");
+            let (r0, o0) = (t * ROWS, u * OUTS);
+            for i in 0..ROWS.min(range.len() - r0) {
+                for j in 0..OUTS.min(outs - o0) {
+                    let tail: f32 = (whole..k).map(|at| xs[i][at] * ws[j][at]).sum();
+                    y[(r0 + i) * outs + o0 + j] = acc[i][j].iter().sum::<f32>() + tail;
+                }
             }
         }
     }
