@@ -3,23 +3,24 @@
 //! devices use candle's ops.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
-use crate::storage::f32_slice;
+use crate::storage::{f32_slice, par_filled};
 
 /// Elements per parallel task: large enough that scheduling costs nothing beside the work.
 const CHUNK: usize = 1 << 14;
 
 /// `f(a[i], b[i])` for every element, in parallel chunks.
 fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0f32; a.len()];
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
-        let range = k * CHUNK..k * CHUNK + out.len();
-        for ((o, &x), &y) in out.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
-            *o = f(x, y);
-        }
-    });
-    out
+    // SAFETY: each part is written whole: `a` and `b` give exactly as many values as the
+    // part holds (or the slicing panics).
+    unsafe {
+        par_filled(a.len(), CHUNK, |k, out| {
+            let range = k * CHUNK..k * CHUNK + out.len();
+            for ((o, &x), &y) in out.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
+                o.write(f(x, y));
+            }
+        })
+    }
 }
 
 /// `relu(a + b)`.

@@ -9,11 +9,13 @@
 //! backward (cuDNN's backward-data/backward-filter or im2col + cuBLAS) can be added beside the
 //! CPU one.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::matmul::{gemm, gemm_into};
-use crate::storage::f32_slice;
+use crate::matmul::{gemm, gemm_into, gemm_into_uninit};
+use crate::storage::{assume_init, f32_slice};
 
 /// The shape of one convolution: input `n × c × h × w`, kernel `o × c × k × k`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,10 +242,15 @@ fn to_channel_major(t: &[f32], n: usize, o: usize, pixels: usize, out: &mut [f32
     }
 }
 
-fn to_image_major(t: &[f32], n: usize, o: usize, pixels: usize, out: &mut [f32]) {
-    for (i, image) in out[..t.len()].chunks_mut(o * pixels).enumerate() {
+/// Writes all of `out` (`t.len()` values).
+fn to_image_major(t: &[f32], n: usize, o: usize, pixels: usize, out: &mut [MaybeUninit<f32>]) {
+    assert_eq!(out.len(), t.len());
+    for (i, image) in out.chunks_mut(o * pixels).enumerate() {
         for (ch, block) in image.chunks_mut(pixels).enumerate() {
-            block.copy_from_slice(&t[(ch * n + i) * pixels..(ch * n + i + 1) * pixels]);
+            let src = &t[(ch * n + i) * pixels..(ch * n + i + 1) * pixels];
+            for (d, s) in block.iter_mut().zip(src) {
+                d.write(*s);
+            }
         }
     }
 }
@@ -294,20 +301,20 @@ const GEMM_COLUMNS: usize = 256;
 /// single-threaded gemms when there are enough chunks, else one chunk at a time with parallel
 /// gemms. The chunks depend on the geometry only, never on the thread count, so sums over
 /// them are the same on every machine.
-fn per_chunk<T: Send>(
+fn per_chunk<T: Send, E: Send>(
     g: &Geometry,
-    out: &mut [f32],
+    out: &mut [E],
     out_per_image: usize,
-    f: impl Fn(Geometry, usize, usize, &mut [f32]) -> T + Sync,
+    f: impl Fn(Geometry, usize, usize, &mut [E]) -> T + Sync,
 ) -> Vec<T> {
     let per = GEMM_COLUMNS.div_ceil(g.pixels()).clamp(1, g.n.max(1));
     let starts = (0..g.n).step_by(per);
-    let parts: Vec<(usize, &mut [f32])> = if out_per_image == 0 {
+    let parts: Vec<(usize, &mut [E])> = if out_per_image == 0 {
         starts.map(|start| (start, &mut [][..])).collect()
     } else {
         starts.zip(out.chunks_mut(per * out_per_image)).collect()
     };
-    let chunk = |(start, out): (usize, &mut [f32]), threads: usize| {
+    let chunk = |(start, out): (usize, &mut [E]), threads: usize| {
         let geometry = Geometry {
             n: per.min(g.n - start),
             ..*g
@@ -364,30 +371,36 @@ impl CustomOp2 for Forward {
         let x = f32_slice(s1, l1, "conv2d", "the input")?;
         let w = f32_slice(s2, l2, "conv2d", "the kernel")?;
         let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
-        let mut y = vec![0f32; g.n * g.o * pixels];
-        per_chunk(&g, &mut y, g.o * pixels, |gc, start, threads, y| {
-            let width = gc.n * pixels;
-            with_scratch([ckk * width, g.o * width], |cols, product| {
-                im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
-                // One image's product is already in the tensor layout.
-                let dst = if gc.n == 1 { &mut *y } else { &mut *product };
-                gemm(
-                    (g.o, width, ckk),
-                    dst,
-                    w,
-                    (ckk, 1),
-                    cols,
-                    (width, 1),
-                    threads,
-                );
-                if gc.n > 1 {
-                    to_image_major(product, gc.n, g.o, pixels, y);
-                }
-                if let Some(epilogue) = &self.1 {
-                    epilogue.apply(y, g.o, pixels);
-                }
-            })
-        });
+        let len = g.n * g.o * pixels;
+        let mut y: Vec<f32> = Vec::with_capacity(len);
+        // Each chunk writes all of its part of `y` (the parts cover it), so it is not
+        // zero-filled first.
+        per_chunk(
+            &g,
+            &mut y.spare_capacity_mut()[..len],
+            g.o * pixels,
+            |gc, start, threads, y| {
+                let width = gc.n * pixels;
+                with_scratch([ckk * width, g.o * width], |cols, product| {
+                    im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
+                    let (w, cols) = ((w, (ckk, 1)), (&cols[..], (width, 1)));
+                    if gc.n == 1 {
+                        // One image's product is already in the tensor layout.
+                        gemm_into_uninit((g.o, width, ckk), (y, (width, 1)), w, cols, threads);
+                    } else {
+                        gemm_into((g.o, width, ckk), (product, (width, 1)), w, cols, threads);
+                        to_image_major(product, gc.n, g.o, pixels, y);
+                    }
+                    // SAFETY: the product (o × width, all of the part) or the copy wrote it.
+                    let y = unsafe { assume_init(y) };
+                    if let Some(epilogue) = &self.1 {
+                        epilogue.apply(y, g.o, pixels);
+                    }
+                })
+            },
+        );
+        // SAFETY: the chunks' parts cover `0..len`, and each chunk wrote all of its part.
+        unsafe { y.set_len(len) };
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh(), g.ow()))))
     }
 
@@ -486,7 +499,7 @@ impl CustomOp2 for WeightGrad {
         // Each chunk's product is `dwᵀ` (`ckk × o`) from `dyᵀ` (`width × o`): with `dst` and
         // `dy` both contiguous along `o`, the gemm runs ≈ 2× faster than on `dy`'s own layout
         // (see `matmul::gemm_into`), for the price of transposing `dy`, the smaller operand.
-        let parts = per_chunk(&g, &mut [], 0, |gc, start, threads, _| {
+        let parts = per_chunk(&g, &mut [0f32; 0], 0, |gc, start, threads, _| {
             let width = gc.n * pixels;
             with_scratch([ckk * width, g.o * width], |cols, dyt| {
                 im2col(&x[start * image..(start + gc.n) * image], &gc, cols);

@@ -4,6 +4,7 @@
 //! at run time) with explicit strides, so transposed operands are read in place; [`gemm_nt`]
 //! is our own kernel for the one shape that crate handles badly.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// `dst (m × n) = lhs (m × k) · rhs (k × n)`, all f32, with explicit row and column strides;
@@ -34,8 +35,43 @@ pub(crate) fn gemm(
 /// (`o × ckk × width` = 64 × 576 × 512): 45–69 GFLOP/s with both operands contiguous along
 /// the sum, 126–165 GFLOP/s with `dst` and `dy` both contiguous along `o`.
 pub(crate) fn gemm_into(
+    dims: (usize, usize, usize),
+    (dst, dst_strides): (&mut [f32], (usize, usize)),
+    lhs: (&[f32], (usize, usize)),
+    rhs: (&[f32], (usize, usize)),
+    threads: usize,
+) {
+    gemm_raw(
+        dims,
+        (dst.as_mut_ptr(), dst.len(), dst_strides),
+        lhs,
+        rhs,
+        threads,
+    )
+}
+
+/// [`gemm_into`] into memory not yet initialised: the product writes every element of the
+/// `m × n` matrix its strides address (and reads none of `dst`), so a caller whose strides
+/// cover all of `dst` may take it as initialised afterwards.
+pub(crate) fn gemm_into_uninit(
+    dims: (usize, usize, usize),
+    (dst, dst_strides): (&mut [MaybeUninit<f32>], (usize, usize)),
+    lhs: (&[f32], (usize, usize)),
+    rhs: (&[f32], (usize, usize)),
+    threads: usize,
+) {
+    gemm_raw(
+        dims,
+        (dst.as_mut_ptr().cast(), dst.len(), dst_strides),
+        lhs,
+        rhs,
+        threads,
+    )
+}
+
+fn gemm_raw(
     (m, n, k): (usize, usize, usize),
-    (dst, (dst_rs, dst_cs)): (&mut [f32], (usize, usize)),
+    (dst, dst_len, (dst_rs, dst_cs)): (*mut f32, usize, (usize, usize)),
     (lhs, (lhs_rs, lhs_cs)): (&[f32], (usize, usize)),
     (rhs, (rhs_rs, rhs_cs)): (&[f32], (usize, usize)),
     threads: usize,
@@ -44,10 +80,7 @@ pub(crate) fn gemm_into(
         (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs
     };
     if m * n > 0 {
-        assert!(
-            last(m, n, dst_rs, dst_cs) < dst.len(),
-            "gemm: dst too short"
-        );
+        assert!(last(m, n, dst_rs, dst_cs) < dst_len, "gemm: dst too short");
         assert!(
             k == 0 || last(m, k, lhs_rs, lhs_cs) < lhs.len(),
             "gemm: lhs too short"
@@ -63,13 +96,14 @@ pub(crate) fn gemm_into(
         gemm::Parallelism::None
     };
     // SAFETY: the asserts above check that every element the strides address lies inside its
-    // slice, and `dst` is a distinct, exclusively borrowed slice.
+    // buffer; `dst` comes from an exclusively borrowed slice of `dst_len` elements, and with
+    // `read_dst` false the product only writes it.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             dst_cs as isize,
             dst_rs as isize,
             false,

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::storage::f32_slice;
+use crate::storage::{f32_slice, par_filled};
 
 /// The offset (0..4, row-major in the window) of the first maximum of the 2×2 window whose
 /// top-left corner is `at` in a plane `w` wide, and its value.
@@ -48,18 +48,18 @@ impl CustomOp1 for MaxPool {
         let p = self.0;
         let x = f32_slice(s, l, "max-pool", "the input")?;
         let (oh, ow) = p.out();
-        let mut y = vec![0f32; x.len() / (p.h * p.w) * oh * ow];
-        if oh * ow > 0 {
-            y.par_chunks_mut(oh * ow)
-                .zip(x.par_chunks(p.h * p.w))
-                .for_each(|(out, plane)| {
-                    for (oy, line) in out.chunks_mut(ow).enumerate() {
-                        for (ox, v) in line.iter_mut().enumerate() {
-                            *v = window_max(plane, p.w, 2 * oy * p.w + 2 * ox).1;
-                        }
+        let planes = x.len() / (p.h * p.w);
+        // SAFETY: each part is one output plane, and every (oy, ox) of it is written.
+        let y = unsafe {
+            par_filled(planes * oh * ow, oh * ow, |index, out| {
+                let plane = &x[index * p.h * p.w..(index + 1) * p.h * p.w];
+                for (oy, line) in out.chunks_mut(ow).enumerate() {
+                    for (ox, v) in line.iter_mut().enumerate() {
+                        v.write(window_max(plane, p.w, 2 * oy * p.w + 2 * ox).1);
                     }
-                });
-        }
+                }
+            })
+        };
         let (n, c, _, _) = l.shape().dims4()?;
         Ok((CpuStorage::F32(y), Shape::from((n, c, oh, ow))))
     }
