@@ -4,7 +4,7 @@
 //! will do, and its result is a quarter of the gradient (it multiplies by the share of the
 //! window that ties for the maximum where it means to divide by the count of ties). Here the
 //! whole gradient goes to the window's first maximum, as in PyTorch. Other devices use
-//! candle's op.
+//! candle's op, its gradient scaled back to the whole.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -114,13 +114,23 @@ impl CustomOp2 for MaxPoolGrad {
 /// dropped, as candle and PyTorch do).
 pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
     if !x.device().is_cpu() || x.dtype() != DType::F32 {
-        return x.max_pool2d(2);
+        return candle_max_pool2x2(x);
     }
     let (_, _, h, w) = x.dims4()?;
     if h < 2 || w < 2 {
         candle_core::bail!("max-pool: a 2×2 window does not fit in {h}×{w}")
     }
     x.contiguous()?.apply_op1(MaxPool(Planes { h, w }))
+}
+
+/// candle's max pool with its gradient made whole: `y + 3 · (y − y)`, the second `y`
+/// detached, is `y` exactly, and its gradient is four times candle's quarter. (Ties still get
+/// candle's share each; they are rare outside all-zero windows after a ReLU, whose gradient
+/// the ReLU stops anyway.)
+fn candle_max_pool2x2(x: &Tensor) -> Result<Tensor> {
+    let y = x.max_pool2d(2)?;
+    let zero = (&y - y.detach())?;
+    y + zero.affine(3.0, 0.0)?
 }
 
 #[cfg(test)]
@@ -184,6 +194,28 @@ mod tests {
             }
             assert_eq!(got, expected, "gradient {case}");
         }
+    }
+
+    #[test]
+    fn the_other_devices_path_gives_the_same_values_and_gradient() {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1.0, (2, 3, 8, 6), &dev).unwrap();
+        let (ours, theirs) = (
+            max_pool2x2(x.as_tensor()).unwrap(),
+            candle_max_pool2x2(x.as_tensor()).unwrap(),
+        );
+        assert_eq!(max_rel_err(&theirs, &ours), 0.0);
+        let weights = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
+        let grad = |y: &Tensor| {
+            let g = (y * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            g.get(x.as_tensor()).unwrap().clone()
+        };
+        assert!(max_rel_err(&grad(&theirs), &grad(&ours)) <= 1e-6);
     }
 
     #[test]
