@@ -185,7 +185,7 @@ fn scatter_add<const STRIDE: usize>(out: &mut [f32], src: &[f32]) {
 }
 
 /// Folds a `ckk × (n · pixels)` matrix back onto the images `dx` (`n × c × h × w`, zeroed),
-/// adding where windows overlap. The matrix's values over the padding are overwritten.
+/// adding where windows overlap. The matrix's values over the padding may be overwritten.
 fn col2im(cols: &mut [f32], g: &Geometry, dx: &mut [f32]) {
     let (oh, ow) = (g.oh(), g.ow());
     let pixels = oh * ow;
@@ -300,7 +300,7 @@ const GEMM_COLUMNS: usize = 256;
 /// threads and its part of `out`, `out_per_image` values per image), in parallel with
 /// single-threaded gemms when there are enough chunks, else one chunk at a time with parallel
 /// gemms. The chunks depend on the geometry only, never on the thread count, so sums over
-/// them are the same on every machine.
+/// them are the same on any thread count.
 fn per_chunk<T: Send, E: Send>(
     g: &Geometry,
     out: &mut [E],
@@ -309,6 +309,11 @@ fn per_chunk<T: Send, E: Send>(
 ) -> Vec<T> {
     let per = GEMM_COLUMNS.div_ceil(g.pixels()).clamp(1, g.n.max(1));
     let starts = (0..g.n).step_by(per);
+    assert_eq!(
+        out.len(),
+        g.n * out_per_image,
+        "conv2d: an output for every image"
+    );
     let parts: Vec<(usize, &mut [E])> = if out_per_image == 0 {
         starts.map(|start| (start, &mut [][..])).collect()
     } else {
@@ -581,6 +586,14 @@ fn geometry(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Geometr
             w.dims()
         )
     }
+    // Everything below sizes buffers from these, so a window that does not fit is refused
+    // here rather than wrapped around in the arithmetic.
+    if stride == 0 || k == 0 || h == 0 || wd == 0 || h + 2 * pad < k || wd + 2 * pad < k {
+        candle_core::bail!(
+            "conv2d: a {k}×{k} kernel with stride {stride} and padding {pad} does not fit a \
+             {h}×{wd} input"
+        )
+    }
     Ok(Geometry {
         n,
         c,
@@ -735,25 +748,38 @@ mod tests {
     #[test]
     fn the_weight_gradient_does_not_depend_on_the_thread_count() {
         let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (40, 3, 8, 8), &dev).unwrap();
-        let dy = Tensor::randn(0f32, 1.0, (40, 4, 8, 8), &dev).unwrap();
-        let g = Geometry {
-            n: 40,
-            c: 3,
-            h: 8,
-            w: 8,
-            o: 4,
-            k: 3,
-            stride: 1,
-            pad: 1,
-        };
-        let run = |threads: &str| {
-            std::env::set_var("RAYON_NUM_THREADS", threads);
-            let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(g)).unwrap();
-            dw.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-        };
-        let (one, three) = (run("1"), run("3"));
-        std::env::remove_var("RAYON_NUM_THREADS");
-        assert_eq!(one, three);
+        // Many chunks (parallel over chunks) and three (one at a time, parallel gemms).
+        for (n, hw) in [(40, 8), (3, 23)] {
+            let x = Tensor::randn(0f32, 1.0, (n, 3, hw, hw), &dev).unwrap();
+            let dy = Tensor::randn(0f32, 1.0, (n, 4, hw, hw), &dev).unwrap();
+            let g = Geometry {
+                n,
+                c: 3,
+                h: hw,
+                w: hw,
+                o: 4,
+                k: 3,
+                stride: 1,
+                pad: 1,
+            };
+            let run = |threads: &str| {
+                std::env::set_var("RAYON_NUM_THREADS", threads);
+                let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(g)).unwrap();
+                dw.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            };
+            let (one, three) = (run("1"), run("3"));
+            std::env::remove_var("RAYON_NUM_THREADS");
+            assert_eq!(one, three, "{n} images of {hw}×{hw}");
+        }
+    }
+
+    #[test]
+    fn a_kernel_that_does_not_fit_is_an_error() {
+        let dev = Device::Cpu;
+        let x = Tensor::zeros((1, 2, 2, 3), candle_core::DType::F32, &dev).unwrap();
+        let w = Tensor::zeros((2, 2, 3, 3), candle_core::DType::F32, &dev).unwrap();
+        assert!(conv2d(&x, &w, 2, 0).is_err());
+        assert!(conv2d(&x, &w, 0, 1).is_err());
+        assert!(conv2d(&x, &w, 1, 1).is_ok());
     }
 }

@@ -76,10 +76,19 @@ fn gemm_raw(
     (rhs, (rhs_rs, rhs_cs)): (&[f32], (usize, usize)),
     threads: usize,
 ) {
+    // The index of the last element a matrix's strides address (checked: a wrapped product
+    // must not slip past the asserts).
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| {
-        (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs
+        (rows.max(1) - 1)
+            .checked_mul(rs)
+            .and_then(|r| {
+                (cols.max(1) - 1)
+                    .checked_mul(cs)
+                    .and_then(|c| r.checked_add(c))
+            })
+            .expect("gemm: strides overflow")
     };
-    if m * n > 0 {
+    if m.checked_mul(n).expect("gemm: size overflows") > 0 {
         assert!(last(m, n, dst_rs, dst_cs) < dst_len, "gemm: dst too short");
         assert!(
             k == 0 || last(m, k, lhs_rs, lhs_cs) < lhs.len(),

@@ -124,9 +124,10 @@ pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
 }
 
 /// candle's max pool with its gradient made whole: `y + 3 · (y − y)`, the second `y`
-/// detached, is `y` exactly, and its gradient is four times candle's quarter. (Ties still get
-/// candle's share each; they are rare outside all-zero windows after a ReLU, whose gradient
-/// the ReLU stops anyway.)
+/// detached, is `y` exactly (for finite `y`), and its gradient is four times candle's
+/// quarter. A window with `t` tied maxima sends `t` times the gradient to each of them (where
+/// candle sends `t / 4`); ties are rare outside all-zero windows after a ReLU, whose gradient
+/// the ReLU stops anyway.
 fn candle_max_pool2x2(x: &Tensor) -> Result<Tensor> {
     let y = x.max_pool2d(2)?;
     let zero = (&y - y.detach())?;

@@ -31,6 +31,7 @@ pub(crate) unsafe fn par_filled(
     chunk: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
 ) -> Vec<f32> {
+    assert!(chunk > 0 || len == 0, "par_filled: parts of 0 floats");
     let mut v = Vec::with_capacity(len);
     v.spare_capacity_mut()[..len]
         .par_chunks_mut(chunk.max(1))
