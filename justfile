@@ -20,8 +20,9 @@ demo:
 bench:
     cargo run --release -- bench
 
-# `sweep bench` and the PyTorch reference back to back, one table with the ratios
-# (needs a torch venv: TORCH_PYTHON, default /tmp/torch-venv/bin/python; see shared/bench).
+# `sweep bench` and the PyTorch/Keras references back to back, one table with the ratios
+# (needs a torch and/or tensorflow venv: TORCH_PYTHON, default /tmp/torch-venv/bin/python;
+# KERAS_PYTHON, default /tmp/tf-venv/bin/python; see shared/bench).
 bench-compare:
     cargo build --release
     scripts/bench-compare.sh

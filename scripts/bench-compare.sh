@@ -1,53 +1,64 @@
 #!/usr/bin/env bash
-# bench-compare.sh — `sweep bench` and the PyTorch reference (../shared/bench/torch_probe.py)
-# on the same models, one table with the ratios. Needs target/release/sweep and a Python with
-# torch ($TORCH_PYTHON, default /tmp/torch-venv/bin/python; set-up in ../shared/bench/README.md).
+# bench-compare.sh — `sweep bench` against the PyTorch and Keras references
+# (../shared/bench/torch_probe.py, keras_probe.py) on the same models, one table with the
+# ratios. Needs target/release/sweep, and a Python with torch ($TORCH_PYTHON, default
+# /tmp/torch-venv/bin/python) and/or one with tensorflow ($KERAS_PYTHON, default
+# /tmp/tf-venv/bin/python); set-up in ../shared/bench/README.md. A missing one is skipped.
 #
-# Figures on a shared 2-core VM drift by tens of percent within minutes, on both sides, so
-# each case runs ROUNDS times (default 3) as a pair: ours, then PyTorch's at once. The table
-# gives the median of each side and the median and range of the per-pair ratios.
-# THREADS (default 2) sets both sides' thread count; STEPS (default 15) our timed steps.
+# Figures on a shared 2-core VM drift by tens of percent within minutes, on every side, so
+# each case runs ROUNDS times (default 3) as a group: ours, then each reference at once. The
+# table gives each side's median, and the median and range of the per-group ratios: against
+# PyTorch, and against the faster of the two references in the group.
+# THREADS (default 2) sets every side's thread count; STEPS (default 15) our timed steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${THREADS:-2}"
 rounds="${ROUNDS:-3}"
 steps="${STEPS:-15}"
-python="${TORCH_PYTHON:-/tmp/torch-venv/bin/python}"
-probe="${TORCH_PROBE:-../shared/bench/torch_probe.py}"
-have_torch=0
-[[ -x "$python" && -f "$probe" ]] && have_torch=1
-[[ $have_torch == 1 ]] || echo "no PyTorch at $python: our side only" >&2
+torch_py="${TORCH_PYTHON:-/tmp/torch-venv/bin/python}"
+torch_probe="${TORCH_PROBE:-../shared/bench/torch_probe.py}"
+keras_py="${KERAS_PYTHON:-/tmp/tf-venv/bin/python}"
+keras_probe="${KERAS_PROBE:-../shared/bench/keras_probe.py}"
+have() { [[ -x "$1" && -f "$2" ]]; }
+have "$torch_py" "$torch_probe" || echo "no PyTorch at $torch_py: column skipped" >&2
+have "$keras_py" "$keras_probe" || echo "no Keras at $keras_py: column skipped" >&2
 
 ours() {  # ours CASE → img/s
   RAYON_NUM_THREADS=$threads target/release/sweep bench --case "$1" --steps "$steps" --warmup 3 |
     awk '/img\/s/ { print $4 }'
 }
-theirs() {  # theirs PROBE-ARGS… → img/s
-  THREADS=$threads "$python" "$probe" "$@" 2>/dev/null | sed -n 's/.*img_per_s=\([0-9.]*\).*/\1/p'
+reference() {  # reference PYTHON PROBE PROBE-ARGS… → img/s, or nothing
+  local py="$1" probe="$2"; shift 2
+  have "$py" "$probe" || return 0
+  THREADS=$threads "$py" "$probe" "$@" 2>/dev/null | sed -n 's/.*img_per_s=\([0-9.]*\).*/\1/p'
 }
-# median and range of the numbers on stdin, one per line
+# median (range) of the numbers on stdin, one per line; "-" for none
 summary() { sort -g | awk '{ v[NR] = $1 } END {
   if (NR == 0) { print "-"; exit }
   m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
   printf "%.2f (%.2f–%.2f)\n", m, v[1], v[NR] }'; }
 median() { summary | awk '{ print $1 }'; }
+list() { (($# > 0)) && printf '%s\n' "$@"; return 0; }
 
-printf '%-20s %14s %14s %20s\n' "step (64x64, b 64)" "sweep img/s" "torch img/s" "ratio (range)"
+printf '%-18s %11s %11s %11s %20s %20s\n' "step (64x64, b 64)" "sweep img/s" "torch" "keras" \
+  "vs torch (range)" "vs best (range)"
 row() {  # row LABEL CASE PROBE-ARGS…
   local label="$1" case="$2"; shift 2
-  local a b as=() bs=() rs=()
+  local a t k as=() ts=() ks=() rt=() rb=()
   for _ in $(seq "$rounds"); do
-    a="$(ours "$case")"; as+=("$a")
-    if [[ $have_torch == 1 ]]; then
-      b="$(theirs "$@")"; bs+=("$b")
-      [[ -n "$a" && -n "$b" ]] && rs+=("$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')")
+    a="$(ours "$case")"
+    t="$(reference "$torch_py" "$torch_probe" "$@")"
+    k="$(reference "$keras_py" "$keras_probe" "$@")"
+    as+=("$a"); [[ -n "$t" ]] && ts+=("$t"); [[ -n "$k" ]] && ks+=("$k")
+    [[ -n "$a" && -n "$t" ]] && rt+=("$(awk -v a="$a" -v b="$t" 'BEGIN { print a / b }')")
+    if [[ -n "$a" && ( -n "$t" || -n "$k" ) ]]; then
+      rb+=("$(awk -v a="$a" -v t="${t:-0}" -v k="${k:-0}" 'BEGIN { print a / (t > k ? t : k) }')")
     fi
   done
-  printf '%-20s %14s %14s %20s\n' "$label" \
-    "$(printf '%s\n' "${as[@]}" | median)" \
-    "$( ((${#bs[@]})) && printf '%s\n' "${bs[@]}" | median || echo -)" \
-    "$( ((${#rs[@]})) && printf '%s\n' "${rs[@]}" | summary || echo -)"
-  echo "  $label, each round: sweep ${as[*]}; torch ${bs[*]:-}" >&2
+  printf '%-18s %11s %11s %11s %20s %20s\n' "$label" "$(list "${as[@]}" | median)" \
+    "$(list "${ts[@]}" | median)" "$(list "${ks[@]}" | median)" \
+    "$(list "${rt[@]}" | summary)" "$(list "${rb[@]}" | summary)"
+  echo "  $label, each round: sweep ${as[*]}; torch ${ts[*]:-}; keras ${ks[*]:-}" >&2
 }
 row "resnet train" "resnet train" train-resnet 64
 row "mlp 24-48 train" "mlp-24-48 train" train-mlp 24
