@@ -108,57 +108,33 @@ impl CustomOp2 for Product {
         let dy = dy.contiguous()?;
         // The images' gradient is never computed: nothing trains them.
         let dx = if x.track_op() {
-            Some(dy.apply_op2_no_bwd(w, &InputGrad(self.0))?)
+            Some(dy.apply_op2_no_bwd(w, &Grad(self.0, Of::Input))?)
         } else {
             None
         };
-        let dw = dy.apply_op2_no_bwd(x, &WeightGrad(self.0))?;
+        let dw = dy.apply_op2_no_bwd(x, &Grad(self.0, Of::Weight))?;
         Ok((dx, Some(dw)))
     }
 }
 
-/// `dx = dy · w`.
-struct InputGrad(Dims);
-
-impl CustomOp2 for InputGrad {
-    fn name(&self) -> &'static str {
-        "sweep-dense-input-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let Dims {
-            batch,
-            inputs,
-            outputs,
-        } = self.0;
-        let dy = f32_slice(s1, l1, "dense", "the output gradient")?;
-        let w = f32_slice(s2, l2, "dense", "the weight")?;
-        let mut dx = vec![0f32; batch * inputs];
-        gemm(
-            (batch, inputs, outputs),
-            &mut dx,
-            dy,
-            (outputs, 1),
-            w,
-            (inputs, 1),
-            threads(),
-        );
-        Ok((CpuStorage::F32(dx), Shape::from((batch, inputs))))
-    }
+/// Which gradient a [`Grad`] computes from `dy` and its second operand.
+#[derive(Debug, Clone, Copy)]
+enum Of {
+    /// `dx = dy · w`.
+    Input,
+    /// `dw = dyᵀ · x`.
+    Weight,
 }
 
-/// `dw = dyᵀ · x`.
-struct WeightGrad(Dims);
+/// One of the layer's two gradients: `dy` is the first operand, `w` or `x` the second.
+struct Grad(Dims, Of);
 
-impl CustomOp2 for WeightGrad {
+impl CustomOp2 for Grad {
     fn name(&self) -> &'static str {
-        "sweep-dense-weight-grad"
+        match self.1 {
+            Of::Input => "sweep-dense-input-grad",
+            Of::Weight => "sweep-dense-weight-grad",
+        }
     }
 
     fn cpu_fwd(
@@ -174,18 +150,31 @@ impl CustomOp2 for WeightGrad {
             outputs,
         } = self.0;
         let dy = f32_slice(s1, l1, "dense", "the output gradient")?;
-        let x = f32_slice(s2, l2, "dense", "the input")?;
-        let mut dw = vec![0f32; outputs * inputs];
+        let (rows, product, rhs, dy_strides) = match self.1 {
+            Of::Input => (
+                batch,
+                outputs,
+                f32_slice(s2, l2, "dense", "the weight")?,
+                (outputs, 1),
+            ),
+            Of::Weight => (
+                outputs,
+                batch,
+                f32_slice(s2, l2, "dense", "the input")?,
+                (1, outputs),
+            ),
+        };
+        let mut grad = vec![0f32; rows * inputs];
         gemm(
-            (outputs, inputs, batch),
-            &mut dw,
+            (rows, inputs, product),
+            &mut grad,
             dy,
-            (1, outputs),
-            x,
+            dy_strides,
+            rhs,
             (inputs, 1),
             threads(),
         );
-        Ok((CpuStorage::F32(dw), Shape::from((outputs, inputs))))
+        Ok((CpuStorage::F32(grad), Shape::from((rows, inputs))))
     }
 }
 
