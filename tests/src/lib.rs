@@ -47,28 +47,67 @@ pub struct StoredTrial {
 
 /// Reads a sweep's trials (in grid order) and their epoch numbers from the database.
 pub fn stored_trials(db: &Path, sweep: &str) -> Vec<StoredTrial> {
+    try_stored_trials(db, sweep).unwrap_or_else(|e| panic!("{}: {e}", db.display()))
+}
+
+/// [`stored_trials`] for a database that may not be ready yet: a test polling a running
+/// sweep can find the file before its schema is written.
+pub fn try_stored_trials(db: &Path, sweep: &str) -> Result<Vec<StoredTrial>, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let pool = sweep_store::open_read_only(db).await.unwrap();
-        let Some(id) = sweep_store::find_sweep(&pool, sweep).await.unwrap() else {
-            return Vec::new();
+        let pool = sweep_store::open_read_only(db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let read = async {
+            let Some(id) = sweep_store::find_sweep(&pool, sweep).await? else {
+                return Ok(Vec::new());
+            };
+            let mut out = Vec::new();
+            for row in sweep_store::trials(&pool, id).await? {
+                let epochs = sweep_store::epochs(&pool, sweep_store::TrialId(row.id)).await?;
+                out.push(StoredTrial {
+                    row,
+                    epochs: epochs.iter().map(|e| e.epoch).collect(),
+                });
+            }
+            Ok::<_, sweep_store::StoreError>(out)
         };
-        let mut out = Vec::new();
-        for row in sweep_store::trials(&pool, id).await.unwrap() {
-            let epochs = sweep_store::epochs(&pool, sweep_store::TrialId(row.id))
-                .await
-                .unwrap();
-            out.push(StoredTrial {
-                row,
-                epochs: epochs.iter().map(|e| e.epoch).collect(),
-            });
-        }
+        let result = read.await.map_err(|e| e.to_string());
         pool.close().await;
-        out
+        result
     })
+}
+
+/// A trial's folder under a results folder.
+pub fn trial_dir(results: &Path, sweep: &str, trial: &sweep_store::TrialRow) -> PathBuf {
+    results
+        .join(sweep)
+        .join("trials")
+        .join(&trial.config_hash[..16])
+}
+
+/// The number of finished epochs that a trial folder's last checkpoint holds (0 without one).
+pub fn checkpoint_epochs(dir: &Path) -> usize {
+    let Ok(bytes) = std::fs::read(dir.join("last.safetensors")) else {
+        return 0;
+    };
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("a checkpoint");
+    let meta = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("sweep"))
+        .expect("a sweep checkpoint has its metadata");
+    let meta: serde_json::Value = serde_json::from_str(meta).expect("its metadata is JSON");
+    meta["history"].as_array().map_or(0, Vec::len)
+}
+
+/// The state letter of a process (`R`, `S`, `T` for stopped, `Z` for exited), if it exists.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// The processes whose parent is `pid` (read from /proc).

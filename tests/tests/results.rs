@@ -78,7 +78,7 @@ fn report_writes_plots_and_summaries_even_with_failed_trials() {
     let csv = std::fs::read_to_string(report.join("trials.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert!(
-        lines[0].starts_with("rank,trial_id,grid_index,lr,optimizer,status"),
+        lines[0].starts_with("rank,trial,lr,optimizer,status"),
         "{csv}"
     );
     assert_eq!(lines.len(), 7);

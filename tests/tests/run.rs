@@ -7,7 +7,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sweep_tests::{children_of, signal, stored_trials, sweep, sweep_bin, text, StoredTrial};
+use sweep_tests::{
+    checkpoint_epochs, children_of, process_state, signal, stored_trials, sweep, sweep_bin, text,
+    trial_dir, try_stored_trials, StoredTrial,
+};
 
 /// A small sweep on synthetic data: 2 learning rates × 2 optimizers.
 fn sweep_file(name: &str, lr: &str, epochs: u32, train: usize) -> String {
@@ -75,22 +78,62 @@ fn assert_complete(trials: &[StoredTrial], n: i64) {
     }
 }
 
-/// Waits until `ready` holds for the sweep's stored trials, or panics after a minute.
+/// How long a test waits for a state before it fails: generous, so that a loaded machine
+/// only makes the suite slower, never red.
+const DEADLINE: Duration = Duration::from_secs(300);
+
+/// Waits until `ready` holds for the sweep's stored trials (a database not created or not
+/// migrated yet holds nothing), or panics after the deadline.
 fn wait_for(db: &Path, sweep: &str, ready: impl Fn(&[StoredTrial]) -> bool) -> Vec<StoredTrial> {
+    wait_until(|| {
+        let trials = try_stored_trials(db, sweep).ok()?;
+        ready(&trials).then_some(trials)
+    })
+}
+
+/// Polls `state` until it gives a value, or panics after the deadline.
+fn wait_until<T>(mut state: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
-        if db.exists() {
-            let trials = stored_trials(db, sweep);
-            if ready(&trials) {
-                return trials;
-            }
+        if let Some(value) = state() {
+            return value;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out waiting"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+        assert!(started.elapsed() < DEADLINE, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Stops (SIGSTOP) every trial process of the scheduler `pid`, so that none can finish while
+/// the test acts; returns the ones that were still alive. [`resume`] lets them go on.
+fn freeze_trials(pid: u32) -> Vec<u32> {
+    let trials = children_of(pid);
+    for &child in &trials {
+        signal(child, libc::SIGSTOP);
+    }
+    // SIGSTOP takes effect asynchronously: wait until each is stopped (or was already gone).
+    wait_until(|| {
+        trials
+            .iter()
+            .all(|&c| matches!(process_state(c), None | Some('T' | 'Z' | 'X')))
+            .then_some(())
+    });
+    trials
+        .into_iter()
+        .filter(|&c| process_state(c) == Some('T'))
+        .collect()
+}
+
+fn resume(pids: &[u32]) {
+    for &pid in pids {
+        signal(pid, libc::SIGCONT);
+    }
+}
+
+/// A trial that is running and has recorded at least one of its epochs (and not most).
+fn one_running_early(trials: &[StoredTrial], epochs: usize) -> bool {
+    trials
+        .iter()
+        .any(|t| t.row.status == "running" && !t.epochs.is_empty() && t.epochs.len() <= epochs / 2)
 }
 
 #[test]
@@ -101,7 +144,7 @@ fn a_sweep_finishes_then_a_rerun_executes_nothing() {
     let (code, stdout, stderr) = run(dir, "s.toml");
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("4 done, 0 failed"), "{stdout}");
-    assert!(stdout.contains("best: #"), "{stdout}");
+    assert!(stdout.contains("best: trial "), "{stdout}");
     let trials = stored_trials(&dir.join("sweep.db"), "small");
     assert_eq!(trials.len(), 4);
     assert_complete(&trials, 2);
@@ -187,22 +230,89 @@ fn kill_9_mid_sweep_then_a_rerun_finishes_without_duplicates() {
 }
 
 #[test]
+fn kill_9_between_a_checkpoint_and_its_epochs_loses_no_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "s.toml", &sweep_file("gap", "[0.01]", 8, 160));
+    let db = dir.join("sweep.db");
+    let mut child = spawn_run(dir, "s.toml");
+    wait_for(&db, "gap", |trials| one_running_early(trials, 8));
+    // The scheduler stops reading while its trials train on: their events wait in the pipe
+    // while their checkpoints move ahead of the database.
+    signal(child.id(), libc::SIGSTOP);
+    let stored = stored_trials(&db, "gap");
+    let results = dir.join("results");
+    wait_until(|| {
+        stored
+            .iter()
+            .any(|t| checkpoint_epochs(&trial_dir(&results, "gap", &t.row)) > t.epochs.len())
+            .then_some(())
+    });
+    signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    let behind = stored_trials(&db, "gap");
+    assert!(
+        behind
+            .iter()
+            .any(|t| checkpoint_epochs(&trial_dir(&results, "gap", &t.row)) > t.epochs.len()),
+        "a checkpoint holds epochs that the database does not"
+    );
+
+    let (code, stdout, stderr) = run(dir, "s.toml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("2 done, 0 failed"), "{stdout}");
+    assert_complete(&stored_trials(&db, "gap"), 8);
+}
+
+#[test]
+fn a_new_database_beside_finished_trial_folders_records_every_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "s.toml", &sweep_file("again", "[0.01]", 3, 48));
+    let (code, _, stderr) = run(dir, "s.toml");
+    assert_eq!(code, Some(0), "{stderr}");
+    let first = stored_trials(&dir.join("sweep.db"), "again");
+    assert_complete(&first, 3);
+
+    // The user starts the table over: the trial folders (and their checkpoints) remain.
+    let out = sweep(dir, &["run", "s.toml", "--db", "fresh.db"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("2 done, 0 failed"), "{stdout}");
+    let fresh = stored_trials(&dir.join("fresh.db"), "again");
+    assert_complete(&fresh, 3);
+    for (a, b) in first.iter().zip(&fresh) {
+        assert_eq!(
+            (a.row.best_epoch, a.row.objective),
+            (b.row.best_epoch, b.row.objective),
+            "the same result, read from the checkpoint"
+        );
+    }
+    let out = sweep(dir, &["show", "again", "--db", "fresh.db"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.lines().skip(2).all(|l| l.contains(" 3 ")),
+        "every trial lists its 3 epochs: {stdout}"
+    );
+}
+
+#[test]
 fn ctrl_c_interrupts_cleanly_and_a_rerun_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write(
         dir,
         "s.toml",
-        &sweep_file("stopped", "[0.01, 0.005]", 6, 160),
+        &sweep_file("stopped", "[0.01, 0.005]", 8, 160),
     );
     let db = dir.join("sweep.db");
     let mut child = spawn_run(dir, "s.toml");
-    wait_for(&db, "stopped", |trials| {
-        trials
-            .iter()
-            .any(|t| t.row.status == "running" && !t.epochs.is_empty())
-    });
+    wait_for(&db, "stopped", |trials| one_running_early(trials, 8));
+    // Trials frozen mid-training cannot finish before the Ctrl-C reaches them.
+    let frozen = freeze_trials(child.id());
+    assert!(!frozen.is_empty(), "a trial process is running");
     signal(child.id(), libc::SIGINT);
+    resume(&frozen);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let stopped = stored_trials(&db, "stopped");
@@ -218,7 +328,7 @@ fn ctrl_c_interrupts_cleanly_and_a_rerun_resumes() {
     );
     let (code, _, stderr) = run(dir, "s.toml");
     assert_eq!(code, Some(0), "{stderr}");
-    assert_complete(&stored_trials(&db, "stopped"), 6);
+    assert_complete(&stored_trials(&db, "stopped"), 8);
 }
 
 #[test]
@@ -238,21 +348,18 @@ fn a_diverging_trial_is_recorded_as_failed_while_the_others_finish() {
 }
 
 #[test]
-fn a_crashing_trial_process_is_recorded_as_failed_while_the_others_finish() {
+fn a_crashing_trial_process_is_recorded_as_failed_and_retry_failed_resumes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write(dir, "s.toml", &sweep_file("crash", "[0.01, 0.005]", 4, 160));
+    write(dir, "s.toml", &sweep_file("crash", "[0.01, 0.005]", 6, 160));
     let db = dir.join("sweep.db");
     let mut child = spawn_run(dir, "s.toml");
-    wait_for(&db, "crash", |trials| {
-        trials
-            .iter()
-            .any(|t| t.row.status == "running" && !t.epochs.is_empty())
-    });
-    let victim = *children_of(child.id())
-        .first()
-        .expect("a trial process is running");
+    wait_for(&db, "crash", |trials| one_running_early(trials, 6));
+    // Frozen first, so the victim is alive and mid-training when it is killed.
+    let frozen = freeze_trials(child.id());
+    let (&victim, others) = frozen.split_first().expect("a trial process is running");
     signal(victim, libc::SIGKILL);
+    resume(others);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     let trials = stored_trials(&db, "crash");
@@ -264,6 +371,23 @@ fn a_crashing_trial_process_is_recorded_as_failed_while_the_others_finish() {
         "{error}"
     );
     assert_eq!(trials.iter().filter(|t| t.row.status == "done").count(), 3);
+
+    // A plain rerun leaves a failed trial alone; --retry-failed runs it again.
+    let (code, stdout, _) = run(dir, "s.toml");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("ran 0 in"), "{stdout}");
+    let out = sweep(
+        dir,
+        &["run", "s.toml", "--db", "sweep.db", "--retry-failed"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("ran 1 in"), "{stdout}");
+    let after = stored_trials(&db, "crash");
+    assert_complete(&after, 6);
+    let retried = after.iter().find(|t| t.row.id == failed[0].row.id).unwrap();
+    assert_eq!(retried.row.attempts, 2, "attempts keep counting");
+    assert_eq!(retried.row.error, None);
 }
 
 #[test]
@@ -316,7 +440,7 @@ fn bad_sweep_files_are_refused_with_their_line_and_write_nothing() {
         ),
         (
             good.replace("lr = [0.01]", "lr = [-1.0]"),
-            "s.toml:18: `train.lr`",
+            "s.toml:18: `grid.lr`: must be a positive number, not -1",
         ),
         (
             good.replace("lr = [0.01]", "colour = [1]"),

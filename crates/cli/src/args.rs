@@ -5,8 +5,17 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Hyperparameter grid search for image classifiers, trained with candle.
+///
+/// A sweep file's grid (neurons × learning rate × optimizer, …) becomes trials trained
+/// concurrently on the machine's GPUs or CPU, with every epoch's metrics in a SQLite database,
+/// loss-curve plots and a submission from the best trial. Try `sweep run sweeps/quick.toml`.
+///
+/// Exit codes: 0 success, 1 a failure while running, 2 bad input (sweep file, data,
+/// arguments), 130 interrupted.
+// The doc comment is the help's description: a bare `about` would show the crate's
+// description (a note for developers) instead.
 #[derive(Debug, Parser)]
-#[command(name = "sweep", version, about)]
+#[command(name = "sweep", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -91,12 +100,15 @@ pub struct SynthArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ArchArg {
+    /// Dense layers over the flattened image.
     Mlp,
+    /// A small residual convolutional network with a dense head.
     Resnet,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OptimizerArg {
+    /// Stochastic gradient descent (with --momentum).
     Sgd,
     Adam,
     Rmsprop,
@@ -130,17 +142,22 @@ pub struct TrainArgs {
     /// Dropout before the output layer.
     #[arg(long, default_value_t = 0.3)]
     pub dropout: f64,
+    /// Passes over the training images.
     #[arg(long, default_value_t = 5)]
     pub epochs: u32,
+    /// Images per training step (at least 2).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// The optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
     pub optimizer: OptimizerArg,
+    /// Learning rate.
     #[arg(long, default_value_t = 0.002)]
     pub lr: f64,
     /// SGD momentum.
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f64,
+    /// Seed of the weights' initialisation, the shuffling and the augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Largest random rotation in degrees (0: off).
@@ -171,6 +188,7 @@ pub struct BenchArgs {
     /// Image side in pixels.
     #[arg(long, default_value_t = 64)]
     pub size: usize,
+    /// Images per step.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Untimed steps first.
@@ -213,14 +231,20 @@ pub struct RunArgs {
     /// Print the expanded trials and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run the sweep's failed trials again (after fixing what made them fail): they resume
+    /// from their last checkpoint, and their attempts keep counting.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct TrialArgs {
     /// The trial's folder, holding its config.json.
     pub dir: PathBuf,
+    /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Where decoded data sets are cached.
     #[arg(long, default_value = "results/cache")]
     pub cache: PathBuf,
 }
@@ -235,8 +259,11 @@ pub struct SweepArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
+    /// Aligned columns under a header.
     Table,
+    /// Comma-separated values with a header line.
     Csv,
+    /// A JSON array of objects, one per row.
     Json,
 }
 
@@ -244,6 +271,7 @@ pub enum Format {
 pub struct QueryArgs {
     /// The SQL (the database is opened read-only).
     pub sql: String,
+    /// How to print the rows.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
@@ -263,7 +291,9 @@ pub struct ReportArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SplitArg {
+    /// The test images (unlabelled: the submission).
     Test,
+    /// The validation images (labelled: also prints the macro F1).
     Val,
 }
 
@@ -271,9 +301,10 @@ pub enum SplitArg {
 pub struct PredictArgs {
     /// The sweep's name.
     pub sweep: String,
-    /// A trial id instead of the best trial.
+    /// A trial (its number in `sweep show`) instead of the best one.
     #[arg(long)]
     pub trial: Option<i64>,
+    /// Which images to label.
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     pub split: SplitArg,
     /// The submission CSV to write.
@@ -282,6 +313,7 @@ pub struct PredictArgs {
     /// Where decoded data sets are cached.
     #[arg(long, default_value = "results/cache")]
     pub cache: PathBuf,
+    /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     #[command(flatten)]

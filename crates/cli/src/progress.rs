@@ -45,19 +45,24 @@ pub fn params_label(params: &str) -> String {
     }
 }
 
+/// The overall bar's style. Its ETA only means something once a trial has ended: before
+/// that, indicatif would show `ETA 0s`.
+fn overall_style(with_eta: bool) -> ProgressStyle {
+    let eta = if with_eta { ", ETA {eta}" } else { "" };
+    ProgressStyle::with_template(&format!(
+        "{{prefix:.bold}} [{{bar:30}}] {{pos}}/{{len}} trials  {{elapsed}} elapsed{eta}"
+    ))
+    .expect("the template is valid")
+    .progress_chars("=> ")
+}
+
 impl Display {
     /// A terminal display when stderr is a terminal, plain lines otherwise.
     pub fn new() -> Self {
         if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let overall = multi.add(ProgressBar::new(0));
-            overall.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:.bold} [{bar:30}] {pos}/{len} trials  {elapsed} elapsed, ETA {eta}",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
-            );
+            overall.set_style(overall_style(false));
             overall.enable_steady_tick(Duration::from_millis(500));
             Display::Terminal {
                 multi,
@@ -102,8 +107,8 @@ impl Display {
                     overall.set_length(to_run as u64);
                 }
             }
-            Update::TrialStarted { trial, grid_index, params, device, epochs } => {
-                let label = format!("#{grid_index} {}", params_label(&params));
+            Update::TrialStarted { trial, number, params, device, epochs } => {
+                let label = format!("trial {number} {}", params_label(&params));
                 let bar = match self {
                     Display::Terminal { multi, .. } => {
                         let bar = multi.add(ProgressBar::new_spinner());
@@ -129,6 +134,9 @@ impl Display {
                 let error = error.map(|e| format!(": {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
                 self.log(format!("{}: {status} after {seconds:.1} s{f1}{error}", run.label));
                 if let Display::Terminal { overall, .. } = self {
+                    if overall.position() == 0 {
+                        overall.set_style(overall_style(true));
+                    }
                     overall.inc(1);
                 }
             }
@@ -145,8 +153,10 @@ impl Display {
             return;
         };
         let line = match event {
-            TrialEvent::Started { resumed_epochs, .. } if resumed_epochs > 0 => {
-                run.epoch = resumed_epochs;
+            TrialEvent::Started { history, .. } if !history.is_empty() => {
+                let resumed_epochs = history.len();
+                run.epoch = resumed_epochs as u32;
+                run.last_f1 = history.last().map(|m| m.val_f1);
                 Some(format!(
                     "{}: resumed after epoch {resumed_epochs}",
                     run.label

@@ -8,7 +8,7 @@ use sweep_model::SplitName;
 use sweep_store::{Cell, Pool, TrialRow};
 
 use crate::args::{DbArgs, Format, PredictArgs, QueryArgs, ReportArgs, SplitArg, SweepArgs};
-use crate::commands::BadInput;
+use crate::commands::{unknown_sweep, BadInput};
 use crate::progress::params_label;
 
 fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -32,7 +32,7 @@ async fn open(db: &DbArgs) -> Result<Pool> {
 
 async fn ranked_trials(pool: &Pool, sweep: &str) -> Result<Vec<TrialRow>> {
     let Some(id) = sweep_store::find_sweep(pool, sweep).await? else {
-        return Err(BadInput(format!("no sweep named `{sweep}` in the database")).into());
+        return Err(unknown_sweep(pool, sweep).await);
     };
     let mut trials = sweep_store::trials(pool, id).await?;
     sweep_store::rank_best_first(&mut trials);
@@ -136,15 +136,19 @@ pub fn show(args: SweepArgs) -> Result<i32> {
             .iter()
             .map(|t| {
                 let history = epochs.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
-                let best = history.iter().find(|e| Some(e.epoch) == t.best_epoch);
+                // A trial that has not finished shows its best epoch so far.
+                let best = match t.best_epoch {
+                    Some(epoch) => history.iter().find(|e| e.epoch == epoch),
+                    None => best_so_far(t, history),
+                };
+                let objective = t.objective.or_else(|| best.map(|e| objective_of(t, e)));
                 vec![
-                    t.id.to_string(),
-                    t.grid_index.to_string(),
+                    t.number.to_string(),
                     params_label(&t.params),
                     t.status.clone(),
                     history.len().to_string(),
-                    t.best_epoch.map_or("-".into(), |e| e.to_string()),
-                    number(t.objective),
+                    best.map_or("-".into(), |e| e.epoch.to_string()),
+                    number(objective),
                     number(best.map(|e| e.val_acc)),
                     number(best.map(|e| e.val_loss)),
                     t.device.clone().unwrap_or_else(|| "-".into()),
@@ -153,7 +157,6 @@ pub fn show(args: SweepArgs) -> Result<i32> {
             .collect();
         let columns = [
             "trial",
-            "grid",
             "params",
             "status",
             "epochs",
@@ -168,6 +171,36 @@ pub fn show(args: SweepArgs) -> Result<i32> {
     })
 }
 
+/// The name of the metric a trial is ranked by (`train.objective` in its configuration).
+fn objective_name(t: &TrialRow) -> String {
+    serde_json::from_str::<serde_json::Value>(&t.config)
+        .ok()
+        .and_then(|c| c["train"]["objective"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "val_f1".into())
+}
+
+/// An epoch's value of the trial's objective.
+fn objective_of(t: &TrialRow, e: &sweep_store::EpochRow) -> f64 {
+    match objective_name(t).as_str() {
+        "val_loss" => e.val_loss,
+        "val_acc" => e.val_acc,
+        _ => e.val_f1,
+    }
+}
+
+/// The best of a trial's recorded epochs by its objective (the first of equals, as training
+/// keeps it).
+fn best_so_far<'e>(
+    t: &TrialRow,
+    history: &'e [sweep_store::EpochRow],
+) -> Option<&'e sweep_store::EpochRow> {
+    let better = |a: f64, b: f64| if t.minimises() { a < b } else { a > b };
+    history.iter().fold(None, |best, e| match best {
+        Some(b) if !better(objective_of(t, e), objective_of(t, b)) => Some(b),
+        _ => Some(e),
+    })
+}
+
 /// `sweep best SWEEP`.
 pub fn best(args: SweepArgs) -> Result<i32> {
     block_on(async {
@@ -178,7 +211,7 @@ pub fn best(args: SweepArgs) -> Result<i32> {
         };
         let epochs = sweep_store::epochs(&pool, sweep_store::TrialId(best.id)).await?;
         let at_best = epochs.iter().find(|e| Some(e.epoch) == best.best_epoch);
-        println!("trial       {} (grid index {})", best.id, best.grid_index);
+        println!("trial       {}", best.number);
         println!("params      {}", params_label(&best.params));
         println!(
             "objective   {} at epoch {}",
@@ -203,6 +236,25 @@ fn cell_text(cell: &Cell) -> String {
         Cell::Real(v) => v.to_string(),
         Cell::Text(s) => s.clone(),
         Cell::Blob(b) => format!("<{} bytes>", b.len()),
+    }
+}
+
+/// A query's row as a JSON object whose keys keep the SELECT's order (serde_json's own map
+/// sorts them, and its `preserve_order` feature would change every map of the workspace,
+/// the trial configurations that are hashed among them).
+struct JsonRow<'a> {
+    columns: &'a [String],
+    cells: &'a [Cell],
+}
+
+impl serde::Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.columns.len()))?;
+        for (column, cell) in self.columns.iter().zip(self.cells) {
+            map.serialize_entry(column, cell)?;
+        }
+        map.end()
     }
 }
 
@@ -247,17 +299,11 @@ pub fn query(args: QueryArgs) -> Result<i32> {
                 }
             }
             Format::Json => {
-                let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                let objects: Vec<JsonRow> = rows
                     .iter()
-                    .map(|row| {
-                        columns
-                            .iter()
-                            .cloned()
-                            .zip(
-                                row.iter()
-                                    .map(|c| serde_json::to_value(c).expect("cells serialise")),
-                            )
-                            .collect()
+                    .map(|cells| JsonRow {
+                        columns: &columns,
+                        cells,
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&objects)?);
@@ -287,7 +333,7 @@ pub fn report(args: ReportArgs) -> Result<i32> {
             };
             let written = match sweep_report::write_report(&pool, &name, &out).await {
                 Err(sweep_report::ReportError::NoSweep(name)) => {
-                    return Err(BadInput(format!("no sweep named `{name}` in the database")).into())
+                    return Err(unknown_sweep(&pool, &name).await)
                 }
                 other => other?,
             };
@@ -306,10 +352,10 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
         let pool = open(&args.db).await?;
         let trials = ranked_trials(&pool, &args.sweep).await?;
         let trial = match args.trial {
-            Some(id) => trials
+            Some(n) => trials
                 .into_iter()
-                .find(|t| t.id == id)
-                .ok_or_else(|| BadInput(format!("sweep `{}` has no trial {id}", args.sweep)))?,
+                .find(|t| t.number == n)
+                .ok_or_else(|| BadInput(format!("sweep `{}` has no trial {n}", args.sweep)))?,
             None => trials
                 .into_iter()
                 .next()
@@ -323,7 +369,7 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
     let Some(checkpoint) = trial.checkpoint.as_deref() else {
         return Err(BadInput(format!(
             "trial {} has no best checkpoint (status {})",
-            trial.id, trial.status
+            trial.number, trial.status
         ))
         .into());
     };
@@ -339,7 +385,7 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
         &args.device,
     )
     .map_err(anyhow::Error::msg)
-    .with_context(|| format!("predicting with trial {}", trial.id))?;
+    .with_context(|| format!("predicting with trial {}", trial.number))?;
     let dataset = &labelled.dataset;
     let names = &dataset.split(split).names;
     let mut csv = format!("{},{}\n", dataset.columns.image, dataset.columns.label);
@@ -353,7 +399,7 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
     println!(
         "wrote {} predictions of trial {} ({}, epoch {}) to {}",
         names.len(),
-        trial.id,
+        trial.number,
         params_label(&trial.params),
         labelled.prediction.card.epoch,
         args.out.display()

@@ -38,8 +38,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         println!("sweep `{}`: {} trials", file.name, trials.len());
         for t in &trials {
             println!(
-                "{:>4}  {}  {}",
-                t.grid_index,
+                "  {}  {}",
                 &t.hash[..12],
                 params_label(&serde_json::to_string(&t.params)?)
             );
@@ -69,6 +68,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         jobs: args.jobs,
         exe: std::env::current_exe().context("finding the sweep binary")?,
         gpus,
+        retry_failed: args.retry_failed,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -112,8 +112,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     sweep_store::rank_best_first(&mut ranked);
     if let Some(best) = ranked.first().filter(|t| t.status == "done") {
         println!(
-            "best: #{} {} with {} {:.4} at epoch {} ({})",
-            best.grid_index,
+            "best: trial {} {} with {} {:.4} at epoch {} ({})",
+            best.number,
             params_label(&best.params),
             match file.train.objective {
                 sweep_model::Objective::ValF1 => "val_f1",
@@ -127,8 +127,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
     for t in summary.trials.iter().filter(|t| t.status == "failed") {
         println!(
-            "failed: #{} {}: {}",
-            t.grid_index,
+            "failed: trial {} {}: {}",
+            t.number,
             params_label(&t.params),
             t.error
                 .as_deref()

@@ -121,8 +121,8 @@ pub struct EpochMetrics {
 /// What the loop reports as it goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
-    /// Training resumed from a checkpoint after `epoch` finished epochs.
-    Resumed { epoch: u32 },
+    /// Training resumed from a checkpoint holding these finished epochs (from 1, in order).
+    Resumed { history: Vec<EpochMetrics> },
     /// A training batch finished.
     Batch {
         epoch: u32,
@@ -307,7 +307,7 @@ pub fn train(
         load_model_tensors(&vars, &tensors)?;
         optimizer.load_state(&tensors, state.optimizer_steps)?;
         on_progress(Progress::Resumed {
-            epoch: state.history.len() as u32,
+            history: state.history.clone(),
         });
         state
     } else {
@@ -721,7 +721,13 @@ mod tests {
                 dir: b.path(),
             };
             let resumed = train(&trial, &AtomicBool::new(false), &mut |p| events.push(p)).unwrap();
-            assert_eq!(events[0], Progress::Resumed { epoch: 2 });
+            let Progress::Resumed { history } = &events[0] else {
+                panic!(
+                    "a resumed run reports its checkpoint first: {:?}",
+                    events[0]
+                );
+            };
+            assert_eq!(history[..], resumed.history[..2], "the checkpoint's epochs");
             assert_eq!(
                 timeless(&straight.history),
                 timeless(&resumed.history),

@@ -123,7 +123,7 @@ pub async fn write_report(
         let path = out.join("confusion_best.png");
         let title = format!(
             "Confusion matrix of trial {} at epoch {}",
-            best.id,
+            best.number,
             best.best_epoch.unwrap_or(0)
         );
         confusion::draw_confusion(&path, &title, classes, &cells)?;

@@ -35,7 +35,7 @@ pub fn csv_field(s: &str) -> String {
 /// The CSV (quoted where needed): one row per trial, a column per grid axis.
 pub fn csv(lines: &[Line], axes: &[String]) -> String {
     let quote = csv_field;
-    let mut out = String::from("rank,trial_id,grid_index");
+    let mut out = String::from("rank,trial");
     for axis in axes {
         out.push(',');
         out.push_str(&quote(axis));
@@ -44,7 +44,7 @@ pub fn csv(lines: &[Line], axes: &[String]) -> String {
     for (rank, line) in lines.iter().enumerate() {
         let t = line.trial;
         let best = best_epoch(line);
-        let _ = write!(out, "{},{},{}", rank + 1, t.id, t.grid_index);
+        let _ = write!(out, "{},{}", rank + 1, t.number);
         for axis in axes {
             out.push(',');
             out.push_str(&quote(
@@ -106,7 +106,7 @@ pub fn markdown(
         let _ = writeln!(
             out,
             "Best: trial {} ({}), objective {} at epoch {}; checkpoint `{}`.\n",
-            best.trial.id,
+            best.trial.number,
             params.join(" "),
             fmt(best.trial.objective),
             best.trial.best_epoch.unwrap_or(0),
@@ -126,7 +126,7 @@ pub fn markdown(
     out.push('\n');
     for (rank, line) in lines.iter().enumerate() {
         let best = best_epoch(line);
-        let _ = write!(out, "| {} | {} |", rank + 1, line.trial.id);
+        let _ = write!(out, "| {} | {} |", rank + 1, line.trial.number);
         for axis in axes {
             let _ = write!(
                 out,
@@ -160,7 +160,7 @@ pub fn markdown(
             let _ = writeln!(
                 out,
                 "- trial {}: {}",
-                line.trial.id,
+                line.trial.number,
                 line.trial
                     .error
                     .as_deref()

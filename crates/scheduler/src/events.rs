@@ -9,8 +9,14 @@ use sweep_model::{Confusion, EpochMetrics};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrialEvent {
-    /// The trial started on `device`, after `resumed_epochs` epochs done by earlier runs.
-    Started { device: String, resumed_epochs: u32 },
+    /// The trial started on `device`. A resumed trial sends the epochs its checkpoint holds
+    /// (done by earlier runs): the scheduler records them again, so that no epoch of a
+    /// checkpoint is missing from the database whichever process died when.
+    Started {
+        device: String,
+        #[serde(default)]
+        history: Vec<EpochMetrics>,
+    },
     /// A training batch finished.
     Batch {
         epoch: u32,
@@ -40,6 +46,14 @@ pub enum TrialEvent {
 }
 
 impl TrialEvent {
+    /// The epochs a starting trial had finished in earlier runs.
+    pub fn resumed_epochs(&self) -> u32 {
+        match self {
+            TrialEvent::Started { history, .. } => history.len() as u32,
+            _ => 0,
+        }
+    }
+
     /// The event as one line of JSON (no newline).
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("trial events serialise")
@@ -70,7 +84,7 @@ mod tests {
         let events = [
             TrialEvent::Started {
                 device: "cuda:1".into(),
-                resumed_epochs: 2,
+                history: vec![metrics.clone()],
             },
             TrialEvent::Batch {
                 epoch: 1,

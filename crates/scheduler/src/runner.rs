@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use sweep_model::cache;
 use sweep_model::data::DataError;
+use sweep_model::EpochMetrics;
 use sweep_store::{
     self as store, ClaimedTrial, Ending, EpochRow, NewTrial, StoreError, SweepId, TrialId,
 };
@@ -60,6 +61,8 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// The number of visible GPUs.
     pub gpus: usize,
+    /// Put the sweep's failed trials back in the queue first (`--retry-failed`).
+    pub retry_failed: bool,
 }
 
 /// What a run tells its display as it goes.
@@ -75,7 +78,8 @@ pub enum Update {
     /// A trial process started.
     TrialStarted {
         trial: TrialId,
-        grid_index: i64,
+        /// The trial's number within its sweep, as users see it.
+        number: i64,
         params: String,
         device: String,
         epochs: u32,
@@ -257,6 +261,9 @@ pub async fn run_sweep(
         &new_trials(file),
     )
     .await?;
+    if options.retry_failed {
+        store::retry_failed(&pool, sweep).await?;
+    }
     let runner = runner_name();
     let host = runner.split(':').next().unwrap_or_default().to_string();
     for (trial, holder) in store::running_trials(&pool, sweep).await? {
@@ -389,7 +396,7 @@ async fn run_one(
     std::fs::write(&config_path, &trial.config).map_err(io(&config_path))?;
     let _ = context.updates.send(Update::TrialStarted {
         trial: trial.id,
-        grid_index: trial.grid_index,
+        number: trial.number,
         params: trial.params.clone(),
         device: slot.device.clone(),
         epochs: serde_json::from_str::<crate::sweep_file::TrialConfig>(&trial.config)
@@ -494,17 +501,13 @@ async fn record(
 ) -> Result<(), RunError> {
     match event {
         TrialEvent::Epoch(m) => {
-            let row = EpochRow {
-                epoch: m.epoch as i64,
-                train_loss: m.train_loss,
-                train_acc: m.train_acc,
-                val_loss: m.val_loss,
-                val_acc: m.val_acc,
-                val_f1: m.val_f1,
-                lr: m.lr,
-                seconds: m.seconds,
-            };
-            store::record_epoch(&context.pool, trial, &row).await?;
+            store::record_epoch(&context.pool, trial, &epoch_row(m)).await?;
+        }
+        // A resumed trial's checkpoint may hold epochs whose events never reached the
+        // database (the scheduler died after the checkpoint was written): record them all.
+        TrialEvent::Started { history, .. } if !history.is_empty() => {
+            let rows: Vec<EpochRow> = history.iter().map(epoch_row).collect();
+            store::record_epochs(&context.pool, trial, &rows).await?;
         }
         TrialEvent::Finished { .. } => report.finished = Some(event.clone()),
         TrialEvent::Failed { reason } => report.failed = Some(reason.clone()),
@@ -512,6 +515,19 @@ async fn record(
         TrialEvent::Started { .. } | TrialEvent::Batch { .. } | TrialEvent::Checkpoint { .. } => {}
     }
     Ok(())
+}
+
+fn epoch_row(m: &EpochMetrics) -> EpochRow {
+    EpochRow {
+        epoch: m.epoch as i64,
+        train_loss: m.train_loss,
+        train_acc: m.train_acc,
+        val_loss: m.val_loss,
+        val_acc: m.val_acc,
+        val_f1: m.val_f1,
+        lr: m.lr,
+        seconds: m.seconds,
+    }
 }
 
 async fn end(

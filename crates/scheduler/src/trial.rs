@@ -85,7 +85,7 @@ pub fn run_trial(
     if !dir.join(sweep_model::train::LAST).exists() {
         emit(TrialEvent::Started {
             device: device.to_string(),
-            resumed_epochs: 0,
+            history: Vec::new(),
         });
     }
     let trial = Trial {
@@ -98,9 +98,9 @@ pub fn run_trial(
     };
     let outcome = sweep_model::train(&trial, &stop, &mut |progress| {
         emit(match progress {
-            Progress::Resumed { epoch } => TrialEvent::Started {
+            Progress::Resumed { history } => TrialEvent::Started {
                 device: device.to_string(),
-                resumed_epochs: epoch,
+                history,
             },
             Progress::Batch {
                 epoch,

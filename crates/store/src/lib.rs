@@ -56,27 +56,54 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
-        .map_err(|source| StoreError::Open {
-            path: name.clone(),
-            source,
-        })?;
-    // Two processes opening a new database at once both see it unmigrated; the loser's
-    // transaction fails and rolls back, and on retry it finds the schema in place.
-    let mut attempt = 0;
+    // Two processes opening a new database at once race twice. Switching it to WAL takes a
+    // lock that SQLite does not wait for (SQLITE_BUSY at once, whatever the busy timeout), and
+    // both may see it unmigrated: the loser's migration fails and rolls back, and on retry it
+    // finds the schema in place. On a loaded machine either can happen more than once, so
+    // both are retried for as long as a busy database is waited for.
+    let started = std::time::Instant::now();
+    let patient = || started.elapsed() < Duration::from_secs(30);
+    let mut attempt = 0u64;
+    let mut pause = || {
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(20 * attempt.min(10)))
+    };
+    let pool = loop {
+        match SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await
+        {
+            Ok(pool) => break pool,
+            Err(e) if is_busy(&e) && patient() => pause().await,
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: name.clone(),
+                    source,
+                })
+            }
+        }
+    };
     loop {
         match sqlx::migrate!().run(&pool).await {
             Ok(()) => return Ok(pool),
-            Err(_) if attempt < 5 => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-            }
+            Err(_) if patient() => pause().await,
             Err(source) => return Err(StoreError::Migrate { path: name, source }),
         }
     }
+}
+
+/// Whether SQLite refused because another connection holds a lock (SQLITE_BUSY, SQLITE_LOCKED).
+fn is_busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(e) = error else {
+        return false;
+    };
+    // Extended result codes keep the primary code in their low byte.
+    let primary = e
+        .code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    matches!(primary, Some(5 | 6))
 }
 
 /// Opens an existing database read-only: nothing done through this pool can change it.
@@ -131,8 +158,9 @@ pub async fn record_sweep(
     .await?;
     for trial in trials {
         sqlx::query(
-            "INSERT INTO trials (sweep_id, grid_index, params, config, config_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO trials (sweep_id, number, grid_index, params, config, config_hash)
+             VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM trials WHERE sweep_id = ?1),
+                     ?2, ?3, ?4, ?5)
              ON CONFLICT (sweep_id, config_hash) DO UPDATE SET grid_index = excluded.grid_index",
         )
         .bind(id)
@@ -151,6 +179,8 @@ pub async fn record_sweep(
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimedTrial {
     pub id: TrialId,
+    /// The trial's number within its sweep (from 1), as users see it.
+    pub number: i64,
     pub grid_index: i64,
     pub params: String,
     pub config: String,
@@ -188,7 +218,7 @@ pub async fn claim_trial(
                AND (status IN ('pending', 'interrupted')
                     OR (status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?5)))
              ORDER BY grid_index LIMIT 1)
-         RETURNING id, grid_index, params, config, config_hash, attempts",
+         RETURNING id, number, grid_index, params, config, config_hash, attempts",
     )
     .bind(sweep.0)
     .bind(runner)
@@ -199,6 +229,7 @@ pub async fn claim_trial(
     .await?;
     Ok(row.map(|row| ClaimedTrial {
         id: TrialId(row.get("id")),
+        number: row.get("number"),
         grid_index: row.get("grid_index"),
         params: row.get("params"),
         config: row.get("config"),
@@ -233,23 +264,47 @@ pub struct EpochRow {
 /// Records an epoch of a trial; recording the same epoch again (a resumed trial repeating
 /// it) replaces it, so no epoch is ever stored twice.
 pub async fn record_epoch(pool: &SqlitePool, trial: TrialId, row: &EpochRow) -> Result<()> {
-    sqlx::query(
-        "INSERT OR REPLACE INTO epochs
-         (trial_id, epoch, train_loss, train_acc, val_loss, val_acc, val_f1, lr, seconds)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    record_epochs(pool, trial, std::slice::from_ref(row)).await
+}
+
+/// Records several epochs of a trial in one transaction (a resumed trial's history from its
+/// checkpoint), each replacing what the database had for that epoch.
+pub async fn record_epochs(pool: &SqlitePool, trial: TrialId, rows: &[EpochRow]) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    for row in rows {
+        sqlx::query(
+            "INSERT OR REPLACE INTO epochs
+             (trial_id, epoch, train_loss, train_acc, val_loss, val_acc, val_f1, lr, seconds)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(trial.0)
+        .bind(row.epoch)
+        .bind(row.train_loss)
+        .bind(row.train_acc)
+        .bind(row.val_loss)
+        .bind(row.val_acc)
+        .bind(row.val_f1)
+        .bind(row.lr)
+        .bind(row.seconds)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Puts a sweep's failed trials back in the queue (`sweep run --retry-failed`): they resume
+/// from their last checkpoint when claimed, and their attempts keep counting. Returns how
+/// many were failed.
+pub async fn retry_failed(pool: &SqlitePool, sweep: SweepId) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE trials SET status = 'pending', error = NULL, finished_at = NULL
+         WHERE sweep_id = ?1 AND status = 'failed'",
     )
-    .bind(trial.0)
-    .bind(row.epoch)
-    .bind(row.train_loss)
-    .bind(row.train_acc)
-    .bind(row.val_loss)
-    .bind(row.val_acc)
-    .bind(row.val_f1)
-    .bind(row.lr)
-    .bind(row.seconds)
+    .bind(sweep.0)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 /// How a trial that stopped running ended.
@@ -382,6 +437,8 @@ pub async fn release_trial(pool: &SqlitePool, trial: TrialId, runner: &str) -> R
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrialRow {
     pub id: i64,
+    /// The trial's number within its sweep (from 1): the one users see.
+    pub number: i64,
     pub grid_index: i64,
     pub params: String,
     /// JSON of the full resolved configuration.
@@ -432,7 +489,7 @@ pub fn rank_best_first(trials: &mut [TrialRow]) {
 /// The trials of a sweep in grid order.
 pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> {
     let rows = sqlx::query(
-        "SELECT id, grid_index, params, config, config_hash, status, device, attempts, error,
+        "SELECT id, number, grid_index, params, config, config_hash, status, device, attempts, error,
                 best_epoch, objective, checkpoint
          FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
     )
@@ -443,6 +500,7 @@ pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> 
         .into_iter()
         .map(|row| TrialRow {
             id: row.get("id"),
+            number: row.get("number"),
             grid_index: row.get("grid_index"),
             params: row.get("params"),
             config: row.get("config"),
@@ -667,6 +725,71 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(text, "b");
+    }
+
+    #[sqlx::test]
+    async fn trial_numbers_count_from_one_per_sweep_and_survive_a_grown_grid(pool: SqlitePool) {
+        let a = record_sweep(&pool, "a", "a.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let b = record_sweep(&pool, "b", "b.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        // The grown grid puts a new cell first: grid indices move, numbers do not.
+        let mut grown = new_trials(3);
+        grown.rotate_right(1);
+        for (i, t) in grown.iter_mut().enumerate() {
+            t.grid_index = i as i64;
+        }
+        record_sweep(&pool, "a", "a.toml", "", &grown)
+            .await
+            .unwrap();
+        let numbers = |rows: Vec<TrialRow>| {
+            rows.into_iter()
+                .map(|t| (t.config_hash, t.number))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            numbers(trials(&pool, a).await.unwrap()),
+            [
+                ("hash2".into(), 3),
+                ("hash0".into(), 1),
+                ("hash1".into(), 2)
+            ]
+        );
+        assert_eq!(
+            numbers(trials(&pool, b).await.unwrap()),
+            [("hash0".into(), 1), ("hash1".into(), 2)]
+        );
+    }
+
+    #[sqlx::test]
+    async fn retrying_failed_trials_queues_them_with_their_attempts(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let failed = claim_trial(&pool, sweep, "r1", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        let error = "disk full".to_string();
+        end_trial(
+            &pool,
+            failed.id,
+            &Ending::Failed {
+                error,
+                retry: false,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(retry_failed(&pool, sweep).await.unwrap(), 1);
+        let again = claim_trial(&pool, sweep, "r2", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.id, again.attempts), (failed.id, 2));
+        assert_eq!(retry_failed(&pool, sweep).await.unwrap(), 0);
     }
 
     #[sqlx::test]
