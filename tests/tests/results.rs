@@ -159,13 +159,13 @@ fn ls_show_and_best_describe_the_sweep() {
     let show = text(&sweep(dir, &["show", "res"])).0;
     let first = show.lines().nth(2).unwrap();
     assert!(
-        first.starts_with(&format!("{} ", best.row.id)),
+        first.starts_with(&format!("{} ", best.row.number)),
         "best first: {show}"
     );
     assert_eq!(show.lines().count(), 8);
     let best_text = text(&sweep(dir, &["best", "res"])).0;
     assert!(
-        best_text.contains(&format!("trial       {} ", best.row.id)),
+        best_text.contains(&format!("trial       {}\n", best.row.number)),
         "{best_text}"
     );
     assert!(

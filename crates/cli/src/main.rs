@@ -27,7 +27,7 @@ fn main() {
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", commands::error_report(&err));
             commands::exit_code_of(&err)
         }
     };

@@ -164,22 +164,51 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A CSV text's line numbers, by byte offset.
+///
+/// The csv crate's own `Position::line` counts the `\n`s it has consumed, and it stops
+/// reading a record at the `\r` of a `\r\n`: every record after the first line of a file with
+/// Windows line endings (what Python's csv module writes), and every record after a blank line,
+/// would be named one line too early.
+struct LineStarts<'a> {
+    bytes: &'a [u8],
+    /// The byte offset of every `\n`.
+    newlines: Vec<usize>,
+}
+
+impl<'a> LineStarts<'a> {
+    fn of(bytes: &'a [u8]) -> Self {
+        let newlines = (0..bytes.len()).filter(|&i| bytes[i] == b'\n').collect();
+        Self { bytes, newlines }
+    }
+
+    /// The 1-based line of the record at `position`: the line of its first byte, past the
+    /// previous record's line end and any blank lines.
+    fn line_of(&self, position: &csv::Position) -> usize {
+        let at = (position.byte() as usize).min(self.bytes.len());
+        let start = at
+            + self.bytes[at..]
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+        self.newlines.partition_point(|&n| n < start) + 1
+    }
+}
+
 fn read_csv(path: &Path, labelled: bool) -> Result<(Columns, Vec<Row>), DataError> {
     let csv_error = |line: usize, message: String| DataError::Csv {
         path: path.to_path_buf(),
         line,
         message,
     };
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let lines = LineStarts::of(&bytes);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| match e.into_kind() {
-            csv::ErrorKind::Io(source) => DataError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-            other => csv_error(1, format!("{other:?}")),
-        })?;
+        .from_reader(bytes.as_slice());
     let headers = reader
         .headers()
         .map_err(|e| csv_error(1, e.to_string()))?
@@ -215,10 +244,10 @@ fn read_csv(path: &Path, labelled: bool) -> Result<(Columns, Vec<Row>), DataErro
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line() as usize);
+            let line = e.position().map_or(0, |p| lines.line_of(p));
             csv_error(line, e.to_string())
         })?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = record.position().map_or(0, |p| lines.line_of(p));
         let name = record
             .get(image_col)
             .filter(|n| !n.is_empty())
@@ -537,6 +566,40 @@ mod tests {
         assert!(
             err.contains("validation.csv:3:") && err.contains("`e`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn windows_line_endings_and_blank_lines_keep_the_line_numbers() {
+        let tmp = fixture(Variant::ImageClass);
+        let crlf = "Image,Class\r\na.png,0\r\nb.png,2\r\nc.png,1\r\na.png,0\r\nb.png,two\r\n";
+        let err = error_of(&tmp, |d| std::fs::write(d.join("train.csv"), crlf).unwrap());
+        assert!(
+            err.contains("train.csv:6:") && err.contains("`two`"),
+            "a bad label on line 6 of a CRLF file: {err}"
+        );
+        let tmp = fixture(Variant::ImageClass);
+        let crlf = "Image,Class\r\na.png,0\r\nb.png,2\r\nc.png,1\r\na.png,0\r\nzz.png,1\r\n";
+        let err = error_of(&tmp, |d| std::fs::write(d.join("train.csv"), crlf).unwrap());
+        assert!(
+            err.contains("train.csv:6:") && err.contains("`zz.png`"),
+            "a missing image listed on line 6 of a CRLF file: {err}"
+        );
+        let tmp = fixture(Variant::ImageClass);
+        let blank = "Image,Class\n\na.png,0\r\n\r\n\nb.png,x\n";
+        let err = error_of(&tmp, |d| {
+            std::fs::write(d.join("train.csv"), blank).unwrap()
+        });
+        assert!(
+            err.contains("train.csv:6:") && err.contains("`x`"),
+            "blank lines are counted: {err}"
+        );
+        let tmp = fixture(Variant::ImageClass);
+        let crlf = "Image,Class\r\na.png,0\r\nb.png,2,extra\r\n";
+        let err = error_of(&tmp, |d| std::fs::write(d.join("train.csv"), crlf).unwrap());
+        assert!(
+            err.contains("train.csv:3:"),
+            "a malformed record of a CRLF file: {err}"
         );
     }
 

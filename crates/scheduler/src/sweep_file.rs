@@ -39,6 +39,16 @@ pub enum SweepFileError {
         key: String,
         expected: String,
     },
+    #[error("{path}:{line}: `{key}` must be {expected}, not {found}")]
+    BadValue {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        expected: String,
+        /// The value as written in the file, and the closest valid value when it looks like
+        /// a typo of one: `"rmsprob" (did you mean "rmsprop"?)`.
+        found: String,
+    },
     #[error("{path}:{line}: `{key}`: {message}")]
     OutOfRange {
         path: PathBuf,
@@ -169,8 +179,9 @@ const AXES: &[&str] = &[
     "seed",
 ];
 
-/// The closest of `known` to `key`, if it is close enough to be a likely typo.
-fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+/// The closest of `known` to `key`, if it is close enough to be a likely typo (also the
+/// command line's hint for a sweep name).
+pub fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))
@@ -220,6 +231,44 @@ impl Reader<'_> {
             line,
             key: key.to_string(),
             expected: expected.to_string(),
+        }
+    }
+
+    /// The value as written in the file, on one line.
+    fn written(&self, value: &Value) -> String {
+        let Some(text) = value.span().and_then(|span| self.text.get(span)) else {
+            return match (value.as_str(), value.as_integer(), value.as_float()) {
+                (Some(s), _, _) => format!("{s:?}"),
+                (_, Some(i), _) => i.to_string(),
+                (_, _, Some(f)) => f.to_string(),
+                _ => "this value".into(),
+            };
+        };
+        if text.contains('\n') {
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// `value` of `key` is not what it must be; `hint` is a quoted valid value it resembles.
+    fn bad_value(
+        &self,
+        line: usize,
+        key: &str,
+        value: &Value,
+        expected: &str,
+        hint: Option<String>,
+    ) -> SweepFileError {
+        SweepFileError::BadValue {
+            path: self.path.to_path_buf(),
+            line,
+            key: key.to_string(),
+            expected: expected.to_string(),
+            found: match hint {
+                Some(hint) => format!("{} (did you mean {hint}?)", self.written(value)),
+                None => self.written(value),
+            },
         }
     }
 
@@ -282,7 +331,7 @@ impl Reader<'_> {
     fn int(&self, value: &Value, line: usize, key: &str, min: i64) -> Result<i64, SweepFileError> {
         let v = value
             .as_integer()
-            .ok_or_else(|| self.wrong_type(line, key, "an integer"))?;
+            .ok_or_else(|| self.bad_value(line, key, value, "an integer", None))?;
         if v < min {
             return Err(self.out_of_range(line, key, format!("must be at least {min}, not {v}")));
         }
@@ -293,7 +342,7 @@ impl Reader<'_> {
         value
             .as_float()
             .or_else(|| value.as_integer().map(|i| i as f64))
-            .ok_or_else(|| self.wrong_type(line, key, "a number"))
+            .ok_or_else(|| self.bad_value(line, key, value, "a number", None))
     }
 
     fn choice(
@@ -313,22 +362,30 @@ impl Reader<'_> {
         );
         match value.as_str() {
             Some(s) if choices.contains(&s) => Ok(s.to_string()),
-            _ => Err(self.wrong_type(line, key, &expected)),
+            text => {
+                let hint = text.and_then(|s| closest(s, choices));
+                let hint = hint.map(|c| format!("\"{c}\""));
+                Err(self.bad_value(line, key, value, &expected, hint))
+            }
         }
     }
 
     fn ints(&self, value: &Value, line: usize, key: &str) -> Result<Vec<i64>, SweepFileError> {
+        let expected = "a list of integers";
         let array = value
             .as_array()
-            .ok_or_else(|| self.wrong_type(line, key, "a list of integers"))?;
+            .filter(|a| a.iter().all(|v| v.as_integer().is_some()))
+            .ok_or_else(|| self.bad_value(line, key, value, expected, None))?;
         array.iter().map(|v| self.int(v, line, key, 1)).collect()
     }
 
     /// Reads hyperparameter `key` (of `[model]` or `[train]`) from `value` into the configs,
-    /// and checks its range with the model crate's own rules.
+    /// and checks its range with the model crate's own rules. Errors name the key as `written`
+    /// in the file (`train.lr`, or `grid.lr` for a grid value).
     fn set(
         &self,
         key: &str,
+        written: &str,
         value: &Value,
         line: usize,
         model: &mut ModelConfig,
@@ -339,8 +396,7 @@ impl Reader<'_> {
         } else {
             "train"
         };
-        let full = format!("{section}.{key}");
-        let full = full.as_str();
+        let full = written;
         let param = match key {
             "arch" => Param::Text(self.choice(value, line, full, &["mlp", "resnet"])?),
             "optimizer" => {
@@ -355,8 +411,11 @@ impl Reader<'_> {
             "seed" => Param::Int(self.int(value, line, full, 0)?),
             _ => Param::Float(self.float(value, line, full)?),
         };
-        if key == "epochs" && u32::try_from(self.int(value, line, full, 1)?).is_err() {
-            return Err(self.out_of_range(line, full, "too many epochs".into()));
+        if let ("epochs", Param::Int(epochs)) = (key, &param) {
+            if u32::try_from(*epochs).is_err() {
+                let message = format!("must be at most {}, not {epochs}", u32::MAX);
+                return Err(self.out_of_range(line, full, message));
+            }
         }
         apply(key, &param, model, train);
         // The defaults are valid, so a problem now comes from this key.
@@ -366,6 +425,12 @@ impl Reader<'_> {
             train.problem()
         };
         if let Some(message) = problem {
+            // The model crate names the key its own way (`train.lr must be …`); the error
+            // already names it as written.
+            let own_name = format!("{section}.{key} ");
+            let message = message
+                .strip_prefix(&own_name)
+                .map_or_else(|| message.clone(), str::to_string);
             return Err(self.out_of_range(line, full, message));
         }
         Ok(param)
@@ -403,16 +468,16 @@ impl SweepFile {
         };
 
         let name = match root.get("name") {
-            Some(item) => match item.as_str() {
-                Some(s) if !s.trim().is_empty() => s.to_string(),
-                _ => {
-                    return Err(r.wrong_type(
-                        r.key_line(root, "name"),
-                        "name",
-                        "a non-empty string",
-                    ))
+            Some(item) => {
+                let (line, expected) = (r.key_line(root, "name"), "a non-empty string");
+                match (item.as_str(), item.as_value()) {
+                    (Some(s), _) if !s.trim().is_empty() => s.to_string(),
+                    (_, Some(value)) => {
+                        return Err(r.bad_value(line, "name", value, expected, None))
+                    }
+                    (_, None) => return Err(r.wrong_type(line, "name", expected)),
                 }
-            },
+            }
             None => return Err(missing("name")),
         };
 
@@ -429,9 +494,12 @@ impl SweepFile {
             }
             (Some(dir), None) => {
                 let line = r.key_line(data, "dir");
-                let dir = dir
-                    .as_str()
-                    .ok_or_else(|| r.wrong_type(line, "data.dir", "a folder path"))?;
+                let dir = match dir.as_value() {
+                    Some(value) => value.as_str().ok_or_else(|| {
+                        r.bad_value(line, "data.dir", value, "a folder path", None)
+                    })?,
+                    None => return Err(r.wrong_type(line, "data.dir", "a folder path")),
+                };
                 DataSource::Dir(PathBuf::from(dir))
             }
             (None, Some(synthetic)) => DataSource::Synthetic(r.synthetic(data, synthetic)?),
@@ -459,7 +527,14 @@ impl SweepFile {
                 let line = r.key_line(table, key);
                 let value = item_value(item)
                     .ok_or_else(|| r.wrong_type(line, &format!("{section}.{key}"), "a value"))?;
-                r.set(key, value, line, &mut model, &mut train)?;
+                r.set(
+                    key,
+                    &format!("{section}.{key}"),
+                    value,
+                    line,
+                    &mut model,
+                    &mut train,
+                )?;
             }
         }
 
@@ -486,9 +561,14 @@ impl SweepFile {
                         known: AXES.join(", "),
                     });
                 }
-                let values = item.as_array().ok_or_else(|| {
-                    r.wrong_type(line, &format!("grid.{axis}"), "a list of values")
-                })?;
+                let written = format!("grid.{axis}");
+                let values = match item.as_value() {
+                    Some(Value::Array(values)) => values,
+                    Some(value) => {
+                        return Err(r.bad_value(line, &written, value, "a list of values", None))
+                    }
+                    None => return Err(r.wrong_type(line, &written, "a list of values")),
+                };
                 if values.is_empty() {
                     return Err(SweepFileError::EmptyAxis {
                         path: path.to_path_buf(),
@@ -500,7 +580,7 @@ impl SweepFile {
                 for value in values.iter() {
                     let line = r.line(value.span()).max(line);
                     let (mut m, mut t) = (model.clone(), train.clone());
-                    params.push(r.set(axis, value, line, &mut m, &mut t)?);
+                    params.push(r.set(axis, &written, value, line, &mut m, &mut t)?);
                 }
                 grid.push(Axis {
                     key: axis.to_string(),
@@ -578,7 +658,7 @@ impl Reader<'_> {
                 "hflip" => {
                     augment.hflip = value
                         .as_bool()
-                        .ok_or_else(|| self.wrong_type(line, &full, "true or false"))?
+                        .ok_or_else(|| self.bad_value(line, &full, value, "true or false", None))?
                 }
                 "rotation" => augment.rotation = self.float(value, line, &full)?,
                 "shift" => augment.shift = self.float(value, line, &full)?,
@@ -631,19 +711,19 @@ impl Reader<'_> {
             return match s {
                 "auto" => Ok(Devices::Auto),
                 d if valid(d) => Ok(Devices::List(vec![d.to_string()])),
-                _ => Err(self.wrong_type(line, "run.devices", expected)),
+                _ => Err(self.bad_value(line, "run.devices", value, expected, None)),
             };
         }
         let array = value
             .as_array()
-            .ok_or_else(|| self.wrong_type(line, "run.devices", expected))?;
+            .ok_or_else(|| self.bad_value(line, "run.devices", value, expected, None))?;
         let list: Option<Vec<String>> = array
             .iter()
             .map(|v| v.as_str().filter(|d| valid(d)).map(str::to_string))
             .collect();
         match list {
             Some(list) if !list.is_empty() => Ok(Devices::List(list)),
-            _ => Err(self.wrong_type(line, "run.devices", expected)),
+            _ => Err(self.bad_value(line, "run.devices", value, expected, None)),
         }
     }
 }
@@ -882,19 +962,25 @@ trials_per_device = 2
     #[test]
     fn wrong_types_name_the_key() {
         let err = error(&edited("lr = 0.001", "lr = \"fast\""));
-        assert_eq!(err, "s.toml:18: `train.lr` must be a number");
+        assert_eq!(err, "s.toml:18: `train.lr` must be a number, not \"fast\"");
         let err = error(&edited("optimizer = \"adam\"", "optimizer = \"adagrad\""));
         assert_eq!(
             err,
-            "s.toml:17: `train.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\""
+            "s.toml:17: `train.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", not \"adagrad\""
         );
-        let err = error(&edited(
-            "neurons = [64, 128, 256]",
-            "neurons = [64, \"wide\"]",
-        ));
-        assert_eq!(err, "s.toml:23: `model.neurons` must be an integer");
+        let err = error(&edited("optimizer = \"adam\"", "optimizer = \"rmsprob\""));
+        assert!(
+            err.ends_with("not \"rmsprob\" (did you mean \"rmsprop\"?)"),
+            "{err}"
+        );
+        let err = error(&edited("hflip = true", "hflip = \"yes\""));
+        assert!(
+            err.starts_with("s.toml:6: `data.augment.hflip` must be true or false, not \"yes\""),
+            "{err}"
+        );
         let err = error(&edited("devices = \"auto\"", "devices = \"gpu\""));
         assert!(err.starts_with("s.toml:28: `run.devices` must be"), "{err}");
+        assert!(err.ends_with(", not \"gpu\""), "{err}");
     }
 
     #[test]
@@ -902,22 +988,76 @@ trials_per_device = 2
         let err = error(&edited("lr = 0.001", "lr = 0"));
         assert_eq!(
             err,
-            "s.toml:18: `train.lr`: train.lr must be a positive number, not 0"
+            "s.toml:18: `train.lr`: must be a positive number, not 0"
         );
         let err = error(&edited("epochs = 20", "epochs = 0"));
         assert_eq!(err, "s.toml:15: `train.epochs`: must be at least 1, not 0");
         let err = error(&edited("dropout = 0.5", "dropout = 1.0"));
-        assert_eq!(
-            err,
-            "s.toml:12: `model.dropout`: model.dropout must be in [0, 1), not 1"
-        );
+        assert_eq!(err, "s.toml:12: `model.dropout`: must be in [0, 1), not 1");
         let err = error(&edited("lr = [0.01, 0.005, 0.001]", "lr = [0.01,\n  -0.5]"));
-        assert!(
-            err.starts_with("s.toml:25: `train.lr`:"),
-            "the grid value's own line: {err}"
+        assert_eq!(
+            err, "s.toml:25: `grid.lr`: must be a positive number, not -0.5",
+            "the grid key and the value's own line"
         );
         let err = error(&edited("zoom = 0.1", "zoom = 1.5"));
         assert!(err.starts_with("s.toml:6: `data.augment.zoom`:"), "{err}");
+    }
+
+    #[test]
+    fn bad_grid_values_name_the_grid_key_the_value_and_what_is_expected() {
+        let grid = |old: &str, new: &str| error(&edited(old, new));
+        let optimizers = "optimizer = [\"adam\", \"sgd\", \"rmsprop\"]";
+        assert_eq!(
+            grid(optimizers, "optimizer = [\"adam\", \"rmsprob\"]"),
+            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \
+             not \"rmsprob\" (did you mean \"rmsprop\"?)"
+        );
+        assert_eq!(
+            grid(optimizers, "optimizer = [\"adam\", \"lbfgs\"]"),
+            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", not \"lbfgs\"",
+            "no hint when nothing is close"
+        );
+        assert_eq!(
+            grid(optimizers, "optimizer = [\"adam\", 3]"),
+            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", not 3"
+        );
+        let neurons = "neurons = [64, 128, 256]";
+        assert_eq!(
+            grid(neurons, "neurons = [64, \"x\"]"),
+            "s.toml:23: `grid.neurons` must be an integer, not \"x\""
+        );
+        assert_eq!(
+            grid(neurons, "neurons = [64, 1.5]"),
+            "s.toml:23: `grid.neurons` must be an integer, not 1.5"
+        );
+        assert_eq!(
+            grid(neurons, "neurons = [64, 0]"),
+            "s.toml:23: `grid.neurons`: must be at least 1, not 0"
+        );
+        assert_eq!(
+            grid(neurons, "arch = [\"mlp\", \"resnt\"]"),
+            "s.toml:23: `grid.arch` must be one of \"mlp\", \"resnet\", not \"resnt\" \
+             (did you mean \"resnet\"?)"
+        );
+        assert_eq!(
+            grid(neurons, "filters = [[8, 16], [8, \"x\"]]"),
+            "s.toml:23: `grid.filters` must be a list of integers, not [8, \"x\"]"
+        );
+        assert_eq!(
+            grid(neurons, "dropout = [0.1, 1.5]"),
+            "s.toml:23: `grid.dropout`: must be in [0, 1), not 1.5"
+        );
+        let lrs = "lr = [0.01, 0.005, 0.001]";
+        assert_eq!(
+            grid(lrs, "lr = [0.01,\n  \"fast\"]"),
+            "s.toml:25: `grid.lr` must be a number, not \"fast\"",
+            "the value's own line"
+        );
+        assert_eq!(
+            grid(lrs, "lr = [[0.1,\n  0.2]]"),
+            "s.toml:24: `grid.lr` must be a number, not [0.1, 0.2]",
+            "a value over several lines is shown on one"
+        );
     }
 
     #[test]
@@ -935,7 +1075,10 @@ trials_per_device = 2
             "s.toml:24: unknown key `grid.lrs` (did you mean `grid.lr`?)"
         );
         let err = error(&edited("lr = [0.01, 0.005, 0.001]", "lr = 0.1"));
-        assert_eq!(err, "s.toml:24: `grid.lr` must be a list of values");
+        assert_eq!(
+            err,
+            "s.toml:24: `grid.lr` must be a list of values, not 0.1"
+        );
     }
 
     #[test]

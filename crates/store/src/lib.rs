@@ -12,8 +12,9 @@ use sqlx::Row;
 /// Why the database could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Open { path: String, source: sqlx::Error },
+    /// `error` is not a `source`: its text is part of this one's, said once and plainly.
+    #[error("{path}: {}", plainly(error))]
+    Open { path: String, error: sqlx::Error },
     #[error("{path}: cannot update the schema: {source}")]
     Migrate {
         path: String,
@@ -28,6 +29,15 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// SQLite's own words for an error, without sqlx's "error returned from database: (code: N)".
+fn plainly(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(e) => e.message().to_string(),
+        sqlx::Error::Io(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
 
 /// A connection pool to the results database.
 pub type Pool = SqlitePool;
@@ -47,7 +57,7 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
             path: name.clone(),
-            source: sqlx::Error::Io(e),
+            error: sqlx::Error::Io(e),
         })?;
     }
     let options = SqliteConnectOptions::new()
@@ -76,10 +86,10 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
         {
             Ok(pool) => break pool,
             Err(e) if is_busy(&e) && patient() => pause().await,
-            Err(source) => {
+            Err(error) => {
                 return Err(StoreError::Open {
                     path: name.clone(),
-                    source,
+                    error,
                 })
             }
         }
@@ -111,17 +121,27 @@ pub async fn open_read_only(path: &Path) -> Result<SqlitePool> {
     let name = path.display().to_string();
     let url = format!("sqlite://{}", path.display());
     let options = SqliteConnectOptions::from_str(&url)
-        .map_err(|source| StoreError::Open {
+        .map_err(|error| StoreError::Open {
             path: name.clone(),
-            source,
+            error,
         })?
         .read_only(true)
         .busy_timeout(Duration::from_secs(30));
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
+    let opened = async {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        // SQLite reads a file's header only when a statement needs it: without this, a file
+        // that is no database would answer `SELECT 1` and fail later without its name.
+        sqlx::query("SELECT count(*) FROM sqlite_schema")
+            .fetch_one(&pool)
+            .await?;
+        Ok(pool)
+    };
+    opened
         .await
-        .map_err(|source| StoreError::Open { path: name, source })
+        .map_err(|error| StoreError::Open { path: name, error })
 }
 
 /// A trial of a sweep as the sweep file expands it.

@@ -1,0 +1,223 @@
+//! Errors that say what was wrong, end to end: a bad grid value names its `grid.` key, the
+//! value and what it must be; an unknown sweep name lists the sweeps there are; each cause is
+//! printed once; and every command's help describes every argument.
+
+use std::path::Path;
+
+use sweep_tests::{sweep, text};
+
+/// A one-trial sweep on a tiny synthetic set, with `grid` as its `[grid]` section.
+fn sweep_file(name: &str, grid: &str) -> String {
+    format!(
+        r#"name = "{name}"
+
+[data]
+synthetic = {{ classes = 2, size = 8, train = 8, val = 4, test = 2, seed = 1 }}
+
+[model]
+arch = "mlp"
+neurons = 4
+hidden = [4]
+
+[train]
+epochs = 1
+batch_size = 4
+
+[grid]
+{grid}
+
+[run]
+devices = "cpu"
+"#
+    )
+}
+
+/// Runs `sweep run FILE` on `text` written to `dir/file`; returns the exit code and stderr.
+fn run(dir: &Path, file: &str, text_of_file: &str) -> (Option<i32>, String) {
+    std::fs::write(dir.join(file), text_of_file).unwrap();
+    let out = sweep(dir, &["run", file, "--db", "sweep.db"]);
+    (out.status.code(), text(&out).1)
+}
+
+/// What `dir` holds besides the sweep files.
+fn written(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".toml"))
+        .collect()
+}
+
+#[test]
+fn a_bad_grid_value_names_the_grid_key_the_value_and_the_choices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (code, stderr) = run(
+        dir,
+        "bad.toml",
+        &sweep_file("bad", "optimizer = [\"adam\", \"rmsprob\"]"),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: bad.toml:16: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \
+         not \"rmsprob\" (did you mean \"rmsprop\"?)"
+    );
+
+    let (code, stderr) = run(
+        dir,
+        "bad.toml",
+        &sweep_file("bad", "neurons = [64,\n  \"x\"]"),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: bad.toml:17: `grid.neurons` must be an integer, not \"x\"",
+        "the value's own line"
+    );
+    assert!(
+        written(dir).is_empty(),
+        "nothing written: {:?}",
+        written(dir)
+    );
+}
+
+/// `sweep run` of a one-trial sweep named `quick` in `dir` (database `sweep.db`).
+fn recorded_sweep(dir: &Path) {
+    let (code, stderr) = run(dir, "quick.toml", &sweep_file("quick", "lr = [0.01]"));
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn an_unknown_sweep_lists_the_sweeps_with_the_closest_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    recorded_sweep(dir);
+    for args in [
+        &["show", "quik"][..],
+        &["best", "quik"],
+        &["report", "quik"],
+        &["predict", "quik", "--out", "s.csv"],
+    ] {
+        let out = sweep(dir, &[args, &["--db", "sweep.db"]].concat());
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            "error: no sweep named `quik` in the database (did you mean `quick`?); \
+             its sweeps: `quick`",
+            "{args:?}"
+        );
+    }
+    let out = sweep(dir, &["show", "nope", "--db", "sweep.db"]);
+    let stderr = text(&out).1;
+    assert!(
+        stderr.contains("no sweep named `nope`") && stderr.contains("its sweeps: `quick`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("did you mean"),
+        "no hint when none is close: {stderr}"
+    );
+}
+
+#[test]
+fn each_cause_is_printed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = sweep(dir, &["run", "missing.toml"]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+
+    std::fs::write(dir.join("x.db"), "garbage\n").unwrap();
+    for args in [
+        &["ls", "--db", "x.db"][..],
+        &["show", "quick", "--db", "x.db"],
+        &["query", "SELECT 1", "--db", "x.db"],
+    ] {
+        let out = sweep(dir, args);
+        let stderr = text(&out).1;
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("file is not a database").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// The arguments of a `-h` listing that have no description.
+fn undescribed(help: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut in_list = false;
+    let lines: Vec<&str> = help.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if matches!(*line, "Arguments:" | "Options:") {
+            in_list = true;
+            continue;
+        }
+        if line.trim().is_empty() {
+            in_list = false;
+            continue;
+        }
+        let entry = line.trim_start();
+        if !in_list || !(entry.starts_with('-') || entry.starts_with('<') || entry.starts_with('['))
+        {
+            continue;
+        }
+        // `  -x, --name <NAME>  Description [default: …]`; a long name puts it on the next line.
+        let description = match entry.split_once("  ") {
+            Some((_, rest)) => rest.trim(),
+            None => lines.get(i + 1).map_or("", |next| next.trim()),
+        };
+        if description.is_empty() || description.starts_with('[') {
+            missing.push(line.trim().to_string());
+        }
+    }
+    missing
+}
+
+#[test]
+fn the_help_describes_the_tool_and_every_argument() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = sweep(dir, &["--help"]);
+    let help = text(&out).0;
+    assert!(out.status.success());
+    assert!(
+        help.starts_with("Hyperparameter grid search for image classifiers"),
+        "{help}"
+    );
+    assert!(!help.contains("turns arguments into calls"), "{help}");
+    let commands = [
+        &["run"][..],
+        &["ls"],
+        &["show"],
+        &["best"],
+        &["query"],
+        &["report"],
+        &["predict"],
+        &["train"],
+        &["trial"],
+        &["data", "synth"],
+        &["data", "check"],
+        &["bench"],
+    ];
+    for command in commands {
+        let out = sweep(dir, &[command, &["-h"]].concat());
+        let help = text(&out).0;
+        assert!(out.status.success(), "{command:?}");
+        assert!(help.contains("Options:"), "{command:?}: {help}");
+        assert_eq!(
+            undescribed(&help),
+            Vec::<String>::new(),
+            "{command:?} has arguments without a description:\n{help}"
+        );
+    }
+}
