@@ -104,10 +104,34 @@ pub fn checkpoint_epochs(dir: &Path) -> usize {
     meta["history"].as_array().map_or(0, Vec::len)
 }
 
-/// The state letter of a process (`R`, `S`, `T` for stopped, `Z` for exited), if it exists.
+/// The trial folder of a `sweep trial DIR …` process, from its command line and working
+/// directory.
+pub fn trial_dir_of_process(pid: u32) -> Option<PathBuf> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut args = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a));
+    args.find(|a| a == "trial")?;
+    let dir = PathBuf::from(args.next()?.as_ref());
+    // A relative folder is relative to the process's working directory.
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+    Some(cwd.join(dir))
+}
+
+/// The state letter of a process (`R`, `S`, `T` for stopped, `Z` for exited), if it exists:
+/// `T` only once every one of its threads is stopped. SIGSTOP stops a process thread by
+/// thread, and a thread busy in a system call (SQLite committing, say) finishes it first.
 pub fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.chars().next()
+    let state = |stat: String| stat.rsplit_once(") ")?.1.chars().next();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let states: Vec<char> = tasks
+        .filter_map(|task| state(std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?))
+        .collect();
+    states
+        .iter()
+        .copied()
+        .find(|&s| s != 'T')
+        .or(states.first().copied())
 }
 
 /// The processes whose parent is `pid` (read from /proc).

@@ -4,6 +4,7 @@
 //! whose validation F1 equals the recorded one.
 
 use std::path::Path;
+use sweep_store::TrialStatus;
 
 use sweep_tests::{stored_trials, sweep, text};
 
@@ -153,7 +154,7 @@ fn ls_show_and_best_describe_the_sweep() {
     let trials = stored_trials(&dir.join("results/sweep.db"), "res");
     let best = trials
         .iter()
-        .filter(|t| t.row.status == "done")
+        .filter(|t| t.row.status == TrialStatus::Done)
         .max_by(|a, b| a.row.objective.partial_cmp(&b.row.objective).unwrap())
         .unwrap();
     let show = text(&sweep(dir, &["show", "res"])).0;
@@ -197,7 +198,7 @@ fn predict_writes_a_submission_and_reproduces_the_recorded_f1() {
     let trials = stored_trials(&dir.join("results/sweep.db"), "res");
     let best = trials
         .iter()
-        .filter(|t| t.row.status == "done")
+        .filter(|t| t.row.status == TrialStatus::Done)
         .max_by(|a, b| a.row.objective.partial_cmp(&b.row.objective).unwrap())
         .unwrap();
     let out = sweep(
@@ -218,7 +219,10 @@ fn predict_writes_a_submission_and_reproduces_the_recorded_f1() {
         best.row.objective
     );
     // A named trial that failed has no checkpoint to predict with.
-    let failed = trials.iter().find(|t| t.row.status == "failed").unwrap();
+    let failed = trials
+        .iter()
+        .find(|t| t.row.status == TrialStatus::Failed)
+        .unwrap();
     let out = sweep(
         dir,
         &[

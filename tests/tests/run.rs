@@ -6,10 +6,11 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use sweep_store::TrialStatus;
 
 use sweep_tests::{
     checkpoint_epochs, children_of, process_state, signal, stored_trials, sweep, sweep_bin, text,
-    trial_dir, try_stored_trials, StoredTrial,
+    trial_dir, trial_dir_of_process, try_stored_trials, StoredTrial,
 };
 
 /// A small sweep on synthetic data: 2 learning rates × 2 optimizers.
@@ -64,13 +65,13 @@ fn spawn_run(dir: &Path, file: &str) -> Child {
 }
 
 fn statuses(trials: &[StoredTrial]) -> Vec<&str> {
-    trials.iter().map(|t| t.row.status.as_str()).collect()
+    trials.iter().map(|t| t.row.status.name()).collect()
 }
 
 /// Every trial has exactly epochs 1..=n, each once.
 fn assert_complete(trials: &[StoredTrial], n: i64) {
     for t in trials {
-        assert_eq!(t.row.status, "done", "{:?}", t.row);
+        assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
         assert_eq!(t.epochs, (1..=n).collect::<Vec<_>>(), "{:?}", t.row);
         assert!(t.row.objective.is_some() && t.row.best_epoch.is_some());
         let checkpoint = t.row.checkpoint.as_deref().unwrap_or_default();
@@ -103,6 +104,32 @@ fn wait_until<T>(mut state: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Waits until the database of the scheduler `pid` shows `ready`, and stops (SIGSTOP) the
+/// scheduler there, so that nothing it records can change the state before the test acts.
+fn freeze_when(
+    pid: u32,
+    db: &Path,
+    sweep: &str,
+    ready: impl Fn(&[StoredTrial]) -> bool,
+) -> Vec<StoredTrial> {
+    wait_until(|| {
+        let trials = try_stored_trials(db, sweep).ok()?;
+        if !ready(&trials) {
+            return None;
+        }
+        signal(pid, libc::SIGSTOP);
+        // SIGSTOP takes effect asynchronously.
+        wait_until(|| (process_state(pid) == Some('T')).then_some(()));
+        match try_stored_trials(db, sweep) {
+            Ok(trials) if ready(&trials) => Some(trials),
+            _ => {
+                signal(pid, libc::SIGCONT);
+                None
+            }
+        }
+    })
+}
+
 /// Stops (SIGSTOP) every trial process of the scheduler `pid`, so that none can finish while
 /// the test acts; returns the ones that were still alive. [`resume`] lets them go on.
 fn freeze_trials(pid: u32) -> Vec<u32> {
@@ -123,6 +150,28 @@ fn freeze_trials(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Freezes the trial processes of the scheduler `pid` ([`freeze_trials`]) at a moment when
+/// one of them has at least a whole epoch of its `epochs` still to train (the database may
+/// lag behind a trial on a busy machine, its checkpoint does not); returns that one first.
+fn freeze_a_trial_with_work_left(pid: u32, epochs: usize) -> Vec<u32> {
+    wait_until(|| {
+        let mut frozen = freeze_trials(pid);
+        let early = frozen.iter().position(|&c| {
+            trial_dir_of_process(c).is_some_and(|dir| checkpoint_epochs(&dir) + 1 < epochs)
+        });
+        match early {
+            Some(i) => {
+                frozen.swap(0, i);
+                Some(frozen)
+            }
+            None => {
+                resume(&frozen);
+                None
+            }
+        }
+    })
+}
+
 fn resume(pids: &[u32]) {
     for &pid in pids {
         signal(pid, libc::SIGCONT);
@@ -131,9 +180,9 @@ fn resume(pids: &[u32]) {
 
 /// A trial that is running and has recorded at least one of its epochs (and not most).
 fn one_running_early(trials: &[StoredTrial], epochs: usize) -> bool {
-    trials
-        .iter()
-        .any(|t| t.row.status == "running" && !t.epochs.is_empty() && t.epochs.len() <= epochs / 2)
+    trials.iter().any(|t| {
+        t.row.status == TrialStatus::Running && !t.epochs.is_empty() && t.epochs.len() <= epochs / 2
+    })
 }
 
 #[test]
@@ -196,18 +245,22 @@ fn kill_9_mid_sweep_then_a_rerun_finishes_without_duplicates() {
         &sweep_file("killed", "[0.01, 0.005, 0.002]", 6, 160),
     );
     let db = dir.join("sweep.db");
+    let results = dir.join("results");
     let mut child = spawn_run(dir, "s.toml");
-    let seen = wait_for(&db, "killed", |trials| {
-        trials.iter().any(|t| t.row.status == "done")
-            && trials
-                .iter()
-                .any(|t| t.row.status == "running" && !t.epochs.is_empty())
+    // A running trial with a checkpoint and epochs to go (so it cannot have reported its
+    // end): the rerun must resume it, not start it over.
+    let seen = freeze_when(child.id(), &db, "killed", |trials| {
+        trials.iter().any(|t| t.row.status == TrialStatus::Done)
+            && trials.iter().any(|t| {
+                t.row.status == TrialStatus::Running
+                    && (1..6).contains(&checkpoint_epochs(&trial_dir(&results, "killed", &t.row)))
+            })
     });
     signal(child.id(), libc::SIGKILL);
     child.wait().unwrap();
     let done_before: Vec<StoredTrial> = stored_trials(&db, "killed")
         .into_iter()
-        .filter(|t| t.row.status == "done")
+        .filter(|t| t.row.status == TrialStatus::Done)
         .collect();
     assert!(!done_before.is_empty(), "{:?}", statuses(&seen));
 
@@ -240,22 +293,36 @@ fn kill_9_between_a_checkpoint_and_its_epochs_loses_no_epoch() {
     // The scheduler stops reading while its trials train on: their events wait in the pipe
     // while their checkpoints move ahead of the database.
     signal(child.id(), libc::SIGSTOP);
+    // SIGSTOP takes effect asynchronously: only once the scheduler is stopped does the
+    // database stay as read.
+    wait_until(|| (process_state(child.id()) == Some('T')).then_some(()));
     let stored = stored_trials(&db, "gap");
     let results = dir.join("results");
+    // Two epochs ahead: a commit that the stopped scheduler had written but not yet indexed
+    // (one per trial at most) becomes visible after the kill.
     wait_until(|| {
         stored
             .iter()
-            .any(|t| checkpoint_epochs(&trial_dir(&results, "gap", &t.row)) > t.epochs.len())
+            .any(|t| checkpoint_epochs(&trial_dir(&results, "gap", &t.row)) > t.epochs.len() + 1)
             .then_some(())
     });
     signal(child.id(), libc::SIGKILL);
     child.wait().unwrap();
     let behind = stored_trials(&db, "gap");
+    let gaps: Vec<(usize, usize)> = behind
+        .iter()
+        .map(|t| {
+            (
+                checkpoint_epochs(&trial_dir(&results, "gap", &t.row)),
+                t.epochs.len(),
+            )
+        })
+        .collect();
+    let before: Vec<usize> = stored.iter().map(|t| t.epochs.len()).collect();
     assert!(
-        behind
-            .iter()
-            .any(|t| checkpoint_epochs(&trial_dir(&results, "gap", &t.row)) > t.epochs.len()),
-        "a checkpoint holds epochs that the database does not"
+        gaps.iter().any(|(checkpoint, db)| checkpoint > db),
+        "a checkpoint holds epochs that the database does not: (checkpoint, database) \
+         {gaps:?}, database when stopped {before:?}"
     );
 
     let (code, stdout, stderr) = run(dir, "s.toml");
@@ -309,20 +376,21 @@ fn ctrl_c_interrupts_cleanly_and_a_rerun_resumes() {
     let mut child = spawn_run(dir, "s.toml");
     wait_for(&db, "stopped", |trials| one_running_early(trials, 8));
     // Trials frozen mid-training cannot finish before the Ctrl-C reaches them.
-    let frozen = freeze_trials(child.id());
-    assert!(!frozen.is_empty(), "a trial process is running");
+    let frozen = freeze_a_trial_with_work_left(child.id(), 8);
     signal(child.id(), libc::SIGINT);
     resume(&frozen);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let stopped = stored_trials(&db, "stopped");
     assert!(
-        stopped.iter().all(|t| t.row.status != "running"),
+        stopped.iter().all(|t| t.row.status != TrialStatus::Running),
         "{:?}",
         statuses(&stopped)
     );
     assert!(
-        stopped.iter().any(|t| t.row.status == "interrupted"),
+        stopped
+            .iter()
+            .any(|t| t.row.status == TrialStatus::Interrupted),
         "{:?}",
         statuses(&stopped)
     );
@@ -356,21 +424,30 @@ fn a_crashing_trial_process_is_recorded_as_failed_and_retry_failed_resumes_it() 
     let mut child = spawn_run(dir, "s.toml");
     wait_for(&db, "crash", |trials| one_running_early(trials, 6));
     // Frozen first, so the victim is alive and mid-training when it is killed.
-    let frozen = freeze_trials(child.id());
+    let frozen = freeze_a_trial_with_work_left(child.id(), 6);
     let (&victim, others) = frozen.split_first().expect("a trial process is running");
     signal(victim, libc::SIGKILL);
     resume(others);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     let trials = stored_trials(&db, "crash");
-    let failed: Vec<&StoredTrial> = trials.iter().filter(|t| t.row.status == "failed").collect();
+    let failed: Vec<&StoredTrial> = trials
+        .iter()
+        .filter(|t| t.row.status == TrialStatus::Failed)
+        .collect();
     assert_eq!(failed.len(), 1, "{:?}", statuses(&trials));
     let error = failed[0].row.error.as_deref().unwrap();
     assert!(
         error.starts_with("the trial process was killed by signal 9"),
         "{error}"
     );
-    assert_eq!(trials.iter().filter(|t| t.row.status == "done").count(), 3);
+    assert_eq!(
+        trials
+            .iter()
+            .filter(|t| t.row.status == TrialStatus::Done)
+            .count(),
+        3
+    );
 
     // A plain rerun leaves a failed trial alone; --retry-failed runs it again.
     let (code, stdout, _) = run(dir, "s.toml");

@@ -1,7 +1,7 @@
 //! The commands that read results: `ls`, `show`, `best`, `query`, `report` and `predict`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
+use sweep_store::TrialStatus;
 
 use anyhow::{bail, Context, Result};
 use sweep_model::SplitName;
@@ -86,23 +86,20 @@ pub fn ls(db: DbArgs) -> Result<i32> {
         for sweep in sweep_store::sweeps(&pool).await? {
             let mut trials = sweep_store::trials(&pool, sweep.id).await?;
             sweep_store::rank_best_first(&mut trials);
-            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            for t in &trials {
-                *counts.entry(t.status.as_str()).or_default() += 1;
-            }
-            let count = |s: &str| counts.get(s).copied().unwrap_or(0).to_string();
+            let count =
+                |s: TrialStatus| trials.iter().filter(|t| t.status == s).count().to_string();
             let best = trials
                 .first()
-                .filter(|t| t.status == "done")
+                .filter(|t| t.status == TrialStatus::Done)
                 .and_then(|t| t.objective);
             rows.push(vec![
                 sweep.name,
                 trials.len().to_string(),
-                count("done"),
-                count("running"),
-                count("pending"),
-                count("interrupted"),
-                count("failed"),
+                count(TrialStatus::Done),
+                count(TrialStatus::Running),
+                count(TrialStatus::Pending),
+                count(TrialStatus::Interrupted),
+                count(TrialStatus::Failed),
                 number(best),
                 sweep.created_at,
             ]);
@@ -145,7 +142,7 @@ pub fn show(args: SweepArgs) -> Result<i32> {
                 vec![
                     t.number.to_string(),
                     params_label(&t.params),
-                    t.status.clone(),
+                    t.status.to_string(),
                     history.len().to_string(),
                     best.map_or("-".into(), |e| e.epoch.to_string()),
                     number(objective),
@@ -206,7 +203,7 @@ pub fn best(args: SweepArgs) -> Result<i32> {
     block_on(async {
         let pool = open(&args.db).await?;
         let trials = ranked_trials(&pool, &args.sweep).await?;
-        let Some(best) = trials.first().filter(|t| t.status == "done") else {
+        let Some(best) = trials.first().filter(|t| t.status == TrialStatus::Done) else {
             bail!("sweep `{}` has no finished trial yet", args.sweep);
         };
         let epochs = sweep_store::epochs(&pool, sweep_store::TrialId(best.id)).await?;
@@ -359,7 +356,7 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
             None => trials
                 .into_iter()
                 .next()
-                .filter(|t| t.status == "done")
+                .filter(|t| t.status == TrialStatus::Done)
                 .ok_or_else(|| {
                     BadInput(format!("sweep `{}` has no finished trial yet", args.sweep))
                 })?,

@@ -1,6 +1,7 @@
 //! `sweep run` and the hidden `sweep trial` that it starts for each trial.
 
 use std::io::Write;
+use sweep_store::TrialStatus;
 
 use anyhow::{Context, Result};
 use sweep_model::gpu_count;
@@ -90,9 +91,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
     })?;
 
     let (done, failed, pending) = (
-        summary.count("done"),
-        summary.count("failed"),
-        summary.trials.len() - summary.count("done") - summary.count("failed"),
+        summary.count(TrialStatus::Done),
+        summary.count(TrialStatus::Failed),
+        summary.trials.len()
+            - summary.count(TrialStatus::Done)
+            - summary.count(TrialStatus::Failed),
     );
     let overhead = if summary.launched > 0 {
         (summary.wall_seconds * summary.slots as f64 - summary.trial_seconds).max(0.0)
@@ -110,7 +113,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     );
     let mut ranked = summary.trials.clone();
     sweep_store::rank_best_first(&mut ranked);
-    if let Some(best) = ranked.first().filter(|t| t.status == "done") {
+    if let Some(best) = ranked.first().filter(|t| t.status == TrialStatus::Done) {
         println!(
             "best: trial {} {} with {} {:.4} at epoch {} ({})",
             best.number,
@@ -125,7 +128,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
             best.checkpoint.as_deref().unwrap_or("")
         );
     }
-    for t in summary.trials.iter().filter(|t| t.status == "failed") {
+    for t in summary
+        .trials
+        .iter()
+        .filter(|t| t.status == TrialStatus::Failed)
+    {
         println!(
             "failed: trial {} {}: {}",
             t.number,

@@ -3,6 +3,7 @@
 //! and a y range shared across the figure.
 
 use std::path::Path;
+use sweep_store::TrialStatus;
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -25,7 +26,7 @@ pub enum Metric {
 pub struct Curve<'a> {
     pub epochs: &'a [EpochRow],
     /// `done`, `failed`, `running`, …: anything but `done` is marked in the panel's title.
-    pub status: &'a str,
+    pub status: TrialStatus,
 }
 
 const PANEL: (u32, u32) = (340, 260);
@@ -193,11 +194,11 @@ fn legend_corner(
 }
 
 /// What an empty panel (a trial without epochs) says in its middle.
-fn empty_label(status: &str) -> String {
+fn empty_label(status: TrialStatus) -> String {
     match status {
-        "pending" => "pending".into(),
-        "running" => "running: no epoch yet".into(),
-        "done" => "no epochs".into(),
+        TrialStatus::Pending => "pending".into(),
+        TrialStatus::Running => "running: no epoch yet".into(),
+        TrialStatus::Done => "no epochs".into(),
         other => format!("{other} before epoch 1"),
     }
 }
@@ -244,7 +245,7 @@ pub fn draw_figure(
     for (row, col, panel_title, index) in &figure.panels {
         let area = &cells[row * figure.cols.max(1) + col];
         let curve = &curves[*index];
-        let caption = if curve.status == "done" {
+        let caption = if curve.status == TrialStatus::Done {
             panel_title.clone()
         } else {
             format!("{panel_title} ({})", curve.status)
@@ -347,7 +348,7 @@ fn draw_empty<DB: DrawingBackend>(
     chart: &ChartContext<DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     (x_lo, x_hi): (f64, f64),
     (y_lo, y_hi): (f64, f64),
-    status: &str,
+    status: TrialStatus,
 ) -> Result<(), ReportError> {
     let area = chart.plotting_area();
     area.draw(&Rectangle::new(
@@ -355,7 +356,7 @@ fn draw_empty<DB: DrawingBackend>(
         RGBColor(238, 238, 238).filled(),
     ))
     .map_err(draw_err)?;
-    let colour = if status == "failed" {
+    let colour = if status == TrialStatus::Failed {
         RGBColor(190, 40, 40)
     } else {
         RGBColor(100, 100, 100)

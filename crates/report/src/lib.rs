@@ -8,6 +8,7 @@ pub mod layout;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
+use sweep_store::TrialStatus;
 
 use sweep_store::{Pool, StoreError, TrialId};
 
@@ -78,7 +79,7 @@ pub async fn write_report(
         .zip(&trial_epochs)
         .map(|(t, e)| Curve {
             epochs: e,
-            status: &t.status,
+            status: t.status,
         })
         .collect();
     for figure in lay_out(&params) {
@@ -103,7 +104,7 @@ pub async fn write_report(
             written.push(path);
         }
     }
-    if let Some(best) = trials.first().filter(|t| t.status == "done") {
+    if let Some(best) = trials.first().filter(|t| t.status == TrialStatus::Done) {
         let cells = sweep_store::confusion(pool, TrialId(best.id)).await?;
         let classes = serde_json::from_str::<serde_json::Value>(&best.config)
             .ok()

@@ -2,6 +2,7 @@
 //! metrics, best first.
 
 use std::fmt::Write;
+use sweep_store::TrialStatus;
 
 use sweep_store::{EpochRow, TrialRow};
 
@@ -85,20 +86,23 @@ pub fn markdown(
     axes: &[String],
     images: &[String],
 ) -> String {
-    let count = |status: &str| lines.iter().filter(|l| l.trial.status == status).count();
+    let count = |status: TrialStatus| lines.iter().filter(|l| l.trial.status == status).count();
     let mut out = format!(
         "# Sweep `{sweep}`\n\nSweep file: `{file_path}`. {} trials: ",
         lines.len()
     );
-    let counts: Vec<String> = ["done", "failed", "running", "interrupted", "pending"]
-        .iter()
+    let counts: Vec<String> = TrialStatus::ALL
+        .into_iter()
         .map(|s| (s, count(s)))
         .filter(|(_, n)| *n > 0)
         .map(|(s, n)| format!("{n} {s}"))
         .collect();
     out.push_str(&counts.join(", "));
     out.push_str(".\n\n");
-    if let Some(best) = lines.first().filter(|l| l.trial.status == "done") {
+    if let Some(best) = lines
+        .first()
+        .filter(|l| l.trial.status == TrialStatus::Done)
+    {
         let params: Vec<String> = axes
             .iter()
             .filter_map(|a| best.params.get(a).map(|v| format!("{a}={}", value_text(v))))
@@ -152,7 +156,7 @@ pub fn markdown(
     }
     let failed: Vec<&Line> = lines
         .iter()
-        .filter(|l| l.trial.error.is_some() && l.trial.status != "done")
+        .filter(|l| l.trial.error.is_some() && l.trial.status != TrialStatus::Done)
         .collect();
     if !failed.is_empty() {
         out.push_str("\n## Errors\n\n");

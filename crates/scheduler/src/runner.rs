@@ -14,6 +14,7 @@ use sweep_model::data::DataError;
 use sweep_model::EpochMetrics;
 use sweep_store::{
     self as store, ClaimedTrial, Ending, EpochRow, NewTrial, StoreError, SweepId, TrialId,
+    TrialStatus,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -89,7 +90,7 @@ pub enum Update {
     /// A trial process ended; `status` is what the database now says.
     TrialEnded {
         trial: TrialId,
-        status: &'static str,
+        status: TrialStatus,
         error: Option<String>,
         seconds: f64,
     },
@@ -113,7 +114,7 @@ pub struct RunSummary {
 
 impl RunSummary {
     /// How many trials have `status`.
-    pub fn count(&self, status: &str) -> usize {
+    pub fn count(&self, status: TrialStatus) -> usize {
         self.trials.iter().filter(|t| t.status == status).count()
     }
 }
@@ -281,7 +282,7 @@ pub async fn run_sweep(
     let rows = store::trials(&pool, sweep).await?;
     let to_run = rows
         .iter()
-        .filter(|t| t.status != "done" && t.status != "failed")
+        .filter(|t| !matches!(t.status, TrialStatus::Done | TrialStatus::Failed))
         .count();
     let _ = updates.send(Update::Planned {
         sweep: file.name.clone(),

@@ -42,12 +42,63 @@ fn plainly(error: &sqlx::Error) -> String {
 /// A connection pool to the results database.
 pub type Pool = SqlitePool;
 
+/// Where a trial stands; stored as its lower-case name in `trials.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum TrialStatus {
+    /// Waiting to be claimed (never run, or put back for a retry).
+    Pending,
+    /// Claimed by a runner, which keeps its heartbeat fresh.
+    Running,
+    /// All epochs ran; its results are final.
+    Done,
+    /// It failed and is out of retries; `sweep run --retry-failed` puts it back.
+    Failed,
+    /// Stopped early because it could not catch up with the best trials.
+    Pruned,
+    /// Stopped on request (or its runner died); it resumes from its checkpoint.
+    Interrupted,
+}
+
+impl TrialStatus {
+    /// Every status, in the order a sweep's counts are listed.
+    pub const ALL: [TrialStatus; 6] = [
+        TrialStatus::Done,
+        TrialStatus::Running,
+        TrialStatus::Pending,
+        TrialStatus::Interrupted,
+        TrialStatus::Pruned,
+        TrialStatus::Failed,
+    ];
+
+    /// The name stored in the database and shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialStatus::Pending => "pending",
+            TrialStatus::Running => "running",
+            TrialStatus::Done => "done",
+            TrialStatus::Failed => "failed",
+            TrialStatus::Pruned => "pruned",
+            TrialStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for TrialStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// A sweep's row id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type)]
+#[sqlx(transparent)]
 pub struct SweepId(pub i64);
 
 /// A trial's row id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type)]
+#[sqlx(transparent)]
 pub struct TrialId(pub i64);
 
 /// Opens (creating it and its folder if needed) the database at `path` for reading and
@@ -196,7 +247,7 @@ pub async fn record_sweep(
 }
 
 /// A trial handed to one runner to execute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ClaimedTrial {
     pub id: TrialId,
     /// The trial's number within its sweep (from 1), as users see it.
@@ -227,7 +278,7 @@ pub async fn claim_trial(
     stale_after: Duration,
 ) -> Result<Option<ClaimedTrial>> {
     let now = now();
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "UPDATE trials
          SET status = 'running', runner = ?2, device = ?3, heartbeat_at = ?4,
              attempts = attempts + 1, error = NULL,
@@ -246,16 +297,7 @@ pub async fn claim_trial(
     .bind(now)
     .bind(now - stale_after.as_secs_f64())
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|row| ClaimedTrial {
-        id: TrialId(row.get("id")),
-        number: row.get("number"),
-        grid_index: row.get("grid_index"),
-        params: row.get("params"),
-        config: row.get("config"),
-        config_hash: row.get("config_hash"),
-        attempts: row.get("attempts"),
-    }))
+    .await?)
 }
 
 /// Tells the database that `runner` is alive and still running its trials.
@@ -269,7 +311,7 @@ pub async fn heartbeat(pool: &SqlitePool, runner: &str) -> Result<()> {
 }
 
 /// One epoch's metrics as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct EpochRow {
     pub epoch: i64,
     pub train_loss: f64,
@@ -347,12 +389,12 @@ pub enum Ending {
 
 impl Ending {
     /// The trial's status once the ending is recorded.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> TrialStatus {
         match self {
-            Ending::Done { .. } => "done",
-            Ending::Failed { retry: true, .. } => "pending",
-            Ending::Failed { .. } => "failed",
-            Ending::Interrupted => "interrupted",
+            Ending::Done { .. } => TrialStatus::Done,
+            Ending::Failed { retry: true, .. } => TrialStatus::Pending,
+            Ending::Failed { .. } => TrialStatus::Failed,
+            Ending::Interrupted => TrialStatus::Interrupted,
         }
     }
 }
@@ -454,7 +496,7 @@ pub async fn release_trial(pool: &SqlitePool, trial: TrialId, runner: &str) -> R
 }
 
 /// A trial's stored state, for summaries and tests.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct TrialRow {
     pub id: i64,
     /// The trial's number within its sweep (from 1): the one users see.
@@ -464,7 +506,7 @@ pub struct TrialRow {
     /// JSON of the full resolved configuration.
     pub config: String,
     pub config_hash: String,
-    pub status: String,
+    pub status: TrialStatus,
     pub device: Option<String>,
     pub attempts: i64,
     pub error: Option<String>,
@@ -488,7 +530,7 @@ impl TrialRow {
 /// the others in grid order.
 pub fn rank_best_first(trials: &mut [TrialRow]) {
     let minimise = trials.first().is_some_and(TrialRow::minimises);
-    let unranked = |t: &TrialRow| t.status != "done" || t.objective.is_none();
+    let unranked = |t: &TrialRow| t.status != TrialStatus::Done || t.objective.is_none();
     trials.sort_by(|a, b| match (unranked(a), unranked(b)) {
         (false, false) => {
             let (x, y) = (
@@ -508,56 +550,25 @@ pub fn rank_best_first(trials: &mut [TrialRow]) {
 
 /// The trials of a sweep in grid order.
 pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, number, grid_index, params, config, config_hash, status, device, attempts, error,
                 best_epoch, objective, checkpoint
          FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
     )
     .bind(sweep.0)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| TrialRow {
-            id: row.get("id"),
-            number: row.get("number"),
-            grid_index: row.get("grid_index"),
-            params: row.get("params"),
-            config: row.get("config"),
-            config_hash: row.get("config_hash"),
-            status: row.get("status"),
-            device: row.get("device"),
-            attempts: row.get("attempts"),
-            error: row.get("error"),
-            best_epoch: row.get("best_epoch"),
-            objective: row.get("objective"),
-            checkpoint: row.get("checkpoint"),
-        })
-        .collect())
+    .await?)
 }
 
 /// The epochs recorded for a trial, in order.
 pub async fn epochs(pool: &SqlitePool, trial: TrialId) -> Result<Vec<EpochRow>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT epoch, train_loss, train_acc, val_loss, val_acc, val_f1, lr, seconds
          FROM epochs WHERE trial_id = ?1 ORDER BY epoch",
     )
     .bind(trial.0)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| EpochRow {
-            epoch: row.get("epoch"),
-            train_loss: row.get("train_loss"),
-            train_acc: row.get("train_acc"),
-            val_loss: row.get("val_loss"),
-            val_acc: row.get("val_acc"),
-            val_f1: row.get("val_f1"),
-            lr: row.get("lr"),
-            seconds: row.get("seconds"),
-        })
-        .collect())
+    .await?)
 }
 
 /// A sweep as listed by `sweep ls`.
@@ -591,7 +602,14 @@ pub async fn sweep_epochs(
     pool: &SqlitePool,
     sweep: SweepId,
 ) -> Result<std::collections::HashMap<i64, Vec<EpochRow>>> {
-    let rows = sqlx::query(
+    /// An epoch row with the trial it belongs to.
+    #[derive(sqlx::FromRow)]
+    struct TrialEpoch {
+        trial_id: i64,
+        #[sqlx(flatten)]
+        epoch: EpochRow,
+    }
+    let rows: Vec<TrialEpoch> = sqlx::query_as(
         "SELECT e.trial_id, e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.val_f1,
                 e.lr, e.seconds
          FROM epochs e JOIN trials t ON t.id = e.trial_id
@@ -602,16 +620,7 @@ pub async fn sweep_epochs(
     .await?;
     let mut out: std::collections::HashMap<i64, Vec<EpochRow>> = Default::default();
     for row in rows {
-        out.entry(row.get("trial_id")).or_default().push(EpochRow {
-            epoch: row.get("epoch"),
-            train_loss: row.get("train_loss"),
-            train_acc: row.get("train_acc"),
-            val_loss: row.get("val_loss"),
-            val_acc: row.get("val_acc"),
-            val_f1: row.get("val_f1"),
-            lr: row.get("lr"),
-            seconds: row.get("seconds"),
-        });
+        out.entry(row.trial_id).or_default().push(row.epoch);
     }
     Ok(out)
 }
@@ -738,8 +747,9 @@ mod tests {
             .unwrap();
         assert_eq!(again, sweep);
         let rows = trials(&pool, sweep).await.unwrap();
-        let statuses: Vec<&str> = rows.iter().map(|t| t.status.as_str()).collect();
-        assert_eq!(statuses, ["interrupted", "pending", "pending"]);
+        let statuses: Vec<TrialStatus> = rows.iter().map(|t| t.status).collect();
+        use TrialStatus::{Interrupted, Pending};
+        assert_eq!(statuses, [Interrupted, Pending, Pending]);
         let text: String = sqlx::query_scalar("SELECT file_text FROM sweeps")
             .fetch_one(&pool)
             .await
@@ -912,15 +922,12 @@ mod tests {
         end_trial(&pool, b.id, &failed).await.unwrap();
         let rows = trials(&pool, sweep).await.unwrap();
         assert_eq!(
-            (
-                rows[0].status.as_str(),
-                rows[0].best_epoch,
-                rows[0].objective
-            ),
-            ("done", Some(3), Some(0.75))
+            (rows[0].status, rows[0].best_epoch, rows[0].objective),
+            (TrialStatus::Done, Some(3), Some(0.75))
         );
         assert_eq!(
-            rows[1].status, "pending",
+            rows[1].status,
+            TrialStatus::Pending,
             "a retried failure goes back in the queue"
         );
         assert_eq!(
