@@ -1,8 +1,12 @@
 //! `sweep-scheduler`: sweep files ([`sweep_file`]: TOML into validated trials), device
-//! [`slots`], the trial process ([`trial`]) and its [`events`], and the scheduler
-//! ([`runner`]) that runs trials concurrently and records them in the store.
+//! [`slots`], the trial process ([`trial`]) and its [`events`], how a trial is started
+//! ([`launch`]: a [`launch::Launcher`], today local child processes), and the scheduler: the
+//! pure [`dispatcher`] decides, the [`runner`] performs its actions (database writes through
+//! the store, launches, stops).
 
+pub mod dispatcher;
 pub mod events;
+pub mod launch;
 pub mod predict;
 pub mod runner;
 pub mod slots;

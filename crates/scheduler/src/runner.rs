@@ -3,24 +3,20 @@
 //! Ctrl-C. It is the only writer of the database; trials are claimed atomically, so several
 //! `sweep run`s on one database share the work.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sweep_model::cache;
 use sweep_model::data::DataError;
-use sweep_model::EpochMetrics;
 use sweep_store::{
-    self as store, ClaimedTrial, Ending, EpochRow, NewTrial, StoreError, SweepId, TrialId,
-    TrialStatus,
+    self as store, ClaimedTrial, Ending, NewTrial, StoreError, SweepId, TrialId, TrialStatus,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
+use crate::dispatcher::{self, Action, Event, State};
 use crate::events::TrialEvent;
+use crate::launch::{Exit, FromTrial, Launcher, LocalProcess, Reports, Running};
 use crate::slots::{plan_slots, Slot};
 use crate::sweep_file::{expand_grid, DataSource, Devices, SweepFile};
 use crate::trial::CONFIG_FILE;
@@ -29,8 +25,6 @@ use crate::trial::CONFIG_FILE;
 const STALE_AFTER: Duration = Duration::from_secs(60);
 /// How often a runner tells the database it is alive.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
-/// Lines of a failed trial's stderr kept in its error.
-const STDERR_TAIL: usize = 20;
 
 /// Why a sweep could not run.
 #[derive(Debug, thiserror::Error)]
@@ -173,77 +167,6 @@ fn runner_is_dead_here(runner: &str, host: &str) -> bool {
     !alive
 }
 
-/// What a finished trial process amounts to, from what it reported and how it exited.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub finished: Option<TrialEvent>,
-    pub failed: Option<String>,
-    pub interrupted: bool,
-    pub stderr_tail: VecDeque<String>,
-}
-
-/// Decides how a trial ended; no I/O, so every case is a unit test.
-pub fn decide_ending(
-    report: &Report,
-    exit: Option<i32>,
-    signal: Option<i32>,
-    attempts: i64,
-    max_retries: u32,
-    stopping: bool,
-) -> Ending {
-    if let Some(TrialEvent::Finished {
-        best_epoch,
-        objective,
-        checkpoint,
-        confusion,
-    }) = &report.finished
-    {
-        return Ending::Done {
-            best_epoch: *best_epoch as i64,
-            objective: *objective,
-            checkpoint: checkpoint.display().to_string(),
-            confusion: confusion.counts.clone(),
-            classes: confusion.classes,
-        };
-    }
-    if report.interrupted || (stopping && report.failed.is_none()) {
-        return Ending::Interrupted;
-    }
-    let mut error = match (&report.failed, exit, signal) {
-        (Some(reason), _, _) => reason.clone(),
-        (None, _, Some(sig)) => format!("the trial process was killed by signal {sig}"),
-        (None, Some(code), _) => format!("the trial process exited with status {code}"),
-        (None, None, None) => "the trial process ended without a result".into(),
-    };
-    if report.failed.is_none() && !report.stderr_tail.is_empty() {
-        error.push_str("\nstderr:\n");
-        error.push_str(
-            &report
-                .stderr_tail
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
-    }
-    Ending::Failed {
-        error,
-        retry: attempts <= max_retries as i64,
-    }
-}
-
-/// What every slot worker shares.
-struct Context {
-    pool: store::Pool,
-    sweep: SweepId,
-    sweep_dir: PathBuf,
-    cache_dir: PathBuf,
-    runner: String,
-    exe: PathBuf,
-    max_retries: u32,
-    updates: mpsc::UnboundedSender<Update>,
-}
-
 /// Records the sweep, runs its unfinished trials on the slots until none is left or Ctrl-C,
 /// and returns the sweep's state. The file must have passed validation, and its data
 /// [`prepare_data`].
@@ -291,364 +214,194 @@ pub async fn run_sweep(
         slots: slots.clone(),
     });
 
-    let context = Arc::new(Context {
-        pool: pool.clone(),
-        sweep,
-        sweep_dir: options.results.join(&file.name),
-        cache_dir: options.results.join("cache"),
-        runner: runner.clone(),
+    let (reports, mut heard) = mpsc::unbounded_channel();
+    let launcher = LocalProcess {
         exe: options.exe.clone(),
-        max_retries: file.run.max_retries,
-        updates: updates.clone(),
-    });
-    let (stop_tx, stop_rx) = watch::channel(0u8);
-    let mut workers = tokio::task::JoinSet::new();
-    for slot in slots.clone() {
-        workers.spawn(work(slot, context.clone(), stop_rx.clone()));
-    }
+        cache_dir: options.results.join("cache"),
+    };
+    let mut run = Run {
+        pool: &pool,
+        sweep,
+        runner: &runner,
+        trials_dir: options.results.join(&file.name).join("trials"),
+        slots: &slots,
+        launcher: &launcher,
+        updates: &updates,
+        reports,
+        running: HashMap::new(),
+        trial_seconds: 0.0,
+        first_error: None,
+    };
+    let mut state = State::new(slots.len(), file.run.max_retries);
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
-    let mut launched = 0;
-    let mut trial_seconds = 0.0;
-    let mut first_error = None;
-    let mut level = 0u8;
+    let mut events = VecDeque::from([Event::Begin]);
     loop {
-        tokio::select! {
-            joined = workers.join_next() => match joined {
-                None => break,
-                Some(Ok(Ok((n, seconds)))) => {
-                    launched += n;
-                    trial_seconds += seconds;
-                }
-                Some(Ok(Err(e))) => {
-                    first_error.get_or_insert(e);
-                    let _ = stop_tx.send(1);
-                }
-                Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-            },
-            _ = tokio::signal::ctrl_c(), if level < 2 => {
-                level += 1;
-                let _ = stop_tx.send(level);
-                let _ = updates.send(Update::Stopping { level });
+        while let Some(event) = events.pop_front() {
+            for action in dispatcher::handle(&mut state, event.clone()) {
+                events.extend(run.perform(action).await);
             }
-            _ = heartbeat.tick() => store::heartbeat(&pool, &runner).await?,
+            if event == Event::CtrlC {
+                let _ = updates.send(Update::Stopping {
+                    level: state.stopping(),
+                });
+            }
+        }
+        if state.finished() {
+            break;
+        }
+        tokio::select! {
+            Some((trial, from)) = heard.recv() => events.push_back(match from {
+                FromTrial::Event(event) => {
+                    let _ = updates.send(Update::Event { trial, event: event.clone() });
+                    Event::Reported { trial, event }
+                }
+                FromTrial::Ended(exit) => Event::Ended { trial, exit },
+            }),
+            _ = tokio::signal::ctrl_c(), if state.stopping() < 2 => events.push_back(Event::CtrlC),
+            _ = heartbeat.tick() => events.push_back(Event::Tick),
         }
     }
-    if let Some(e) = first_error {
+    if let Some(e) = run.first_error {
         return Err(e);
     }
+    let trial_seconds = run.trial_seconds;
     let trials = store::trials(&pool, sweep).await?;
     pool.close().await;
     Ok(RunSummary {
         sweep,
         trials,
-        launched,
-        interrupted: level > 0,
+        launched: state.launched(),
+        interrupted: state.stopping() > 0,
         wall_seconds: started.elapsed().as_secs_f64(),
         trial_seconds,
         slots: slots.len(),
     })
 }
 
-/// A slot's loop: claim a trial, run it, record how it ended; until none is left or a stop.
-/// Returns the number of trials it ran and their summed wall time.
-async fn work(
-    slot: Slot,
-    context: Arc<Context>,
-    mut stop: watch::Receiver<u8>,
-) -> Result<(usize, f64), RunError> {
-    let mut ran = 0;
-    let mut seconds = 0.0;
-    while *stop.borrow() == 0 {
-        let claimed = store::claim_trial(
-            &context.pool,
-            context.sweep,
-            &context.runner,
-            &slot.device,
-            STALE_AFTER,
-        )
-        .await?;
-        let Some(trial) = claimed else { break };
-        let started = Instant::now();
-        run_one(&slot, &trial, &context, &mut stop).await?;
-        seconds += started.elapsed().as_secs_f64();
-        ran += 1;
-    }
-    Ok((ran, seconds))
+/// What the runner needs to perform the dispatcher's actions, and what they leave behind.
+struct Run<'a> {
+    pool: &'a store::Pool,
+    sweep: SweepId,
+    runner: &'a str,
+    /// Where trial folders go: `<results>/<sweep>/trials/`.
+    trials_dir: PathBuf,
+    slots: &'a [Slot],
+    launcher: &'a dyn Launcher,
+    updates: &'a mpsc::UnboundedSender<Update>,
+    /// Where launched trials report.
+    reports: Reports,
+    /// The running trials, and when each started.
+    running: HashMap<TrialId, (Box<dyn Running>, Instant)>,
+    /// The summed wall time of the trials that ended.
+    trial_seconds: f64,
+    /// The first action that failed; the run stops and returns it.
+    first_error: Option<RunError>,
 }
 
-/// Runs one claimed trial as a child process and records its events and ending.
-async fn run_one(
-    slot: &Slot,
-    trial: &ClaimedTrial,
-    context: &Context,
-    stop: &mut watch::Receiver<u8>,
-) -> Result<(), RunError> {
-    let started = Instant::now();
-    let dir = context
-        .sweep_dir
-        .join("trials")
-        .join(&trial.config_hash[..16]);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RunError::Io { path, source }
-    };
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let config_path = dir.join(CONFIG_FILE);
-    std::fs::write(&config_path, &trial.config).map_err(io(&config_path))?;
-    let _ = context.updates.send(Update::TrialStarted {
-        trial: trial.id,
-        number: trial.number,
-        params: trial.params.clone(),
-        device: slot.device.clone(),
-        epochs: serde_json::from_str::<crate::sweep_file::TrialConfig>(&trial.config)
-            .map_or(0, |c| c.train.epochs),
-    });
-    let mut command = Command::new(&context.exe);
-    command
-        .arg("trial")
-        .arg(&dir)
-        .arg("--device")
-        .arg(if slot.device == "cpu" {
-            "cpu"
-        } else {
-            "cuda:0"
-        })
-        .arg("--cache")
-        .arg(&context.cache_dir)
-        .env("RAYON_NUM_THREADS", slot.threads.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(k) = slot.device.strip_prefix("cuda:") {
-        command.env("CUDA_VISIBLE_DEVICES", k);
-    }
-    let mut report = Report::default();
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            report.failed = Some(format!("cannot start {}: {e}", context.exe.display()));
-            let ending = decide_ending(
-                &report,
-                None,
-                None,
-                trial.attempts,
-                context.max_retries,
-                false,
-            );
-            return end(trial, context, ending, started).await;
-        }
-    };
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
-    let pid = child.id();
-    let (mut stdout_open, mut stderr_open) = (true, true);
-    let mut stopping = *stop.borrow() > 0;
-    while stdout_open || stderr_open {
-        tokio::select! {
-            line = stdout.next_line(), if stdout_open => match line {
-                Ok(Some(line)) => match TrialEvent::from_line(&line) {
-                    Ok(event) => {
-                        record(trial.id, &event, &mut report, context).await?;
-                        let _ = context.updates.send(Update::Event { trial: trial.id, event });
-                    }
-                    Err(_) => push_tail(&mut report.stderr_tail, line),
-                },
-                _ => stdout_open = false,
-            },
-            line = stderr.next_line(), if stderr_open => match line {
-                Ok(Some(line)) => push_tail(&mut report.stderr_tail, line),
-                _ => stderr_open = false,
-            },
-            changed = stop.changed(), if !stopping || *stop.borrow() < 2 => {
-                if changed.is_err() { continue; }
-                let level = *stop.borrow();
-                stopping = level > 0;
-                if level >= 2 {
-                    let _ = child.start_kill();
-                } else if let Some(pid) = pid {
-                    // SAFETY: sends SIGINT to our own child, which stops after its batch.
-                    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-                }
+impl Run<'_> {
+    /// Performs `action`; returns what it leads to (a claim's answer, or an abort when the
+    /// action failed).
+    async fn perform(&mut self, action: Action) -> Vec<Event> {
+        let claimed_slot = match &action {
+            Action::Claim { slot } => Some(*slot),
+            _ => None,
+        };
+        match self.try_perform(action).await {
+            Ok(event) => event.into_iter().collect(),
+            Err(e) => {
+                self.first_error.get_or_insert(e);
+                // A failed claim leaves its slot without work.
+                let answer = claimed_slot.map(|slot| Event::Claimed { slot, trial: None });
+                answer.into_iter().chain([Event::Abort]).collect()
             }
         }
     }
-    let status = child.wait().await.map_err(io(&context.exe))?;
-    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
-    let ending = decide_ending(
-        &report,
-        status.code(),
-        signal,
-        trial.attempts,
-        context.max_retries,
-        stopping,
-    );
-    end(trial, context, ending, started).await
-}
 
-fn push_tail(tail: &mut VecDeque<String>, line: String) {
-    if tail.len() == STDERR_TAIL {
-        tail.pop_front();
-    }
-    tail.push_back(line);
-}
-
-/// Stores what an event changes, and remembers what decides the ending.
-async fn record(
-    trial: TrialId,
-    event: &TrialEvent,
-    report: &mut Report,
-    context: &Context,
-) -> Result<(), RunError> {
-    match event {
-        TrialEvent::Epoch(m) => {
-            store::record_epoch(&context.pool, trial, &epoch_row(m)).await?;
+    async fn try_perform(&mut self, action: Action) -> Result<Option<Event>, RunError> {
+        match action {
+            Action::Claim { slot } => {
+                let device = &self.slots[slot].device;
+                let trial =
+                    store::claim_trial(self.pool, self.sweep, self.runner, device, STALE_AFTER)
+                        .await?;
+                return Ok(Some(Event::Claimed { slot, trial }));
+            }
+            Action::Launch { slot, trial } => return Ok(self.launch(slot, &trial)),
+            Action::Record { trial, epochs } => {
+                store::record_epochs(self.pool, trial, &epochs).await?;
+            }
+            Action::End { trial, ending } => {
+                let result = store::end_trial(self.pool, trial, &ending).await;
+                let seconds = self
+                    .running
+                    .remove(&trial)
+                    .map_or(0.0, |(_, started)| started.elapsed().as_secs_f64());
+                self.trial_seconds += seconds;
+                let error = match &ending {
+                    Ending::Failed { error, .. } => Some(error.clone()),
+                    _ => None,
+                };
+                let _ = self.updates.send(Update::TrialEnded {
+                    trial,
+                    status: ending.status(),
+                    error,
+                    seconds,
+                });
+                result?;
+            }
+            Action::Stop { trial, how } => {
+                if let Some((running, _)) = self.running.get(&trial) {
+                    running.stop(how);
+                }
+            }
+            Action::Heartbeat => store::heartbeat(self.pool, self.runner).await?,
         }
-        // A resumed trial's checkpoint may hold epochs whose events never reached the
-        // database (the scheduler died after the checkpoint was written): record them all.
-        TrialEvent::Started { history, .. } if !history.is_empty() => {
-            let rows: Vec<EpochRow> = history.iter().map(epoch_row).collect();
-            store::record_epochs(&context.pool, trial, &rows).await?;
+        Ok(None)
+    }
+
+    /// Writes the trial's folder and configuration and launches it; a trial that cannot
+    /// start ends at once.
+    fn launch(&mut self, slot: usize, trial: &ClaimedTrial) -> Option<Event> {
+        let slot = &self.slots[slot];
+        let dir = self.trials_dir.join(&trial.config_hash[..16]);
+        let _ = self.updates.send(Update::TrialStarted {
+            trial: trial.id,
+            number: trial.number,
+            params: trial.params.clone(),
+            device: slot.device.clone(),
+            epochs: serde_json::from_str::<crate::sweep_file::TrialConfig>(&trial.config)
+                .map_or(0, |c| c.train.epochs),
+        });
+        let config = dir.join(CONFIG_FILE);
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&config, &trial.config))
+            .map_err(|e| format!("{}: {e}", config.display()));
+        if let Err(reason) = written {
+            self.running
+                .insert(trial.id, (Box::new(NotStarted), Instant::now()));
+            return Some(Event::Ended {
+                trial: trial.id,
+                exit: Exit::not_started(reason),
+            });
         }
-        TrialEvent::Finished { .. } => report.finished = Some(event.clone()),
-        TrialEvent::Failed { reason } => report.failed = Some(reason.clone()),
-        TrialEvent::Interrupted { .. } => report.interrupted = true,
-        TrialEvent::Started { .. } | TrialEvent::Batch { .. } | TrialEvent::Checkpoint { .. } => {}
-    }
-    Ok(())
-}
-
-fn epoch_row(m: &EpochMetrics) -> EpochRow {
-    EpochRow {
-        epoch: m.epoch as i64,
-        train_loss: m.train_loss,
-        train_acc: m.train_acc,
-        val_loss: m.val_loss,
-        val_acc: m.val_acc,
-        val_f1: m.val_f1,
-        lr: m.lr,
-        seconds: m.seconds,
+        let running = self
+            .launcher
+            .launch(trial.id, &dir, slot, self.reports.clone());
+        self.running.insert(trial.id, (running, Instant::now()));
+        None
     }
 }
 
-async fn end(
-    trial: &ClaimedTrial,
-    context: &Context,
-    ending: Ending,
-    started: Instant,
-) -> Result<(), RunError> {
-    store::end_trial(&context.pool, trial.id, &ending).await?;
-    let error = match &ending {
-        Ending::Failed { error, .. } => Some(error.clone()),
-        _ => None,
-    };
-    let _ = context.updates.send(Update::TrialEnded {
-        trial: trial.id,
-        status: ending.status(),
-        error,
-        seconds: started.elapsed().as_secs_f64(),
-    });
-    Ok(())
+/// A trial that could not be started: nothing to stop.
+struct NotStarted;
+
+impl Running for NotStarted {
+    fn stop(&self, _: crate::launch::Stop) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sweep_model::Confusion;
-
-    fn finished() -> TrialEvent {
-        TrialEvent::Finished {
-            best_epoch: 2,
-            objective: 0.5,
-            checkpoint: "t/best.safetensors".into(),
-            confusion: Confusion::from_labels(2, &[0, 1], &[0, 0]),
-        }
-    }
-
-    #[test]
-    fn a_finished_trial_is_done_whatever_follows() {
-        let report = Report {
-            finished: Some(finished()),
-            ..Report::default()
-        };
-        let ending = decide_ending(&report, Some(0), None, 1, 0, true);
-        assert!(
-            matches!(
-                ending,
-                Ending::Done {
-                    best_epoch: 2,
-                    classes: 2,
-                    ..
-                }
-            ),
-            "finished => done: {ending:?}"
-        );
-    }
-
-    #[test]
-    fn a_reported_failure_keeps_its_reason_and_retries_while_attempts_remain() {
-        let report = Report {
-            failed: Some("diverged at epoch 1, batch 2".into()),
-            ..Report::default()
-        };
-        let ending = decide_ending(&report, Some(1), None, 1, 1, false);
-        assert_eq!(
-            ending,
-            Ending::Failed {
-                error: "diverged at epoch 1, batch 2".into(),
-                retry: true
-            }
-        );
-        let ending = decide_ending(&report, Some(1), None, 2, 1, false);
-        assert_eq!(
-            ending,
-            Ending::Failed {
-                error: "diverged at epoch 1, batch 2".into(),
-                retry: false
-            }
-        );
-    }
-
-    #[test]
-    fn a_crash_is_a_failure_with_the_signal_and_stderr_tail() {
-        let report = Report {
-            stderr_tail: ["thread panicked".to_string()].into(),
-            ..Report::default()
-        };
-        let Ending::Failed { error, retry } = decide_ending(&report, None, Some(9), 1, 0, false)
-        else {
-            panic!("crash => failed")
-        };
-        assert!(!retry);
-        assert!(
-            error.starts_with("the trial process was killed by signal 9"),
-            "{error}"
-        );
-        assert!(error.ends_with("stderr:\nthread panicked"), "{error}");
-        let Ending::Failed { error, .. } =
-            decide_ending(&Report::default(), Some(101), None, 1, 0, false)
-        else {
-            panic!("bad exit => failed")
-        };
-        assert_eq!(error, "the trial process exited with status 101");
-    }
-
-    #[test]
-    fn a_stop_request_makes_an_unfinished_trial_interrupted() {
-        let report = Report {
-            interrupted: true,
-            ..Report::default()
-        };
-        assert_eq!(
-            decide_ending(&report, Some(0), None, 1, 0, true),
-            Ending::Interrupted
-        );
-        assert_eq!(
-            decide_ending(&Report::default(), None, Some(9), 1, 0, true),
-            Ending::Interrupted,
-            "killed by a second Ctrl-C"
-        );
-    }
 
     #[test]
     fn a_runner_of_another_host_is_never_declared_dead() {

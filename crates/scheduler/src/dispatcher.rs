@@ -1,0 +1,624 @@
+//! The runner's decisions, without I/O: [`handle`] takes what happened (a slot's claim came
+//! back, a trial reported an event or ended, Ctrl-C, a heartbeat tick) and returns the
+//! [`Action`]s to take (claim, launch, record, end, stop). The runner performs them and feeds
+//! their results back as events, so every path through a sweep is a unit test here.
+//! (The shape is nextest-runner's dispatcher: one state, one `handle`, effects outside.)
+
+use sweep_model::EpochMetrics;
+use sweep_store::{ClaimedTrial, Ending, EpochRow, TrialId};
+
+use crate::events::TrialEvent;
+use crate::launch::{Exit, Stop};
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The run begins: every slot looks for a trial.
+    Begin,
+    /// A slot's claim came back: a trial to run, or none left.
+    Claimed {
+        slot: usize,
+        trial: Option<ClaimedTrial>,
+    },
+    /// A running trial reported an event.
+    Reported { trial: TrialId, event: TrialEvent },
+    /// A running trial's process ended (or never started).
+    Ended { trial: TrialId, exit: Exit },
+    /// Ctrl-C: the first asks running trials to stop, the second kills them.
+    CtrlC,
+    /// An action failed (the database cannot be written): stop as for a Ctrl-C.
+    Abort,
+    /// Time to tell the database this runner is alive.
+    Tick,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Claim the next runnable trial for `slot`; answer with [`Event::Claimed`].
+    Claim { slot: usize },
+    /// Start `trial` on `slot`.
+    Launch { slot: usize, trial: ClaimedTrial },
+    /// Store these epochs of `trial` (a repeated epoch replaces the stored one).
+    Record {
+        trial: TrialId,
+        epochs: Vec<EpochRow>,
+    },
+    /// Store how `trial` ended.
+    End { trial: TrialId, ending: Ending },
+    /// Stop a running trial.
+    Stop { trial: TrialId, how: Stop },
+    /// Refresh this runner's heartbeat on its trials.
+    Heartbeat,
+}
+
+/// What decides how a trial ends, gathered from its events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub finished: Option<TrialEvent>,
+    pub failed: Option<String>,
+    pub interrupted: bool,
+}
+
+/// A slot's state.
+#[derive(Debug, Clone, PartialEq)]
+enum SlotState {
+    /// Its claim is out.
+    Claiming,
+    /// Nothing left for it to do.
+    Idle,
+    /// Running a trial.
+    Running {
+        trial: TrialId,
+        /// Its attempts, this one included.
+        attempts: i64,
+        report: Box<Report>,
+    },
+}
+
+/// The runner's state: what each slot does, and whether the run is stopping.
+#[derive(Debug, Clone)]
+pub struct State {
+    slots: Vec<SlotState>,
+    max_retries: u32,
+    /// Ctrl-Cs (or aborts) so far: 0 runs, 1 stops asking, 2 kills.
+    stopping: u8,
+    /// Trials launched by this run.
+    launched: usize,
+}
+
+impl State {
+    /// A run over `slots` slots, retrying a failed trial up to `max_retries` times.
+    pub fn new(slots: usize, max_retries: u32) -> Self {
+        State {
+            slots: vec![SlotState::Idle; slots],
+            max_retries,
+            stopping: 0,
+            launched: 0,
+        }
+    }
+
+    /// Whether the run is over: no claim out and no trial running.
+    pub fn finished(&self) -> bool {
+        self.slots.iter().all(|s| *s == SlotState::Idle)
+    }
+
+    /// 0 while running, 1 after a Ctrl-C, 2 after a second.
+    pub fn stopping(&self) -> u8 {
+        self.stopping
+    }
+
+    /// Trials launched so far.
+    pub fn launched(&self) -> usize {
+        self.launched
+    }
+
+    /// The slot running `trial`, the trial's attempts and its report so far.
+    fn running(&mut self, trial: TrialId) -> Option<(usize, i64, &mut Report)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .find_map(|(slot, state)| match state {
+                SlotState::Running {
+                    trial: t,
+                    attempts,
+                    report,
+                } if *t == trial => Some((slot, *attempts, report.as_mut())),
+                _ => None,
+            })
+    }
+
+    /// The slot's next step once it is free: another claim, unless the run is stopping.
+    fn next(&mut self, slot: usize) -> Option<Action> {
+        if self.stopping > 0 {
+            self.slots[slot] = SlotState::Idle;
+            None
+        } else {
+            self.slots[slot] = SlotState::Claiming;
+            Some(Action::Claim { slot })
+        }
+    }
+
+    /// Stops every running trial.
+    fn stop_all(&self, how: Stop) -> Vec<Action> {
+        self.slots
+            .iter()
+            .filter_map(|s| match s {
+                SlotState::Running { trial, .. } => Some(Action::Stop { trial: *trial, how }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Decides what `event` changes and what to do about it.
+pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
+    match event {
+        Event::Begin => (0..state.slots.len())
+            .filter_map(|slot| state.next(slot))
+            .collect(),
+        Event::Claimed { slot, trial: None } => {
+            state.slots[slot] = SlotState::Idle;
+            Vec::new()
+        }
+        Event::Claimed {
+            slot,
+            trial: Some(trial),
+        } => {
+            if state.stopping > 0 {
+                // Claimed as the run stopped: hand it back, to resume next time.
+                state.slots[slot] = SlotState::Idle;
+                return vec![Action::End {
+                    trial: trial.id,
+                    ending: Ending::Interrupted,
+                }];
+            }
+            state.launched += 1;
+            state.slots[slot] = SlotState::Running {
+                trial: trial.id,
+                attempts: trial.attempts,
+                report: Box::default(),
+            };
+            vec![Action::Launch { slot, trial }]
+        }
+        Event::Reported { trial, event } => {
+            let Some((_, _, report)) = state.running(trial) else {
+                return Vec::new();
+            };
+            let epochs = match &event {
+                TrialEvent::Epoch(m) => vec![epoch_row(m)],
+                // A resumed trial's checkpoint may hold epochs whose events never reached the
+                // database (the runner died after the checkpoint was written): record them all.
+                TrialEvent::Started { history, .. } => history.iter().map(epoch_row).collect(),
+                TrialEvent::Finished { .. } => {
+                    report.finished = Some(event);
+                    Vec::new()
+                }
+                TrialEvent::Failed { reason } => {
+                    report.failed = Some(reason.clone());
+                    Vec::new()
+                }
+                TrialEvent::Interrupted { .. } => {
+                    report.interrupted = true;
+                    Vec::new()
+                }
+                TrialEvent::Batch { .. } | TrialEvent::Checkpoint { .. } => Vec::new(),
+            };
+            if epochs.is_empty() {
+                Vec::new()
+            } else {
+                vec![Action::Record { trial, epochs }]
+            }
+        }
+        Event::Ended { trial, exit } => {
+            let (max_retries, stopping) = (state.max_retries, state.stopping > 0);
+            let Some((slot, attempts, report)) = state.running(trial) else {
+                return Vec::new();
+            };
+            let ending = decide_ending(report, &exit, attempts, max_retries, stopping);
+            let mut actions = vec![Action::End { trial, ending }];
+            actions.extend(state.next(slot));
+            actions
+        }
+        Event::CtrlC => {
+            state.stopping = (state.stopping + 1).min(2);
+            let how = if state.stopping == 1 {
+                Stop::Ask
+            } else {
+                Stop::Kill
+            };
+            state.stop_all(how)
+        }
+        Event::Abort if state.stopping == 0 => {
+            state.stopping = 1;
+            state.stop_all(Stop::Ask)
+        }
+        Event::Abort => Vec::new(),
+        Event::Tick => vec![Action::Heartbeat],
+    }
+}
+
+/// An epoch as the database stores it.
+pub fn epoch_row(m: &EpochMetrics) -> EpochRow {
+    EpochRow {
+        epoch: m.epoch as i64,
+        train_loss: m.train_loss,
+        train_acc: m.train_acc,
+        val_loss: m.val_loss,
+        val_acc: m.val_acc,
+        val_f1: m.val_f1,
+        lr: m.lr,
+        seconds: m.seconds,
+    }
+}
+
+/// How a trial ended, from what it reported and how its process exited; `stopping` when
+/// the run asked it to stop.
+pub fn decide_ending(
+    report: &Report,
+    exit: &Exit,
+    attempts: i64,
+    max_retries: u32,
+    stopping: bool,
+) -> Ending {
+    if let Some(TrialEvent::Finished {
+        best_epoch,
+        objective,
+        checkpoint,
+        confusion,
+    }) = &report.finished
+    {
+        return Ending::Done {
+            best_epoch: *best_epoch as i64,
+            objective: *objective,
+            checkpoint: checkpoint.display().to_string(),
+            confusion: confusion.counts.clone(),
+            classes: confusion.classes,
+        };
+    }
+    let failed = report.failed.as_ref().or(exit.not_started.as_ref());
+    if report.interrupted || (stopping && failed.is_none()) {
+        return Ending::Interrupted;
+    }
+    let mut error = match (failed, exit.code, exit.signal) {
+        (Some(reason), _, _) => reason.clone(),
+        (None, _, Some(sig)) => format!("the trial process was killed by signal {sig}"),
+        (None, Some(code), _) => format!("the trial process exited with status {code}"),
+        (None, None, None) => "the trial process ended without a result".into(),
+    };
+    if failed.is_none() && !exit.output_tail.is_empty() {
+        error.push_str("\nstderr:\n");
+        error.push_str(&exit.output_tail.join("\n"));
+    }
+    Ending::Failed {
+        error,
+        retry: attempts <= max_retries as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sweep_model::Confusion;
+
+    fn claimed(id: i64, attempts: i64) -> ClaimedTrial {
+        ClaimedTrial {
+            id: TrialId(id),
+            number: id,
+            grid_index: id - 1,
+            params: "{}".into(),
+            config: "{}".into(),
+            config_hash: format!("{id:064}"),
+            attempts,
+        }
+    }
+
+    fn metrics(epoch: u32) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            train_loss: 1.0 / epoch as f64,
+            train_acc: 0.5,
+            val_loss: 1.0,
+            val_acc: 0.5,
+            val_f1: 0.4,
+            lr: 0.01,
+            seconds: 0.1,
+        }
+    }
+
+    fn finished() -> TrialEvent {
+        TrialEvent::Finished {
+            best_epoch: 2,
+            objective: 0.5,
+            checkpoint: "t/best.safetensors".into(),
+            confusion: Confusion::from_labels(2, &[0, 1], &[0, 0]),
+        }
+    }
+
+    fn exited(code: i32) -> Exit {
+        Exit {
+            code: Some(code),
+            ..Exit::default()
+        }
+    }
+
+    fn killed(signal: i32) -> Exit {
+        Exit {
+            signal: Some(signal),
+            ..Exit::default()
+        }
+    }
+
+    fn reported(state: &mut State, id: i64, event: TrialEvent) -> Vec<Action> {
+        handle(
+            state,
+            Event::Reported {
+                trial: TrialId(id),
+                event,
+            },
+        )
+    }
+
+    fn ended(state: &mut State, id: i64, exit: Exit) -> Vec<Action> {
+        handle(
+            state,
+            Event::Ended {
+                trial: TrialId(id),
+                exit,
+            },
+        )
+    }
+
+    fn claim(state: &mut State, slot: usize, trial: Option<ClaimedTrial>) -> Vec<Action> {
+        handle(state, Event::Claimed { slot, trial })
+    }
+
+    #[test]
+    fn every_slot_claims_runs_records_and_claims_again_until_none_is_left() {
+        let mut state = State::new(2, 0);
+        assert!(state.finished());
+        assert_eq!(
+            handle(&mut state, Event::Begin),
+            [Action::Claim { slot: 0 }, Action::Claim { slot: 1 }]
+        );
+        assert_eq!(
+            claim(&mut state, 0, Some(claimed(1, 1))),
+            [Action::Launch {
+                slot: 0,
+                trial: claimed(1, 1)
+            }]
+        );
+        assert_eq!(claim(&mut state, 1, None), []);
+        assert!(!state.finished());
+        assert_eq!(
+            reported(&mut state, 1, TrialEvent::Epoch(metrics(1))),
+            [Action::Record {
+                trial: TrialId(1),
+                epochs: vec![epoch_row(&metrics(1))]
+            }]
+        );
+        let batch = TrialEvent::Batch {
+            epoch: 2,
+            batch: 1,
+            batches: 3,
+            loss: 0.5,
+        };
+        assert_eq!(reported(&mut state, 1, batch), []);
+        assert_eq!(reported(&mut state, 1, finished()), []);
+        let actions = ended(&mut state, 1, exited(0));
+        assert!(
+            matches!(
+                &actions[..],
+                [
+                    Action::End {
+                        trial: TrialId(1),
+                        ending: Ending::Done { best_epoch: 2, .. }
+                    },
+                    Action::Claim { slot: 0 }
+                ]
+            ),
+            "{actions:?}"
+        );
+        assert_eq!(claim(&mut state, 0, None), []);
+        assert!(state.finished());
+        assert_eq!(state.launched(), 1);
+    }
+
+    #[test]
+    fn a_trial_that_fails_twice_with_one_retry_is_failed() {
+        let mut state = State::new(1, 1);
+        handle(&mut state, Event::Begin);
+        claim(&mut state, 0, Some(claimed(7, 1)));
+        let diverged = TrialEvent::Failed {
+            reason: "diverged at epoch 1, batch 2".into(),
+        };
+        reported(&mut state, 7, diverged.clone());
+        assert_eq!(
+            ended(&mut state, 7, exited(1)),
+            [
+                Action::End {
+                    trial: TrialId(7),
+                    ending: Ending::Failed {
+                        error: "diverged at epoch 1, batch 2".into(),
+                        retry: true
+                    }
+                },
+                Action::Claim { slot: 0 }
+            ],
+            "the first failure goes back in the queue"
+        );
+        // The database hands the same trial back, its attempts counted.
+        claim(&mut state, 0, Some(claimed(7, 2)));
+        reported(&mut state, 7, diverged);
+        assert_eq!(
+            ended(&mut state, 7, exited(1)),
+            [
+                Action::End {
+                    trial: TrialId(7),
+                    ending: Ending::Failed {
+                        error: "diverged at epoch 1, batch 2".into(),
+                        retry: false
+                    }
+                },
+                Action::Claim { slot: 0 }
+            ]
+        );
+        claim(&mut state, 0, None);
+        assert!(state.finished());
+        assert_eq!(state.launched(), 2);
+    }
+
+    #[test]
+    fn ctrl_c_asks_running_trials_to_stop_then_kills_them_and_claims_nothing_more() {
+        let mut state = State::new(3, 0);
+        handle(&mut state, Event::Begin);
+        claim(&mut state, 0, Some(claimed(1, 1)));
+        claim(&mut state, 1, Some(claimed(2, 1)));
+        assert_eq!(
+            handle(&mut state, Event::CtrlC),
+            [
+                Action::Stop {
+                    trial: TrialId(1),
+                    how: Stop::Ask
+                },
+                Action::Stop {
+                    trial: TrialId(2),
+                    how: Stop::Ask
+                }
+            ]
+        );
+        assert_eq!(state.stopping(), 1);
+        // The third slot's claim was out: what it got goes back unrun.
+        assert_eq!(
+            claim(&mut state, 2, Some(claimed(3, 1))),
+            [Action::End {
+                trial: TrialId(3),
+                ending: Ending::Interrupted
+            }]
+        );
+        reported(&mut state, 1, TrialEvent::Interrupted { epochs: 2 });
+        assert_eq!(
+            ended(&mut state, 1, exited(130)),
+            [Action::End {
+                trial: TrialId(1),
+                ending: Ending::Interrupted
+            }],
+            "stopped cleanly, and no new claim"
+        );
+        assert_eq!(
+            handle(&mut state, Event::CtrlC),
+            [Action::Stop {
+                trial: TrialId(2),
+                how: Stop::Kill
+            }]
+        );
+        assert_eq!(
+            ended(&mut state, 2, killed(9)),
+            [Action::End {
+                trial: TrialId(2),
+                ending: Ending::Interrupted
+            }],
+            "killed on request: resumable, not failed"
+        );
+        assert!(state.finished());
+        assert_eq!(handle(&mut state, Event::CtrlC), []);
+    }
+
+    #[test]
+    fn a_stale_runners_trial_taken_over_records_its_checkpoints_epochs() {
+        let mut state = State::new(1, 0);
+        handle(&mut state, Event::Begin);
+        // Its runner died with the trial at epoch 3; the database had only epoch 1.
+        claim(&mut state, 0, Some(claimed(4, 2)));
+        let started = TrialEvent::Started {
+            device: "cpu".into(),
+            history: (1..=3).map(metrics).collect(),
+        };
+        assert_eq!(
+            reported(&mut state, 4, started),
+            [Action::Record {
+                trial: TrialId(4),
+                epochs: (1..=3).map(|e| epoch_row(&metrics(e))).collect()
+            }]
+        );
+        reported(&mut state, 4, TrialEvent::Epoch(metrics(4)));
+        reported(&mut state, 4, finished());
+        assert!(matches!(
+            ended(&mut state, 4, exited(0))[0],
+            Action::End {
+                ending: Ending::Done { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_process_that_exits_without_a_final_event_failed_with_its_output() {
+        let mut state = State::new(1, 0);
+        handle(&mut state, Event::Begin);
+        claim(&mut state, 0, Some(claimed(5, 1)));
+        reported(&mut state, 5, TrialEvent::Epoch(metrics(1)));
+        let exit = Exit {
+            signal: Some(9),
+            output_tail: vec!["memory allocation of 8 GiB failed".into()],
+            ..Exit::default()
+        };
+        let actions = ended(&mut state, 5, exit);
+        let [Action::End {
+            ending: Ending::Failed { error, retry },
+            ..
+        }, Action::Claim { slot: 0 }] = &actions[..]
+        else {
+            panic!("failed, then a new claim: {actions:?}")
+        };
+        assert!(!retry);
+        assert_eq!(
+            error,
+            "the trial process was killed by signal 9\nstderr:\nmemory allocation of 8 GiB failed"
+        );
+        let Ending::Failed { error, .. } =
+            decide_ending(&Report::default(), &exited(101), 1, 0, false)
+        else {
+            panic!("a bad exit is a failure")
+        };
+        assert_eq!(error, "the trial process exited with status 101");
+        let Ending::Failed { error, .. } = decide_ending(
+            &Report::default(),
+            &Exit::not_started("cannot start sweep: No such file".into()),
+            1,
+            0,
+            true,
+        ) else {
+            panic!("a trial that cannot start failed, even while stopping")
+        };
+        assert_eq!(error, "cannot start sweep: No such file");
+    }
+
+    #[test]
+    fn an_abort_stops_like_ctrl_c_once() {
+        let mut state = State::new(1, 0);
+        handle(&mut state, Event::Begin);
+        claim(&mut state, 0, Some(claimed(1, 1)));
+        assert_eq!(
+            handle(&mut state, Event::Abort),
+            [Action::Stop {
+                trial: TrialId(1),
+                how: Stop::Ask
+            }]
+        );
+        assert_eq!(handle(&mut state, Event::Abort), []);
+        reported(&mut state, 1, finished());
+        assert!(
+            matches!(
+                ended(&mut state, 1, exited(0))[..],
+                [Action::End {
+                    ending: Ending::Done { .. },
+                    ..
+                }]
+            ),
+            "a trial that finished is done, stopping or not"
+        );
+        assert!(state.finished());
+        assert_eq!(handle(&mut state, Event::Tick), [Action::Heartbeat]);
+    }
+}

@@ -1,0 +1,205 @@
+//! How a trial is started: a [`Launcher`] is asked "start this trial, send me its events and
+//! its end", and [`LocalProcess`] answers by running `sweep trial DIR` as a child process. A
+//! second way of launching (a Slurm job) is a second implementation of the trait; the runner
+//! does not change.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use sweep_store::TrialId;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use crate::events::TrialEvent;
+use crate::slots::Slot;
+
+/// Lines of a trial's stderr (and of stdout that is not an event) kept for its error.
+const OUTPUT_TAIL: usize = 20;
+
+/// What a launched trial sends back, tagged with its id: events in the order it reported
+/// them, then its end, once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FromTrial {
+    Event(TrialEvent),
+    Ended(Exit),
+}
+
+/// The channel on which launched trials report.
+pub type Reports = mpsc::UnboundedSender<(TrialId, FromTrial)>;
+
+/// How a trial process ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exit {
+    /// Its exit status, if it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+    /// The last lines it wrote that were not events.
+    pub output_tail: Vec<String>,
+    /// Why it could not be started at all.
+    pub not_started: Option<String>,
+}
+
+impl Exit {
+    /// A trial that never ran, and why.
+    pub fn not_started(reason: String) -> Self {
+        Exit {
+            not_started: Some(reason),
+            ..Exit::default()
+        }
+    }
+}
+
+/// How to stop a running trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Ask it to stop after its current batch, keeping its checkpoint (SIGINT).
+    Ask,
+    /// End it now (SIGKILL).
+    Kill,
+}
+
+/// A started trial, as its launcher lets the runner reach it.
+pub trait Running: Send {
+    /// Stops the trial; its end is still reported.
+    fn stop(&self, how: Stop);
+}
+
+/// Starts trials.
+pub trait Launcher {
+    /// Starts the trial `trial`, whose folder `dir` holds its configuration, on `slot`. Its
+    /// events and then its end (also when it cannot start) are sent to `reports`.
+    fn launch(&self, trial: TrialId, dir: &Path, slot: &Slot, reports: Reports)
+        -> Box<dyn Running>;
+}
+
+/// Runs each trial as a child process of this one (`sweep trial DIR`), following its stdout.
+#[derive(Debug, Clone)]
+pub struct LocalProcess {
+    /// The `sweep` binary.
+    pub exe: PathBuf,
+    /// The decoded-data cache the trial maps its data from.
+    pub cache_dir: PathBuf,
+}
+
+/// A child process, reached through the task that follows it.
+struct Child(mpsc::UnboundedSender<Stop>);
+
+impl Running for Child {
+    fn stop(&self, how: Stop) {
+        // The task is gone once the process has ended: nothing left to stop.
+        let _ = self.0.send(how);
+    }
+}
+
+impl Launcher for LocalProcess {
+    fn launch(
+        &self,
+        trial: TrialId,
+        dir: &Path,
+        slot: &Slot,
+        reports: Reports,
+    ) -> Box<dyn Running> {
+        let (stop, stops) = mpsc::unbounded_channel();
+        let mut command = Command::new(&self.exe);
+        // Each trial sees its GPU as device 0.
+        let device = if slot.device == "cpu" {
+            "cpu"
+        } else {
+            "cuda:0"
+        };
+        command
+            .arg("trial")
+            .arg(dir)
+            .arg("--device")
+            .arg(device)
+            .arg("--cache")
+            .arg(&self.cache_dir)
+            .env("RAYON_NUM_THREADS", slot.threads.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(k) = slot.device.strip_prefix("cuda:") {
+            command.env("CUDA_VISIBLE_DEVICES", k);
+        }
+        match command.spawn() {
+            Ok(child) => {
+                tokio::spawn(follow(trial, child, stops, reports));
+            }
+            Err(e) => {
+                let reason = format!("cannot start {}: {e}", self.exe.display());
+                let _ = reports.send((trial, FromTrial::Ended(Exit::not_started(reason))));
+            }
+        }
+        Box::new(Child(stop))
+    }
+}
+
+/// Forwards a child's events until both its outputs close, stops it when asked, and reports
+/// how it exited.
+async fn follow(
+    trial: TrialId,
+    mut child: tokio::process::Child,
+    mut stops: mpsc::UnboundedReceiver<Stop>,
+    reports: Reports,
+) {
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let pid = child.id();
+    let mut tail = std::collections::VecDeque::with_capacity(OUTPUT_TAIL);
+    let mut keep = |line: String| {
+        if tail.len() == OUTPUT_TAIL {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    };
+    let (mut stdout_open, mut stderr_open, mut stops_open) = (true, true, true);
+    while stdout_open || stderr_open {
+        tokio::select! {
+            line = stdout.next_line(), if stdout_open => match line {
+                Ok(Some(line)) => match TrialEvent::from_line(&line) {
+                    Ok(event) => {
+                        let _ = reports.send((trial, FromTrial::Event(event)));
+                    }
+                    Err(_) => keep(line),
+                },
+                _ => stdout_open = false,
+            },
+            line = stderr.next_line(), if stderr_open => match line {
+                Ok(Some(line)) => keep(line),
+                _ => stderr_open = false,
+            },
+            how = stops.recv(), if stops_open => match how {
+                Some(Stop::Ask) => {
+                    if let Some(pid) = pid {
+                        // SAFETY: kill(2) only sends a signal, to our own child, which stops
+                        // after its batch.
+                        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+                    }
+                }
+                Some(Stop::Kill) => {
+                    let _ = child.start_kill();
+                }
+                None => stops_open = false,
+            },
+        }
+    }
+    let exit = match child.wait().await {
+        Ok(status) => Exit {
+            code: status.code(),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
+            output_tail: tail.into(),
+            not_started: None,
+        },
+        Err(e) => {
+            tail.push_back(format!("cannot wait for the trial process: {e}"));
+            Exit {
+                output_tail: tail.into(),
+                ..Exit::default()
+            }
+        }
+    };
+    let _ = reports.send((trial, FromTrial::Ended(exit)));
+}
