@@ -1,0 +1,93 @@
+//! [`SweepFileError`]: a [`Problem`] with the file, and the line when there is one, around
+//! it (as ripgrep's `ignore::Error` wraps a cause in `WithPath` and `WithLineNumber`), so no
+//! variant repeats where it happened.
+
+use std::path::PathBuf;
+
+/// Why a sweep file cannot be used: `FILE:LINE: problem`.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct SweepFileError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub problem: Problem,
+}
+
+/// What is wrong in a sweep file.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("{0}")]
+    Syntax(String),
+    #[error("unknown key `{key}`{}", hint.as_ref().map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default())]
+    UnknownKey { key: String, hint: Option<String> },
+    #[error("`{key}` must be {expected}")]
+    WrongType { key: String, expected: String },
+    /// `found` is the value as written in the file, with the closest valid value when it
+    /// looks like a typo of one: `"rmsprob" (did you mean "rmsprop"?)`.
+    #[error("`{key}` must be {expected}, not {found}")]
+    BadValue {
+        key: String,
+        expected: String,
+        found: String,
+    },
+    #[error("`{key}`: {message}")]
+    OutOfRange { key: String, message: String },
+    #[error("`grid.{axis}` has no values")]
+    EmptyAxis { axis: String },
+    #[error("`grid.{axis}` is not a hyperparameter (grid axes: {known})")]
+    NotAHyperparameter { axis: String, known: String },
+    #[error("missing `{key}`")]
+    Missing { key: String },
+}
+
+/// Why a value was refused, before the reader says where and under which key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Not of the kind expected; `hint` is a quoted valid value it resembles.
+    Expected {
+        expected: String,
+        hint: Option<String>,
+    },
+    /// Of the right kind, out of range.
+    Range(String),
+}
+
+impl Refusal {
+    pub fn expected(expected: &str) -> Self {
+        Refusal::Expected {
+            expected: expected.to_string(),
+            hint: None,
+        }
+    }
+}
+
+/// The closest of `known` to `key`, if it is close enough to be a likely typo (also the
+/// command line's hint for a sweep name).
+pub fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance; a dozen lines are simpler than a dependency for one hint.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + (ca != *cb) as usize)
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}

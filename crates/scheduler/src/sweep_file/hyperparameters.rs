@@ -1,0 +1,398 @@
+//! The hyperparameters, in one table: [`HYPERPARAMETERS`] says for each key of `[model]` and
+//! `[train]` how its values are written, whether it may be a grid axis, and what it sets in a
+//! trial's configuration. The key check, the grid axes and how a value reaches a trial all
+//! read it, so adding a hyperparameter is one line here.
+
+use std::sync::Arc;
+
+use sweep_model::{Arch, ModelConfig, Objective, OptimizerKind, TrainConfig};
+use toml_edit::Value;
+
+use super::error::Refusal;
+
+/// What hyperparameters set: a trial's model and training configurations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Configs {
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+}
+
+/// The section of the sweep file a hyperparameter belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Model,
+    Train,
+}
+
+impl Section {
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Model => "model",
+            Section::Train => "train",
+        }
+    }
+}
+
+/// One value of a hyperparameter, as written in the file (and shown in a trial's params).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Param {
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Ints(Vec<i64>),
+}
+
+/// A hyperparameter's value, read: what it shows, and how it sets a configuration.
+#[derive(Clone)]
+pub struct Setting {
+    pub param: Param,
+    set: Arc<dyn Fn(&mut Configs) + Send + Sync>,
+}
+
+impl Setting {
+    fn new(param: Param, set: impl Fn(&mut Configs) + Send + Sync + 'static) -> Self {
+        Setting {
+            param,
+            set: Arc::new(set),
+        }
+    }
+
+    /// Sets this value in `configs`.
+    pub fn apply(&self, configs: &mut Configs) {
+        (self.set)(configs)
+    }
+}
+
+impl std::fmt::Debug for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.param.fmt(f)
+    }
+}
+
+impl PartialEq for Setting {
+    /// Two settings of the same key are equal when their values are.
+    fn eq(&self, other: &Self) -> bool {
+        self.param == other.param
+    }
+}
+
+/// How a hyperparameter's values are written, and what one sets.
+pub trait Kind: Sync {
+    fn read(&self, value: &Value) -> Result<Setting, Refusal>;
+}
+
+/// A hyperparameter: its key, its section, whether it may be a grid axis, and its kind.
+pub struct Hyperparameter {
+    pub key: &'static str,
+    pub section: Section,
+    pub axis: bool,
+    pub kind: &'static dyn Kind,
+}
+
+const AXIS: bool = true;
+const FIXED: bool = false;
+
+const fn hyperparameter(
+    key: &'static str,
+    section: Section,
+    axis: bool,
+    kind: &'static dyn Kind,
+) -> Hyperparameter {
+    Hyperparameter {
+        key,
+        section,
+        axis,
+        kind,
+    }
+}
+
+use Section::{Model, Train};
+
+/// Every hyperparameter, in the order the grid axes are listed in errors.
+pub const HYPERPARAMETERS: &[Hyperparameter] = &[
+    hyperparameter(
+        "arch",
+        Model,
+        AXIS,
+        &Choice::<Arch>(|c, v| c.model.arch = v),
+    ),
+    hyperparameter("filters", Model, AXIS, &Widths(|c, v| c.model.filters = v)),
+    hyperparameter(
+        "neurons",
+        Model,
+        AXIS,
+        &Int::<usize>(1, |c, v| c.model.neurons = v),
+    ),
+    hyperparameter("hidden", Model, AXIS, &Widths(|c, v| c.model.hidden = v)),
+    hyperparameter("dropout", Model, AXIS, &Float(|c, v| c.model.dropout = v)),
+    hyperparameter(
+        "epochs",
+        Train,
+        AXIS,
+        &Int::<u32>(1, |c, v| c.train.epochs = v),
+    ),
+    hyperparameter(
+        "batch_size",
+        Train,
+        AXIS,
+        &Int::<usize>(2, |c, v| c.train.batch_size = v),
+    ),
+    hyperparameter(
+        "optimizer",
+        Train,
+        AXIS,
+        &Choice::<OptimizerKind>(|c, v| c.train.optimizer = v),
+    ),
+    hyperparameter("lr", Train, AXIS, &Float(|c, v| c.train.lr = v)),
+    hyperparameter("momentum", Train, AXIS, &Float(|c, v| c.train.momentum = v)),
+    hyperparameter("seed", Train, AXIS, &Int::<u64>(0, |c, v| c.train.seed = v)),
+    hyperparameter(
+        "objective",
+        Train,
+        FIXED,
+        &Choice::<Objective>(|c, v| c.train.objective = v),
+    ),
+];
+
+/// The hyperparameter `key` of `section`.
+pub fn find(section: Section, key: &str) -> Option<&'static Hyperparameter> {
+    HYPERPARAMETERS
+        .iter()
+        .find(|h| h.section == section && h.key == key)
+}
+
+/// The keys of `section`.
+pub fn keys(section: Section) -> Vec<&'static str> {
+    HYPERPARAMETERS
+        .iter()
+        .filter(|h| h.section == section)
+        .map(|h| h.key)
+        .collect()
+}
+
+/// The hyperparameter a grid axis `key` varies, if it may be one.
+pub fn axis(key: &str) -> Option<&'static Hyperparameter> {
+    HYPERPARAMETERS.iter().find(|h| h.axis && h.key == key)
+}
+
+/// The keys that may be grid axes.
+pub fn axes() -> Vec<&'static str> {
+    HYPERPARAMETERS
+        .iter()
+        .filter(|h| h.axis)
+        .map(|h| h.key)
+        .collect()
+}
+
+/// An integer of at least its first field, converted to `T`.
+pub struct Int<T>(pub i64, pub fn(&mut Configs, T));
+
+/// A number.
+pub struct Float(pub fn(&mut Configs, f64));
+
+/// A list of positive widths (channels or neurons).
+pub struct Widths(pub fn(&mut Configs, Vec<usize>));
+
+/// One of the names of `T`.
+pub struct Choice<T>(pub fn(&mut Configs, T));
+
+/// An integer of at least `min`.
+pub fn int(value: &Value, min: i64) -> Result<i64, Refusal> {
+    let v = value
+        .as_integer()
+        .ok_or_else(|| Refusal::expected("an integer"))?;
+    if v < min {
+        return Err(Refusal::Range(format!("must be at least {min}, not {v}")));
+    }
+    Ok(v)
+}
+
+/// A number (an integer is one too).
+pub fn float(value: &Value) -> Result<f64, Refusal> {
+    value
+        .as_float()
+        .or_else(|| value.as_integer().map(|i| i as f64))
+        .ok_or_else(|| Refusal::expected("a number"))
+}
+
+impl<T: TryFrom<i64> + Clone + Send + Sync + 'static> Kind for Int<T> {
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let v = int(value, self.0)?;
+        let t = T::try_from(v).map_err(|_| Refusal::Range(format!("{v} is too large")))?;
+        let set = self.1;
+        Ok(Setting::new(Param::Int(v), move |c| set(c, t.clone())))
+    }
+}
+
+impl Kind for Float {
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let v = float(value)?;
+        let set = self.0;
+        Ok(Setting::new(Param::Float(v), move |c| set(c, v)))
+    }
+}
+
+impl Kind for Widths {
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let ints: Vec<i64> = value
+            .as_array()
+            .and_then(|a| a.iter().map(Value::as_integer).collect())
+            .ok_or_else(|| Refusal::expected("a list of integers"))?;
+        if let Some(bad) = ints.iter().find(|&&w| w < 1) {
+            return Err(Refusal::Range(format!("must be at least 1, not {bad}")));
+        }
+        let widths: Vec<usize> = ints.iter().map(|&w| w as usize).collect();
+        let set = self.0;
+        Ok(Setting::new(Param::Ints(ints), move |c| {
+            set(c, widths.clone())
+        }))
+    }
+}
+
+/// A hyperparameter whose values are names.
+pub trait Choices: Sized + Clone + Send + Sync + 'static {
+    /// Every valid name, in the order errors list them.
+    const NAMES: &'static [&'static str];
+    fn parse(name: &str) -> Option<Self>;
+}
+
+impl<T: Choices> Kind for Choice<T> {
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let name = value.as_str();
+        let Some(choice) = name.and_then(T::parse) else {
+            let quoted: Vec<String> = T::NAMES.iter().map(|c| format!("\"{c}\"")).collect();
+            let hint = name.and_then(|n| super::error::closest(n, T::NAMES));
+            return Err(Refusal::Expected {
+                expected: format!("one of {}", quoted.join(", ")),
+                hint: hint.map(|h| format!("\"{h}\"")),
+            });
+        };
+        let set = self.0;
+        let name = name.unwrap_or_default().to_string();
+        Ok(Setting::new(Param::Text(name), move |c| {
+            set(c, choice.clone())
+        }))
+    }
+}
+
+impl Choices for Arch {
+    const NAMES: &'static [&'static str] = &["mlp", "resnet"];
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "mlp" => Some(Arch::Mlp),
+            "resnet" => Some(Arch::Resnet),
+            _ => None,
+        }
+    }
+}
+
+impl Choices for OptimizerKind {
+    const NAMES: &'static [&'static str] = &["adam", "sgd", "rmsprop"];
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "adam" => Some(OptimizerKind::Adam),
+            "sgd" => Some(OptimizerKind::Sgd),
+            "rmsprop" => Some(OptimizerKind::Rmsprop),
+            _ => None,
+        }
+    }
+}
+
+impl Choices for Objective {
+    const NAMES: &'static [&'static str] = &["val_f1", "val_acc", "val_loss"];
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "val_f1" => Some(Objective::ValF1),
+            "val_acc" => Some(Objective::ValAcc),
+            "val_loss" => Some(Objective::ValLoss),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str) -> Value {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn every_hyperparameter_reads_a_value_and_sets_its_own_field_only() {
+        let written = [
+            ("arch", "\"mlp\""),
+            ("filters", "[8, 16]"),
+            ("neurons", "7"),
+            ("hidden", "[5]"),
+            ("dropout", "0.25"),
+            ("epochs", "3"),
+            ("batch_size", "16"),
+            ("optimizer", "\"sgd\""),
+            ("lr", "0.5"),
+            ("momentum", "0.8"),
+            ("seed", "11"),
+            ("objective", "\"val_loss\""),
+        ];
+        assert_eq!(
+            written.map(|(k, _)| k).to_vec(),
+            HYPERPARAMETERS.iter().map(|h| h.key).collect::<Vec<_>>(),
+            "every hyperparameter is tested"
+        );
+        for (key, text) in written {
+            let hyper = HYPERPARAMETERS.iter().find(|h| h.key == key).unwrap();
+            let mut configs = Configs::default();
+            hyper.kind.read(&value(text)).unwrap().apply(&mut configs);
+            assert_ne!(configs, Configs::default(), "{key} changes something");
+            let json = |c: &Configs| {
+                let mut v = serde_json::json!({ "model": c.model, "train": c.train });
+                v[hyper.section.name()][key] = serde_json::Value::Null;
+                v
+            };
+            assert_eq!(
+                json(&configs),
+                json(&Configs::default()),
+                "{key} changes nothing but `{}.{key}`",
+                hyper.section.name()
+            );
+        }
+    }
+
+    #[test]
+    fn values_of_the_wrong_kind_or_range_are_refused() {
+        let read = |key: &str, text: &str| {
+            let hyper = HYPERPARAMETERS.iter().find(|h| h.key == key).unwrap();
+            hyper.kind.read(&value(text)).unwrap_err()
+        };
+        assert_eq!(read("neurons", "1.5"), Refusal::expected("an integer"));
+        assert_eq!(
+            read("neurons", "0"),
+            Refusal::Range("must be at least 1, not 0".into())
+        );
+        assert_eq!(
+            read("epochs", "5000000000"),
+            Refusal::Range("5000000000 is too large".into())
+        );
+        assert_eq!(read("lr", "\"fast\""), Refusal::expected("a number"));
+        assert_eq!(
+            read("filters", "[8, \"x\"]"),
+            Refusal::expected("a list of integers")
+        );
+        assert_eq!(
+            read("optimizer", "\"rmsprob\""),
+            Refusal::Expected {
+                expected: "one of \"adam\", \"sgd\", \"rmsprop\"".into(),
+                hint: Some("\"rmsprop\"".into())
+            }
+        );
+        assert_eq!(
+            axes().len(),
+            HYPERPARAMETERS.len() - 1,
+            "all but the objective"
+        );
+        assert!(axis("objective").is_none());
+        assert_eq!(find(Section::Train, "lr").map(|h| h.key), Some("lr"));
+        assert!(find(Section::Model, "lr").is_none());
+    }
+}

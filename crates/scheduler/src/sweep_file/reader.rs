@@ -1,0 +1,447 @@
+//! Reading a sweep file's TOML, key by key, with the line of every key and value at hand: each
+//! error says `FILE:LINE:` and names the key as it is written.
+
+use std::path::{Path, PathBuf};
+
+use sweep_model::{Augment, SyntheticSpec};
+use toml_edit::{Item, TableLike, Value};
+
+use super::error::{closest, Problem, Refusal, SweepFileError};
+use super::hyperparameters::{self as hyper, Configs, Hyperparameter, Section, Setting};
+use super::schema::{Axis, DataSource, Devices, RunSettings, SweepFile};
+
+/// Reads one file's keys, turning byte offsets into line numbers for errors.
+struct Reader<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Reader<'_> {
+    fn line(&self, span: Option<std::ops::Range<usize>>) -> usize {
+        let offset = span.map_or(0, |s| s.start).min(self.text.len());
+        self.text[..offset].matches('\n').count() + 1
+    }
+
+    fn key_line(&self, table: &dyn TableLike, key: &str) -> usize {
+        let span = table.get_key_value(key).and_then(|(k, _)| k.span());
+        self.line(span)
+    }
+
+    /// `problem`, at `line` of the file.
+    fn at(&self, line: usize, problem: Problem) -> SweepFileError {
+        SweepFileError {
+            path: self.path.to_path_buf(),
+            line: Some(line),
+            problem,
+        }
+    }
+
+    fn wrong_type(&self, line: usize, key: &str, expected: &str) -> SweepFileError {
+        let key = key.to_string();
+        let expected = expected.to_string();
+        self.at(line, Problem::WrongType { key, expected })
+    }
+
+    fn out_of_range(&self, line: usize, key: &str, message: String) -> SweepFileError {
+        let key = key.to_string();
+        self.at(line, Problem::OutOfRange { key, message })
+    }
+
+    /// The value as written in the file, on one line.
+    fn written(&self, value: &Value) -> String {
+        let Some(text) = value.span().and_then(|span| self.text.get(span)) else {
+            // A value without a span (never one read from a file).
+            return match (value.as_str(), value.as_integer(), value.as_float()) {
+                (Some(s), _, _) => format!("{s:?}"),
+                (_, Some(i), _) => i.to_string(),
+                (_, _, Some(f)) => f.to_string(),
+                _ => "this value".into(),
+            };
+        };
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// `value` of `key`, refused.
+    fn refused(&self, line: usize, key: &str, value: &Value, refusal: Refusal) -> SweepFileError {
+        match refusal {
+            Refusal::Expected { expected, hint } => {
+                let written = self.written(value);
+                let found = match hint {
+                    Some(hint) => format!("{written} (did you mean {hint}?)"),
+                    None => written,
+                };
+                let key = key.to_string();
+                self.at(
+                    line,
+                    Problem::BadValue {
+                        key,
+                        expected,
+                        found,
+                    },
+                )
+            }
+            Refusal::Range(message) => self.out_of_range(line, key, message),
+        }
+    }
+
+    /// Refuses keys of `table` (named `section`) that are not in `known`.
+    fn only_known(
+        &self,
+        table: &dyn TableLike,
+        section: &str,
+        known: &[&str],
+    ) -> Result<(), SweepFileError> {
+        let full = |key: &str| match section {
+            "" => key.to_string(),
+            _ => format!("{section}.{key}"),
+        };
+        match table.iter().find(|(key, _)| !known.contains(key)) {
+            Some((key, _)) => Err(self.at(
+                self.key_line(table, key),
+                Problem::UnknownKey {
+                    key: full(key),
+                    hint: closest(key, known).map(full),
+                },
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn section<'t>(
+        &self,
+        root: &'t dyn TableLike,
+        name: &str,
+        known: &[&str],
+    ) -> Result<Option<&'t dyn TableLike>, SweepFileError> {
+        let Some(item) = root.get(name) else {
+            return Ok(None);
+        };
+        let table = item
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type(self.key_line(root, name), name, "a table"))?;
+        self.only_known(table, name, known)?;
+        Ok(Some(table))
+    }
+
+    /// The value of `key` in `table`, which must not be a table.
+    fn value<'t>(
+        &self,
+        item: &'t Item,
+        line: usize,
+        key: &str,
+        expected: &str,
+    ) -> Result<&'t Value, SweepFileError> {
+        item.as_value()
+            .ok_or_else(|| self.wrong_type(line, key, expected))
+    }
+
+    fn int(&self, value: &Value, line: usize, key: &str, min: i64) -> Result<i64, SweepFileError> {
+        hyper::int(value, min).map_err(|r| self.refused(line, key, value, r))
+    }
+
+    fn float(&self, value: &Value, line: usize, key: &str) -> Result<f64, SweepFileError> {
+        hyper::float(value).map_err(|r| self.refused(line, key, value, r))
+    }
+
+    /// Reads `value` of a hyperparameter (named `written` in errors: `train.lr`, or `grid.lr`
+    /// for a grid value), sets it in `configs` and checks the result with the model crate's
+    /// own rules.
+    fn setting(
+        &self,
+        hyperparameter: &Hyperparameter,
+        written: &str,
+        value: &Value,
+        line: usize,
+        configs: &mut Configs,
+    ) -> Result<Setting, SweepFileError> {
+        let setting = hyperparameter
+            .kind
+            .read(value)
+            .map_err(|r| self.refused(line, written, value, r))?;
+        setting.apply(configs);
+        // The defaults are valid, so a problem now comes from this key.
+        let problem = match hyperparameter.section {
+            Section::Model => configs.model.problem(),
+            Section::Train => configs.train.problem(),
+        };
+        if let Some(message) = problem {
+            // The model crate names the key its own way (`train.lr must be …`); the error
+            // already names it as written.
+            let own_name = format!("{}.{} ", hyperparameter.section.name(), hyperparameter.key);
+            let message = match message.strip_prefix(&own_name) {
+                Some(rest) => rest.to_string(),
+                None => message,
+            };
+            return Err(self.out_of_range(line, written, message));
+        }
+        Ok(setting)
+    }
+}
+
+/// Validates the text of a sweep file; `path` is used in errors and to resolve `data.dir`.
+pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
+    let r = Reader { path, text };
+    let doc = toml_edit::Document::parse(text).map_err(|e| {
+        r.at(
+            r.line(e.span()),
+            Problem::Syntax(e.message().trim().to_string()),
+        )
+    })?;
+    let root: &dyn TableLike = doc.as_table();
+    r.only_known(root, "", &["name", "data", "model", "train", "grid", "run"])?;
+    let missing = |key: &str| SweepFileError {
+        path: path.to_path_buf(),
+        line: None,
+        problem: Problem::Missing {
+            key: key.to_string(),
+        },
+    };
+
+    let name = match root.get("name") {
+        Some(item) => {
+            let (line, expected) = (r.key_line(root, "name"), "a non-empty string");
+            let value = r.value(item, line, "name", expected)?;
+            match value.as_str() {
+                Some(s) if !s.trim().is_empty() => s.to_string(),
+                _ => return Err(r.refused(line, "name", value, Refusal::expected(expected))),
+            }
+        }
+        None => return Err(missing("name")),
+    };
+
+    let data = r
+        .section(root, "data", &["dir", "synthetic", "augment", "classes"])?
+        .ok_or_else(|| missing("data"))?;
+    let source = match (data.get("dir"), data.get("synthetic")) {
+        (Some(_), Some(_)) => {
+            return Err(r.out_of_range(
+                r.key_line(data, "synthetic"),
+                "data.synthetic",
+                "give either `data.dir` or `data.synthetic`, not both".into(),
+            ))
+        }
+        (Some(dir), None) => {
+            let (line, expected) = (r.key_line(data, "dir"), "a folder path");
+            let value = r.value(dir, line, "data.dir", expected)?;
+            let dir = value
+                .as_str()
+                .ok_or_else(|| r.refused(line, "data.dir", value, Refusal::expected(expected)))?;
+            DataSource::Dir(PathBuf::from(dir))
+        }
+        (None, Some(synthetic)) => DataSource::Synthetic(r.synthetic(data, synthetic)?),
+        (None, None) => return Err(missing("data.dir` or `data.synthetic")),
+    };
+    let classes = match data.get("classes") {
+        Some(item) => {
+            let line = r.key_line(data, "classes");
+            let value = r.value(item, line, "data.classes", "an integer")?;
+            Some(r.int(value, line, "data.classes", 2)? as usize)
+        }
+        None => None,
+    };
+    let augment = match data.get("augment") {
+        Some(item) => r.augment(data, item)?,
+        None => Augment::default(),
+    };
+
+    let mut configs = Configs::default();
+    for section in [Section::Model, Section::Train] {
+        let Some(table) = r.section(root, section.name(), &hyper::keys(section))? else {
+            continue;
+        };
+        for (key, item) in table.iter() {
+            let hyperparameter = hyper::find(section, key).expect("only known keys are left");
+            let line = r.key_line(table, key);
+            let written = format!("{}.{key}", section.name());
+            let value = r.value(item, line, &written, "a value")?;
+            r.setting(hyperparameter, &written, value, line, &mut configs)?;
+        }
+    }
+    let grid = r.grid(root, &configs)?;
+    let run = r.run(root)?;
+    Ok(SweepFile {
+        path: path.to_path_buf(),
+        text: text.to_string(),
+        name,
+        data: source,
+        classes,
+        augment,
+        model: configs.model,
+        train: configs.train,
+        grid,
+        run,
+    })
+}
+
+impl Reader<'_> {
+    /// The `[grid]` axes; each value is checked on top of the file's own `configs`.
+    fn grid(&self, root: &dyn TableLike, configs: &Configs) -> Result<Vec<Axis>, SweepFileError> {
+        let Some(table) = root.get("grid") else {
+            return Ok(Vec::new());
+        };
+        let table = table
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type(self.key_line(root, "grid"), "grid", "a table"))?;
+        let mut grid = Vec::new();
+        for (key, item) in table.iter() {
+            let line = self.key_line(table, key);
+            let Some(hyperparameter) = hyper::axis(key) else {
+                let axes = hyper::axes();
+                let problem = match closest(key, &axes) {
+                    Some(hint) => Problem::UnknownKey {
+                        key: format!("grid.{key}"),
+                        hint: Some(format!("grid.{hint}")),
+                    },
+                    None => Problem::NotAHyperparameter {
+                        axis: key.to_string(),
+                        known: axes.join(", "),
+                    },
+                };
+                return Err(self.at(line, problem));
+            };
+            let written = format!("grid.{key}");
+            let expected = "a list of values";
+            let values = match self.value(item, line, &written, expected)? {
+                Value::Array(values) => values,
+                value => {
+                    return Err(self.refused(line, &written, value, Refusal::expected(expected)))
+                }
+            };
+            if values.is_empty() {
+                let axis = key.to_string();
+                return Err(self.at(line, Problem::EmptyAxis { axis }));
+            }
+            let values = values
+                .iter()
+                .map(|value| {
+                    let line = self.line(value.span()).max(line);
+                    let mut trial = configs.clone();
+                    self.setting(hyperparameter, &written, value, line, &mut trial)
+                })
+                .collect::<Result<_, _>>()?;
+            grid.push(Axis {
+                key: key.to_string(),
+                values,
+            });
+        }
+        Ok(grid)
+    }
+
+    fn synthetic(
+        &self,
+        data: &dyn TableLike,
+        item: &Item,
+    ) -> Result<SyntheticSpec, SweepFileError> {
+        let line = self.key_line(data, "synthetic");
+        let table = item
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type(line, "data.synthetic", "a table"))?;
+        let keys = ["classes", "size", "train", "val", "test", "seed"];
+        self.only_known(table, "data.synthetic", &keys)?;
+        let mut spec = SyntheticSpec::default();
+        for (key, item) in table.iter() {
+            let full = format!("data.synthetic.{key}");
+            let line = self.key_line(table, key).max(line);
+            let value = self.value(item, line, &full, "an integer")?;
+            let v = self.int(value, line, &full, 0)? as usize;
+            match key {
+                "classes" => spec.classes = v,
+                "size" => spec.size = v,
+                "train" => spec.train = v,
+                "val" => spec.val = v,
+                "test" => spec.test = v,
+                "seed" => spec.seed = v as u64,
+                _ => unreachable!("only_known checked the keys"),
+            }
+            if let Some(message) = spec.problem() {
+                return Err(self.out_of_range(line, &full, message));
+            }
+        }
+        Ok(spec)
+    }
+
+    fn augment(&self, data: &dyn TableLike, item: &Item) -> Result<Augment, SweepFileError> {
+        let line = self.key_line(data, "augment");
+        let table = item
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type(line, "data.augment", "a table"))?;
+        let keys = ["rotation", "shift", "zoom", "hflip"];
+        self.only_known(table, "data.augment", &keys)?;
+        let mut augment = Augment::default();
+        for (key, item) in table.iter() {
+            let full = format!("data.augment.{key}");
+            let line = self.key_line(table, key).max(line);
+            let value = self.value(item, line, &full, "a value")?;
+            match key {
+                "hflip" => {
+                    augment.hflip = value.as_bool().ok_or_else(|| {
+                        self.refused(line, &full, value, Refusal::expected("true or false"))
+                    })?
+                }
+                "rotation" => augment.rotation = self.float(value, line, &full)?,
+                "shift" => augment.shift = self.float(value, line, &full)?,
+                "zoom" => augment.zoom = self.float(value, line, &full)?,
+                _ => unreachable!("only_known checked the keys"),
+            }
+            if let Some(message) = augment.problem() {
+                return Err(self.out_of_range(line, &full, message));
+            }
+        }
+        Ok(augment)
+    }
+
+    fn run(&self, root: &dyn TableLike) -> Result<RunSettings, SweepFileError> {
+        let mut run = RunSettings {
+            devices: Devices::Auto,
+            trials_per_device: 1,
+            max_retries: 0,
+        };
+        let keys = ["devices", "trials_per_device", "max_retries"];
+        let Some(table) = self.section(root, "run", &keys)? else {
+            return Ok(run);
+        };
+        for (key, item) in table.iter() {
+            let full = format!("run.{key}");
+            let line = self.key_line(table, key);
+            let value = self.value(item, line, &full, "a value")?;
+            match key {
+                "devices" => run.devices = self.devices(value, line)?,
+                "trials_per_device" => {
+                    run.trials_per_device = self.int(value, line, &full, 1)? as usize
+                }
+                "max_retries" => run.max_retries = self.int(value, line, &full, 0)? as u32,
+                _ => unreachable!("only_known checked the keys"),
+            }
+        }
+        Ok(run)
+    }
+
+    fn devices(&self, value: &Value, line: usize) -> Result<Devices, SweepFileError> {
+        let refused = || {
+            let expected = "\"auto\", \"cpu\", \"cuda:K\" or a list of \"cpu\"/\"cuda:K\"";
+            self.refused(line, "run.devices", value, Refusal::expected(expected))
+        };
+        let valid = |d: &str| {
+            d == "cpu"
+                || d.strip_prefix("cuda:")
+                    .is_some_and(|k| k.parse::<usize>().is_ok())
+        };
+        if let Some(s) = value.as_str() {
+            return match s {
+                "auto" => Ok(Devices::Auto),
+                d if valid(d) => Ok(Devices::List(vec![d.to_string()])),
+                _ => Err(refused()),
+            };
+        }
+        let list: Option<Vec<String>> = value.as_array().and_then(|array| {
+            array
+                .iter()
+                .map(|v| v.as_str().filter(|d| valid(d)).map(str::to_string))
+                .collect()
+        });
+        match list {
+            Some(list) if !list.is_empty() => Ok(Devices::List(list)),
+            _ => Err(refused()),
+        }
+    }
+}
