@@ -221,3 +221,53 @@ fn the_help_describes_the_tool_and_every_argument() {
         );
     }
 }
+
+#[test]
+fn bad_data_exits_2_from_predict_and_from_a_trial_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let synth = [
+        "data",
+        "synth",
+        "--out",
+        "data",
+        "--classes",
+        "3",
+        "--size",
+        "8",
+        "--train",
+        "24",
+        "--val",
+        "12",
+        "--test",
+        "6",
+    ];
+    assert!(sweep(dir, &synth).status.success());
+    let text_of_file = sweep_file("bd", "lr = [0.01]").replace(
+        "synthetic = { classes = 2, size = 8, train = 8, val = 4, test = 2, seed = 1 }",
+        "dir = \"data\"",
+    );
+    let (code, stderr) = run(dir, "bd.toml", &text_of_file);
+    assert_eq!(code, Some(0), "{stderr}");
+    std::fs::rename(dir.join("data"), dir.join("moved")).unwrap();
+
+    let out = sweep(
+        dir,
+        &["predict", "bd", "--db", "sweep.db", "--out", "s.csv"],
+    );
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("data: missing"), "{stderr}");
+    assert!(!dir.join("s.csv").exists(), "nothing written");
+
+    let trials = std::fs::read_dir(dir.join("results/bd/trials")).unwrap();
+    let trial_dir = trials.map(|e| e.unwrap().path()).next().unwrap();
+    let trial_dir = trial_dir.to_str().unwrap();
+    let out = sweep(dir, &["trial", trial_dir, "--device", "cpu"]);
+    let stdout = text(&out).0;
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(r#"{"event":"failed","reason":"data: missing"#),
+        "the trial reports why: {stdout}"
+    );
+}

@@ -381,7 +381,6 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
         &args.cache,
         &args.device,
     )
-    .map_err(anyhow::Error::msg)
     .with_context(|| format!("predicting with trial {}", trial.number))?;
     let dataset = &labelled.dataset;
     let names = &dataset.split(split).names;

@@ -165,5 +165,6 @@ pub fn trial(args: TrialArgs) -> Result<i32> {
     Ok(match exit {
         TrialExit::Finished | TrialExit::Interrupted => 0,
         TrialExit::Failed => 1,
+        TrialExit::BadInput => crate::commands::EXIT_BAD_INPUT,
     })
 }

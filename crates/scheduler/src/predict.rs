@@ -4,8 +4,7 @@ use std::path::Path;
 
 use sweep_model::{Dataset, SplitName};
 
-use crate::sweep_file::TrialConfig;
-use crate::trial::load_data;
+use crate::trial::{load_data, open_device, read_config, TrialError};
 
 /// A split labelled by a trial's model, with the data set it came from.
 pub struct Labelled {
@@ -21,13 +20,12 @@ pub fn predict_split(
     split: SplitName,
     cache_dir: &Path,
     device: &str,
-) -> Result<Labelled, String> {
-    let config: TrialConfig = serde_json::from_str(config)
-        .map_err(|e| format!("the trial's stored configuration: {e}"))?;
+) -> Result<Labelled, TrialError> {
+    let config = read_config(Path::new("the trial's stored configuration"), config)?;
     let dataset = load_data(&config, cache_dir)?;
-    let device = sweep_model::device(device).map_err(|e| e.to_string())?;
+    let device = open_device(device)?;
     let prediction = sweep_model::predict(checkpoint, &dataset, dataset.split(split), &device)
-        .map_err(|e| e.to_string())?;
+        .map_err(TrialError::Predict)?;
     Ok(Labelled {
         dataset,
         prediction,

@@ -2,11 +2,13 @@
 //! `config.json`, writing [`TrialEvent`]s to stdout. It stops cleanly (checkpoint kept,
 //! `interrupted`) on SIGINT or SIGTERM, and dies with the scheduler that started it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use sweep_model::{cache, Progress, Trial};
+use sweep_model::data::DataError;
+use sweep_model::train::PredictError;
+use sweep_model::{cache, Dataset, Progress, TrainError, Trial};
 
 use crate::events::TrialEvent;
 use crate::sweep_file::{DataSource, TrialConfig};
@@ -20,17 +22,57 @@ pub enum TrialExit {
     Finished,
     Interrupted,
     Failed,
+    /// Its configuration or data cannot be used (exit code 2, as for any bad input).
+    BadInput,
+}
+
+/// Why a trial, or a prediction with a trial's model, cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrialError {
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("{0}")]
+    Data(#[source] DataError),
+    #[error("cannot open device {device}: {message}")]
+    Device { device: String, message: String },
+    #[error("{0}")]
+    Train(#[source] TrainError),
+    #[error("{0}")]
+    Predict(#[source] PredictError),
+}
+
+impl TrialError {
+    /// Whether the user's input (configuration, data) is at fault.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, TrialError::Config { .. } | TrialError::Data(_))
+    }
+}
+
+/// Reads a trial's configuration from the JSON `text` of `path`.
+pub fn read_config(path: &Path, text: &str) -> Result<TrialConfig, TrialError> {
+    serde_json::from_str(text).map_err(|e| TrialError::Config {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Loads the trial's data as its configuration says (the scheduler has already decoded a
 /// data folder into the cache, so this maps the cache file).
-pub fn load_data(config: &TrialConfig, cache_dir: &Path) -> Result<sweep_model::Dataset, String> {
+pub fn load_data(config: &TrialConfig, cache_dir: &Path) -> Result<Dataset, TrialError> {
     match &config.data {
         DataSource::Synthetic(spec) => Ok(spec.generate()),
         DataSource::Dir(dir) => cache::load(dir, cache_dir, config.classes)
             .map(|(dataset, _)| dataset)
-            .map_err(|e| e.to_string()),
+            .map_err(TrialError::Data),
     }
+}
+
+/// Opens the device named `name` (`cpu`, `cuda:K`).
+pub fn open_device(name: &str) -> Result<candle_core::Device, TrialError> {
+    sweep_model::device(name).map_err(|e| TrialError::Device {
+        device: name.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Makes this process die with its parent: a scheduler killed with `kill -9` must not leave
@@ -61,25 +103,29 @@ pub fn run_trial(
         // SIGKILL itself.
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
-    let fail = |emit: &mut dyn FnMut(TrialEvent), reason: String| {
-        emit(TrialEvent::Failed { reason });
-        TrialExit::Failed
-    };
-    let config_path = dir.join(CONFIG_FILE);
-    let config: TrialConfig = match std::fs::read_to_string(&config_path)
-        .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
-    {
-        Ok(config) => config,
-        Err(e) => return fail(emit, format!("{}: {e}", config_path.display())),
-    };
-    let dataset = match load_data(&config, cache_dir) {
-        Ok(dataset) => dataset,
-        Err(e) => return fail(emit, e),
-    };
-    let candle_device = match sweep_model::device(device) {
-        Ok(d) => d,
-        Err(e) => return fail(emit, format!("cannot open device {device}: {e}")),
+    let prepared = (|| {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| TrialError::Config {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let config = read_config(&path, &text)?;
+        let dataset = load_data(&config, cache_dir)?;
+        Ok::<_, TrialError>((config, dataset, open_device(device)?))
+    })();
+    let (config, dataset, candle_device) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let exit = if e.is_bad_input() {
+                TrialExit::BadInput
+            } else {
+                TrialExit::Failed
+            };
+            emit(TrialEvent::Failed {
+                reason: e.to_string(),
+            });
+            return exit;
+        }
     };
     // A resumed trial announces itself once it has read its checkpoint.
     if !dir.join(sweep_model::train::LAST).exists() {
@@ -120,7 +166,12 @@ pub fn run_trial(
         })
     });
     match outcome {
-        Err(e) => fail(emit, e.to_string()),
+        Err(e) => {
+            emit(TrialEvent::Failed {
+                reason: TrialError::Train(e).to_string(),
+            });
+            TrialExit::Failed
+        }
         Ok(outcome) if !outcome.finished => {
             emit(TrialEvent::Interrupted {
                 epochs: outcome.history.len() as u32,
