@@ -20,6 +20,30 @@ pub fn sweep_bin() -> PathBuf {
     bin
 }
 
+/// Writes a small synthetic data set of 3 classes of 8×8 images to `dir/data` with
+/// `sweep data synth`.
+pub fn synthetic_data(dir: &Path, train: usize, val: usize, test: usize) {
+    let (train, val, test) = (train.to_string(), val.to_string(), test.to_string());
+    let args = [
+        "data",
+        "synth",
+        "--out",
+        "data",
+        "--classes",
+        "3",
+        "--size",
+        "8",
+        "--train",
+        &train,
+        "--val",
+        &val,
+        "--test",
+        &test,
+    ];
+    let out = sweep(dir, &args);
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
 /// Runs `sweep ARGS` in `dir` and returns what it printed and its exit status.
 pub fn sweep(dir: &Path, args: &[&str]) -> Output {
     Command::new(sweep_bin())

@@ -1,7 +1,7 @@
 //! The training engine through the command line: synthetic data on disk, training from it,
 //! resuming, and bad input refused with exit code 2.
 
-use sweep_tests::{sweep, text};
+use sweep_tests::{sweep, synthetic_data, text};
 
 #[test]
 fn synthetic_data_written_to_disk_trains_and_resumes() {
@@ -109,26 +109,7 @@ fn synthetic_data_written_to_disk_trains_and_resumes() {
 fn a_corrupt_image_is_refused_with_its_name_and_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let out = sweep(
-        dir,
-        &[
-            "data",
-            "synth",
-            "--out",
-            "data",
-            "--classes",
-            "3",
-            "--size",
-            "8",
-            "--train",
-            "10",
-            "--val",
-            "5",
-            "--test",
-            "2",
-        ],
-    );
-    assert!(out.status.success());
+    synthetic_data(dir, 10, 5, 2);
     let victim = dir.join("data/val_images/val_00003.png");
     let bytes = std::fs::read(&victim).unwrap();
     std::fs::write(&victim, &bytes[..bytes.len() / 3]).unwrap();

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sweep_tests::{sweep, text};
+use sweep_tests::{sweep, synthetic_data, text};
 
 /// A one-trial sweep on a tiny synthetic set, with `grid` as its `[grid]` section.
 fn sweep_file(name: &str, grid: &str) -> String {
@@ -226,23 +226,7 @@ fn the_help_describes_the_tool_and_every_argument() {
 fn bad_data_exits_2_from_predict_and_from_a_trial_process() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let synth = [
-        "data",
-        "synth",
-        "--out",
-        "data",
-        "--classes",
-        "3",
-        "--size",
-        "8",
-        "--train",
-        "24",
-        "--val",
-        "12",
-        "--test",
-        "6",
-    ];
-    assert!(sweep(dir, &synth).status.success());
+    synthetic_data(dir, 24, 12, 6);
     let text_of_file = sweep_file("bd", "lr = [0.01]").replace(
         "synthetic = { classes = 2, size = 8, train = 8, val = 4, test = 2, seed = 1 }",
         "dir = \"data\"",
