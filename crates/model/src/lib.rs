@@ -5,37 +5,22 @@
 //! training loop ([`train`]), metrics ([`metrics`]), checkpoints ([`checkpoint`]) and the
 //! training-step benchmark ([`bench`]). It knows nothing of tokio, SQL or plots.
 
-pub mod activation;
-pub mod augment;
-pub mod batch;
-pub mod bench;
-pub mod cache;
-pub mod checkpoint;
-pub mod conv;
 pub mod data;
-pub mod dense;
-pub mod kaggle;
-mod matmul;
-pub mod metrics;
-pub mod mlp;
-pub mod net;
-pub mod norm;
-pub mod optim;
-pub mod pool;
-pub mod resnet;
+pub mod nn;
+mod ops;
 pub mod rng;
-mod storage;
-pub mod synthetic;
 #[cfg(test)]
 mod testing;
 pub mod train;
 
-pub use augment::Augment;
+pub use data::augment::Augment;
+pub use data::synthetic::SyntheticSpec;
+pub use data::{cache, kaggle};
 pub use data::{Dataset, Normalization, Split, SplitName};
-pub use metrics::Confusion;
-pub use net::{Arch, ModelConfig, Net};
-pub use optim::OptimizerKind;
-pub use synthetic::SyntheticSpec;
+pub use nn::{Arch, ModelConfig, Net};
+pub use train::bench;
+pub use train::metrics::Confusion;
+pub use train::optim::OptimizerKind;
 pub use train::{
     predict, train, EpochMetrics, Objective, Outcome, Progress, TrainConfig, TrainError, Trial,
 };

@@ -9,14 +9,14 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
 
-use crate::augment::Augment;
-use crate::batch;
-use crate::checkpoint::{self, CheckpointError};
+use crate::data::augment::Augment;
+use crate::data::batch;
 use crate::data::{Dataset, Normalization, Split};
-use crate::metrics::Confusion;
-use crate::net::{ModelConfig, Net, Pass};
-use crate::optim::{Optimizer, OptimizerKind};
+use crate::nn::net::{ModelConfig, Net, Pass};
 use crate::rng::{stream, Rng};
+use crate::train::checkpoint::{self, CheckpointError};
+use crate::train::metrics::Confusion;
+use crate::train::optim::{Optimizer, OptimizerKind};
 
 /// What "best" means for a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -519,8 +519,8 @@ pub fn predict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::Arch;
-    use crate::synthetic::SyntheticSpec;
+    use crate::data::synthetic::SyntheticSpec;
+    use crate::nn::net::Arch;
 
     fn small_resnet() -> ModelConfig {
         ModelConfig {

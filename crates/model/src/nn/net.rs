@@ -4,8 +4,8 @@
 use candle_core::{DType, Device, Result, Shape, Tensor, Var};
 use candle_nn::{Init, VarBuilder, VarMap};
 
-use crate::mlp::Mlp;
-use crate::resnet::ResNet;
+use crate::nn::mlp::Mlp;
+use crate::nn::resnet::ResNet;
 use crate::rng::{stream, Rng};
 
 /// The network family.

@@ -10,15 +10,15 @@
 use candle_core::{ModuleT, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use crate::conv::{conv2d, conv2d_eval, Epilogue};
 use crate::data::CHANNELS;
-use crate::dense::Dense;
-use crate::net::{dropout, ModelConfig, Pass};
-use crate::norm::{batch_norm2d as batch_norm, BatchNorm2d as BatchNorm};
+use crate::nn::net::{dropout, ModelConfig, Pass};
+use crate::ops::conv::{conv2d, conv2d_eval, Epilogue};
+use crate::ops::dense::Dense;
+use crate::ops::norm::{batch_norm2d as batch_norm, BatchNorm2d as BatchNorm};
 
 const BN_EPS: f64 = 1e-5;
 
-/// A square convolution through [`crate::conv::conv2d`] (im2col + gemm on the CPU, candle's
+/// A square convolution through [`crate::ops::conv::conv2d`] (im2col + gemm on the CPU, candle's
 /// kernels elsewhere); parameters named and initialised as candle-nn's `conv2d`.
 struct Conv {
     weight: Tensor,
@@ -138,7 +138,7 @@ impl ResidualBlock {
             Skip::Identity => xs.clone(),
             Skip::Projection(conv) => conv.forward(xs, train)?,
         };
-        crate::activation::add_relu(&ys, &skip)
+        crate::ops::activation::add_relu(&ys, &skip)
     }
 }
 
@@ -180,7 +180,7 @@ impl ResNet {
         let train = pass.is_train();
         let mut xs = self.stem.forward_bn(xs, &self.stem_bn, true, train)?;
         if xs.dim(2)? >= 2 {
-            xs = crate::pool::max_pool2x2(&xs)?;
+            xs = crate::ops::pool::max_pool2x2(&xs)?;
         }
         for block in &self.blocks {
             xs = block.forward(&xs, train)?;

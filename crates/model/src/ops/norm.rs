@@ -10,7 +10,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, ModuleT, Result, Sha
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::storage::{f32_slice, par_filled};
+use crate::ops::storage::{f32_slice, par_filled};
 
 /// A batch-norm layer with learned scale and shift and running statistics.
 pub struct BatchNorm2d {
@@ -121,7 +121,7 @@ impl CustomOp3 for Train {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, w) = x.dims4()?;
         let dy = if self.relu {
-            crate::activation::relu_mask(dy, y)?
+            crate::ops::activation::relu_mask(dy, y)?
         } else {
             dy.contiguous()?
         };
@@ -246,12 +246,12 @@ impl BatchNorm2d {
     /// The layer in evaluation as a per-channel map `x · scale + shift` (from the running
     /// statistics), for a convolution to apply as it writes its output; `None` without
     /// learned scale and shift.
-    pub fn eval_epilogue(&self, relu: bool) -> Result<Option<crate::conv::Epilogue>> {
+    pub fn eval_epilogue(&self, relu: bool) -> Result<Option<crate::ops::conv::Epilogue>> {
         let Some((gamma, beta)) = self.inner.weight_and_bias() else {
             return Ok(None);
         };
         let (scale, shift) = self.eval_affine(gamma, beta)?;
-        Ok(Some(crate::conv::Epilogue { scale, shift, relu }))
+        Ok(Some(crate::ops::conv::Epilogue { scale, shift, relu }))
     }
 
     fn eval_affine(&self, gamma: &Tensor, beta: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {

@@ -9,8 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::data::kaggle::Layout;
 use crate::data::{Columns, DataError, Dataset, Pixels, Split};
-use crate::kaggle::Layout;
 
 const MAGIC: &[u8; 8] = b"SWEEPDS1";
 

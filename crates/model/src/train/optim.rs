@@ -14,7 +14,7 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor, Var};
 use candle_nn::VarMap;
 use rayon::prelude::*;
 
-use crate::storage::f32_slice;
+use crate::ops::storage::f32_slice;
 
 /// Parameters per parallel task of an update: large enough that scheduling costs nothing
 /// beside the work, so small tensors stay one task.

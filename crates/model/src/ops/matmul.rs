@@ -1,5 +1,5 @@
-//! The f32 matrix products under the CPU custom ops of [`conv`](crate::conv) and
-//! [`dense`](crate::dense): [`gemm`] and [`gemm_into`] call the `gemm` crate (the kernels
+//! The f32 matrix products under the CPU custom ops of [`conv`](crate::ops::conv) and
+//! [`dense`](crate::ops::dense): [`gemm`] and [`gemm_into`] call the `gemm` crate (the kernels
 //! candle's CPU matmul uses, with its AVX-512 ones enabled by the `x86-v4` feature and chosen
 //! at run time) with explicit strides, so transposed operands are read in place; [`gemm_nt`]
 //! is our own kernel for the one shape that crate handles badly.

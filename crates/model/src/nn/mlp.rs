@@ -5,8 +5,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::data::CHANNELS;
-use crate::dense::Dense;
-use crate::net::{dropout, ModelConfig, Pass};
+use crate::nn::net::{dropout, ModelConfig, Pass};
+use crate::ops::dense::Dense;
 
 /// A multi-layer perceptron over the flattened pixels.
 pub struct Mlp {

@@ -10,8 +10,8 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::matmul::{gemm, gemm_nt};
-use crate::storage::f32_slice;
+use crate::ops::matmul::{gemm, gemm_nt};
+use crate::ops::storage::f32_slice;
 
 /// `y = x · wᵀ + b` for `x` of shape `batch × inputs` and `w` of shape `outputs × inputs`.
 pub struct Dense {
