@@ -6,6 +6,7 @@ pub(crate) mod activation;
 pub(crate) mod conv;
 pub(crate) mod dense;
 pub(crate) mod matmul;
+pub(crate) mod mmap;
 pub(crate) mod norm;
 pub(crate) mod pool;
 pub(crate) mod storage;
