@@ -6,7 +6,7 @@ use std::time::Instant;
 use candle_core::{Device, Result, Tensor};
 use candle_nn::VarMap;
 
-use crate::nn::net::{Arch, ModelConfig, Net, Pass};
+use crate::nn::{Arch, ModelConfig, Net, Pass};
 use crate::rng::Rng;
 use crate::train::optim::{Optimizer, OptimizerKind};
 

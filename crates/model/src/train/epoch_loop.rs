@@ -12,7 +12,7 @@ use candle_nn::VarMap;
 use crate::data::augment::Augment;
 use crate::data::batch;
 use crate::data::{Dataset, Normalization, Split};
-use crate::nn::net::{ModelConfig, Net, Pass};
+use crate::nn::{ModelConfig, Net, Pass};
 use crate::rng::{stream, Rng};
 use crate::train::checkpoint::{self, CheckpointError};
 use crate::train::metrics::Confusion;
@@ -520,7 +520,7 @@ pub fn predict(
 mod tests {
     use super::*;
     use crate::data::synthetic::SyntheticSpec;
-    use crate::nn::net::Arch;
+    use crate::nn::Arch;
 
     fn small_resnet() -> ModelConfig {
         ModelConfig {
