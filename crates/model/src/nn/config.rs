@@ -1,11 +1,34 @@
 //! [`ModelConfig`]: the shape of a classifier, and [`Arch`], the network family it names.
 
+use crate::unknown_name::{parse_name, UnknownName};
+
 /// The network family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
     Mlp,
     Resnet,
+}
+
+impl Arch {
+    /// Every architecture, in the order of its list of names.
+    pub const ALL: [Arch; 2] = [Arch::Mlp, Arch::Resnet];
+
+    /// The name used in sweep files, on the command line and in the database.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arch::Mlp => "mlp",
+            Arch::Resnet => "resnet",
+        }
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = UnknownName;
+
+    fn from_str(text: &str) -> Result<Self, UnknownName> {
+        parse_name("architecture", text, &Self::ALL, Self::name)
+    }
 }
 
 /// The shape of a classifier; everything but the data set's size and class count.
@@ -55,5 +78,22 @@ impl ModelConfig {
             return Some("model.hidden widths must be positive".into());
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_arch_name_reads_back_as_itself() {
+        for item in Arch::ALL {
+            assert_eq!(item.name().parse::<Arch>(), Ok(item));
+        }
+        let err = "nope".parse::<Arch>().unwrap_err().to_string();
+        assert!(
+            err.contains(&Arch::ALL.map(|i| i.name()).join(", ")),
+            "{err}"
+        );
     }
 }

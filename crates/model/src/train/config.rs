@@ -10,6 +10,7 @@ use crate::data::Dataset;
 use crate::nn::ModelConfig;
 use crate::train::metrics::EpochMetrics;
 use crate::train::optim::OptimizerKind;
+use crate::unknown_name::{parse_name, UnknownName};
 
 /// What "best" means for a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -21,6 +22,28 @@ pub enum Objective {
     ValAcc,
     /// Validation loss, minimised.
     ValLoss,
+}
+
+impl Objective {
+    /// Every objective, in the order of its list of names.
+    pub const ALL: [Objective; 3] = [Objective::ValF1, Objective::ValAcc, Objective::ValLoss];
+
+    /// The name used in sweep files, on the command line and in the database.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Objective::ValF1 => "val_f1",
+            Objective::ValAcc => "val_acc",
+            Objective::ValLoss => "val_loss",
+        }
+    }
+}
+
+impl std::str::FromStr for Objective {
+    type Err = UnknownName;
+
+    fn from_str(text: &str) -> Result<Self, UnknownName> {
+        parse_name("objective", text, &Self::ALL, Self::name)
+    }
 }
 
 impl Objective {
@@ -107,4 +130,21 @@ pub struct Trial<'a> {
     pub device: &'a Device,
     /// The trial's folder: `last.safetensors` and `best.safetensors` go there.
     pub dir: &'a Path,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_objective_name_reads_back_as_itself() {
+        for item in Objective::ALL {
+            assert_eq!(item.name().parse::<Objective>(), Ok(item));
+        }
+        let err = "nope".parse::<Objective>().unwrap_err().to_string();
+        assert!(
+            err.contains(&Objective::ALL.map(|i| i.name()).join(", ")),
+            "{err}"
+        );
+    }
 }
