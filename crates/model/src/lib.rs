@@ -1,9 +1,18 @@
 //! `sweep-model`: everything about training one image classifier, synchronously, on one
-//! device. Data sets ([`data`], [`kaggle`], [`cache`], [`synthetic`]), augmentation
-//! ([`augment`]), networks ([`net`], [`mlp`], [`resnet`]) and their CPU kernels ([`conv`],
-//! [`dense`], [`norm`], [`pool`], [`activation`]), optimizers ([`optim`]), the
-//! training loop ([`train`]), metrics ([`metrics`]), checkpoints ([`checkpoint`]) and the
-//! training-step benchmark ([`bench`]). It knows nothing of tokio, SQL or plots.
+//! device; it knows nothing of tokio, SQL or plots. Four rooms, one job each:
+//!
+//! - [`data`]: data sets (Kaggle folders, the decoded-data cache, synthetic images),
+//!   augmentation and batches;
+//! - [`nn`]: layers in candle-nn's style, the MLP and the ResNet, and [`Net`] that picks one;
+//! - `ops` (crate-private): the CPU custom ops under the layers and every `unsafe` line;
+//! - [`train`]: the epoch loop, optimizers, metrics, the checkpointer and its keep-best
+//!   decision, prediction and the training-step benchmark.
+//!
+//! The arrows point one way: train → nn → ops, train → data; data never imports nn or train
+//! (it uses ops only for the cache's memory map), nn takes only the channel count from data,
+//! and train's optimizer reaches ops for its fused CPU step. [`rng`], the seeded random
+//! streams, is shared by data, nn and train. Names of devices, architectures, optimizers and objectives parse with
+//! `FromStr` ([`DeviceName`], [`UnknownName`]).
 
 pub mod data;
 mod device;

@@ -27,3 +27,18 @@ pub(crate) fn parse_name<T: Copy>(
             valid: all.iter().map(name).collect(),
         })
 }
+
+/// Asserts that every item's name parses back to the item, and that an unknown name's error
+/// lists every valid name.
+#[cfg(test)]
+pub(crate) fn assert_names_round_trip<T>(all: &[T], name: fn(&T) -> &'static str)
+where
+    T: std::str::FromStr<Err = UnknownName> + PartialEq + std::fmt::Debug,
+{
+    for item in all {
+        assert_eq!(name(item).parse::<T>().as_ref(), Ok(item));
+    }
+    let err = "nope".parse::<T>().unwrap_err().to_string();
+    let valid: Vec<&str> = all.iter().map(name).collect();
+    assert!(err.contains(&valid.join(", ")), "{err}");
+}

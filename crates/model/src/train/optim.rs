@@ -339,14 +339,7 @@ mod tests {
 
     #[test]
     fn every_optimizerkind_name_reads_back_as_itself() {
-        for item in OptimizerKind::ALL {
-            assert_eq!(item.name().parse::<OptimizerKind>(), Ok(item));
-        }
-        let err = "nope".parse::<OptimizerKind>().unwrap_err().to_string();
-        assert!(
-            err.contains(&OptimizerKind::ALL.map(|i| i.name()).join(", ")),
-            "{err}"
-        );
+        crate::unknown_name::assert_names_round_trip(&OptimizerKind::ALL, OptimizerKind::name);
     }
     use candle_core::{DType, Device};
 
