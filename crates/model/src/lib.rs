@@ -1,69 +1,39 @@
 //! `sweep-model`: everything about training one image classifier, synchronously, on one
-//! device. Data sets ([`data`], [`kaggle`], [`cache`], [`synthetic`]), augmentation
-//! ([`augment`]), networks ([`net`], [`mlp`], [`resnet`]) and their CPU kernels ([`conv`],
-//! [`dense`], [`norm`], [`pool`], [`activation`]), optimizers ([`optim`]), the
-//! training loop ([`train`]), metrics ([`metrics`]), checkpoints ([`checkpoint`]) and the
-//! training-step benchmark ([`bench`]). It knows nothing of tokio, SQL or plots.
+//! device; it knows nothing of tokio, SQL or plots. Four rooms, one job each:
+//!
+//! - [`data`]: data sets (Kaggle folders, the decoded-data cache, synthetic images),
+//!   augmentation and batches;
+//! - [`nn`]: layers in candle-nn's style, the MLP and the ResNet, and [`Net`] that picks one;
+//! - `ops` (crate-private): the CPU custom ops under the layers and every `unsafe` line;
+//! - [`train`]: the epoch loop, optimizers, metrics, the checkpointer and its keep-best
+//!   decision, prediction and the training-step benchmark.
+//!
+//! The arrows point one way: train → nn → ops, train → data; data never imports nn or train
+//! (it uses ops only for the cache's memory map), nn takes only the channel count from data,
+//! and train's optimizer reaches ops for its fused CPU step. [`rng`], the seeded random
+//! streams, is shared by data, nn and train. Names of devices, architectures, optimizers and objectives parse with
+//! `FromStr` ([`DeviceName`], [`UnknownName`]).
 
-pub mod activation;
-pub mod augment;
-pub mod batch;
-pub mod bench;
-pub mod cache;
-pub mod checkpoint;
-pub mod conv;
 pub mod data;
-pub mod dense;
-pub mod kaggle;
-mod matmul;
-pub mod metrics;
-pub mod mlp;
-pub mod net;
-pub mod norm;
-pub mod optim;
-pub mod pool;
-pub mod resnet;
+mod device;
+pub mod nn;
+mod ops;
 pub mod rng;
-mod storage;
-pub mod synthetic;
 #[cfg(test)]
 mod testing;
 pub mod train;
+pub mod unknown_name;
 
-pub use augment::Augment;
+pub use data::augment::Augment;
+pub use data::synthetic::SyntheticSpec;
+pub use data::{cache, kaggle};
 pub use data::{Dataset, Normalization, Split, SplitName};
-pub use metrics::Confusion;
-pub use net::{Arch, ModelConfig, Net};
-pub use optim::OptimizerKind;
-pub use synthetic::SyntheticSpec;
+pub use device::{device, gpu_count, DeviceName, UnknownDevice};
+pub use nn::{Arch, ModelConfig, Net};
+pub use train::bench;
+pub use train::metrics::Confusion;
+pub use train::optim::OptimizerKind;
 pub use train::{
     predict, train, EpochMetrics, Objective, Outcome, Progress, TrainConfig, TrainError, Trial,
 };
-
-/// The device a trial runs on, from its name: `cpu` or `cuda:K`.
-pub fn device(name: &str) -> candle_core::Result<candle_core::Device> {
-    match name {
-        "cpu" => Ok(candle_core::Device::Cpu),
-        other => match other
-            .strip_prefix("cuda:")
-            .and_then(|k| k.parse::<usize>().ok())
-        {
-            Some(k) => candle_core::Device::new_cuda(k),
-            None => candle_core::bail!("unknown device `{other}` (use `cpu` or `cuda:K`)"),
-        },
-    }
-}
-
-/// The number of GPUs this process can see (always 0 in a build without the `cuda` feature).
-pub fn gpu_count() -> usize {
-    #[cfg(feature = "cuda")]
-    {
-        (0..64)
-            .take_while(|&k| candle_core::Device::new_cuda(k).is_ok())
-            .count()
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        0
-    }
-}
+pub use unknown_name::UnknownName;

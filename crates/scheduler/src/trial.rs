@@ -79,7 +79,8 @@ pub fn open_device(name: &str) -> Result<candle_core::Device, TrialError> {
 /// trials running that a resumed sweep would then run a second time.
 fn die_with_parent() {
     #[cfg(target_os = "linux")]
-    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process, getppid only reads its
+    // parent id and _exit ends it; none of them touches memory that Rust code owns.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         // The parent may have died before the flag was set.

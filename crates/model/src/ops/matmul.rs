@@ -1,5 +1,5 @@
-//! The f32 matrix products under the CPU custom ops of [`conv`](crate::conv) and
-//! [`dense`](crate::dense): [`gemm`] and [`gemm_into`] call the `gemm` crate (the kernels
+//! The f32 matrix products under the CPU custom ops of [`conv`](crate::ops::conv) and
+//! [`dense`](crate::ops::dense): [`gemm`] and [`gemm_into`] call the `gemm` crate (the kernels
 //! candle's CPU matmul uses, with its AVX-512 ones enabled by the `x86-v4` feature and chosen
 //! at run time) with explicit strides, so transposed operands are read in place; [`gemm_nt`]
 //! is our own kernel for the one shape that crate handles badly.
@@ -41,13 +41,16 @@ pub(crate) fn gemm_into(
     rhs: (&[f32], (usize, usize)),
     threads: usize,
 ) {
-    gemm_raw(
-        dims,
-        (dst.as_mut_ptr(), dst.len(), dst_strides),
-        lhs,
-        rhs,
-        threads,
-    )
+    // SAFETY: `dst` is an exclusively borrowed slice of `dst.len()` floats.
+    unsafe {
+        gemm_raw(
+            dims,
+            (dst.as_mut_ptr(), dst.len(), dst_strides),
+            lhs,
+            rhs,
+            threads,
+        )
+    }
 }
 
 /// [`gemm_into`] into memory not yet initialised: the product writes every element of the
@@ -60,16 +63,27 @@ pub(crate) fn gemm_into_uninit(
     rhs: (&[f32], (usize, usize)),
     threads: usize,
 ) {
-    gemm_raw(
-        dims,
-        (dst.as_mut_ptr().cast(), dst.len(), dst_strides),
-        lhs,
-        rhs,
-        threads,
-    )
+    // SAFETY: `dst` is an exclusively borrowed slice of `dst.len()` floats (`MaybeUninit<f32>`
+    // has the layout of `f32`), and the product only writes it.
+    unsafe {
+        gemm_raw(
+            dims,
+            (dst.as_mut_ptr().cast(), dst.len(), dst_strides),
+            lhs,
+            rhs,
+            threads,
+        )
+    }
 }
 
-fn gemm_raw(
+/// The product of [`gemm_into`] into `dst_len` floats at `dst`, after checking that the
+/// strides stay inside every buffer.
+///
+/// # Safety
+///
+/// `dst` must be valid for writes of `dst_len` floats, and nothing else may read or write
+/// them during the call.
+unsafe fn gemm_raw(
     (m, n, k): (usize, usize, usize),
     (dst, dst_len, (dst_rs, dst_cs)): (*mut f32, usize, (usize, usize)),
     (lhs, (lhs_rs, lhs_cs)): (&[f32], (usize, usize)),
@@ -105,8 +119,8 @@ fn gemm_raw(
         gemm::Parallelism::None
     };
     // SAFETY: the asserts above check that every element the strides address lies inside its
-    // buffer; `dst` comes from an exclusively borrowed slice of `dst_len` elements, and with
-    // `read_dst` false the product only writes it.
+    // buffer; the caller vouches that `dst` holds `dst_len` floats that only this call
+    // touches, and with `read_dst` false the product only writes them.
     unsafe {
         gemm::gemm(
             m,

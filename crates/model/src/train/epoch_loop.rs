@@ -1,122 +1,26 @@
 //! The training loop: [`train`] runs a trial's epochs (resuming from its last checkpoint),
-//! reports [`Progress`] as plain data, and writes the last and best checkpoints;
-//! [`predict`] labels a split with a saved model.
+//! reports [`Progress`] as plain data, and has its
+//! [`Checkpointer`](crate::train::checkpoint::Checkpointer) write the checkpoints that
+//! [`after_epoch`](crate::train::keep_best::after_epoch) asks for.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Tensor, D};
 use candle_nn::VarMap;
 
-use crate::augment::Augment;
-use crate::batch;
-use crate::checkpoint::{self, CheckpointError};
-use crate::data::{Dataset, Normalization, Split};
-use crate::metrics::Confusion;
-use crate::net::{ModelConfig, Net, Pass};
-use crate::optim::{Optimizer, OptimizerKind};
+use crate::data::{batch, Normalization, Split};
+use crate::nn::{Net, Pass};
 use crate::rng::{stream, Rng};
-
-/// What "best" means for a trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Objective {
-    /// Validation macro F1, maximised.
-    ValF1,
-    /// Validation accuracy, maximised.
-    ValAcc,
-    /// Validation loss, minimised.
-    ValLoss,
-}
-
-impl Objective {
-    /// The objective's value in an epoch's metrics.
-    pub fn value(self, m: &EpochMetrics) -> f64 {
-        match self {
-            Objective::ValF1 => m.val_f1,
-            Objective::ValAcc => m.val_acc,
-            Objective::ValLoss => m.val_loss,
-        }
-    }
-
-    /// Whether `a` is strictly better than `b`.
-    pub fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Objective::ValLoss => a < b,
-            _ => a > b,
-        }
-    }
-}
-
-/// How to train: everything about the run but the model's shape and the data.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainConfig {
-    pub epochs: u32,
-    pub batch_size: usize,
-    pub optimizer: OptimizerKind,
-    pub lr: f64,
-    /// SGD's momentum (0 for plain SGD); the other optimizers ignore it.
-    pub momentum: f64,
-    pub seed: u64,
-    pub objective: Objective,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            epochs: 10,
-            batch_size: 64,
-            optimizer: OptimizerKind::Adam,
-            lr: 0.001,
-            momentum: 0.0,
-            seed: 42,
-            objective: Objective::ValF1,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Why the settings are out of range, naming the key, if they are.
-    pub fn problem(&self) -> Option<String> {
-        if self.epochs == 0 {
-            return Some("train.epochs must be at least 1".into());
-        }
-        if self.batch_size < 2 {
-            return Some(format!(
-                "train.batch_size must be at least 2 (batch norm needs two images), not {}",
-                self.batch_size
-            ));
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Some(format!(
-                "train.lr must be a positive number, not {}",
-                self.lr
-            ));
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Some(format!(
-                "train.momentum must be in [0, 1), not {}",
-                self.momentum
-            ));
-        }
-        None
-    }
-}
-
-/// The metrics of one finished epoch (epochs count from 1).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: u32,
-    pub train_loss: f64,
-    pub train_acc: f64,
-    pub val_loss: f64,
-    pub val_acc: f64,
-    pub val_f1: f64,
-    pub lr: f64,
-    pub seconds: f64,
-}
+use crate::train::checkpoint::{
+    model_tensors, CheckpointError, Checkpointer, LastState, ModelCard,
+};
+use crate::train::config::Trial;
+use crate::train::keep_best::{after_epoch, Best, CheckpointAction};
+use crate::train::metrics::{Confusion, EpochMetrics};
+use crate::train::optim::Optimizer;
+use crate::train::predict::evaluate;
 
 /// What the loop reports as it goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,42 +51,10 @@ pub enum TrainError {
     Diverged { epoch: u32, batch: usize, loss: f64 },
     #[error("the {split} split has no labels")]
     Unlabelled { split: &'static str },
-    #[error("{path}: the checkpoint belongs to another configuration")]
-    ForeignCheckpoint { path: PathBuf },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-}
-
-/// The state saved with the last checkpoint: enough to resume exactly where it stopped.
-/// The random streams of an epoch are derived from `(seed, epoch)`, so they need no saving.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct LastState {
-    identity: String,
-    optimizer_steps: u64,
-    norm: Normalization,
-    history: Vec<EpochMetrics>,
-    best: Option<Best>,
-}
-
-/// The best epoch so far and its confusion matrix.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Best {
-    pub epoch: u32,
-    pub objective: f64,
-    pub confusion: Confusion,
-}
-
-/// What a best checkpoint holds besides weights: enough to rebuild the network and predict.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ModelCard {
-    pub model: ModelConfig,
-    pub size: usize,
-    pub classes: usize,
-    pub norm: Normalization,
-    pub epoch: u32,
-    pub objective: f64,
 }
 
 /// The result of [`train`].
@@ -194,72 +66,6 @@ pub struct Outcome {
     pub best: Option<Best>,
     /// Whether all epochs ran (`false`: stopped on request, resumable).
     pub finished: bool,
-}
-
-/// One trial to train: the data, the configuration and where its checkpoints live.
-pub struct Trial<'a> {
-    pub dataset: &'a Dataset,
-    pub model: &'a ModelConfig,
-    pub train: &'a TrainConfig,
-    pub augment: &'a Augment,
-    pub device: &'a Device,
-    /// The trial's folder: `last.safetensors` and `best.safetensors` go there.
-    pub dir: &'a Path,
-}
-
-/// The last checkpoint's file name in a trial's folder.
-pub const LAST: &str = "last.safetensors";
-/// The best checkpoint's file name in a trial's folder.
-pub const BEST: &str = "best.safetensors";
-
-impl Trial<'_> {
-    /// A string that changes whenever a resumed run would not continue the same training;
-    /// the number of epochs is left out, so a finished trial can be trained further.
-    fn identity(&self) -> String {
-        let train = TrainConfig {
-            epochs: 0,
-            ..self.train.clone()
-        };
-        serde_json::json!({
-            "model": self.model,
-            "train": train,
-            "augment": self.augment,
-            "size": self.dataset.size,
-            "classes": self.dataset.classes,
-        })
-        .to_string()
-    }
-}
-
-fn model_tensors(vars: &VarMap) -> Vec<(String, Tensor)> {
-    let data = vars
-        .data()
-        .lock()
-        .expect("the variable map is never poisoned");
-    let mut tensors: Vec<(String, Tensor)> = data
-        .iter()
-        .map(|(name, var)| (format!("model.{name}"), var.as_tensor().clone()))
-        .collect();
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    tensors
-}
-
-fn load_model_tensors(
-    vars: &VarMap,
-    tensors: &std::collections::HashMap<String, Tensor>,
-) -> candle_core::Result<()> {
-    let data = vars
-        .data()
-        .lock()
-        .expect("the variable map is never poisoned");
-    for (name, var) in data.iter() {
-        let key = format!("model.{name}");
-        let saved = tensors
-            .get(&key)
-            .ok_or_else(|| candle_core::Error::Msg(format!("the checkpoint has no `{key}`")))?;
-        var.set(&saved.to_device(var.device())?)?;
-    }
-    Ok(())
 }
 
 fn labels_of<'s>(split: &'s Split, name: &'static str) -> Result<&'s [u32], TrainError> {
@@ -276,146 +82,32 @@ pub fn train(
     stop: &AtomicBool,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Outcome, TrainError> {
-    let Trial {
-        dataset,
-        train: config,
-        device,
-        ..
-    } = *trial;
-    let size = dataset.size;
-    let train_labels = labels_of(&dataset.train, "train")?;
-    let val_labels = labels_of(&dataset.val, "validation")?;
-    let vars = VarMap::new();
-    let net = Net::new(
-        trial.model,
-        size,
-        dataset.classes,
-        config.seed,
-        &vars,
-        device,
-    )?;
-    let mut optimizer = Optimizer::new(config.optimizer, config.lr, config.momentum, &vars)?;
-    let identity = trial.identity();
-    let last_path = trial.dir.join(LAST);
-    let best_path = trial.dir.join(BEST);
-
-    let mut state = if last_path.exists() {
-        let (tensors, state): (_, LastState) = checkpoint::load(&last_path, device)?;
-        if state.identity != identity {
-            return Err(TrainError::ForeignCheckpoint { path: last_path });
+    let mut run = Run::new(trial)?;
+    let checkpointer = Checkpointer::new(trial);
+    let mut state = match checkpointer.resume(&run.vars, &mut run.optimizer, trial.device)? {
+        Some(state) => {
+            on_progress(Progress::Resumed {
+                history: state.history.clone(),
+            });
+            state
         }
-        load_model_tensors(&vars, &tensors)?;
-        optimizer.load_state(&tensors, state.optimizer_steps)?;
-        on_progress(Progress::Resumed {
-            history: state.history.clone(),
-        });
-        state
-    } else {
-        LastState {
-            identity,
-            optimizer_steps: 0,
-            norm: Normalization::measure(&dataset.train),
-            history: Vec::new(),
-            best: None,
-        }
+        None => checkpointer.fresh(Normalization::measure(&trial.dataset.train)),
     };
-
-    let n = dataset.train.len();
-    // Batch norm cannot learn from a batch of one image: such a last batch is left out.
-    let usable = if n % config.batch_size == 1 { n - 1 } else { n };
-    let batches = usable.div_ceil(config.batch_size);
-    for epoch in state.history.len() as u32 + 1..=config.epochs {
+    for epoch in state.history.len() as u32 + 1..=trial.train.epochs {
         let started = Instant::now();
-        let mut order: Vec<usize> = (0..n).collect();
-        Rng::derive(config.seed, &[stream::SHUFFLE, epoch as u64]).shuffle(&mut order);
-        let mut augment_rng = Rng::derive(config.seed, &[stream::AUGMENT, epoch as u64]);
-        let mut dropout_rng = Rng::derive(config.seed, &[stream::DROPOUT, epoch as u64]);
-        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for (b, indices) in order[..usable].chunks(config.batch_size).enumerate() {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(Outcome {
-                    history: state.history,
-                    best: state.best,
-                    finished: false,
-                });
-            }
-            let xs = batch::images(
-                &dataset.train,
-                indices,
-                size,
-                &state.norm,
-                Some((trial.augment, &mut augment_rng)),
-                device,
-            )?;
-            let ys = batch::labels(train_labels, indices, device)?;
-            let logits = net.forward(&xs, &mut Pass::Train(&mut dropout_rng))?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
-            let loss_value = loss.to_scalar::<f32>()? as f64;
-            if !loss_value.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    batch: b + 1,
-                    loss: loss_value,
-                });
-            }
-            optimizer.step(&loss.backward()?)?;
-            loss_sum += loss_value * indices.len() as f64;
-            correct += logits
-                .argmax(D::Minus1)?
-                .eq(&ys)?
-                .to_dtype(DType::U32)?
-                .sum_all()?
-                .to_scalar::<u32>()? as usize;
-            on_progress(Progress::Batch {
-                epoch,
-                batch: b + 1,
-                batches,
-                loss: loss_value,
+        let Some(fit) = run.fit_epoch(epoch, &state.norm, stop, on_progress)? else {
+            return Ok(Outcome {
+                history: state.history,
+                best: state.best,
+                finished: false,
             });
-        }
-        let (val_loss, predicted) = evaluate(&net, &dataset.val, size, &state.norm, device)?;
-        let confusion = Confusion::from_labels(dataset.classes, val_labels, &predicted);
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss: loss_sum / usable as f64,
-            train_acc: correct as f64 / usable as f64,
-            val_loss: val_loss.unwrap_or(f64::NAN),
-            val_acc: confusion.accuracy(),
-            val_f1: confusion.macro_f1(),
-            lr: optimizer.lr(),
-            seconds: started.elapsed().as_secs_f64(),
         };
-        let objective = config.objective.value(&metrics);
-        let is_best = state
-            .best
-            .as_ref()
-            .is_none_or(|b| config.objective.better(objective, b.objective));
-        let tensors = model_tensors(&vars);
-        if is_best {
-            let card = ModelCard {
-                model: trial.model.clone(),
-                size,
-                classes: dataset.classes,
-                norm: state.norm,
-                epoch,
-                objective,
-            };
-            checkpoint::save(&best_path, &tensors, &card)?;
-            state.best = Some(Best {
-                epoch,
-                objective,
-                confusion,
-            });
-        }
-        state.history.push(metrics.clone());
-        state.optimizer_steps = optimizer.steps();
-        let mut all = tensors;
-        all.extend(optimizer.state());
-        checkpoint::save(&last_path, &all, &state)?;
+        let (metrics, confusion) = run.evaluate_epoch(epoch, &fit, &state.norm, started)?;
+        let is_best = run.record_epoch(&checkpointer, &mut state, &metrics, &confusion)?;
         on_progress(Progress::Epoch(metrics));
         on_progress(Progress::Checkpoint {
             epoch,
-            path: last_path.clone(),
+            path: checkpointer.last_path().to_path_buf(),
             best: is_best,
         });
     }
@@ -426,101 +118,222 @@ pub fn train(
     })
 }
 
-/// Images per evaluation batch; one size for validation and prediction, so that both compute
-/// exactly the same logits.
-const EVAL_BATCH: usize = 256;
+/// What the epochs of one run share: the trial, its network and optimizer, and the labels.
+struct Run<'a> {
+    trial: &'a Trial<'a>,
+    vars: VarMap,
+    net: Net,
+    optimizer: Optimizer,
+    train_labels: &'a [u32],
+    val_labels: &'a [u32],
+    /// The training images an epoch uses: batch norm cannot learn from a batch of one image,
+    /// so such a last batch is left out.
+    usable: usize,
+}
 
-/// The mean cross-entropy (when the split has labels) and the predicted labels of a split.
-fn evaluate(
-    net: &Net,
-    split: &Split,
-    size: usize,
-    norm: &Normalization,
-    device: &Device,
-) -> candle_core::Result<(Option<f64>, Vec<u32>)> {
-    let mut predicted = Vec::with_capacity(split.len());
-    let mut loss_sum = 0.0;
-    let all: Vec<usize> = (0..split.len()).collect();
-    for indices in all.chunks(EVAL_BATCH) {
-        let xs = batch::images(split, indices, size, norm, None, device)?;
-        let logits = net.forward(&xs, &mut Pass::Eval)?;
-        if let Some(labels) = &split.labels {
-            let ys = batch::labels(labels, indices, device)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &ys)?.to_scalar::<f32>()?;
-            loss_sum += loss as f64 * indices.len() as f64;
+/// The training totals of one epoch.
+struct Fit {
+    loss_sum: f64,
+    correct: usize,
+}
+
+impl<'a> Run<'a> {
+    /// The network and optimizer of `trial` at their initial state.
+    fn new(trial: &'a Trial<'a>) -> Result<Self, TrainError> {
+        let (dataset, config) = (trial.dataset, trial.train);
+        let train_labels = labels_of(&dataset.train, "train")?;
+        let val_labels = labels_of(&dataset.val, "validation")?;
+        let vars = VarMap::new();
+        let net = Net::new(
+            trial.model,
+            dataset.size,
+            dataset.classes,
+            config.seed,
+            &vars,
+            trial.device,
+        )?;
+        let optimizer = Optimizer::new(config.optimizer, config.lr, config.momentum, &vars)?;
+        let n = dataset.train.len();
+        let usable = if n % config.batch_size == 1 { n - 1 } else { n };
+        Ok(Self {
+            trial,
+            vars,
+            net,
+            optimizer,
+            train_labels,
+            val_labels,
+            usable,
+        })
+    }
+
+    /// One pass over the shuffled training images; `None` when `stop` was set before a batch.
+    fn fit_epoch(
+        &mut self,
+        epoch: u32,
+        norm: &Normalization,
+        stop: &AtomicBool,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<Option<Fit>, TrainError> {
+        let Trial {
+            dataset,
+            train: config,
+            device,
+            ..
+        } = *self.trial;
+        let batches = self.usable.div_ceil(config.batch_size);
+        let mut order: Vec<usize> = (0..dataset.train.len()).collect();
+        Rng::derive(config.seed, &[stream::SHUFFLE, epoch as u64]).shuffle(&mut order);
+        let mut augment_rng = Rng::derive(config.seed, &[stream::AUGMENT, epoch as u64]);
+        let mut dropout_rng = Rng::derive(config.seed, &[stream::DROPOUT, epoch as u64]);
+        let mut fit = Fit {
+            loss_sum: 0.0,
+            correct: 0,
+        };
+        for (b, indices) in order[..self.usable].chunks(config.batch_size).enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let xs = batch::images(
+                &dataset.train,
+                indices,
+                dataset.size,
+                norm,
+                Some((self.trial.augment, &mut augment_rng)),
+                device,
+            )?;
+            let ys = batch::labels(self.train_labels, indices, device)?;
+            let (loss, correct) = self.train_step(&xs, &ys, &mut dropout_rng)?;
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    batch: b + 1,
+                    loss,
+                });
+            }
+            fit.loss_sum += loss * indices.len() as f64;
+            fit.correct += correct;
+            on_progress(Progress::Batch {
+                epoch,
+                batch: b + 1,
+                batches,
+                loss,
+            });
         }
-        predicted.extend(logits.argmax(D::Minus1)?.to_vec1::<u32>()?);
+        Ok(Some(fit))
     }
-    let loss = split
-        .labels
-        .as_ref()
-        .map(|_| loss_sum / split.len().max(1) as f64);
-    Ok((loss, predicted))
-}
 
-/// Why a saved model could not label a split.
-#[derive(Debug, thiserror::Error)]
-pub enum PredictError {
-    #[error("{path}: the model was trained on {model_size}×{model_size} images in {model_classes} classes, the data set has {size}×{size} in {classes}")]
-    Mismatch {
-        path: PathBuf,
-        model_size: usize,
-        model_classes: usize,
-        size: usize,
-        classes: usize,
-    },
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
-}
-
-/// What [`predict`] returns: a label per image, and the macro F1 when the split has labels.
-#[derive(Debug, Clone)]
-pub struct Prediction {
-    pub labels: Vec<u32>,
-    pub card: ModelCard,
-    pub confusion: Option<Confusion>,
-}
-
-/// Labels every image of `split` (in order) with the model saved at `path` (a best or last
-/// checkpoint of [`train`]).
-pub fn predict(
-    path: &Path,
-    dataset: &Dataset,
-    split: &Split,
-    device: &Device,
-) -> Result<Prediction, PredictError> {
-    let (tensors, card): (_, ModelCard) = checkpoint::load(path, device)?;
-    if card.size != dataset.size || card.classes != dataset.classes {
-        return Err(PredictError::Mismatch {
-            path: path.to_path_buf(),
-            model_size: card.size,
-            model_classes: card.classes,
-            size: dataset.size,
-            classes: dataset.classes,
-        });
+    /// The batch's loss and correct predictions, and the optimizer's step on it unless the
+    /// loss is not finite.
+    fn train_step(
+        &mut self,
+        xs: &Tensor,
+        ys: &Tensor,
+        dropout_rng: &mut Rng,
+    ) -> candle_core::Result<(f64, usize)> {
+        let logits = self.net.forward(xs, &mut Pass::Train(dropout_rng))?;
+        let loss = candle_nn::loss::cross_entropy(&logits, ys)?;
+        let loss_value = loss.to_scalar::<f32>()? as f64;
+        if !loss_value.is_finite() {
+            return Ok((loss_value, 0));
+        }
+        self.optimizer.step(&loss.backward()?)?;
+        let correct = logits
+            .argmax(D::Minus1)?
+            .eq(ys)?
+            .to_dtype(DType::U32)?
+            .sum_all()?
+            .to_scalar::<u32>()? as usize;
+        Ok((loss_value, correct))
     }
-    let vars = VarMap::new();
-    let net = Net::new(&card.model, card.size, card.classes, 0, &vars, device)?;
-    load_model_tensors(&vars, &tensors)?;
-    let (_, labels) = evaluate(&net, split, card.size, &card.norm, device)?;
-    let confusion = split
-        .labels
-        .as_ref()
-        .map(|truth| Confusion::from_labels(card.classes, truth, &labels));
-    Ok(Prediction {
-        labels,
-        card,
-        confusion,
-    })
+
+    /// The epoch's metrics, its validation pass included, and the validation confusion.
+    fn evaluate_epoch(
+        &self,
+        epoch: u32,
+        fit: &Fit,
+        norm: &Normalization,
+        started: Instant,
+    ) -> Result<(EpochMetrics, Confusion), TrainError> {
+        let dataset = self.trial.dataset;
+        let (val_loss, predicted) = evaluate(
+            &self.net,
+            &dataset.val,
+            dataset.size,
+            norm,
+            self.trial.device,
+        )?;
+        let confusion = Confusion::from_labels(dataset.classes, self.val_labels, &predicted);
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: fit.loss_sum / self.usable as f64,
+            train_acc: fit.correct as f64 / self.usable as f64,
+            val_loss: val_loss.unwrap_or(f64::NAN),
+            val_acc: confusion.accuracy(),
+            val_f1: confusion.macro_f1(),
+            lr: self.optimizer.lr(),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        Ok((metrics, confusion))
+    }
+
+    /// Adds the epoch to `state` and writes the checkpoints [`after_epoch`] asks for; whether
+    /// the epoch is the new best.
+    fn record_epoch(
+        &self,
+        checkpointer: &Checkpointer,
+        state: &mut LastState,
+        metrics: &EpochMetrics,
+        confusion: &Confusion,
+    ) -> Result<bool, CheckpointError> {
+        let objective = self.trial.train.objective;
+        let actions = after_epoch(objective, metrics, state.best.as_ref());
+        let tensors = model_tensors(&self.vars);
+        state.history.push(metrics.clone());
+        state.optimizer_steps = self.optimizer.steps();
+        let mut is_best = false;
+        for action in actions {
+            match action {
+                CheckpointAction::SaveBest => {
+                    let card = ModelCard {
+                        model: self.trial.model.clone(),
+                        size: self.trial.dataset.size,
+                        classes: self.trial.dataset.classes,
+                        norm: state.norm,
+                        epoch: metrics.epoch,
+                        objective: objective.value(metrics),
+                    };
+                    checkpointer.save_best(&tensors, &card)?;
+                    state.best = Some(Best {
+                        epoch: metrics.epoch,
+                        objective: card.objective,
+                        confusion: confusion.clone(),
+                    });
+                    is_best = true;
+                }
+                CheckpointAction::SaveLast => {
+                    checkpointer.save_last(tensors.clone(), &self.optimizer, state)?;
+                }
+            }
+        }
+        Ok(is_best)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use candle_core::Device;
+
     use super::*;
-    use crate::net::Arch;
-    use crate::synthetic::SyntheticSpec;
+    use crate::data::augment::Augment;
+    use crate::data::synthetic::SyntheticSpec;
+    use crate::data::Dataset;
+    use crate::nn::{Arch, ModelConfig};
+    use crate::train::checkpoint::{self, BEST, LAST};
+    use crate::train::config::TrainConfig;
+    use crate::train::optim::OptimizerKind;
+    use crate::train::predict::predict;
 
     fn small_resnet() -> ModelConfig {
         ModelConfig {
@@ -810,7 +623,10 @@ mod tests {
             dir.path(),
         )
         .unwrap_err();
-        assert!(matches!(err, TrainError::ForeignCheckpoint { .. }), "{err}");
+        assert!(
+            matches!(err, TrainError::Checkpoint(CheckpointError::Foreign { .. })),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,19 @@
 //! [`Confusion`]: the confusion matrix of a classifier over a split, and the metrics read
-//! from it: accuracy and macro F1 exactly as scikit-learn's `f1_score(average="macro")`.
+//! from it: accuracy and macro F1 exactly as scikit-learn's `f1_score(average="macro")`;
+//! [`EpochMetrics`], what an epoch of training reports.
+
+/// The metrics of one finished epoch (epochs count from 1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: u32,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub val_f1: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
 
 /// Counts of (true label, predicted label) pairs; rows are true labels, columns predictions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -14,7 +14,8 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor, Var};
 use candle_nn::VarMap;
 use rayon::prelude::*;
 
-use crate::storage::f32_slice;
+use crate::ops::storage::f32_slice;
+use crate::unknown_name::{parse_name, UnknownName};
 
 /// Parameters per parallel task of an update: large enough that scheduling costs nothing
 /// beside the work, so small tensors stay one task.
@@ -30,15 +31,32 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
-    /// The name used in sweep files and the database.
-    pub fn name(self) -> &'static str {
+    /// Every optimizer, in the order of its list of names.
+    pub const ALL: [OptimizerKind; 3] = [
+        OptimizerKind::Sgd,
+        OptimizerKind::Adam,
+        OptimizerKind::Rmsprop,
+    ];
+
+    /// The name used in sweep files, on the command line and in the database.
+    pub fn name(&self) -> &'static str {
         match self {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Adam => "adam",
             OptimizerKind::Rmsprop => "rmsprop",
         }
     }
+}
 
+impl std::str::FromStr for OptimizerKind {
+    type Err = UnknownName;
+
+    fn from_str(text: &str) -> std::result::Result<Self, UnknownName> {
+        parse_name("optimizer", text, &Self::ALL, Self::name)
+    }
+}
+
+impl OptimizerKind {
     fn slots(self, momentum: f64) -> &'static [&'static str] {
         match self {
             OptimizerKind::Sgd if momentum == 0.0 => &[],
@@ -318,6 +336,11 @@ impl Optimizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_optimizerkind_name_reads_back_as_itself() {
+        crate::unknown_name::assert_names_round_trip(&OptimizerKind::ALL, OptimizerKind::name);
+    }
     use candle_core::{DType, Device};
 
     /// One parameter p = [1.0, -2.0] with loss = 3·p₀ + 0.5·p₁², so g = [3, -2]. Returns p

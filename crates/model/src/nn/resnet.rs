@@ -7,111 +7,43 @@
 //! backpropagate a pool whose kernel differs from its stride, and the PyTorch reference in
 //! `shared/bench` uses the same 2×2/2 pool.
 
-use candle_core::{ModuleT, Result, Tensor};
-use candle_nn::{Init, VarBuilder};
+use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::VarBuilder;
 
-use crate::conv::{conv2d, conv2d_eval, Epilogue};
 use crate::data::CHANNELS;
-use crate::dense::Dense;
-use crate::net::{dropout, ModelConfig, Pass};
-use crate::norm::{batch_norm2d as batch_norm, BatchNorm2d as BatchNorm};
+use crate::nn::batch_norm::{batch_norm, BatchNorm2d, BatchNormConfig};
+use crate::nn::config::ModelConfig;
+use crate::nn::conv::{conv2d, Conv2d, Conv2dConfig};
+use crate::nn::dense::{dense, Dense};
+use crate::nn::pass::{dropout, Pass};
+use crate::ops::activation::add_relu;
+use crate::ops::pool::max_pool2x2;
 
-const BN_EPS: f64 = 1e-5;
+const BN: BatchNormConfig = BatchNormConfig { eps: 1e-5 };
 
-/// A square convolution through [`crate::conv::conv2d`] (im2col + gemm on the CPU, candle's
-/// kernels elsewhere); parameters named and initialised as candle-nn's `conv2d`.
-struct Conv {
-    weight: Tensor,
-    bias: Option<Tensor>,
-    stride: usize,
-    padding: usize,
-}
-
-impl Conv {
-    fn new(
-        (c_in, c_out, kernel): (usize, usize, usize),
-        stride: usize,
-        padding: usize,
-        bias: bool,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let weight = vb.get_with_hints(
-            (c_out, c_in, kernel, kernel),
-            "weight",
-            candle_nn::init::DEFAULT_KAIMING_NORMAL,
-        )?;
-        let bound = 1.0 / ((c_in * kernel * kernel) as f64).sqrt();
-        let bias = bias
-            .then(|| {
-                vb.get_with_hints(
-                    c_out,
-                    "bias",
-                    Init::Uniform {
-                        lo: -bound,
-                        up: bound,
-                    },
-                )
-            })
-            .transpose()?;
-        Ok(Self {
-            weight,
-            bias,
-            stride,
-            padding,
-        })
-    }
-
-    fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        if let (false, Some(bias)) = (train, &self.bias) {
-            let shift = bias.to_vec1::<f32>()?;
-            let epilogue = Epilogue {
-                scale: vec![1.0; shift.len()],
-                shift,
-                relu: false,
-            };
-            return conv2d_eval(xs, &self.weight, self.stride, self.padding, epilogue);
-        }
-        let ys = conv2d(xs, &self.weight, self.stride, self.padding)?;
-        match &self.bias {
-            Some(bias) => ys.broadcast_add(&bias.reshape((1, (), 1, 1))?),
-            None => Ok(ys),
-        }
-    }
-
-    /// `bn(conv(xs))`, then a ReLU when `relu`; in evaluation the normalisation is the
-    /// convolution's epilogue (this layer has no bias when a batch norm follows it).
-    fn forward_bn(&self, xs: &Tensor, bn: &BatchNorm, relu: bool, train: bool) -> Result<Tensor> {
-        if !train && self.bias.is_none() {
-            if let Some(epilogue) = bn.eval_epilogue(relu)? {
-                return conv2d_eval(xs, &self.weight, self.stride, self.padding, epilogue);
-            }
-        }
-        let ys = self.forward(xs, train)?;
-        if relu {
-            bn.forward_relu(&ys, train)
-        } else {
-            bn.forward_t(&ys, train)
-        }
-    }
-}
-
-fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Conv> {
-    // Batch norm follows every such conv, so a bias would only be cancelled by its mean.
-    Conv::new((c_in, c_out, kernel), stride, kernel / 2, false, vb)
+/// A `kernel × kernel` convolution padded to keep the size (at stride 1), without bias: batch
+/// norm follows every such conv, so a bias would only be cancelled by its mean.
+fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
+    let config = Conv2dConfig {
+        stride,
+        padding: kernel / 2,
+        bias: false,
+    };
+    conv2d(c_in, c_out, kernel, config, vb)
 }
 
 /// How a residual block's input reaches its output.
 enum Skip {
     Identity,
-    Projection(Conv),
+    Projection(Conv2d),
 }
 
 /// conv3×3 → BN → ReLU → conv3×3 → BN → add the skip → ReLU.
 struct ResidualBlock {
-    conv1: Conv,
-    bn1: BatchNorm,
-    conv2: Conv,
-    bn2: BatchNorm,
+    conv1: Conv2d,
+    bn1: BatchNorm2d,
+    conv2: Conv2d,
+    bn2: BatchNorm2d,
     skip: Skip,
 }
 
@@ -120,13 +52,17 @@ impl ResidualBlock {
         let skip = if c_in == c_out && stride == 1 {
             Skip::Identity
         } else {
-            Skip::Projection(Conv::new((c_in, c_out, 1), stride, 0, true, vb.pp("skip"))?)
+            let config = Conv2dConfig {
+                stride,
+                ..Conv2dConfig::default()
+            };
+            Skip::Projection(conv2d(c_in, c_out, 1, config, vb.pp("skip"))?)
         };
         Ok(Self {
             conv1: conv(c_in, c_out, 3, stride, vb.pp("conv1"))?,
-            bn1: batch_norm(c_out, BN_EPS, vb.pp("bn1"))?,
+            bn1: batch_norm(c_out, BN, vb.pp("bn1"))?,
             conv2: conv(c_out, c_out, 3, 1, vb.pp("conv2"))?,
-            bn2: batch_norm(c_out, BN_EPS, vb.pp("bn2"))?,
+            bn2: batch_norm(c_out, BN, vb.pp("bn2"))?,
             skip,
         })
     }
@@ -136,16 +72,16 @@ impl ResidualBlock {
         let ys = self.conv2.forward_bn(&ys, &self.bn2, false, train)?;
         let skip = match &self.skip {
             Skip::Identity => xs.clone(),
-            Skip::Projection(conv) => conv.forward(xs, train)?,
+            Skip::Projection(conv) => conv.forward_t(xs, train)?,
         };
-        crate::activation::add_relu(&ys, &skip)
+        add_relu(&ys, &skip)
     }
 }
 
 /// The residual network.
 pub struct ResNet {
-    stem: Conv,
-    stem_bn: BatchNorm,
+    stem: Conv2d,
+    stem_bn: BatchNorm2d,
     blocks: Vec<ResidualBlock>,
     head: Dense,
     dropout: f64,
@@ -167,11 +103,11 @@ impl ResNet {
         }
         Ok(Self {
             stem: conv(CHANNELS, stem_channels, 7, 2, vb.pp("stem"))?,
-            stem_bn: batch_norm(stem_channels, BN_EPS, vb.pp("stem_bn"))?,
+            stem_bn: batch_norm(stem_channels, BN, vb.pp("stem_bn"))?,
             blocks,
-            head: Dense::new(c_in, config.neurons, vb.pp("head"))?,
+            head: dense(c_in, config.neurons, vb.pp("head"))?,
             dropout: config.dropout,
-            output: Dense::new(config.neurons, classes, vb.pp("output"))?,
+            output: dense(config.neurons, classes, vb.pp("output"))?,
         })
     }
 
@@ -180,7 +116,7 @@ impl ResNet {
         let train = pass.is_train();
         let mut xs = self.stem.forward_bn(xs, &self.stem_bn, true, train)?;
         if xs.dim(2)? >= 2 {
-            xs = crate::pool::max_pool2x2(&xs)?;
+            xs = max_pool2x2(&xs)?;
         }
         for block in &self.blocks {
             xs = block.forward(&xs, train)?;
@@ -194,6 +130,7 @@ impl ResNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::conv::conv2d;
     use crate::testing::max_rel_err;
     use candle_core::{DType, Device};
     use candle_nn::VarMap;
@@ -214,14 +151,14 @@ mod tests {
         let fused = block.forward(&x, false).unwrap();
         let ys = block
             .bn1
-            .forward_relu(&conv2d(&x, &block.conv1.weight, 2, 1).unwrap(), false);
-        let ys = conv2d(&ys.unwrap(), &block.conv2.weight, 1, 1).unwrap();
+            .forward_relu(&conv2d(&x, block.conv1.weight(), 2, 1).unwrap(), false);
+        let ys = conv2d(&ys.unwrap(), block.conv2.weight(), 1, 1).unwrap();
         let ys = block.bn2.forward_t(&ys, false).unwrap();
         let Skip::Projection(skip) = &block.skip else {
             panic!("a 4 → 6 block projects")
         };
-        let bias = skip.bias.as_ref().unwrap().reshape((1, 6, 1, 1)).unwrap();
-        let skip = conv2d(&x, &skip.weight, 2, 0)
+        let bias = skip.bias().unwrap().reshape((1, 6, 1, 1)).unwrap();
+        let skip = conv2d(&x, skip.weight(), 2, 0)
             .unwrap()
             .broadcast_add(&bias)
             .unwrap();

@@ -1,12 +1,13 @@
 //! [`Mlp`]: flatten → dense + ReLU per hidden layer → dropout → dense output, the seed's
 //! baseline network.
 
-use candle_core::{Result, Tensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::data::CHANNELS;
-use crate::dense::Dense;
-use crate::net::{dropout, ModelConfig, Pass};
+use crate::nn::config::ModelConfig;
+use crate::nn::dense::{dense, Dense};
+use crate::nn::pass::{dropout, Pass};
 
 /// A multi-layer perceptron over the flattened pixels.
 pub struct Mlp {
@@ -24,13 +25,13 @@ impl Mlp {
         let mut inputs = size * size * CHANNELS;
         let mut hidden = Vec::with_capacity(widths.len());
         for (i, &width) in widths.iter().enumerate() {
-            hidden.push(Dense::new(inputs, width, vb.pp(format!("dense{i}")))?);
+            hidden.push(dense(inputs, width, vb.pp(format!("dense{i}")))?);
             inputs = width;
         }
         Ok(Self {
             hidden,
             dropout: config.dropout,
-            output: Dense::new(inputs, classes, vb.pp("output"))?,
+            output: dense(inputs, classes, vb.pp("output"))?,
         })
     }
 

@@ -9,8 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::data::kaggle::Layout;
 use crate::data::{Columns, DataError, Dataset, Pixels, Split};
-use crate::kaggle::Layout;
+use crate::ops::mmap::map_cache_file;
 
 const MAGIC: &[u8; 8] = b"SWEEPDS1";
 
@@ -140,9 +141,7 @@ fn read(path: &Path, fingerprint: &str) -> Result<Dataset, DataError> {
         message: message.to_string(),
     };
     let file = std::fs::File::open(path).map_err(io_error(path))?;
-    // SAFETY: the cache is only ever replaced by an atomic rename, never written in place, so
-    // the mapped bytes do not change under us.
-    let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(io_error(path))?);
+    let map = Arc::new(map_cache_file(&file).map_err(io_error(path))?);
     if map.len() < 16 || &map[..8] != MAGIC {
         return Err(invalid("not a sweep data cache"));
     }

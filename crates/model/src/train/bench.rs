@@ -6,9 +6,9 @@ use std::time::Instant;
 use candle_core::{Device, Result, Tensor};
 use candle_nn::VarMap;
 
-use crate::net::{Arch, ModelConfig, Net, Pass};
-use crate::optim::{Optimizer, OptimizerKind};
+use crate::nn::{Arch, ModelConfig, Net, Pass};
 use crate::rng::Rng;
+use crate::train::optim::{Optimizer, OptimizerKind};
 
 /// What to time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

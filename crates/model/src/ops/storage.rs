@@ -1,5 +1,5 @@
-//! Access to the CPU storage behind the custom ops of [`conv`](crate::conv),
-//! [`norm`](crate::norm), [`activation`](crate::activation) and [`optim`](crate::optim).
+//! Access to the CPU storage behind the custom ops of [`conv`](crate::ops::conv),
+//! [`norm`](crate::ops::norm), [`activation`](crate::ops::activation) and [`optim`](crate::train::optim).
 
 use std::mem::MaybeUninit;
 

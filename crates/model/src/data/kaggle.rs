@@ -384,7 +384,7 @@ pub fn write_layout(dataset: &Dataset, dir: &Path) -> Result<(), DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{self, CacheUse};
+    use crate::data::cache::{self, CacheUse};
 
     /// Which of the two layouts seen in the wild a fixture uses.
     #[derive(Clone, Copy)]

@@ -14,8 +14,8 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::matmul::{gemm, gemm_into, gemm_into_uninit};
-use crate::storage::{assume_init, f32_slice};
+use crate::ops::matmul::{gemm, gemm_into, gemm_into_uninit};
+use crate::ops::storage::{assume_init, f32_slice};
 
 /// The shape of one convolution: input `n × c × h × w`, kernel `o × c × k × k`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

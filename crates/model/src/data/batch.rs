@@ -4,7 +4,7 @@
 use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
 
-use crate::augment::{write_normalized, Augment, Transform};
+use crate::data::augment::{write_normalized, Augment, Transform};
 use crate::data::{Normalization, Split, CHANNELS};
 use crate::rng::Rng;
 

@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use crate::storage::{f32_slice, par_filled};
+use crate::ops::storage::{f32_slice, par_filled};
 
 /// Elements per parallel task: large enough that scheduling costs nothing beside the work.
 const CHUNK: usize = 1 << 14;

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::storage::{f32_slice, par_filled};
+use crate::ops::storage::{f32_slice, par_filled};
 
 /// The offset (0..4, row-major in the window) of the first maximum of the 2×2 window whose
 /// top-left corner is `at` in a plane `w` wide, and its value.

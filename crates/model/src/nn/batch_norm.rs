@@ -1,0 +1,255 @@
+//! [`BatchNorm2d`]: batch normalisation over the channels of `n × c × h × w` maps, with the
+//! fused CPU ops of [`ops::norm`](crate::ops::norm) (the ReLU after it fused too). Elsewhere
+//! it is candle's `BatchNorm`, with the same parameters, so checkpoints do not depend on the
+//! path.
+
+use candle_core::{ModuleT, Result, Tensor, Var};
+use candle_nn::VarBuilder;
+
+use crate::ops::conv::Epilogue;
+use crate::ops::norm::{eval_forward, train_forward};
+
+/// How a [`BatchNorm2d`] is built.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormConfig {
+    /// Added to the variance before its square root.
+    pub eps: f64,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        Self { eps: 1e-5 }
+    }
+}
+
+/// A batch-norm layer with learned scale and shift and running statistics.
+pub struct BatchNorm2d {
+    inner: candle_nn::BatchNorm,
+    eps: f64,
+}
+
+/// Builds the layer; parameter names match candle-nn's `batch_norm`.
+pub fn batch_norm(channels: usize, config: BatchNormConfig, vb: VarBuilder) -> Result<BatchNorm2d> {
+    Ok(BatchNorm2d {
+        inner: candle_nn::batch_norm(channels, config.eps, vb)?,
+        eps: config.eps,
+    })
+}
+
+impl ModuleT for BatchNorm2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_fused(x, train, false)
+    }
+}
+
+impl BatchNorm2d {
+    /// The layer in evaluation as a per-channel map `x · scale + shift` (from the running
+    /// statistics), for a convolution to apply as it writes its output; `None` without
+    /// learned scale and shift.
+    pub fn eval_epilogue(&self, relu: bool) -> Result<Option<Epilogue>> {
+        let Some((gamma, beta)) = self.inner.weight_and_bias() else {
+            return Ok(None);
+        };
+        let (scale, shift) = self.eval_affine(gamma, beta)?;
+        Ok(Some(Epilogue { scale, shift, relu }))
+    }
+
+    fn eval_affine(&self, gamma: &Tensor, beta: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
+        let eps = self.eps as f32;
+        let mean = self.inner.running_mean().to_vec1::<f32>()?;
+        let var = self.inner.running_var().to_vec1::<f32>()?;
+        let (gamma, beta) = (gamma.to_vec1::<f32>()?, beta.to_vec1::<f32>()?);
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + eps).sqrt())
+            .collect();
+        let shift = beta
+            .iter()
+            .zip(&mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        Ok((scale, shift))
+    }
+
+    /// `relu(batch_norm(x))`, the ReLU fused into the normalisation on the CPU.
+    pub fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_fused(x, train, true)
+    }
+
+    fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let unfused = || {
+            let y = self.inner.forward_t(x, train)?;
+            if relu {
+                y.relu()
+            } else {
+                Ok(y)
+            }
+        };
+        let Some((gamma, beta)) = self.inner.weight_and_bias() else {
+            return unfused();
+        };
+        if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 || x.rank() != 4 {
+            return unfused();
+        }
+        let eps = self.eps as f32;
+        if !train {
+            let (scale, shift) = self.eval_affine(gamma, beta)?;
+            return eval_forward(x, scale, shift, relu);
+        }
+        let (y, stats) = train_forward(x, gamma, beta, eps, relu)?;
+        // The running averages, as candle's layer keeps them (unbiased variance).
+        let (n, _, h, w) = x.dims4()?;
+        let count = (n * h * w) as f32;
+        let momentum = self.inner.momentum() as f32;
+        let running_mean = Var::from_tensor(self.inner.running_mean())?;
+        let running_var = Var::from_tensor(self.inner.running_var())?;
+        let old_mean = running_mean.to_vec1::<f32>()?;
+        let old_var = running_var.to_vec1::<f32>()?;
+        let unbiased = if count > 1.0 {
+            count / (count - 1.0)
+        } else {
+            1.0
+        };
+        let new_mean: Vec<f32> = old_mean
+            .iter()
+            .zip(stats.iter())
+            .map(|(r, (m, _))| (1.0 - momentum) * r + momentum * m)
+            .collect();
+        let new_var: Vec<f32> = old_var
+            .iter()
+            .zip(stats.iter())
+            .map(|(r, (_, v))| (1.0 - momentum) * r + momentum * v * unbiased)
+            .collect();
+        running_mean.set(&Tensor::new(new_mean, x.device())?)?;
+        running_var.set(&Tensor::new(new_var, x.device())?)?;
+        Ok(y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::max_rel_err;
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn matches_candles_batch_norm_in_both_passes_with_gradients_and_running_stats() {
+        let dev = Device::Cpu;
+        for &(n, c, hw) in &[(4, 3, 5), (1, 6, 4), (7, 5, 1), (3, 9, 8)] {
+            let case = format!("{n}×{c}×{hw}×{hw}");
+            let (ours_vars, theirs_vars) = (VarMap::new(), VarMap::new());
+            let ours = batch_norm(
+                c,
+                BatchNormConfig { eps: 1e-5 },
+                VarBuilder::from_varmap(&ours_vars, DType::F32, &dev),
+            )
+            .unwrap();
+            let theirs = candle_nn::batch_norm(
+                c,
+                1e-5,
+                VarBuilder::from_varmap(&theirs_vars, DType::F32, &dev),
+            )
+            .unwrap();
+            // Non-trivial scale and shift, the same in both.
+            for vars in [&ours_vars, &theirs_vars] {
+                let data = vars.data().lock().unwrap();
+                let gamma: Vec<f32> = (0..c).map(|i| 0.5 + i as f32 * 0.3).collect();
+                let beta: Vec<f32> = (0..c).map(|i| i as f32 * 0.2 - 0.4).collect();
+                data["weight"]
+                    .set(&Tensor::new(gamma, &dev).unwrap())
+                    .unwrap();
+                data["bias"].set(&Tensor::new(beta, &dev).unwrap()).unwrap();
+            }
+            let x = Var::randn(1f32, 2.0, (n, c, hw, hw), &dev).unwrap();
+            let weights = Tensor::randn(0f32, 1.0, (n, c, hw, hw), &dev).unwrap();
+            let y_ours = ours.forward_t(x.as_tensor(), true).unwrap();
+            let y_theirs = theirs.forward_t(x.as_tensor(), true).unwrap();
+            assert!(max_rel_err(&y_ours, &y_theirs) <= 1e-4, "forward {case}");
+            let g_ours = (&y_ours * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g_theirs = (&y_theirs * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let ours_data = ours_vars.data().lock().unwrap();
+            let theirs_data = theirs_vars.data().lock().unwrap();
+            for name in ["weight", "bias"] {
+                let (a, b) = (
+                    g_ours.get(ours_data[name].as_tensor()).unwrap(),
+                    g_theirs.get(theirs_data[name].as_tensor()).unwrap(),
+                );
+                assert!(max_rel_err(a, b) <= 1e-4, "{name} gradient {case}");
+            }
+            let (a, b) = (
+                g_ours.get(x.as_tensor()).unwrap(),
+                g_theirs.get(x.as_tensor()).unwrap(),
+            );
+            assert!(
+                max_rel_err(a, b) <= 1e-3,
+                "input gradient {case}: {}",
+                max_rel_err(a, b)
+            );
+            for name in ["running_mean", "running_var"] {
+                assert!(
+                    max_rel_err(ours_data[name].as_tensor(), theirs_data[name].as_tensor()) <= 1e-5,
+                    "{name} {case}"
+                );
+            }
+            drop((ours_data, theirs_data));
+            let e_ours = ours.forward_t(x.as_tensor(), false).unwrap();
+            let e_theirs = theirs.forward_t(x.as_tensor(), false).unwrap();
+            assert!(max_rel_err(&e_ours, &e_theirs) <= 1e-4, "evaluation {case}");
+            let r_ours = ours.forward_relu(x.as_tensor(), false).unwrap();
+            let r_theirs = theirs
+                .forward_t(x.as_tensor(), false)
+                .unwrap()
+                .relu()
+                .unwrap();
+            assert!(
+                max_rel_err(&r_ours, &r_theirs) <= 1e-4,
+                "evaluation with relu {case}"
+            );
+            // Training with the ReLU fused: output and input gradient.
+            let r_ours = ours.forward_relu(x.as_tensor(), true).unwrap();
+            let r_theirs = theirs
+                .forward_t(x.as_tensor(), true)
+                .unwrap()
+                .relu()
+                .unwrap();
+            assert!(
+                max_rel_err(&r_ours, &r_theirs) <= 1e-4,
+                "training with relu {case}"
+            );
+            let g_ours = (&r_ours * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g_theirs = (&r_theirs * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let (a, b) = (
+                g_ours.get(x.as_tensor()).unwrap(),
+                g_theirs.get(x.as_tensor()).unwrap(),
+            );
+            assert!(
+                max_rel_err(a, b) <= 1e-3,
+                "input gradient with relu {case}: {}",
+                max_rel_err(a, b)
+            );
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! [`ModelConfig`]: the shape of a classifier, and [`Arch`], the network family it names.
+
+use crate::unknown_name::{parse_name, UnknownName};
+
+/// The network family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    Mlp,
+    Resnet,
+}
+
+impl Arch {
+    /// Every architecture, in the order of its list of names.
+    pub const ALL: [Arch; 2] = [Arch::Mlp, Arch::Resnet];
+
+    /// The name used in sweep files, on the command line and in the database.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arch::Mlp => "mlp",
+            Arch::Resnet => "resnet",
+        }
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = UnknownName;
+
+    fn from_str(text: &str) -> Result<Self, UnknownName> {
+        parse_name("architecture", text, &Self::ALL, Self::name)
+    }
+}
+
+/// The shape of a classifier; everything but the data set's size and class count.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// ResNet: the channels of each stage; the stem has as many as the first stage.
+    pub filters: Vec<usize>,
+    /// ResNet: the width of the dense head. MLP: the width of the first hidden layer.
+    pub neurons: usize,
+    /// MLP: the widths of the hidden layers after the first (the seed's network is 24 → 48:
+    /// `neurons = 24`, `hidden = [48]`).
+    pub hidden: Vec<usize>,
+    /// The fraction of the last hidden layer's units dropped in training.
+    pub dropout: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            arch: Arch::Resnet,
+            filters: vec![64, 128, 256],
+            neurons: 32,
+            hidden: vec![48],
+            dropout: 0.5,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Why the configuration cannot be built, naming the key, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.neurons == 0 {
+            return Some("model.neurons must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Some(format!(
+                "model.dropout must be in [0, 1), not {}",
+                self.dropout
+            ));
+        }
+        if self.arch == Arch::Resnet && (self.filters.is_empty() || self.filters.contains(&0)) {
+            return Some("model.filters must list at least one positive channel count".into());
+        }
+        if self.arch == Arch::Mlp && self.hidden.contains(&0) {
+            return Some("model.hidden widths must be positive".into());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_arch_name_reads_back_as_itself() {
+        crate::unknown_name::assert_names_round_trip(&Arch::ALL, Arch::name);
+    }
+}

@@ -1,0 +1,109 @@
+//! [`Dense`]: a fully connected layer over [`ops::dense`](crate::ops::dense)'s product. Its
+//! variables are candle-nn's `linear` ones (same names, shapes and initialisation), so
+//! checkpoints are unchanged.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::ops::dense::product;
+
+/// `y = x · wᵀ + b` for `x` of shape `batch × inputs` and `w` of shape `outputs × inputs`.
+pub struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+/// The layer's weight (`outputs × inputs`) and bias, created through `vb` as candle-nn's
+/// `linear` creates them.
+pub fn dense(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Dense> {
+    let layer = candle_nn::linear(inputs, outputs, vb)?;
+    let bias = match layer.bias() {
+        Some(bias) => bias.clone(),
+        None => candle_core::bail!("dense: candle-nn's linear came without a bias"),
+    };
+    Ok(Dense {
+        weight: layer.weight().clone(),
+        bias,
+    })
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        product(x, &self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::max_rel_err;
+    use candle_core::{DType, Device, Var};
+    use candle_nn::VarMap;
+
+    /// Output and the gradients of input, weight and bias against candle-nn's `Linear`.
+    fn check(batch: usize, inputs: usize, outputs: usize) {
+        let dev = Device::Cpu;
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
+        let ours = dense(inputs, outputs, vb.pp("d")).unwrap();
+        let theirs = candle_nn::Linear::new(ours.weight.clone(), Some(ours.bias.clone()));
+        let x = Var::randn(0f32, 1.0, (batch, inputs), &dev).unwrap();
+        let (a, b) = (
+            ours.forward(x.as_tensor()).unwrap(),
+            theirs.forward(x.as_tensor()).unwrap(),
+        );
+        let case = format!("{batch}×{inputs} → {outputs}");
+        assert!(max_rel_err(&a, &b) <= 1e-5, "output {case}");
+        let weights = Tensor::randn(0f32, 1.0, a.dims(), &dev).unwrap();
+        let grads = |y: &Tensor| {
+            (y * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+        };
+        let (ga, gb) = (grads(&a), grads(&b));
+        for (name, t) in [
+            ("input", x.as_tensor()),
+            ("weight", &ours.weight),
+            ("bias", &ours.bias),
+        ] {
+            let err = max_rel_err(ga.get(t).unwrap(), gb.get(t).unwrap());
+            assert!(err <= 1e-4, "{name} gradient {case}: {err}");
+        }
+    }
+
+    #[test]
+    fn matches_candle_nn_linear() {
+        for &(batch, inputs, outputs) in &[
+            (1, 1, 1),
+            (1, 7, 3),
+            (5, 13, 1),
+            (64, 300, 24),
+            (17, 24, 100),
+            (3, 2049, 5),
+        ] {
+            check(batch, inputs, outputs);
+        }
+    }
+
+    #[test]
+    fn the_images_get_no_gradient() {
+        let dev = Device::Cpu;
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
+        let layer = dense(12, 4, vb).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (3, 12), &dev).unwrap();
+        let grads = layer
+            .forward(&x)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(grads.get(&x).is_none());
+        assert!(grads.get(&layer.weight).is_some());
+        assert!(grads.get(&layer.bias).is_some());
+    }
+}

@@ -1,0 +1,19 @@
+//! The networks. Layers in the style of candle-nn (a `Copy + Default` config and a
+//! constructor over a `VarBuilder`): [`dense`], [`conv`], [`batch_norm`], and [`pass`]'s
+//! dropout; the two families built from them, [`mlp`] and [`resnet`]; and [`Net`], which
+//! picks one as a [`ModelConfig`] says. The layers run on the kernels of
+//! [`ops`](crate::ops).
+
+pub mod batch_norm;
+pub mod config;
+pub mod conv;
+pub mod dense;
+mod init;
+pub mod mlp;
+pub mod net;
+pub mod pass;
+pub mod resnet;
+
+pub use config::{Arch, ModelConfig};
+pub use net::Net;
+pub use pass::Pass;

@@ -1,0 +1,12 @@
+//! The CPU custom ops under the layers of [`nn`](crate::nn) (convolution, batch norm, pool,
+//! dense products, fused activations) and the gemm kernels below them. Every `unsafe` line of
+//! the crate is here; nothing here is public outside the crate.
+
+pub(crate) mod activation;
+pub(crate) mod conv;
+pub(crate) mod dense;
+pub(crate) mod matmul;
+pub(crate) mod mmap;
+pub(crate) mod norm;
+pub(crate) mod pool;
+pub(crate) mod storage;

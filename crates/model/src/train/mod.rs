@@ -1,0 +1,20 @@
+//! Training one trial: its settings ([`config`]), the epoch loop ([`train`]), the pure
+//! keep-best decision ([`keep_best`]), the checkpoint files ([`checkpoint`]), optimizers
+//! ([`optim`]), metrics ([`metrics`]), [`predict`] and the training-step benchmark
+//! ([`bench`]).
+
+pub mod bench;
+pub mod checkpoint;
+pub mod config;
+mod epoch_loop;
+pub mod keep_best;
+pub mod metrics;
+pub mod optim;
+mod predict;
+
+pub use checkpoint::{ModelCard, BEST, LAST};
+pub use config::{Objective, TrainConfig, Trial};
+pub use epoch_loop::{train, Outcome, Progress, TrainError};
+pub use keep_best::Best;
+pub use metrics::EpochMetrics;
+pub use predict::{predict, PredictError, Prediction};
