@@ -90,7 +90,7 @@ mod tests {
                 epoch: 1,
                 batch: 7,
                 batches: 30,
-                loss: 2.302_585_093,
+                loss: 2.25,
             },
             TrialEvent::Epoch(metrics),
             TrialEvent::Checkpoint {
