@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sweep_model::{Arch, DeviceName, OptimizerKind};
 
 /// Hyperparameter grid search for image classifiers, trained with candle.
 ///
@@ -98,20 +100,16 @@ pub struct SynthArgs {
     pub seed: u64,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ArchArg {
-    /// Dense layers over the flattened image.
-    Mlp,
-    /// A small residual convolutional network with a dense head.
-    Resnet,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OptimizerArg {
-    /// Stochastic gradient descent (with --momentum).
-    Sgd,
-    Adam,
-    Rmsprop,
+/// A parser for one of the model crate's names (an architecture, an optimizer), which the
+/// help lists.
+fn names<T>(
+    all: &'static [T],
+    name: fn(&T) -> &'static str,
+) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = sweep_model::UnknownName> + Clone + Send + Sync + 'static,
+{
+    clap::builder::PossibleValuesParser::new(all.iter().map(name)).try_map(|text| text.parse::<T>())
 }
 
 #[derive(Debug, Args)]
@@ -127,9 +125,10 @@ pub struct TrainArgs {
     /// Where decoded data sets are cached.
     #[arg(long, default_value = "results/cache")]
     pub cache: PathBuf,
-    /// The network family.
-    #[arg(long, value_enum, default_value_t = ArchArg::Resnet)]
-    pub arch: ArchArg,
+    /// The network family: dense layers over the flattened image, or a small residual
+    /// convolutional network with a dense head.
+    #[arg(long, default_value = "resnet", value_parser = names(&Arch::ALL, Arch::name))]
+    pub arch: Arch,
     /// ResNet stage widths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     pub filters: Vec<usize>,
@@ -148,9 +147,9 @@ pub struct TrainArgs {
     /// Images per training step (at least 2).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// The optimizer.
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
-    pub optimizer: OptimizerArg,
+    /// The optimizer (sgd takes --momentum).
+    #[arg(long, default_value = "adam", value_parser = names(&OptimizerKind::ALL, OptimizerKind::name))]
+    pub optimizer: OptimizerKind,
     /// Learning rate.
     #[arg(long, default_value_t = 0.002)]
     pub lr: f64,
@@ -174,7 +173,7 @@ pub struct TrainArgs {
     pub hflip: bool,
     /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceName,
     /// The trial folder for checkpoints; an existing checkpoint there is resumed.
     #[arg(long, default_value = "results/train")]
     pub out: PathBuf,
@@ -199,7 +198,7 @@ pub struct BenchArgs {
     pub steps: usize,
     /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceName,
     /// Only the cases whose name contains this (resnet, mlp, train, infer, …).
     #[arg(long)]
     pub case: Option<String>,
@@ -243,7 +242,7 @@ pub struct TrialArgs {
     pub dir: PathBuf,
     /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceName,
     /// Where decoded data sets are cached.
     #[arg(long, default_value = "results/cache")]
     pub cache: PathBuf,
@@ -315,7 +314,7 @@ pub struct PredictArgs {
     pub cache: PathBuf,
     /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceName,
     #[command(flatten)]
     pub db: DbArgs,
 }

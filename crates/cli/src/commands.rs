@@ -5,14 +5,10 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context, Result};
 use sweep_model::data::DataError;
 use sweep_model::{
-    cache, kaggle, Arch, Augment, ModelConfig, Objective, OptimizerKind, Progress, SyntheticSpec,
-    TrainConfig, Trial,
+    cache, kaggle, Augment, ModelConfig, Objective, Progress, SyntheticSpec, TrainConfig, Trial,
 };
 
-use crate::args::{
-    ArchArg, BenchArgs, CheckArgs, Cli, Command, DataCommand, OptimizerArg, SynthSpecArgs,
-    TrainArgs,
-};
+use crate::args::{BenchArgs, CheckArgs, Cli, Command, DataCommand, SynthSpecArgs, TrainArgs};
 
 /// Exit code for bad input (a sweep file, data or arguments that cannot be used).
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -161,10 +157,7 @@ fn train(args: TrainArgs) -> Result<i32> {
         None => synth_spec(&args.synth, args.data_seed)?.generate(),
     };
     let model = ModelConfig {
-        arch: match args.arch {
-            ArchArg::Mlp => Arch::Mlp,
-            ArchArg::Resnet => Arch::Resnet,
-        },
+        arch: args.arch,
         filters: args.filters.clone(),
         neurons: args.neurons,
         hidden: args.hidden.clone(),
@@ -173,11 +166,7 @@ fn train(args: TrainArgs) -> Result<i32> {
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
-        optimizer: match args.optimizer {
-            OptimizerArg::Sgd => OptimizerKind::Sgd,
-            OptimizerArg::Adam => OptimizerKind::Adam,
-            OptimizerArg::Rmsprop => OptimizerKind::Rmsprop,
-        },
+        optimizer: args.optimizer,
         lr: args.lr,
         momentum: args.momentum,
         seed: args.seed,
@@ -196,7 +185,7 @@ fn train(args: TrainArgs) -> Result<i32> {
     if let Some(problem) = problem {
         return Err(BadInput(problem).into());
     }
-    let device = sweep_model::device(&args.device).with_context(|| {
+    let device = args.device.open().with_context(|| {
         format!(
             "opening the device {} (is its driver installed?)",
             args.device
@@ -254,7 +243,7 @@ fn train(args: TrainArgs) -> Result<i32> {
 }
 
 fn bench(args: BenchArgs) -> Result<i32> {
-    let device = sweep_model::device(&args.device).with_context(|| {
+    let device = args.device.open().with_context(|| {
         format!(
             "opening the device {} (is its driver installed?)",
             args.device

@@ -379,7 +379,7 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
         Path::new(checkpoint),
         split,
         &args.cache,
-        &args.device,
+        args.device,
     )
     .with_context(|| format!("predicting with trial {}", trial.number))?;
     let dataset = &labelled.dataset;

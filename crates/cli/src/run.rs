@@ -1,6 +1,7 @@
 //! `sweep run` and the hidden `sweep trial` that it starts for each trial.
 
 use std::io::Write;
+use sweep_model::DeviceName;
 use sweep_store::TrialStatus;
 
 use anyhow::{Context, Result};
@@ -19,15 +20,10 @@ fn parse_devices(text: &str) -> Result<Devices> {
     if text == "auto" {
         return Ok(Devices::Auto);
     }
-    let list: Vec<String> = text.split(',').map(|d| d.trim().to_string()).collect();
-    let valid = |d: &str| {
-        d == "cpu"
-            || d.strip_prefix("cuda:")
-                .is_some_and(|k| k.parse::<usize>().is_ok())
-    };
-    match list.iter().find(|d| !valid(d)) {
-        Some(bad) => Err(BadInput(format!("--devices: `{bad}` is not auto, cpu or cuda:K")).into()),
-        None => Ok(Devices::List(list)),
+    let list = text.split(',').map(|d| d.trim().parse::<DeviceName>());
+    match list.collect() {
+        Ok(list) => Ok(Devices::List(list)),
+        Err(unknown) => Err(BadInput(format!("--devices: {unknown}; or use auto")).into()),
     }
 }
 
@@ -35,6 +31,10 @@ fn parse_devices(text: &str) -> Result<Devices> {
 pub fn run(args: RunArgs) -> Result<i32> {
     let file = SweepFile::load(&args.file)?;
     let trials = expand_grid(&file);
+    if args.jobs == Some(0) {
+        return Err(BadInput("--jobs must be at least 1".into()).into());
+    }
+    let devices = args.devices.as_deref().map(parse_devices).transpose()?;
     if args.dry_run {
         println!("sweep `{}`: {} trials", file.name, trials.len());
         for t in &trials {
@@ -46,10 +46,6 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    if args.jobs == Some(0) {
-        return Err(BadInput("--jobs must be at least 1".into()).into());
-    }
-    let devices = args.devices.as_deref().map(parse_devices).transpose()?;
     let gpus = gpu_count();
     if devices.as_ref().unwrap_or(&file.run.devices) == &Devices::Auto && gpus == 0 {
         eprintln!(
@@ -157,7 +153,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
 /// `sweep trial DIR`: one trial, events on stdout.
 pub fn trial(args: TrialArgs) -> Result<i32> {
     let stdout = std::io::stdout();
-    let exit = run_trial(&args.dir, &args.device, &args.cache, &mut |event| {
+    let exit = run_trial(&args.dir, args.device, &args.cache, &mut |event| {
         let mut out = stdout.lock();
         // A closed pipe means the scheduler is gone; the trial's checkpoint is what matters.
         let _ = writeln!(out, "{}", event.to_line()).and_then(|_| out.flush());

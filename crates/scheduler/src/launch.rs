@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use sweep_model::DeviceName;
 use sweep_store::TrialId;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -103,17 +104,16 @@ impl Launcher for LocalProcess {
     ) -> Box<dyn Running> {
         let (stop, stops) = mpsc::unbounded_channel();
         let mut command = Command::new(&self.exe);
-        // Each trial sees its GPU as device 0.
-        let device = if slot.device == "cpu" {
-            "cpu"
-        } else {
-            "cuda:0"
+        // A trial sees only its own GPU, as device 0.
+        let device = match slot.device {
+            DeviceName::Cpu => DeviceName::Cpu,
+            DeviceName::Cuda(_) => DeviceName::Cuda(0),
         };
         command
             .arg("trial")
             .arg(dir)
             .arg("--device")
-            .arg(device)
+            .arg(device.to_string())
             .arg("--cache")
             .arg(&self.cache_dir)
             .env("RAYON_NUM_THREADS", slot.threads.to_string())
@@ -121,8 +121,8 @@ impl Launcher for LocalProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(k) = slot.device.strip_prefix("cuda:") {
-            command.env("CUDA_VISIBLE_DEVICES", k);
+        if let DeviceName::Cuda(k) = slot.device {
+            command.env("CUDA_VISIBLE_DEVICES", k.to_string());
         }
         match command.spawn() {
             Ok(child) => {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use sweep_model::{Dataset, SplitName};
+use sweep_model::{Dataset, DeviceName, SplitName};
 
 use crate::trial::{load_data, open_device, read_config, TrialError};
 
@@ -19,7 +19,7 @@ pub fn predict_split(
     checkpoint: &Path,
     split: SplitName,
     cache_dir: &Path,
-    device: &str,
+    device: DeviceName,
 ) -> Result<Labelled, TrialError> {
     let config = read_config(Path::new("the trial's stored configuration"), config)?;
     let dataset = load_data(&config, cache_dir)?;

@@ -320,9 +320,9 @@ impl Run<'_> {
     async fn try_perform(&mut self, action: Action) -> Result<Option<Event>, RunError> {
         match action {
             Action::Claim { slot } => {
-                let device = &self.slots[slot].device;
+                let device = self.slots[slot].device.to_string();
                 let trial =
-                    store::claim_trial(self.pool, self.sweep, self.runner, device, STALE_AFTER)
+                    store::claim_trial(self.pool, self.sweep, self.runner, &device, STALE_AFTER)
                         .await?;
                 return Ok(Some(Event::Claimed { slot, trial }));
             }
@@ -368,7 +368,7 @@ impl Run<'_> {
             trial: trial.id,
             number: trial.number,
             params: trial.params.clone(),
-            device: slot.device.clone(),
+            device: slot.device.to_string(),
             epochs: serde_json::from_str::<crate::sweep_file::TrialConfig>(&trial.config)
                 .map_or(0, |c| c.train.epochs),
         });

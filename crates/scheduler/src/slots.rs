@@ -1,13 +1,14 @@
 //! [`Slot`]s: the places a trial can run at the same time. A GPU gives `trials_per_device`
 //! slots; the CPU gives `trials_per_device` slots that share its cores.
 
+use sweep_model::DeviceName;
+
 use crate::sweep_file::Devices;
 
 /// One concurrent trial's place: a device, and for the CPU its share of the cores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
-    /// `cpu` or `cuda:K`.
-    pub device: String,
+    pub device: DeviceName,
     /// Threads for the trial's CPU kernels.
     pub threads: usize,
 }
@@ -15,21 +16,21 @@ pub struct Slot {
 /// The slots for `devices`, with `per_device` trials on each; `gpus` is the number of
 /// visible GPUs and `cores` the CPU's. `auto` means every GPU, or the CPU when there is none.
 pub fn plan_slots(devices: &Devices, per_device: usize, gpus: usize, cores: usize) -> Vec<Slot> {
-    let names: Vec<String> = match devices {
-        Devices::Auto if gpus > 0 => (0..gpus).map(|k| format!("cuda:{k}")).collect(),
-        Devices::Auto => vec!["cpu".to_string()],
+    let names: Vec<DeviceName> = match devices {
+        Devices::Auto if gpus > 0 => (0..gpus).map(DeviceName::Cuda).collect(),
+        Devices::Auto => vec![DeviceName::Cpu],
         Devices::List(list) => list.clone(),
     };
     let per_device = per_device.max(1);
     let cpu_threads = (cores / per_device).max(1);
     names
-        .iter()
+        .into_iter()
         .flat_map(|device| {
-            let threads = if device == "cpu" { cpu_threads } else { 1 };
-            (0..per_device).map(move |_| Slot {
-                device: device.clone(),
-                threads,
-            })
+            let threads = match device {
+                DeviceName::Cpu => cpu_threads,
+                DeviceName::Cuda(_) => 1,
+            };
+            (0..per_device).map(move |_| Slot { device, threads })
         })
         .collect()
 }
@@ -38,11 +39,19 @@ pub fn plan_slots(devices: &Devices, per_device: usize, gpus: usize, cores: usiz
 mod tests {
     use super::*;
 
-    fn devices(slots: &[Slot]) -> Vec<(&str, usize)> {
+    fn devices(slots: &[Slot]) -> Vec<(String, usize)> {
         slots
             .iter()
-            .map(|s| (s.device.as_str(), s.threads))
+            .map(|s| (s.device.to_string(), s.threads))
             .collect()
+    }
+
+    fn pairs(expected: &[(&str, usize)]) -> Vec<(String, usize)> {
+        expected.iter().map(|&(d, t)| (d.to_string(), t)).collect()
+    }
+
+    fn list(names: &[&str]) -> Devices {
+        Devices::List(names.iter().map(|n| n.parse().unwrap()).collect())
     }
 
     #[test]
@@ -50,12 +59,12 @@ mod tests {
         let gpus = plan_slots(&Devices::Auto, 2, 2, 16);
         assert_eq!(
             devices(&gpus),
-            [("cuda:0", 1), ("cuda:0", 1), ("cuda:1", 1), ("cuda:1", 1)]
+            pairs(&[("cuda:0", 1), ("cuda:0", 1), ("cuda:1", 1), ("cuda:1", 1)])
         );
         let cpu = plan_slots(&Devices::Auto, 2, 0, 2);
         assert_eq!(
             devices(&cpu),
-            [("cpu", 1), ("cpu", 1)],
+            pairs(&[("cpu", 1), ("cpu", 1)]),
             "2 cores shared by 2 trials"
         );
     }
@@ -63,25 +72,25 @@ mod tests {
     #[test]
     fn cpu_trials_share_the_cores() {
         assert_eq!(
-            devices(&plan_slots(&Devices::List(vec!["cpu".into()]), 1, 0, 8)),
-            [("cpu", 8)]
+            devices(&plan_slots(&list(&["cpu"]), 1, 0, 8)),
+            pairs(&[("cpu", 8)])
         );
         assert_eq!(
-            devices(&plan_slots(&Devices::List(vec!["cpu".into()]), 3, 0, 8)),
-            [("cpu", 2); 3]
+            devices(&plan_slots(&list(&["cpu"]), 3, 0, 8)),
+            pairs(&[("cpu", 2); 3])
         );
         assert_eq!(
-            devices(&plan_slots(&Devices::List(vec!["cpu".into()]), 4, 0, 2)),
-            [("cpu", 1); 4]
+            devices(&plan_slots(&list(&["cpu"]), 4, 0, 2)),
+            pairs(&[("cpu", 1); 4])
         );
     }
 
     #[test]
     fn listed_gpus_are_used_as_listed() {
-        let list = Devices::List(vec!["cuda:1".into(), "cuda:3".into()]);
+        let list = list(&["cuda:1", "cuda:3"]);
         assert_eq!(
             devices(&plan_slots(&list, 1, 4, 16)),
-            [("cuda:1", 1), ("cuda:3", 1)]
+            pairs(&[("cuda:1", 1), ("cuda:3", 1)])
         );
     }
 }

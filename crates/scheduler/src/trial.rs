@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sweep_model::data::DataError;
 use sweep_model::train::PredictError;
-use sweep_model::{cache, Dataset, Progress, TrainError, Trial};
+use sweep_model::{cache, Dataset, DeviceName, Progress, TrainError, Trial};
 
 use crate::events::TrialEvent;
 use crate::sweep_file::{DataSource, TrialConfig};
@@ -34,7 +34,7 @@ pub enum TrialError {
     #[error("{0}")]
     Data(#[source] DataError),
     #[error("cannot open device {device}: {message}")]
-    Device { device: String, message: String },
+    Device { device: DeviceName, message: String },
     #[error("{0}")]
     Train(#[source] TrainError),
     #[error("{0}")]
@@ -67,10 +67,10 @@ pub fn load_data(config: &TrialConfig, cache_dir: &Path) -> Result<Dataset, Tria
     }
 }
 
-/// Opens the device named `name` (`cpu`, `cuda:K`).
-pub fn open_device(name: &str) -> Result<candle_core::Device, TrialError> {
-    sweep_model::device(name).map_err(|e| TrialError::Device {
-        device: name.to_string(),
+/// Opens `device`.
+pub fn open_device(device: DeviceName) -> Result<candle_core::Device, TrialError> {
+    device.open().map_err(|e| TrialError::Device {
+        device,
         message: e.to_string(),
     })
 }
@@ -93,7 +93,7 @@ fn die_with_parent() {
 /// Runs the trial in `dir` on `device`, sending each event to `emit`.
 pub fn run_trial(
     dir: &Path,
-    device: &str,
+    device: DeviceName,
     cache_dir: &Path,
     emit: &mut dyn FnMut(TrialEvent),
 ) -> TrialExit {

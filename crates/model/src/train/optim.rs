@@ -31,10 +31,10 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
-    /// Every optimizer, in the order of its list of names.
+    /// Every optimizer, in the order of its list of names (the seed's grid order).
     pub const ALL: [OptimizerKind; 3] = [
-        OptimizerKind::Sgd,
         OptimizerKind::Adam,
+        OptimizerKind::Sgd,
         OptimizerKind::Rmsprop,
     ];
 

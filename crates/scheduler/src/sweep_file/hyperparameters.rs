@@ -250,64 +250,55 @@ impl Kind for Widths {
     }
 }
 
-/// A hyperparameter whose values are names.
-pub trait Choices: Sized + Clone + Send + Sync + 'static {
-    /// Every valid name, in the order errors list them.
-    const NAMES: &'static [&'static str];
-    fn parse(name: &str) -> Option<Self>;
+/// A hyperparameter whose values are names: the model crate's `ALL`, `name()` and `FromStr`.
+pub trait Choices: std::str::FromStr + Clone + Send + Sync + 'static {
+    fn all() -> &'static [Self];
+    fn name(&self) -> &'static str;
 }
 
 impl<T: Choices> Kind for Choice<T> {
     fn read(&self, value: &Value) -> Result<Setting, Refusal> {
         let name = value.as_str();
-        let Some(choice) = name.and_then(T::parse) else {
-            let quoted: Vec<String> = T::NAMES.iter().map(|c| format!("\"{c}\"")).collect();
-            let hint = name.and_then(|n| super::error::closest(n, T::NAMES));
+        let Some(choice) = name.and_then(|n| n.parse::<T>().ok()) else {
+            let names: Vec<&str> = T::all().iter().map(T::name).collect();
+            let quoted: Vec<String> = names.iter().map(|c| format!("\"{c}\"")).collect();
+            let hint = name.and_then(|n| super::error::closest(n, &names));
             return Err(Refusal::Expected {
                 expected: format!("one of {}", quoted.join(", ")),
                 hint: hint.map(|h| format!("\"{h}\"")),
             });
         };
         let set = self.0;
-        let name = name.unwrap_or_default().to_string();
-        Ok(Setting::new(Param::Text(name), move |c| {
+        Ok(Setting::new(Param::Text(choice.name().into()), move |c| {
             set(c, choice.clone())
         }))
     }
 }
 
 impl Choices for Arch {
-    const NAMES: &'static [&'static str] = &["mlp", "resnet"];
-    fn parse(name: &str) -> Option<Self> {
-        match name {
-            "mlp" => Some(Arch::Mlp),
-            "resnet" => Some(Arch::Resnet),
-            _ => None,
-        }
+    fn all() -> &'static [Self] {
+        &Arch::ALL
+    }
+    fn name(&self) -> &'static str {
+        Arch::name(self)
     }
 }
 
 impl Choices for OptimizerKind {
-    const NAMES: &'static [&'static str] = &["adam", "sgd", "rmsprop"];
-    fn parse(name: &str) -> Option<Self> {
-        match name {
-            "adam" => Some(OptimizerKind::Adam),
-            "sgd" => Some(OptimizerKind::Sgd),
-            "rmsprop" => Some(OptimizerKind::Rmsprop),
-            _ => None,
-        }
+    fn all() -> &'static [Self] {
+        &OptimizerKind::ALL
+    }
+    fn name(&self) -> &'static str {
+        OptimizerKind::name(self)
     }
 }
 
 impl Choices for Objective {
-    const NAMES: &'static [&'static str] = &["val_f1", "val_acc", "val_loss"];
-    fn parse(name: &str) -> Option<Self> {
-        match name {
-            "val_f1" => Some(Objective::ValF1),
-            "val_acc" => Some(Objective::ValAcc),
-            "val_loss" => Some(Objective::ValLoss),
-            _ => None,
-        }
+    fn all() -> &'static [Self] {
+        &Objective::ALL
+    }
+    fn name(&self) -> &'static str {
+        Objective::name(self)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sweep_model::{Augment, SyntheticSpec};
+use sweep_model::{Augment, DeviceName, SyntheticSpec};
 use toml_edit::{Item, TableLike, Value};
 
 use super::error::{closest, Problem, Refusal, SweepFileError};
@@ -421,24 +421,16 @@ impl Reader<'_> {
             let expected = "\"auto\", \"cpu\", \"cuda:K\" or a list of \"cpu\"/\"cuda:K\"";
             self.refused(line, "run.devices", value, Refusal::expected(expected))
         };
-        let valid = |d: &str| {
-            d == "cpu"
-                || d.strip_prefix("cuda:")
-                    .is_some_and(|k| k.parse::<usize>().is_ok())
-        };
-        if let Some(s) = value.as_str() {
-            return match s {
-                "auto" => Ok(Devices::Auto),
-                d if valid(d) => Ok(Devices::List(vec![d.to_string()])),
-                _ => Err(refused()),
-            };
+        let device = |v: &Value| v.as_str()?.parse::<DeviceName>().ok();
+        if value.as_str() == Some("auto") {
+            return Ok(Devices::Auto);
         }
-        let list: Option<Vec<String>> = value.as_array().and_then(|array| {
-            array
-                .iter()
-                .map(|v| v.as_str().filter(|d| valid(d)).map(str::to_string))
-                .collect()
-        });
+        if let Some(device) = device(value) {
+            return Ok(Devices::List(vec![device]));
+        }
+        let list: Option<Vec<DeviceName>> = value
+            .as_array()
+            .and_then(|array| array.iter().map(device).collect());
         match list {
             Some(list) if !list.is_empty() => Ok(Devices::List(list)),
             _ => Err(refused()),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use sweep_model::{Augment, ModelConfig, SyntheticSpec, TrainConfig};
+use sweep_model::{Augment, DeviceName, ModelConfig, SyntheticSpec, TrainConfig};
 
 use super::hyperparameters::Setting;
 
@@ -18,16 +18,16 @@ pub enum DataSource {
 }
 
 /// Which devices a sweep runs on.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Devices {
     /// Every visible GPU, else the CPU.
     Auto,
-    /// These devices: `cpu` or `cuda:K`.
-    List(Vec<String>),
+    /// These devices.
+    List(Vec<DeviceName>),
 }
 
 /// The `[run]` section.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunSettings {
     pub devices: Devices,
     pub trials_per_device: usize,
