@@ -1,6 +1,8 @@
 //! The commands that read results: `ls`, `show`, `best`, `query`, `report` and `predict`.
 
 use std::path::Path;
+use sweep_model::Objective;
+use sweep_scheduler::sweep_file::TrialConfig;
 use sweep_store::TrialStatus;
 
 use anyhow::{bail, Context, Result};
@@ -168,20 +170,17 @@ pub fn show(args: SweepArgs) -> Result<i32> {
     })
 }
 
-/// The name of the metric a trial is ranked by (`train.objective` in its configuration).
-fn objective_name(t: &TrialRow) -> String {
-    serde_json::from_str::<serde_json::Value>(&t.config)
-        .ok()
-        .and_then(|c| c["train"]["objective"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "val_f1".into())
+/// The metric a trial is ranked by (`train.objective` in its configuration).
+fn objective(t: &TrialRow) -> Objective {
+    serde_json::from_str::<TrialConfig>(&t.config).map_or(Objective::ValF1, |c| c.train.objective)
 }
 
 /// An epoch's value of the trial's objective.
 fn objective_of(t: &TrialRow, e: &sweep_store::EpochRow) -> f64 {
-    match objective_name(t).as_str() {
-        "val_loss" => e.val_loss,
-        "val_acc" => e.val_acc,
-        _ => e.val_f1,
+    match objective(t) {
+        Objective::ValLoss => e.val_loss,
+        Objective::ValAcc => e.val_acc,
+        Objective::ValF1 => e.val_f1,
     }
 }
 

@@ -114,11 +114,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             "best: trial {} {} with {} {:.4} at epoch {} ({})",
             best.number,
             params_label(&best.params),
-            match file.train.objective {
-                sweep_model::Objective::ValF1 => "val_f1",
-                sweep_model::Objective::ValAcc => "val_acc",
-                sweep_model::Objective::ValLoss => "val_loss",
-            },
+            file.train.objective.name(),
             best.objective.unwrap_or(f64::NAN),
             best.best_epoch.unwrap_or(0),
             best.checkpoint.as_deref().unwrap_or("")
