@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context, Result};
 use sweep_model::data::DataError;
 use sweep_model::{
-    cache, kaggle, Augment, ModelConfig, Objective, Progress, SyntheticSpec, TrainConfig, Trial,
+    cache, kaggle, Augment, ModelConfig, Objective, SyntheticSpec, TrainConfig, Trial, TrialEvent,
 };
 
 use crate::args::{BenchArgs, CheckArgs, Cli, Command, DataCommand, SynthSpecArgs, TrainArgs};
@@ -214,14 +214,14 @@ fn train(args: TrainArgs) -> Result<i32> {
     }
     let stop = AtomicBool::new(false);
     let outcome = sweep_model::train(&trial, &stop, &mut |progress| match progress {
-        Progress::Epoch(m) if args.json => {
+        TrialEvent::Epoch(m) if args.json => {
             println!("{}", serde_json::to_string(&m).expect("metrics serialise"));
         }
-        Progress::Epoch(m) => println!(
+        TrialEvent::Epoch(m) => println!(
             "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>7.4}  {:>6.4}  {:>7.1}",
             m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.val_f1, m.seconds
         ),
-        Progress::Resumed { history } if !args.json => println!(
+        TrialEvent::Started { history, .. } if !args.json && !history.is_empty() => println!(
             "resuming after epoch {} from {}",
             history.len(),
             args.out.display()

@@ -34,6 +34,6 @@ pub use train::bench;
 pub use train::metrics::Confusion;
 pub use train::optim::OptimizerKind;
 pub use train::{
-    predict, train, EpochMetrics, Objective, Outcome, Progress, TrainConfig, TrainError, Trial,
+    predict, train, EpochMetrics, Objective, Outcome, TrainConfig, TrainError, Trial, TrialEvent,
 };
 pub use unknown_name::UnknownName;

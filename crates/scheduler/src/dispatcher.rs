@@ -7,8 +7,8 @@
 use sweep_model::EpochMetrics;
 use sweep_store::{ClaimedTrial, Ending, EpochRow, TrialId};
 
-use crate::events::TrialEvent;
 use crate::launch::{Exit, Stop};
+use sweep_model::TrialEvent;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]

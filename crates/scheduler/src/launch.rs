@@ -12,8 +12,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use crate::events::TrialEvent;
 use crate::slots::Slot;
+use sweep_model::TrialEvent;
 
 /// Lines of a trial's stderr (and of stdout that is not an event) kept for its error.
 const OUTPUT_TAIL: usize = 20;

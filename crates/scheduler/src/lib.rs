@@ -1,11 +1,10 @@
 //! `sweep-scheduler`: sweep files ([`sweep_file`]: TOML into validated trials), device
-//! [`slots`], the trial process ([`trial`]) and its [`events`], how a trial is started
+//! [`slots`], the trial process ([`trial`]), which reports the model's [`TrialEvent`]s, how a trial is started
 //! ([`launch`]: a [`launch::Launcher`], today local child processes), and the scheduler: the
 //! pure [`dispatcher`] decides, the [`runner`] performs its actions (database writes through
 //! the store, launches, stops).
 
 pub mod dispatcher;
-pub mod events;
 pub mod launch;
 pub mod predict;
 pub mod runner;
@@ -13,6 +12,6 @@ pub mod slots;
 pub mod sweep_file;
 pub mod trial;
 
-pub use events::TrialEvent;
 pub use runner::{prepare_data, run_sweep, RunError, RunOptions, RunSummary, Update};
 pub use sweep_file::{expand_grid, DataSource, Devices, SweepFile, SweepFileError, TrialSpec};
+pub use sweep_model::TrialEvent;

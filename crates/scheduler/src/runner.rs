@@ -15,11 +15,11 @@ use sweep_store::{
 use tokio::sync::mpsc;
 
 use crate::dispatcher::{self, Action, Event, State};
-use crate::events::TrialEvent;
 use crate::launch::{Exit, FromTrial, Launcher, LocalProcess, Reports, Running};
 use crate::slots::{plan_slots, Slot};
 use crate::sweep_file::{expand_grid, DataSource, Devices, SweepFile};
 use crate::trial::CONFIG_FILE;
+use sweep_model::TrialEvent;
 
 /// A running trial without a heartbeat for this long belongs to a dead runner.
 const STALE_AFTER: Duration = Duration::from_secs(60);

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use sweep_model::data::DataError;
 use sweep_model::train::PredictError;
-use sweep_model::{cache, Dataset, DeviceName, Progress, TrainError, Trial};
+use sweep_model::{cache, Dataset, DeviceName, TrainError, Trial};
 
-use crate::events::TrialEvent;
 use crate::sweep_file::{DataSource, TrialConfig};
+use sweep_model::TrialEvent;
 
 /// The file in a trial's folder that holds its configuration.
 pub const CONFIG_FILE: &str = "config.json";
@@ -128,13 +128,6 @@ pub fn run_trial(
             return exit;
         }
     };
-    // A resumed trial announces itself once it has read its checkpoint.
-    if !dir.join(sweep_model::train::LAST).exists() {
-        emit(TrialEvent::Started {
-            device: device.to_string(),
-            history: Vec::new(),
-        });
-    }
     let trial = Trial {
         dataset: &dataset,
         model: &config.model,
@@ -143,29 +136,7 @@ pub fn run_trial(
         device: &candle_device,
         dir,
     };
-    let outcome = sweep_model::train(&trial, &stop, &mut |progress| {
-        emit(match progress {
-            Progress::Resumed { history } => TrialEvent::Started {
-                device: device.to_string(),
-                history,
-            },
-            Progress::Batch {
-                epoch,
-                batch,
-                batches,
-                loss,
-            } => TrialEvent::Batch {
-                epoch,
-                batch,
-                batches,
-                loss,
-            },
-            Progress::Epoch(metrics) => TrialEvent::Epoch(metrics),
-            Progress::Checkpoint { epoch, path, best } => {
-                TrialEvent::Checkpoint { epoch, path, best }
-            }
-        })
-    });
+    let outcome = sweep_model::train(&trial, &stop, emit);
     match outcome {
         Err(e) => {
             emit(TrialEvent::Failed {

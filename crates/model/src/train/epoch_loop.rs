@@ -1,9 +1,8 @@
 //! The training loop: [`train`] runs a trial's epochs (resuming from its last checkpoint),
-//! reports [`Progress`] as plain data, and has its
+//! reports each step as a [`TrialEvent`], and has its
 //! [`Checkpointer`](crate::train::checkpoint::Checkpointer) write the checkpoints that
 //! [`after_epoch`](crate::train::keep_best::after_epoch) asks for.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -17,32 +16,11 @@ use crate::train::checkpoint::{
     model_tensors, CheckpointError, Checkpointer, LastState, ModelCard,
 };
 use crate::train::config::Trial;
+use crate::train::event::TrialEvent;
 use crate::train::keep_best::{after_epoch, Best, CheckpointAction};
 use crate::train::metrics::{Confusion, EpochMetrics};
 use crate::train::optim::Optimizer;
 use crate::train::predict::evaluate;
-
-/// What the loop reports as it goes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Progress {
-    /// Training resumed from a checkpoint holding these finished epochs (from 1, in order).
-    Resumed { history: Vec<EpochMetrics> },
-    /// A training batch finished.
-    Batch {
-        epoch: u32,
-        batch: usize,
-        batches: usize,
-        loss: f64,
-    },
-    /// An epoch finished and was evaluated.
-    Epoch(EpochMetrics),
-    /// The checkpoints after `epoch` were written; `best` says whether it is the new best.
-    Checkpoint {
-        epoch: u32,
-        path: PathBuf,
-        best: bool,
-    },
-}
 
 /// Why training stopped without finishing.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +46,15 @@ pub struct Outcome {
     pub finished: bool,
 }
 
+/// How a trial's device is named in its events: `cpu`, `cuda:K`.
+fn device_label(device: &candle_core::Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
 fn labels_of<'s>(split: &'s Split, name: &'static str) -> Result<&'s [u32], TrainError> {
     split
         .labels
@@ -80,22 +67,21 @@ fn labels_of<'s>(split: &'s Split, name: &'static str) -> Result<&'s [u32], Trai
 pub fn train(
     trial: &Trial,
     stop: &AtomicBool,
-    on_progress: &mut dyn FnMut(Progress),
+    on_event: &mut dyn FnMut(TrialEvent),
 ) -> Result<Outcome, TrainError> {
     let mut run = Run::new(trial)?;
     let checkpointer = Checkpointer::new(trial);
     let mut state = match checkpointer.resume(&run.vars, &mut run.optimizer, trial.device)? {
-        Some(state) => {
-            on_progress(Progress::Resumed {
-                history: state.history.clone(),
-            });
-            state
-        }
+        Some(state) => state,
         None => checkpointer.fresh(Normalization::measure(&trial.dataset.train)),
     };
+    on_event(TrialEvent::Started {
+        device: device_label(trial.device),
+        history: state.history.clone(),
+    });
     for epoch in state.history.len() as u32 + 1..=trial.train.epochs {
         let started = Instant::now();
-        let Some(fit) = run.fit_epoch(epoch, &state.norm, stop, on_progress)? else {
+        let Some(fit) = run.fit_epoch(epoch, &state.norm, stop, on_event)? else {
             return Ok(Outcome {
                 history: state.history,
                 best: state.best,
@@ -104,8 +90,8 @@ pub fn train(
         };
         let (metrics, confusion) = run.evaluate_epoch(epoch, &fit, &state.norm, started)?;
         let is_best = run.record_epoch(&checkpointer, &mut state, &metrics, &confusion)?;
-        on_progress(Progress::Epoch(metrics));
-        on_progress(Progress::Checkpoint {
+        on_event(TrialEvent::Epoch(metrics));
+        on_event(TrialEvent::Checkpoint {
             epoch,
             path: checkpointer.last_path().to_path_buf(),
             best: is_best,
@@ -172,7 +158,7 @@ impl<'a> Run<'a> {
         epoch: u32,
         norm: &Normalization,
         stop: &AtomicBool,
-        on_progress: &mut dyn FnMut(Progress),
+        on_event: &mut dyn FnMut(TrialEvent),
     ) -> Result<Option<Fit>, TrainError> {
         let Trial {
             dataset,
@@ -212,7 +198,7 @@ impl<'a> Run<'a> {
             }
             fit.loss_sum += loss * indices.len() as f64;
             fit.correct += correct;
-            on_progress(Progress::Batch {
+            on_event(TrialEvent::Batch {
                 epoch,
                 batch: b + 1,
                 batches,
@@ -534,12 +520,13 @@ mod tests {
                 dir: b.path(),
             };
             let resumed = train(&trial, &AtomicBool::new(false), &mut |p| events.push(p)).unwrap();
-            let Progress::Resumed { history } = &events[0] else {
+            let TrialEvent::Started { device, history } = &events[0] else {
                 panic!(
                     "a resumed run reports its checkpoint first: {:?}",
                     events[0]
                 );
             };
+            assert_eq!(device, "cpu");
             assert_eq!(history[..], resumed.history[..2], "the checkpoint's epochs");
             assert_eq!(
                 timeless(&straight.history),
@@ -575,7 +562,7 @@ mod tests {
         };
         let stop = AtomicBool::new(false);
         let stopped = train(&trial, &stop, &mut |p| {
-            if matches!(p, Progress::Checkpoint { epoch: 1, .. }) {
+            if matches!(p, TrialEvent::Checkpoint { epoch: 1, .. }) {
                 stop.store(true, Ordering::Relaxed);
             }
         })
@@ -587,7 +574,7 @@ mod tests {
         assert_eq!(finished.history.len(), 2);
         let mut batches = 0;
         let again = train(&trial, &AtomicBool::new(false), &mut |p| {
-            batches += matches!(p, Progress::Batch { .. }) as usize
+            batches += matches!(p, TrialEvent::Batch { .. }) as usize
         })
         .unwrap();
         assert_eq!((batches, again.history.len()), (0, 2));

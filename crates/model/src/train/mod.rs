@@ -7,6 +7,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 mod epoch_loop;
+pub mod event;
 pub mod keep_best;
 pub mod metrics;
 pub mod optim;
@@ -14,7 +15,8 @@ mod predict;
 
 pub use checkpoint::{ModelCard, BEST, LAST};
 pub use config::{Objective, TrainConfig, Trial};
-pub use epoch_loop::{train, Outcome, Progress, TrainError};
+pub use epoch_loop::{train, Outcome, TrainError};
+pub use event::TrialEvent;
 pub use keep_best::Best;
 pub use metrics::EpochMetrics;
 pub use predict::{predict, PredictError, Prediction};

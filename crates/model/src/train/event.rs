@@ -1,15 +1,16 @@
-//! [`TrialEvent`]: one line of a trial process's stdout, what a trial tells the scheduler.
-//! The database recorder and the progress display consume the same values.
+//! [`TrialEvent`]: what a trial reports, one type from the training loop to the trial
+//! process's stdout (a line of JSON each) to the scheduler, its database writes and its
+//! progress display.
 
 use std::path::PathBuf;
 
-use sweep_model::{Confusion, EpochMetrics};
+use crate::train::metrics::{Confusion, EpochMetrics};
 
 /// What a trial process reports, one JSON object per line.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrialEvent {
-    /// The trial started on `device`. A resumed trial sends the epochs its checkpoint holds
+    /// Training started on `device`. A resumed trial sends the epochs its checkpoint holds
     /// (done by earlier runs): the scheduler records them again, so that no epoch of a
     /// checkpoint is missing from the database whichever process died when.
     Started {
