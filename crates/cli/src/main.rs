@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod errors;
 mod progress;
 mod results;
 mod run;
@@ -27,8 +28,8 @@ fn main() {
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", commands::error_report(&err));
-            commands::exit_code_of(&err)
+            eprintln!("error: {}", errors::error_report(&err));
+            errors::exit_code_of(&err)
         }
     };
     std::process::exit(code);

@@ -10,7 +10,7 @@ use sweep_model::SplitName;
 use sweep_store::{Cell, Pool, TrialRow};
 
 use crate::args::{DbArgs, Format, PredictArgs, QueryArgs, ReportArgs, SplitArg, SweepArgs};
-use crate::commands::{unknown_sweep, BadInput};
+use crate::errors::{unknown_sweep, BadInput};
 use crate::progress::params_label;
 
 fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {

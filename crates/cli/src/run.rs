@@ -10,7 +10,7 @@ use sweep_scheduler::trial::{run_trial, TrialExit};
 use sweep_scheduler::{expand_grid, prepare_data, run_sweep, Devices, RunOptions, SweepFile};
 
 use crate::args::{RunArgs, TrialArgs};
-use crate::commands::BadInput;
+use crate::errors::BadInput;
 use crate::progress::{params_label, Display};
 
 /// Exit code of a run stopped by Ctrl-C.
@@ -157,6 +157,6 @@ pub fn trial(args: TrialArgs) -> Result<i32> {
     Ok(match exit {
         TrialExit::Finished | TrialExit::Interrupted => 0,
         TrialExit::Failed => 1,
-        TrialExit::BadInput => crate::commands::EXIT_BAD_INPUT,
+        TrialExit::BadInput => crate::errors::EXIT_BAD_INPUT,
     })
 }
