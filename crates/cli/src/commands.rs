@@ -28,16 +28,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             kaggle::write_layout(&dataset, &args.out).with_context(|| {
                 format!("writing the synthetic data set to {}", args.out.display())
             })?;
-            println!(
-                "wrote {} training, {} validation and {} test images ({} classes, {}×{}) to {}",
-                dataset.train.len(),
-                dataset.val.len(),
-                dataset.test.len(),
-                dataset.classes,
-                dataset.size,
-                dataset.size,
-                args.out.display()
-            );
+            println!("wrote {} to {}", dataset.describe(), args.out.display());
             Ok(0)
         }
         Command::Data(DataCommand::Check(args)) => check(args),
@@ -54,14 +45,9 @@ fn check(args: CheckArgs) -> Result<i32> {
         cache::CacheUse::Built => "decoded and cached",
     };
     println!(
-        "{}: {} training, {} validation and {} test images of {}×{} in {} classes, {how} in {seconds:.3} s",
+        "{}: {}, {how} in {seconds:.3} s",
         args.dir.display(),
-        dataset.train.len(),
-        dataset.val.len(),
-        dataset.test.len(),
-        dataset.size,
-        dataset.size,
-        dataset.classes,
+        dataset.describe()
     );
     Ok(0)
 }

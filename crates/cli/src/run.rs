@@ -129,12 +129,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             "failed: trial {} {}: {}",
             t.number,
             params_label(&t.params),
-            t.error
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or("")
+            t.error_line()
         );
     }
     Ok(if summary.interrupted {

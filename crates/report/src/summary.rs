@@ -65,14 +65,7 @@ pub fn csv(lines: &[Line], axes: &[String]) -> String {
             fmt(best.map(|e| e.train_loss)),
             t.device.as_deref().unwrap_or(""),
             t.attempts,
-            quote(
-                t.error
-                    .as_deref()
-                    .unwrap_or("")
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-            )
+            quote(t.error_line())
         );
     }
     out

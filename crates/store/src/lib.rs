@@ -516,6 +516,14 @@ pub struct TrialRow {
 }
 
 impl TrialRow {
+    /// The first line of its error (empty without one): what a summary shows.
+    pub fn error_line(&self) -> &str {
+        self.error
+            .as_deref()
+            .and_then(|e| e.lines().next())
+            .unwrap_or("")
+    }
+
     /// Whether this trial's objective is minimised (`train.objective = "val_loss"` in its
     /// configuration) rather than maximised.
     pub fn minimises(&self) -> bool {

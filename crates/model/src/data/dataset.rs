@@ -125,6 +125,20 @@ pub enum SplitName {
 }
 
 impl Dataset {
+    /// What it holds, in words: `200 training, 60 validation and 20 test images of 16×16 in 4
+    /// classes`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} training, {} validation and {} test images of {}×{} in {} classes",
+            self.train.len(),
+            self.val.len(),
+            self.test.len(),
+            self.size,
+            self.size,
+            self.classes
+        )
+    }
+
     /// The named split.
     pub fn split(&self, name: SplitName) -> &Split {
         match name {
