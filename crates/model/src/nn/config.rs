@@ -122,7 +122,10 @@ mod tests {
             ..ModelConfig::default()
         };
         let json = serde_json::to_string(&dense).unwrap();
-        assert!(json.ends_with(r#""dropout":0.5,"block_dense":true}"#), "{json}");
+        assert!(
+            json.ends_with(r#""dropout":0.5,"block_dense":true}"#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), dense);
     }
 
@@ -133,7 +136,9 @@ mod tests {
             block_dense: true,
             ..ModelConfig::default()
         };
-        let problem = config.problem().expect("an mlp with block_dense is refused");
+        let problem = config
+            .problem()
+            .expect("an mlp with block_dense is refused");
         assert!(problem.contains("model.block_dense"), "{problem}");
         assert_eq!(ModelConfig::default().problem(), None);
     }
