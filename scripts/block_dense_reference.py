@@ -10,16 +10,25 @@ and runs it in evaluation mode.
   SWEEP_BLOCK_DENSE_REFERENCE is set), it compares PyTorch's logits, predicted labels and
   cross-entropy loss with the Rust ones, prints the largest logit difference, and prints
   PyTorch's logits as the Rust array that test pastes as TORCH_LOGITS.
-- With any other checkpoint (a trial's best.safetensors), it checks that the weights load
-  and prints the logits of a random batch.
+- With a trial's best.safetensors and `--predictions CSV --images FOLDER` (what
+  `sweep predict SWEEP --split val --out CSV` wrote, and the folder of those images, e.g. from
+  `sweep data synth`), it normalises the images with the checkpoint's statistics, predicts
+  them in PyTorch and counts the labels that differ from sweep's.
+- With any other checkpoint, it checks that the weights load and prints a random batch's logits.
 
 Usage:
   SWEEP_BLOCK_DENSE_REFERENCE=/tmp/block_dense_reference.safetensors \
       cargo test --release --workspace -- block_dense_logits_match_pytorch
   python scripts/block_dense_reference.py /tmp/block_dense_reference.safetensors
-Needs torch, numpy and safetensors. Exits 1 when the logits differ by more than 1e-4.
+  python scripts/block_dense_reference.py results/SWEEP/trials/ID/best.safetensors \
+      --predictions val-pred.csv --images synth/val_images
+Needs torch, numpy and safetensors (and pillow for --images). Exits 1 when the logits differ
+by more than 1e-4 or a predicted label differs.
 """
+import argparse
+import csv
 import json
+import os
 import sys
 
 import numpy as np
@@ -95,10 +104,35 @@ class ResNet(nn.Module):
         return self.output(self.dropout(F.relu(self.head(x))))
 
 
+def compare_predictions(net, meta, predictions, images):
+    """Predicts the images of sweep's prediction CSV in PyTorch; exits 1 on any difference."""
+    from PIL import Image
+
+    with open(predictions, newline="") as f:
+        rows = list(csv.DictReader(f))
+    mean = np.array(meta["norm"]["mean"], dtype=np.float32)[:, None, None]
+    std = np.array(meta["norm"]["std"], dtype=np.float32)[:, None, None]
+    pixels = np.stack([np.asarray(Image.open(os.path.join(images, r["Image"])).convert("RGB"))
+                       for r in rows])
+    x = (pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
+    with torch.no_grad():
+        ours = net(torch.from_numpy(x)).argmax(1).tolist()
+    theirs = [int(r["Class"]) for r in rows]
+    differ = sum(a != b for a, b in zip(ours, theirs))
+    print(f"{len(rows)} images of {predictions}: {differ} predicted labels differ "
+          f"between sweep and PyTorch")
+    if differ:
+        sys.exit("FAIL: the predictions differ")
+    print("OK")
+
+
 def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    path = sys.argv[1]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--predictions", help="a CSV from `sweep predict` with this checkpoint")
+    parser.add_argument("--images", help="the folder of the CSV's images")
+    args = parser.parse_args()
+    path = args.checkpoint
     with safe_open(path, "np") as f:
         meta = json.loads(f.metadata()["sweep"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -118,6 +152,9 @@ def main():
     print(f"{path}: {json.dumps(model)}, {classes} classes, "
           f"{sum(v.size for k, v in tensors.items() if k.startswith('model.'))} parameters and statistics")
 
+    if args.predictions:
+        compare_predictions(net, meta, args.predictions, args.images)
+        return
     if "input" not in tensors:
         size = meta["size"]
         x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
