@@ -81,6 +81,7 @@ fn train(args: TrainArgs) -> Result<i32> {
         neurons: args.neurons,
         hidden: args.hidden.clone(),
         dropout: args.dropout,
+        block_dense: false,
     };
     let config = TrainConfig {
         epochs: args.epochs,

@@ -45,6 +45,17 @@ pub struct ModelConfig {
     pub hidden: Vec<usize>,
     /// The fraction of the last hidden layer's units dropped in training.
     pub dropout: f64,
+    /// ResNet: a dense layer of `neurons` units on every pixel (a 1×1 convolution + ReLU)
+    /// after each stage, the seed's "fully connected layer after each resnet block". Left
+    /// out of the JSON when false, so the configurations (and trial hashes) that predate it
+    /// are unchanged.
+    #[serde(skip_serializing_if = "is_false")]
+    pub block_dense: bool,
+}
+
+/// Whether `flag` is false: serde's test for leaving a default flag out of the JSON.
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 impl Default for ModelConfig {
@@ -55,6 +66,7 @@ impl Default for ModelConfig {
             neurons: 32,
             hidden: vec![48],
             dropout: 0.5,
+            block_dense: false,
         }
     }
 }
@@ -74,6 +86,9 @@ impl ModelConfig {
         if self.arch == Arch::Resnet && (self.filters.is_empty() || self.filters.contains(&0)) {
             return Some("model.filters must list at least one positive channel count".into());
         }
+        if self.arch == Arch::Mlp && self.block_dense {
+            return Some("model.block_dense applies to the resnet only, not the mlp".into());
+        }
         if self.arch == Arch::Mlp && self.hidden.contains(&0) {
             return Some("model.hidden widths must be positive".into());
         }
@@ -88,5 +103,43 @@ mod tests {
     #[test]
     fn every_arch_name_reads_back_as_itself() {
         crate::unknown_name::assert_names_round_trip(&Arch::ALL, Arch::name);
+    }
+
+    /// Trial identities hash this JSON: a configuration without `block_dense` must keep the
+    /// bytes it had before the key existed.
+    #[test]
+    fn block_dense_leaves_the_json_of_configs_without_it_unchanged() {
+        let default = ModelConfig::default();
+        let json = serde_json::to_string(&default).unwrap();
+        assert_eq!(
+            json,
+            r#"{"arch":"resnet","filters":[64,128,256],"neurons":32,"hidden":[48],"dropout":0.5}"#
+        );
+        let read: ModelConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, default);
+        let dense = ModelConfig {
+            block_dense: true,
+            ..ModelConfig::default()
+        };
+        let json = serde_json::to_string(&dense).unwrap();
+        assert!(
+            json.ends_with(r#""dropout":0.5,"block_dense":true}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), dense);
+    }
+
+    #[test]
+    fn the_mlp_refuses_block_dense() {
+        let config = ModelConfig {
+            arch: Arch::Mlp,
+            block_dense: true,
+            ..ModelConfig::default()
+        };
+        let problem = config
+            .problem()
+            .expect("an mlp with block_dense is refused");
+        assert!(problem.contains("model.block_dense"), "{problem}");
+        assert_eq!(ModelConfig::default().problem(), None);
     }
 }

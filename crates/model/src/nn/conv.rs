@@ -75,20 +75,7 @@ pub fn conv2d(
 
 impl ModuleT for Conv2d {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        if let (false, Some(bias)) = (train, &self.bias) {
-            let shift = bias.to_vec1::<f32>()?;
-            let epilogue = Epilogue {
-                scale: vec![1.0; shift.len()],
-                shift,
-                relu: false,
-            };
-            return op::conv2d_eval(xs, &self.weight, self.stride, self.padding, epilogue);
-        }
-        let ys = op::conv2d(xs, &self.weight, self.stride, self.padding)?;
-        match &self.bias {
-            Some(bias) => ys.broadcast_add(&bias.reshape((1, (), 1, 1))?),
-            None => Ok(ys),
-        }
+        self.forward_biased(xs, train, false)
     }
 }
 
@@ -101,6 +88,34 @@ impl Conv2d {
     /// The bias per output channel, if the layer has one.
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
+    }
+
+    /// `relu(conv(xs) + bias)`; in evaluation the bias and the ReLU are the convolution's
+    /// epilogue.
+    pub fn forward_relu(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_biased(xs, train, true)
+    }
+
+    fn forward_biased(&self, xs: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        if let (false, Some(bias)) = (train, &self.bias) {
+            let shift = bias.to_vec1::<f32>()?;
+            let epilogue = Epilogue {
+                scale: vec![1.0; shift.len()],
+                shift,
+                relu,
+            };
+            return op::conv2d_eval(xs, &self.weight, self.stride, self.padding, epilogue);
+        }
+        let ys = op::conv2d(xs, &self.weight, self.stride, self.padding)?;
+        let ys = match &self.bias {
+            Some(bias) => ys.broadcast_add(&bias.reshape((1, (), 1, 1))?)?,
+            None => ys,
+        };
+        if relu {
+            ys.relu()
+        } else {
+            Ok(ys)
+        }
     }
 
     /// `bn(conv(xs))`, then a ReLU when `relu`; in evaluation the normalisation is the

@@ -1,7 +1,9 @@
 //! [`ResNet`]: the seed's scaled-down residual network. A 7×7/2 stem → BN → ReLU → 2×2/2 max
 //! pool, then for each entry of `filters` a block with a 1×1-conv projection skip and a block
 //! with an identity skip, then global average pooling → dense `neurons` + ReLU → dropout →
-//! dense `classes`.
+//! dense `classes`. With `block_dense`, each stage ends in a dense layer of `neurons` units on
+//! every pixel (a 1×1 convolution with bias, then ReLU), whose width the next stage and the
+//! head take as input.
 //!
 //! The pool is 2×2 with stride 2, not the 3×3/2 of ImageNet ResNets: candle cannot
 //! backpropagate a pool whose kernel differs from its stride, and the PyTorch reference in
@@ -78,11 +80,37 @@ impl ResidualBlock {
     }
 }
 
+/// One entry of `filters`: a block with a projection skip, one with an identity skip and,
+/// with `block_dense`, the dense layer on every pixel after them.
+struct Stage {
+    project: ResidualBlock,
+    identity: ResidualBlock,
+    dense: Option<Conv2d>,
+}
+
+impl Stage {
+    fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let xs = self.project.forward(xs, train)?;
+        let xs = self.identity.forward(&xs, train)?;
+        match &self.dense {
+            Some(dense) => dense.forward_relu(&xs, train),
+            None => Ok(xs),
+        }
+    }
+}
+
+/// The seed's "fully connected layer after each resnet block": a Keras `Dense` on a feature
+/// map acts on each pixel's channels, which is a 1×1 convolution with bias. It is followed by
+/// a ReLU because the seed's `Dense` layers use `activation="relu"`.
+fn block_dense(c_in: usize, neurons: usize, vb: VarBuilder) -> Result<Conv2d> {
+    conv2d(c_in, neurons, 1, Conv2dConfig::default(), vb)
+}
+
 /// The residual network.
 pub struct ResNet {
     stem: Conv2d,
     stem_bn: BatchNorm2d,
-    blocks: Vec<ResidualBlock>,
+    stages: Vec<Stage>,
     head: Dense,
     dropout: f64,
     output: Dense,
@@ -92,19 +120,30 @@ impl ResNet {
     /// Builds the network; it takes any input size of at least 4 pixels per stage.
     pub fn new(config: &ModelConfig, classes: usize, vb: VarBuilder) -> Result<Self> {
         let stem_channels = config.filters[0];
-        let mut blocks = Vec::with_capacity(config.filters.len() * 2);
+        let mut stages = Vec::with_capacity(config.filters.len());
         let mut c_in = stem_channels;
         for (stage, &c_out) in config.filters.iter().enumerate() {
             let stride = if stage == 0 { 1 } else { 2 };
             let vb = vb.pp(format!("stage{stage}"));
-            blocks.push(ResidualBlock::new(c_in, c_out, stride, vb.pp("project"))?);
-            blocks.push(ResidualBlock::new(c_out, c_out, 1, vb.pp("identity"))?);
-            c_in = c_out;
+            let dense = config
+                .block_dense
+                .then(|| block_dense(c_out, config.neurons, vb.pp("dense")))
+                .transpose()?;
+            stages.push(Stage {
+                project: ResidualBlock::new(c_in, c_out, stride, vb.pp("project"))?,
+                identity: ResidualBlock::new(c_out, c_out, 1, vb.pp("identity"))?,
+                dense,
+            });
+            c_in = if config.block_dense {
+                config.neurons
+            } else {
+                c_out
+            };
         }
         Ok(Self {
             stem: conv(CHANNELS, stem_channels, 7, 2, vb.pp("stem"))?,
             stem_bn: batch_norm(stem_channels, BN, vb.pp("stem_bn"))?,
-            blocks,
+            stages,
             head: dense(c_in, config.neurons, vb.pp("head"))?,
             dropout: config.dropout,
             output: dense(config.neurons, classes, vb.pp("output"))?,
@@ -118,8 +157,8 @@ impl ResNet {
         if xs.dim(2)? >= 2 {
             xs = max_pool2x2(&xs)?;
         }
-        for block in &self.blocks {
-            xs = block.forward(&xs, train)?;
+        for stage in &self.stages {
+            xs = stage.forward(&xs, train)?;
         }
         let xs = xs.mean((2, 3))?;
         let xs = self.head.forward(&xs)?.relu()?;
@@ -130,10 +169,164 @@ impl ResNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::Net;
     use crate::ops::conv::conv2d;
+    use crate::rng::Rng;
     use crate::testing::max_rel_err;
+    use crate::train::checkpoint;
+    use crate::train::optim::{Optimizer, OptimizerKind};
     use candle_core::{DType, Device};
     use candle_nn::VarMap;
+
+    /// A small ResNet with a dense layer after each of its three stages.
+    fn block_dense_config() -> ModelConfig {
+        ModelConfig {
+            filters: vec![4, 8, 8],
+            neurons: 6,
+            dropout: 0.5,
+            block_dense: true,
+            ..ModelConfig::default()
+        }
+    }
+
+    /// `batch` images of `size × size` pixels drawn from `seed`, and their labels.
+    fn batch(batch: usize, size: usize, classes: usize, seed: u64) -> (Tensor, Tensor) {
+        let mut rng = Rng::new(seed);
+        let pixels: Vec<f32> = (0..batch * 3 * size * size)
+            .map(|_| rng.normal() as f32)
+            .collect();
+        let xs = Tensor::from_vec(pixels, (batch, 3, size, size), &Device::Cpu).unwrap();
+        let labels: Vec<u32> = (0..batch).map(|i| ((i * 3 + 1) % classes) as u32).collect();
+        (xs, Tensor::new(labels, &Device::Cpu).unwrap())
+    }
+
+    #[test]
+    fn block_dense_adds_a_one_by_one_layer_per_stage_that_the_next_stage_reads() {
+        let vars = VarMap::new();
+        let config = block_dense_config();
+        Net::new(&config, 20, 5, 1, &vars, &Device::Cpu).unwrap();
+        let shapes: std::collections::HashMap<String, Vec<usize>> =
+            checkpoint::model_tensors(&vars)
+                .into_iter()
+                .map(|(name, t)| (name, t.dims().to_vec()))
+                .collect();
+        for stage in 0..3 {
+            let c = config.filters[stage];
+            assert_eq!(
+                shapes[&format!("model.stage{stage}.dense.weight")],
+                [6, c, 1, 1]
+            );
+            assert_eq!(shapes[&format!("model.stage{stage}.dense.bias")], [6]);
+        }
+        assert_eq!(shapes["model.stage1.project.conv1.weight"], [8, 6, 3, 3]);
+        assert_eq!(shapes["model.stage1.project.skip.weight"], [8, 6, 1, 1]);
+        assert_eq!(shapes["model.head.weight"], [6, 6]);
+        let plain = VarMap::new();
+        let config = ModelConfig {
+            block_dense: false,
+            ..config
+        };
+        Net::new(&config, 20, 5, 1, &plain, &Device::Cpu).unwrap();
+        let names: Vec<String> = checkpoint::model_tensors(&plain)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("dense")), "{names:?}");
+    }
+
+    #[test]
+    fn a_block_dense_resnet_trains_its_dense_layers_and_its_loss_falls() {
+        let vars = VarMap::new();
+        // No dropout: the loss of one repeated batch then falls steadily.
+        let config = ModelConfig {
+            neurons: 16,
+            dropout: 0.0,
+            ..block_dense_config()
+        };
+        let net = Net::new(&config, 16, 4, 3, &vars, &Device::Cpu).unwrap();
+        let mut optimizer = Optimizer::new(OptimizerKind::Adam, 0.003, 0.0, &vars).unwrap();
+        let (xs, ys) = batch(8, 16, 4, 9);
+        let dense = |vars: &VarMap| {
+            let data = vars.data().lock().unwrap();
+            data["stage1.dense.weight"]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let before = dense(&vars);
+        let mut rng = Rng::new(4);
+        let mut losses = Vec::new();
+        for _ in 0..30 {
+            let logits = net.forward(&xs, &mut Pass::Train(&mut rng)).unwrap();
+            let loss = candle_nn::loss::cross_entropy(&logits, &ys).unwrap();
+            let grads = loss.backward().unwrap();
+            {
+                let data = vars.data().lock().unwrap();
+                for name in ["stage0.dense.weight", "stage2.dense.bias"] {
+                    assert!(
+                        grads.get(data[name].as_tensor()).is_some(),
+                        "{name} has a gradient"
+                    );
+                }
+            }
+            optimizer.step(&grads).unwrap();
+            losses.push(loss.to_scalar::<f32>().unwrap());
+        }
+        assert_ne!(dense(&vars), before, "the dense layer learned");
+        let (first, last) = (losses[0], losses[losses.len() - 1]);
+        assert!(last < 0.5 * first, "the loss falls: {losses:?}");
+    }
+
+    /// Logits computed by PyTorch (`scripts/block_dense_reference.py`) from the weights,
+    /// running statistics and images of [`block_dense_reference`].
+    const TORCH_LOGITS: [[f32; 5]; 4] = [
+        [-0.07734892, 0.09361044, -0.2389975, -0.5686545, 0.04055485],
+        [-0.09251207, -0.1001158, -0.2260269, -0.2065726, -0.1391328],
+        [-0.1104474, -0.3292592, -0.2106851, 0.2217056, -0.351671],
+        [-0.09793144, -0.1693542, -0.2213912, -0.07716319, -0.2033537],
+    ];
+
+    /// The network of this test, in evaluation, after two training passes have moved the batch
+    /// norms' running statistics; with `SWEEP_BLOCK_DENSE_REFERENCE=FILE`, the checkpoint
+    /// (weights, images, labels and these logits) for the PyTorch script is written to FILE.
+    fn block_dense_reference() -> (VarMap, Tensor, Tensor, Tensor) {
+        let vars = VarMap::new();
+        let net = Net::new(&block_dense_config(), 20, 5, 7, &vars, &Device::Cpu).unwrap();
+        let (xs, ys) = batch(4, 20, 5, 11);
+        let mut rng = Rng::new(1);
+        for _ in 0..2 {
+            net.forward(&xs, &mut Pass::Train(&mut rng)).unwrap();
+        }
+        let logits = net.forward(&xs, &mut Pass::Eval).unwrap();
+        (vars, xs, ys, logits)
+    }
+
+    #[test]
+    fn block_dense_logits_match_pytorch_on_the_same_weights() {
+        let (vars, xs, ys, logits) = block_dense_reference();
+        if let Some(path) = std::env::var_os("SWEEP_BLOCK_DENSE_REFERENCE") {
+            let mut tensors = checkpoint::model_tensors(&vars);
+            tensors.extend([
+                ("input".to_string(), xs),
+                ("labels".to_string(), ys),
+                ("logits".to_string(), logits.clone()),
+            ]);
+            let meta =
+                serde_json::json!({ "model": block_dense_config(), "size": 20, "classes": 5 });
+            checkpoint::save(std::path::Path::new(&path), &tensors, &meta).unwrap();
+        }
+        let expected = Tensor::new(&TORCH_LOGITS, &Device::Cpu).unwrap();
+        let diff = (logits - expected)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff <= 1e-4, "max |rust - torch| = {diff}");
+    }
 
     /// In evaluation, batch norm (and the projection's bias) folded into the convolution's
     /// epilogue gives what the separate layers give, with running statistics away from 0/1.

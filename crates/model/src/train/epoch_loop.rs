@@ -328,6 +328,7 @@ mod tests {
             neurons: 32,
             hidden: vec![],
             dropout: 0.2,
+            block_dense: false,
         }
     }
 

@@ -39,6 +39,7 @@ impl Section {
 pub enum Param {
     Int(i64),
     Float(f64),
+    Bool(bool),
     Text(String),
     Ints(Vec<i64>),
 }
@@ -127,6 +128,12 @@ pub const HYPERPARAMETERS: &[Hyperparameter] = &[
     hyperparameter("hidden", Model, AXIS, &Widths(|c, v| c.model.hidden = v)),
     hyperparameter("dropout", Model, AXIS, &Float(|c, v| c.model.dropout = v)),
     hyperparameter(
+        "block_dense",
+        Model,
+        AXIS,
+        &Bool(|c, v| c.model.block_dense = v),
+    ),
+    hyperparameter(
         "epochs",
         Train,
         AXIS,
@@ -191,6 +198,9 @@ pub struct Int<T>(pub i64, pub fn(&mut Configs, T));
 /// A number.
 pub struct Float(pub fn(&mut Configs, f64));
 
+/// A flag: `true` or `false`.
+pub struct Bool(pub fn(&mut Configs, bool));
+
 /// A list of positive widths (channels or neurons).
 pub struct Widths(pub fn(&mut Configs, Vec<usize>));
 
@@ -230,6 +240,16 @@ impl Kind for Float {
         let v = float(value)?;
         let set = self.0;
         Ok(Setting::new(Param::Float(v), move |c| set(c, v)))
+    }
+}
+
+impl Kind for Bool {
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let v = value
+            .as_bool()
+            .ok_or_else(|| Refusal::expected("true or false"))?;
+        let set = self.0;
+        Ok(Setting::new(Param::Bool(v), move |c| set(c, v)))
     }
 }
 
@@ -318,6 +338,7 @@ mod tests {
             ("neurons", "7"),
             ("hidden", "[5]"),
             ("dropout", "0.25"),
+            ("block_dense", "true"),
             ("epochs", "3"),
             ("batch_size", "16"),
             ("optimizer", "\"sgd\""),
@@ -366,6 +387,11 @@ mod tests {
             Refusal::Range("5000000000 is too large".into())
         );
         assert_eq!(read("lr", "\"fast\""), Refusal::expected("a number"));
+        assert_eq!(read("block_dense", "1"), Refusal::expected("true or false"));
+        assert_eq!(
+            read("block_dense", "\"true\""),
+            Refusal::expected("true or false")
+        );
         assert_eq!(
             read("filters", "[8, \"x\"]"),
             Refusal::expected("a list of integers")

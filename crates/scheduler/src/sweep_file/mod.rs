@@ -160,7 +160,12 @@ trials_per_device = 2
     #[test]
     fn the_projects_sweep_files_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps");
-        for (name, trials) in [("quick.toml", 12), ("cnn.toml", 27), ("mlp.toml", 27)] {
+        for (name, trials) in [
+            ("quick.toml", 12),
+            ("cnn.toml", 27),
+            ("cnn-final.toml", 1),
+            ("mlp.toml", 27),
+        ] {
             let file = SweepFile::load(&dir.join(name)).unwrap();
             assert_eq!(expand_grid(&file).len(), trials, "{name}");
         }
