@@ -255,3 +255,35 @@ fn bad_data_exits_2_from_predict_and_from_a_trial_process() {
         "the trial reports why: {stdout}"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // 5,000 trials: far more output than a pipe holds, so the reader's leaving is seen.
+    let seeds: Vec<String> = (0..5000).map(|s| s.to_string()).collect();
+    let grid = format!("seed = [{}]", seeds.join(", "));
+    std::fs::write(dir.join("big.toml"), sweep_file("big", &grid)).unwrap();
+    let mut child = std::process::Command::new(sweep_tests::sweep_bin())
+        .args(["run", "big.toml", "--dry-run"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "sweep `big`: 5000 trials\n");
+    // The reader is gone (as `| head -1` leaves).
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(libc::SIGPIPE),
+        "ended by SIGPIPE, as `head` expects"
+    );
+}

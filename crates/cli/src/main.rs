@@ -25,6 +25,13 @@ fn main() {
     // SAFETY: sets a global option before any thread is started.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = args::Cli::parse();
+    if !matches!(cli.command, args::Command::Trial(_)) {
+        // Rust ignores SIGPIPE, so `println!` to a closed pipe (`sweep query … | head`)
+        // panics; a command-line tool should end quietly, as with the default action. A
+        // trial process keeps it ignored: its checkpoint matters more than its stdout.
+        // SAFETY: restores a signal's default action before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {

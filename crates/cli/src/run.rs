@@ -36,7 +36,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
     let devices = args.devices.as_deref().map(parse_devices).transpose()?;
     if args.dry_run {
-        println!("sweep `{}`: {} trials", file.name, trials.len());
+        let plural = if trials.len() == 1 { "" } else { "s" };
+        println!("sweep `{}`: {} trial{plural}", file.name, trials.len());
         for t in &trials {
             println!(
                 "  {}  {}",
