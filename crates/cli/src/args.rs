@@ -66,6 +66,9 @@ pub struct CheckArgs {
     /// Where decoded data sets are cached.
     #[arg(long, default_value = "results/cache")]
     pub cache: PathBuf,
+    /// Pause (checkpoint kept) once this many epochs are done: a pruned sweep's rung.
+    #[arg(long)]
+    pub until: Option<u32>,
 }
 
 /// The synthetic data set's size and seed.
@@ -246,6 +249,9 @@ pub struct TrialArgs {
     /// Where decoded data sets are cached.
     #[arg(long, default_value = "results/cache")]
     pub cache: PathBuf,
+    /// Pause (checkpoint kept) once this many epochs are done: a pruned sweep's rung.
+    #[arg(long)]
+    pub until: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -145,13 +145,19 @@ pub fn run(args: RunArgs) -> Result<i32> {
 /// `sweep trial DIR`: one trial, events on stdout.
 pub fn trial(args: TrialArgs) -> Result<i32> {
     let stdout = std::io::stdout();
-    let exit = run_trial(&args.dir, args.device, &args.cache, &mut |event| {
-        let mut out = stdout.lock();
-        // A closed pipe means the scheduler is gone; the trial's checkpoint is what matters.
-        let _ = writeln!(out, "{}", event.to_line()).and_then(|_| out.flush());
-    });
+    let exit = run_trial(
+        &args.dir,
+        args.device,
+        &args.cache,
+        args.until,
+        &mut |event| {
+            let mut out = stdout.lock();
+            // A closed pipe means the scheduler is gone; the trial's checkpoint is what matters.
+            let _ = writeln!(out, "{}", event.to_line()).and_then(|_| out.flush());
+        },
+    );
     Ok(match exit {
-        TrialExit::Finished | TrialExit::Interrupted => 0,
+        TrialExit::Finished | TrialExit::Interrupted | TrialExit::Paused => 0,
         TrialExit::Failed => 1,
         TrialExit::BadInput => crate::errors::EXIT_BAD_INPUT,
     })

@@ -30,6 +30,20 @@ pub enum Event {
     Abort,
     /// Time to tell the database this runner is alive.
     Tick,
+    /// The rungs were decided: `promoted` trials went back in the queue.
+    Pruned { promoted: usize },
+    /// A running trial was judged after an epoch: `stop` when it is to stop (median rule).
+    Judged { trial: TrialId, stop: bool },
+}
+
+/// How the run prunes trials, as far as its decisions go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pruning {
+    Off,
+    /// Trials pause at rungs; rungs are decided when a trial ends or pauses.
+    Halving,
+    /// Each running trial is judged after each epoch.
+    Median,
 }
 
 /// What to do.
@@ -50,6 +64,10 @@ pub enum Action {
     Stop { trial: TrialId, how: Stop },
     /// Refresh this runner's heartbeat on its trials.
     Heartbeat,
+    /// Decide the rungs that every trial has reached; answer with [`Event::Pruned`].
+    Prune,
+    /// Judge a running trial after `epoch`; answer with [`Event::Judged`].
+    Judge { trial: TrialId, epoch: u32 },
 }
 
 /// What decides how a trial ends, gathered from its events.
@@ -58,6 +76,10 @@ pub struct Report {
     pub finished: Option<TrialEvent>,
     pub failed: Option<String>,
     pub interrupted: bool,
+    /// It reached its rung.
+    pub paused: bool,
+    /// A pruning decision stopped it.
+    pub pruned: bool,
 }
 
 /// A slot's state.
@@ -81,6 +103,7 @@ enum SlotState {
 pub struct State {
     slots: Vec<SlotState>,
     max_retries: u32,
+    pruning: Pruning,
     /// Ctrl-Cs (or aborts) so far: 0 runs, 1 stops asking, 2 kills.
     stopping: u8,
     /// Trials launched by this run.
@@ -89,10 +112,11 @@ pub struct State {
 
 impl State {
     /// A run over `slots` slots, retrying a failed trial up to `max_retries` times.
-    pub fn new(slots: usize, max_retries: u32) -> Self {
+    pub fn new(slots: usize, max_retries: u32, pruning: Pruning) -> Self {
         State {
             slots: vec![SlotState::Idle; slots],
             max_retries,
+            pruning,
             stopping: 0,
             launched: 0,
         }
@@ -154,9 +178,32 @@ impl State {
 /// Decides what `event` changes and what to do about it.
 pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
     match event {
-        Event::Begin => (0..state.slots.len())
-            .filter_map(|slot| state.next(slot))
+        // A rung may have been completed by a run that died before deciding it.
+        Event::Begin => (state.pruning == Pruning::Halving)
+            .then_some(Action::Prune)
+            .into_iter()
+            .chain((0..state.slots.len()).filter_map(|slot| state.next(slot)))
             .collect(),
+        Event::Pruned { promoted } if promoted > 0 && state.stopping == 0 => {
+            let idle: Vec<usize> = (0..state.slots.len())
+                .filter(|&slot| state.slots[slot] == SlotState::Idle)
+                .collect();
+            idle.into_iter()
+                .filter_map(|slot| state.next(slot))
+                .collect()
+        }
+        Event::Pruned { .. } => Vec::new(),
+        Event::Judged { trial, stop: true } => match state.running(trial) {
+            Some((_, _, report)) => {
+                report.pruned = true;
+                vec![Action::Stop {
+                    trial,
+                    how: Stop::Ask,
+                }]
+            }
+            None => Vec::new(),
+        },
+        Event::Judged { .. } => Vec::new(),
         Event::Claimed { slot, trial: None } => {
             state.slots[slot] = SlotState::Idle;
             Vec::new()
@@ -182,8 +229,18 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
             vec![Action::Launch { slot, trial }]
         }
         Event::Reported { trial, event } => {
+            let pruning = state.pruning;
             let Some((_, _, report)) = state.running(trial) else {
                 return Vec::new();
+            };
+            let judge = match &event {
+                TrialEvent::Epoch(m) if pruning == Pruning::Median && !report.pruned => {
+                    Some(Action::Judge {
+                        trial,
+                        epoch: m.epoch,
+                    })
+                }
+                _ => None,
             };
             let epochs = match &event {
                 TrialEvent::Epoch(m) => vec![epoch_row(m)],
@@ -202,13 +259,14 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
                     report.interrupted = true;
                     Vec::new()
                 }
+                TrialEvent::Paused { .. } => {
+                    report.paused = true;
+                    Vec::new()
+                }
                 TrialEvent::Batch { .. } | TrialEvent::Checkpoint { .. } => Vec::new(),
             };
-            if epochs.is_empty() {
-                Vec::new()
-            } else {
-                vec![Action::Record { trial, epochs }]
-            }
+            let record = (!epochs.is_empty()).then_some(Action::Record { trial, epochs });
+            record.into_iter().chain(judge).collect()
         }
         Event::Ended { trial, exit } => {
             let (max_retries, stopping) = (state.max_retries, state.stopping > 0);
@@ -217,6 +275,9 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
             };
             let ending = decide_ending(report, &exit, attempts, max_retries, stopping);
             let mut actions = vec![Action::End { trial, ending }];
+            if state.pruning == Pruning::Halving {
+                actions.push(Action::Prune);
+            }
             actions.extend(state.next(slot));
             actions
         }
@@ -277,6 +338,12 @@ pub fn decide_ending(
         };
     }
     let failed = report.failed.as_ref().or(exit.not_started.as_ref());
+    if report.pruned && failed.is_none() {
+        return Ending::Stopped;
+    }
+    if report.paused {
+        return Ending::Paused;
+    }
     if report.interrupted || (stopping && failed.is_none()) {
         return Ending::Interrupted;
     }
@@ -310,6 +377,7 @@ mod tests {
             config: "{}".into(),
             config_hash: format!("{id:064}"),
             attempts,
+            until_epoch: None,
         }
     }
 
@@ -375,7 +443,7 @@ mod tests {
 
     #[test]
     fn every_slot_claims_runs_records_and_claims_again_until_none_is_left() {
-        let mut state = State::new(2, 0);
+        let mut state = State::new(2, 0, Pruning::Off);
         assert!(state.finished());
         assert_eq!(
             handle(&mut state, Event::Begin),
@@ -426,7 +494,7 @@ mod tests {
 
     #[test]
     fn a_trial_that_fails_twice_with_one_retry_is_failed() {
-        let mut state = State::new(1, 1);
+        let mut state = State::new(1, 1, Pruning::Off);
         handle(&mut state, Event::Begin);
         claim(&mut state, 0, Some(claimed(7, 1)));
         let diverged = TrialEvent::Failed {
@@ -470,7 +538,7 @@ mod tests {
 
     #[test]
     fn ctrl_c_asks_running_trials_to_stop_then_kills_them_and_claims_nothing_more() {
-        let mut state = State::new(3, 0);
+        let mut state = State::new(3, 0, Pruning::Off);
         handle(&mut state, Event::Begin);
         claim(&mut state, 0, Some(claimed(1, 1)));
         claim(&mut state, 1, Some(claimed(2, 1)));
@@ -526,7 +594,7 @@ mod tests {
 
     #[test]
     fn a_stale_runners_trial_taken_over_records_its_checkpoints_epochs() {
-        let mut state = State::new(1, 0);
+        let mut state = State::new(1, 0, Pruning::Off);
         handle(&mut state, Event::Begin);
         // Its runner died with the trial at epoch 3; the database had only epoch 1.
         claim(&mut state, 0, Some(claimed(4, 2)));
@@ -554,7 +622,7 @@ mod tests {
 
     #[test]
     fn a_process_that_exits_without_a_final_event_failed_with_its_output() {
-        let mut state = State::new(1, 0);
+        let mut state = State::new(1, 0, Pruning::Off);
         handle(&mut state, Event::Begin);
         claim(&mut state, 0, Some(claimed(5, 1)));
         reported(&mut state, 5, TrialEvent::Epoch(metrics(1)));
@@ -596,7 +664,7 @@ mod tests {
 
     #[test]
     fn an_abort_stops_like_ctrl_c_once() {
-        let mut state = State::new(1, 0);
+        let mut state = State::new(1, 0, Pruning::Off);
         handle(&mut state, Event::Begin);
         claim(&mut state, 0, Some(claimed(1, 1)));
         assert_eq!(

@@ -69,10 +69,17 @@ pub trait Running: Send {
 
 /// Starts trials.
 pub trait Launcher {
-    /// Starts the trial `trial`, whose folder `dir` holds its configuration, on `slot`. Its
-    /// events and then its end (also when it cannot start) are sent to `reports`.
-    fn launch(&self, trial: TrialId, dir: &Path, slot: &Slot, reports: Reports)
-        -> Box<dyn Running>;
+    /// Starts the trial `trial`, whose folder `dir` holds its configuration, on `slot`, to
+    /// train until epoch `until` (`None`: to the end). Its events and then its end (also
+    /// when it cannot start) are sent to `reports`.
+    fn launch(
+        &self,
+        trial: TrialId,
+        dir: &Path,
+        slot: &Slot,
+        until: Option<i64>,
+        reports: Reports,
+    ) -> Box<dyn Running>;
 }
 
 /// Runs each trial as a child process of this one (`sweep trial DIR`), following its stdout.
@@ -100,6 +107,7 @@ impl Launcher for LocalProcess {
         trial: TrialId,
         dir: &Path,
         slot: &Slot,
+        until: Option<i64>,
         reports: Reports,
     ) -> Box<dyn Running> {
         let (stop, stops) = mpsc::unbounded_channel();
@@ -121,6 +129,9 @@ impl Launcher for LocalProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if let Some(until) = until {
+            command.arg("--until").arg(until.to_string());
+        }
         if let DeviceName::Cuda(k) = slot.device {
             command.env("CUDA_VISIBLE_DEVICES", k.to_string());
         }

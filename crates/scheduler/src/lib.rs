@@ -7,6 +7,7 @@
 pub mod dispatcher;
 pub mod launch;
 pub mod predict;
+pub mod prune;
 pub mod runner;
 pub mod slots;
 pub mod sweep_file;

@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 
 use sweep_model::cache;
 use sweep_model::data::DataError;
+use sweep_model::Objective;
 use sweep_store::{
-    self as store, ClaimedTrial, Ending, NewTrial, StoreError, SweepId, TrialId, TrialStatus,
+    self as store, ClaimedTrial, Decision, Ending, NewTrial, StoreError, SweepId, TrialId,
+    TrialStatus,
 };
 use tokio::sync::mpsc;
 
-use crate::dispatcher::{self, Action, Event, State};
+use crate::dispatcher::{self, Action, Event, Pruning, State};
 use crate::launch::{Exit, FromTrial, Launcher, LocalProcess, Reports, Running};
+use crate::prune::{Rule, TrialView};
 use crate::slots::{plan_slots, Slot};
 use crate::sweep_file::{expand_grid, DataSource, Devices, SweepFile};
 use crate::trial::CONFIG_FILE;
@@ -125,11 +128,18 @@ pub fn prepare_data(file: &SweepFile, results: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
+/// How the file's `[prune]` table prunes its trials.
+fn prune_rule(_file: &SweepFile) -> Option<Rule> {
+    None
+}
+
 /// The trials of the file as database rows.
-fn new_trials(file: &SweepFile) -> Vec<NewTrial> {
+fn new_trials(file: &SweepFile, rule: Option<&Rule>) -> Vec<NewTrial> {
+    let until_epoch = rule.and_then(Rule::first_until);
     expand_grid(file)
         .into_iter()
         .map(|t| NewTrial {
+            until_epoch,
             grid_index: t.grid_index as i64,
             params: serde_json::to_string(&t.params).expect("params serialise"),
             config: serde_json::to_string(&t.config).expect("configs serialise"),
@@ -176,13 +186,14 @@ pub async fn run_sweep(
     updates: mpsc::UnboundedSender<Update>,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
+    let rule = prune_rule(file);
     let pool = store::open(&options.db).await?;
     let sweep = store::record_sweep(
         &pool,
         &file.name,
         &file.path.display().to_string(),
         &file.text,
-        &new_trials(file),
+        &new_trials(file, rule.as_ref()),
     )
     .await?;
     if options.retry_failed {
@@ -225,6 +236,8 @@ pub async fn run_sweep(
         runner: &runner,
         trials_dir: options.results.join(&file.name).join("trials"),
         slots: &slots,
+        rule: rule.as_ref(),
+        objective: file.train.objective,
         launcher: &launcher,
         updates: &updates,
         reports,
@@ -232,7 +245,8 @@ pub async fn run_sweep(
         trial_seconds: 0.0,
         first_error: None,
     };
-    let mut state = State::new(slots.len(), file.run.max_retries);
+    let pruning = rule.as_ref().map_or(Pruning::Off, Rule::pruning);
+    let mut state = State::new(slots.len(), file.run.max_retries, pruning);
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     let mut events = VecDeque::from([Event::Begin]);
     loop {
@@ -286,6 +300,9 @@ struct Run<'a> {
     /// Where trial folders go: `<results>/<sweep>/trials/`.
     trials_dir: PathBuf,
     slots: &'a [Slot],
+    /// How the sweep prunes, and by which objective.
+    rule: Option<&'a Rule>,
+    objective: Objective,
     launcher: &'a dyn Launcher,
     updates: &'a mpsc::UnboundedSender<Update>,
     /// Where launched trials report.
@@ -355,8 +372,42 @@ impl Run<'_> {
                 }
             }
             Action::Heartbeat => store::heartbeat(self.pool, self.runner).await?,
+            Action::Prune => {
+                let decisions = self.decide(None).await?;
+                let promoted = store::apply_decisions(self.pool, &decisions).await?;
+                return Ok(Some(Event::Pruned { promoted }));
+            }
+            Action::Judge { trial, epoch } => {
+                let decisions = self.decide(Some((trial, epoch))).await?;
+                for decision in &decisions {
+                    store::record_decision(self.pool, decision).await?;
+                }
+                let stop = !decisions.is_empty();
+                return Ok(Some(Event::Judged { trial, stop }));
+            }
         }
         Ok(None)
+    }
+
+    /// The pruning decisions the sweep's records call for (about `judged`, for the median
+    /// rule).
+    async fn decide(&self, judged: Option<(TrialId, u32)>) -> Result<Vec<Decision>, RunError> {
+        let Some(rule) = self.rule else {
+            return Ok(Vec::new());
+        };
+        let rows = store::trials(self.pool, self.sweep).await?;
+        let epochs = store::sweep_epochs(self.pool, self.sweep).await?;
+        let views: Vec<TrialView> = rows
+            .iter()
+            .map(|t| TrialView {
+                id: TrialId(t.id),
+                grid_index: t.grid_index,
+                status: t.status,
+                until_epoch: t.until_epoch,
+                epochs: epochs.get(&t.id).map_or(&[], Vec::as_slice),
+            })
+            .collect();
+        Ok(rule.decide(self.objective, &views, judged))
     }
 
     /// Writes the trial's folder and configuration and launches it; a trial that cannot
@@ -384,9 +435,13 @@ impl Run<'_> {
                 exit: Exit::not_started(reason),
             });
         }
-        let running = self
-            .launcher
-            .launch(trial.id, &dir, slot, self.reports.clone());
+        let running = self.launcher.launch(
+            trial.id,
+            &dir,
+            slot,
+            trial.until_epoch,
+            self.reports.clone(),
+        );
         self.running.insert(trial.id, (running, Instant::now()));
         None
     }

@@ -22,6 +22,8 @@ pub enum TrialExit {
     Finished,
     Interrupted,
     Failed,
+    /// It reached the epoch it was to train to (`--until`).
+    Paused,
     /// Its configuration or data cannot be used (exit code 2, as for any bad input).
     BadInput,
 }
@@ -90,11 +92,13 @@ fn die_with_parent() {
     }
 }
 
-/// Runs the trial in `dir` on `device`, sending each event to `emit`.
+/// Runs the trial in `dir` on `device`, sending each event to `emit`; with `until`, it
+/// pauses (checkpoint kept) once that many epochs are done.
 pub fn run_trial(
     dir: &Path,
     device: DeviceName,
     cache_dir: &Path,
+    until: Option<u32>,
     emit: &mut dyn FnMut(TrialEvent),
 ) -> TrialExit {
     die_with_parent();
@@ -136,13 +140,32 @@ pub fn run_trial(
         device: &candle_device,
         dir,
     };
-    let outcome = sweep_model::train(&trial, &stop, emit);
+    let reached = |epochs: usize| until.is_some_and(|u| epochs >= u as usize);
+    let outcome = sweep_model::train(&trial, &stop, &mut |event| {
+        // The loop checks `stop` before each batch: set after the rung's checkpoint, it ends
+        // the trial there, as a stop request would.
+        let pause = match &event {
+            TrialEvent::Started { history, .. } => reached(history.len()),
+            TrialEvent::Checkpoint { epoch, .. } => reached(*epoch as usize),
+            _ => false,
+        };
+        emit(event);
+        if pause {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
     match outcome {
         Err(e) => {
             emit(TrialEvent::Failed {
                 reason: TrialError::Train(e).to_string(),
             });
             TrialExit::Failed
+        }
+        Ok(outcome) if !outcome.finished && reached(outcome.history.len()) => {
+            emit(TrialEvent::Paused {
+                epochs: outcome.history.len() as u32,
+            });
+            TrialExit::Paused
         }
         Ok(outcome) if !outcome.finished => {
             emit(TrialEvent::Interrupted {

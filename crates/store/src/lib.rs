@@ -47,28 +47,31 @@ pub type Pool = SqlitePool;
 #[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum TrialStatus {
-    /// Waiting to be claimed (never run, or put back for a retry).
+    /// Waiting to be claimed (never run, put back for a retry, or promoted to its next rung).
     Pending,
     /// Claimed by a runner, which keeps its heartbeat fresh.
     Running,
+    /// Reached its rung of a pruned sweep; its checkpoint waits for the rung's decision.
+    Paused,
     /// All epochs ran; its results are final.
     Done,
+    /// Stopped early by pruning, with the rung or epoch it reached (see `decisions`).
+    Stopped,
     /// It failed and is out of retries; `sweep run --retry-failed` puts it back.
     Failed,
-    /// Stopped early because it could not catch up with the best trials.
-    Pruned,
     /// Stopped on request (or its runner died); it resumes from its checkpoint.
     Interrupted,
 }
 
 impl TrialStatus {
     /// Every status, in the order a sweep's counts are listed.
-    pub const ALL: [TrialStatus; 6] = [
+    pub const ALL: [TrialStatus; 7] = [
         TrialStatus::Done,
         TrialStatus::Running,
+        TrialStatus::Paused,
         TrialStatus::Pending,
         TrialStatus::Interrupted,
-        TrialStatus::Pruned,
+        TrialStatus::Stopped,
         TrialStatus::Failed,
     ];
 
@@ -77,11 +80,20 @@ impl TrialStatus {
         match self {
             TrialStatus::Pending => "pending",
             TrialStatus::Running => "running",
+            TrialStatus::Paused => "paused",
             TrialStatus::Done => "done",
+            TrialStatus::Stopped => "stopped",
             TrialStatus::Failed => "failed",
-            TrialStatus::Pruned => "pruned",
             TrialStatus::Interrupted => "interrupted",
         }
+    }
+
+    /// Whether the trial has ended for good (nothing left to run unless the user asks).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TrialStatus::Done | TrialStatus::Stopped | TrialStatus::Failed
+        )
     }
 }
 
@@ -198,6 +210,8 @@ pub async fn open_read_only(path: &Path) -> Result<SqlitePool> {
 /// A trial of a sweep as the sweep file expands it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTrial {
+    /// The epoch a new trial trains to first (a pruned sweep's first rung); `None`: all.
+    pub until_epoch: Option<i64>,
     pub grid_index: i64,
     /// JSON object of the grid point.
     pub params: String,
@@ -229,9 +243,10 @@ pub async fn record_sweep(
     .await?;
     for trial in trials {
         sqlx::query(
-            "INSERT INTO trials (sweep_id, number, grid_index, params, config, config_hash)
+            "INSERT INTO trials (sweep_id, number, grid_index, params, config, config_hash,
+                                 until_epoch)
              VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM trials WHERE sweep_id = ?1),
-                     ?2, ?3, ?4, ?5)
+                     ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (sweep_id, config_hash) DO UPDATE SET grid_index = excluded.grid_index",
         )
         .bind(id)
@@ -239,6 +254,17 @@ pub async fn record_sweep(
         .bind(&trial.params)
         .bind(&trial.config)
         .bind(&trial.config_hash)
+        .bind(trial.until_epoch)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if trials.iter().all(|t| t.until_epoch.is_none()) {
+        // The file prunes no more: paused and stopped trials train to the end.
+        sqlx::query(
+            "UPDATE trials SET status = 'pending', until_epoch = NULL
+             WHERE sweep_id = ?1 AND status IN ('paused', 'stopped')",
+        )
+        .bind(id)
         .execute(&mut *tx)
         .await?;
     }
@@ -258,6 +284,8 @@ pub struct ClaimedTrial {
     pub config_hash: String,
     /// Including this one.
     pub attempts: i64,
+    /// Train to this epoch and pause (a pruned sweep's rung); `None`: to the end.
+    pub until_epoch: Option<i64>,
 }
 
 /// Seconds since the Unix epoch, the clock of heartbeats.
@@ -289,7 +317,7 @@ pub async fn claim_trial(
                AND (status IN ('pending', 'interrupted')
                     OR (status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?5)))
              ORDER BY grid_index LIMIT 1)
-         RETURNING id, number, grid_index, params, config, config_hash, attempts",
+         RETURNING id, number, grid_index, params, config, config_hash, attempts, until_epoch",
     )
     .bind(sweep.0)
     .bind(runner)
@@ -385,6 +413,10 @@ pub enum Ending {
     Failed { error: String, retry: bool },
     /// Stopped on request; it resumes from its checkpoint on the next run.
     Interrupted,
+    /// Reached the epoch it was to train to (its rung); waits for the rung's decision.
+    Paused,
+    /// Stopped by a pruning decision (recorded with [`record_decision`]).
+    Stopped,
 }
 
 impl Ending {
@@ -395,6 +427,8 @@ impl Ending {
             Ending::Failed { retry: true, .. } => TrialStatus::Pending,
             Ending::Failed { .. } => TrialStatus::Failed,
             Ending::Interrupted => TrialStatus::Interrupted,
+            Ending::Paused => TrialStatus::Paused,
+            Ending::Stopped => TrialStatus::Stopped,
         }
     }
 }
@@ -448,9 +482,10 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
             .execute(&mut *tx)
             .await?;
         }
-        Ending::Interrupted => {
-            sqlx::query("UPDATE trials SET status = 'interrupted', runner = NULL WHERE id = ?1")
+        Ending::Interrupted | Ending::Paused | Ending::Stopped => {
+            sqlx::query("UPDATE trials SET status = ?2, runner = NULL WHERE id = ?1")
                 .bind(trial.0)
+                .bind(ending.status())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -507,6 +542,8 @@ pub struct TrialRow {
     pub config: String,
     pub config_hash: String,
     pub status: TrialStatus,
+    /// The epoch it trains to this time (a pruned sweep's rung); `None`: to the end.
+    pub until_epoch: Option<i64>,
     pub device: Option<String>,
     pub attempts: i64,
     pub error: Option<String>,
@@ -559,8 +596,8 @@ pub fn rank_best_first(trials: &mut [TrialRow]) {
 /// The trials of a sweep in grid order.
 pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, number, grid_index, params, config, config_hash, status, device, attempts, error,
-                best_epoch, objective, checkpoint
+        "SELECT id, number, grid_index, params, config, config_hash, status, until_epoch, device,
+                attempts, error, best_epoch, objective, checkpoint
          FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
     )
     .bind(sweep.0)
@@ -631,6 +668,106 @@ pub async fn sweep_epochs(
         out.entry(row.trial_id).or_default().push(row.epoch);
     }
     Ok(out)
+}
+
+/// What a pruning decision does to a trial.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Resume it from its checkpoint and train to `until_epoch` (`None`: to the end).
+    Promote { until_epoch: Option<i64> },
+    /// It ends here.
+    Stop,
+}
+
+/// A pruning decision about one trial, after one of its epochs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub trial: TrialId,
+    pub epoch: i64,
+    pub verdict: Verdict,
+    /// The trial's objective that was judged, and the cutoff it was judged against.
+    pub value: Option<f64>,
+    pub cutoff: Option<f64>,
+    /// In words, as `sweep show` prints it.
+    pub reason: String,
+}
+
+/// Applies decisions about paused trials and records them, in one transaction: a promoted
+/// trial goes back in the queue to train to its next rung, a stopped one ends. A decision
+/// about a trial that is no longer paused (another runner decided first) changes nothing and
+/// is not recorded. Returns how many trials were promoted.
+pub async fn apply_decisions(pool: &SqlitePool, decisions: &[Decision]) -> Result<usize> {
+    let mut tx = pool.begin().await?;
+    let mut promoted = 0;
+    for d in decisions {
+        let changed = match &d.verdict {
+            Verdict::Promote { until_epoch } => sqlx::query(
+                "UPDATE trials SET status = 'pending', until_epoch = ?2
+                 WHERE id = ?1 AND status = 'paused'",
+            )
+            .bind(d.trial)
+            .bind(until_epoch),
+            Verdict::Stop => sqlx::query(
+                "UPDATE trials SET status = 'stopped',
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1 AND status = 'paused'",
+            )
+            .bind(d.trial),
+        }
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            promoted += matches!(d.verdict, Verdict::Promote { .. }) as usize;
+            insert_decision(&mut tx, d).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(promoted)
+}
+
+/// Records a decision about a running trial (the runner then stops it and ends it as
+/// [`Ending::Stopped`]).
+pub async fn record_decision(pool: &SqlitePool, decision: &Decision) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    insert_decision(&mut tx, decision).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_decision(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, d: &Decision) -> Result<()> {
+    let verdict = match d.verdict {
+        Verdict::Promote { .. } => "promote",
+        Verdict::Stop => "stop",
+    };
+    sqlx::query(
+        "INSERT INTO decisions (trial_id, epoch, decision, value, cutoff, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(d.trial)
+    .bind(d.epoch)
+    .bind(verdict)
+    .bind(d.value)
+    .bind(d.cutoff)
+    .bind(&d.reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The reason of each trial's last decision, by trial id (for `sweep show` and the plots).
+pub async fn last_decisions(
+    pool: &SqlitePool,
+    sweep: SweepId,
+) -> Result<std::collections::HashMap<i64, String>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT d.trial_id, d.reason FROM decisions d JOIN trials t ON t.id = d.trial_id
+         WHERE t.sweep_id = ?1 ORDER BY d.id",
+    )
+    .bind(sweep)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The non-zero cells `(actual, predicted, count)` of a trial's best confusion matrix.
@@ -719,6 +856,7 @@ mod tests {
                 params: format!("{{\"lr\":{i}}}"),
                 config: "{}".into(),
                 config_hash: format!("hash{i}"),
+                until_epoch: None,
             })
             .collect()
     }
@@ -900,6 +1038,145 @@ mod tests {
         record_epoch(&pool, t.id, &epoch(2, 0.35)).await.unwrap();
         let rows = epochs(&pool, t.id).await.unwrap();
         assert_eq!(rows, [epoch(1, 0.2), epoch(2, 0.35)]);
+    }
+
+    #[sqlx::test]
+    async fn a_paused_trial_waits_until_a_decision_promotes_or_stops_it(pool: SqlitePool) {
+        let trials: Vec<NewTrial> = new_trials(2)
+            .into_iter()
+            .map(|t| NewTrial {
+                until_epoch: Some(2),
+                ..t
+            })
+            .collect();
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &trials)
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let t = claim_trial(&pool, sweep, "r", "cpu", STALE)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(t.until_epoch, Some(2), "trains to the first rung");
+            end_trial(&pool, t.id, &Ending::Paused).await.unwrap();
+        }
+        let rows = trials_of(&pool, sweep).await;
+        let none = claim_trial(&pool, sweep, "r", "cpu", STALE).await.unwrap();
+        assert_eq!(none, None, "a paused trial is not claimed");
+        let decide = |row: &TrialRow, verdict| Decision {
+            trial: TrialId(row.id),
+            epoch: 2,
+            verdict,
+            value: Some(0.5),
+            cutoff: Some(0.4),
+            reason: "rung 1".into(),
+        };
+        let decisions = [
+            decide(
+                &rows[0],
+                Verdict::Promote {
+                    until_epoch: Some(6),
+                },
+            ),
+            decide(&rows[1], Verdict::Stop),
+        ];
+        assert_eq!(apply_decisions(&pool, &decisions).await.unwrap(), 1);
+        assert_eq!(
+            apply_decisions(&pool, &decisions).await.unwrap(),
+            0,
+            "a second runner deciding the same changes nothing"
+        );
+        let statuses: Vec<_> = trials_of(&pool, sweep)
+            .await
+            .iter()
+            .map(|t| (t.status, t.until_epoch))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (TrialStatus::Pending, Some(6)),
+                (TrialStatus::Stopped, Some(2))
+            ]
+        );
+        let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM decisions")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(recorded, 2, "each decision once");
+        let promoted = claim_trial(&pool, sweep, "r", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((promoted.id.0, promoted.until_epoch), (rows[0].id, Some(6)));
+        assert_eq!(last_decisions(&pool, sweep).await.unwrap().len(), 2);
+
+        // Without pruning in the file any more, paused and stopped trials train to the end.
+        record_sweep(&pool, "s", "s.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let after = trials_of(&pool, sweep).await;
+        assert_eq!(
+            (after[1].status, after[1].until_epoch),
+            (TrialStatus::Pending, None)
+        );
+    }
+
+    async fn trials_of(pool: &SqlitePool, sweep: SweepId) -> Vec<TrialRow> {
+        trials(pool, sweep).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_pruning_migration_keeps_every_row_and_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        // The database as the two migrations before pruning left it.
+        let mut before = sqlx::migrate!();
+        before.migrations = before.migrations[..2].to_vec().into();
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO sweeps (id, name, file_text, file_path) VALUES (1, 's', '', 's.toml')",
+            "INSERT INTO trials (id, sweep_id, number, grid_index, params, config, config_hash,
+                                 status, best_epoch, objective)
+             VALUES (7, 1, 1, 0, '{}', '{}', 'h', 'done', 2, 0.5)",
+            "INSERT INTO epochs VALUES (7, 1, 1.0, 0.5, 1.0, 0.5, 0.4, 0.01, 1.0)",
+            "INSERT INTO epochs VALUES (7, 2, 0.5, 0.7, 0.8, 0.6, 0.5, 0.01, 1.0)",
+            "INSERT INTO confusion VALUES (7, 0, 0, 3)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        sqlx::migrate!().run(&pool).await.unwrap();
+        let rows = trials(&pool, SweepId(1)).await.unwrap();
+        assert_eq!(
+            (rows[0].id, rows[0].status, rows[0].objective),
+            (7, TrialStatus::Done, Some(0.5))
+        );
+        assert_eq!(epochs(&pool, TrialId(7)).await.unwrap().len(), 2);
+        assert_eq!(confusion(&pool, TrialId(7)).await.unwrap(), [(0, 0, 3)]);
+        let broken: Vec<(String, i64, String, i64)> = sqlx::query_as("PRAGMA foreign_key_check")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(broken.is_empty(), "{broken:?}");
+        let refs: Vec<(String,)> = sqlx::query_as(
+            "SELECT sql FROM sqlite_schema WHERE sql LIKE '%trials_old%' OR sql LIKE '%epochs_old%'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(refs.is_empty(), "no table points at the old ones: {refs:?}");
+        sqlx::query("INSERT INTO epochs VALUES (7, 3, 0.4, 0.8, 0.7, 0.7, 0.6, 0.01, 1.0)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let orphan = sqlx::query("INSERT INTO epochs VALUES (99, 1, 1, 1, 1, 1, 1, 1, 1)")
+            .execute(&pool)
+            .await;
+        assert!(orphan.is_err(), "epochs still refer to trials");
     }
 
     #[sqlx::test]

@@ -42,6 +42,8 @@ pub enum TrialEvent {
     },
     /// Stopped on request after `epochs` finished epochs; resumable.
     Interrupted { epochs: u32 },
+    /// Reached the epoch it was to train to this time (a pruned sweep's rung); resumable.
+    Paused { epochs: u32 },
     /// The trial cannot go on.
     Failed { reason: String },
 }
@@ -106,6 +108,7 @@ mod tests {
                 confusion: Confusion::from_labels(3, &[0, 1, 2, 2], &[0, 2, 2, 1]),
             },
             TrialEvent::Interrupted { epochs: 2 },
+            TrialEvent::Paused { epochs: 3 },
             TrialEvent::Failed {
                 reason: "diverged at epoch 1, batch 3: the loss is NaN".into(),
             },
