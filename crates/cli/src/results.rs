@@ -131,6 +131,7 @@ pub fn show(args: SweepArgs) -> Result<i32> {
             .await?
             .expect("the sweep was just found");
         let epochs = sweep_store::sweep_epochs(&pool, id).await?;
+        let decisions = sweep_store::last_decisions(&pool, id).await?;
         let rows: Vec<Vec<String>> = trials
             .iter()
             .map(|t| {
@@ -151,10 +152,11 @@ pub fn show(args: SweepArgs) -> Result<i32> {
                     number(best.map(|e| e.val_acc)),
                     number(best.map(|e| e.val_loss)),
                     t.device.clone().unwrap_or_else(|| "-".into()),
+                    pruning_of(t, decisions.get(&t.id)),
                 ]
             })
             .collect();
-        let columns = [
+        let mut columns = vec![
             "trial",
             "params",
             "status",
@@ -164,10 +166,37 @@ pub fn show(args: SweepArgs) -> Result<i32> {
             "val_acc",
             "val_loss",
             "device",
+            "pruning",
         ];
-        print_table(&columns.map(String::from), &rows);
+        let pruned = trials.iter().any(|t| t.until_epoch.is_some()) || !decisions.is_empty();
+        let rows: Vec<Vec<String>> = if pruned {
+            rows
+        } else {
+            columns.pop();
+            rows.into_iter()
+                .map(|mut r| {
+                    r.pop();
+                    r
+                })
+                .collect()
+        };
+        let columns: Vec<String> = columns.into_iter().map(String::from).collect();
+        print_table(&columns, &rows);
         Ok(0)
     })
+}
+
+/// Where pruning has a trial: its last decision, or the rung it trains or waits at.
+fn pruning_of(t: &TrialRow, decision: Option<&String>) -> String {
+    match (t.status, t.until_epoch, decision) {
+        (TrialStatus::Paused, Some(rung), _) => format!("paused at epoch {rung}"),
+        (TrialStatus::Stopped, _, Some(reason)) => reason.clone(),
+        (TrialStatus::Pending | TrialStatus::Running | TrialStatus::Interrupted, Some(rung), _) => {
+            format!("to epoch {rung}")
+        }
+        (_, _, Some(reason)) => reason.clone(),
+        _ => "-".into(),
+    }
 }
 
 /// The metric a trial is ranked by (`train.objective` in its configuration).

@@ -87,13 +87,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
         summary
     })?;
 
-    let (done, failed, pending) = (
+    let (done, failed, stopped) = (
         summary.count(TrialStatus::Done),
         summary.count(TrialStatus::Failed),
-        summary.trials.len()
-            - summary.count(TrialStatus::Done)
-            - summary.count(TrialStatus::Failed),
+        summary.count(TrialStatus::Stopped),
     );
+    let pending = summary.trials.len() - done - failed - stopped;
+    let stopped = if summary.pruned {
+        format!(", {stopped} stopped by pruning")
+    } else {
+        String::new()
+    };
     let overhead = if summary.launched > 0 {
         (summary.wall_seconds * summary.slots as f64 - summary.trial_seconds).max(0.0)
             / summary.launched as f64
@@ -101,13 +105,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
         0.0
     };
     println!(
-        "sweep `{}`: {done} done, {failed} failed, {pending} not finished of {} trials; ran {} in {:.1} s (scheduler idle per trial and slot: {:.2} s)",
+        "sweep `{}`: {done} done, {failed} failed{stopped}, {pending} not finished of {} trials; ran {} in {:.1} s (scheduler idle per trial and slot: {:.2} s)",
         file.name,
         summary.trials.len(),
         summary.launched,
         summary.wall_seconds,
         overhead
     );
+    if summary.pruned {
+        println!(
+            "pruning: trained {} epochs of a full grid's {} ({:.1}× fewer)",
+            summary.epochs_trained,
+            summary.epochs_full,
+            summary.epochs_full as f64 / summary.epochs_trained.max(1) as f64
+        );
+    }
     let mut ranked = summary.trials.clone();
     sweep_store::rank_best_first(&mut ranked);
     if let Some(best) = ranked.first().filter(|t| t.status == TrialStatus::Done) {

@@ -245,10 +245,20 @@ pub fn draw_figure(
     for (row, col, panel_title, index) in &figure.panels {
         let area = &cells[row * figure.cols.max(1) + col];
         let curve = &curves[*index];
-        let caption = if curve.status == TrialStatus::Done {
-            panel_title.clone()
+        let caption = match curve.status {
+            TrialStatus::Done => panel_title.clone(),
+            TrialStatus::Stopped | TrialStatus::Paused => format!(
+                "{panel_title} ({} at epoch {})",
+                curve.status,
+                curve.epochs.len()
+            ),
+            status => format!("{panel_title} ({status})"),
+        };
+        // A trial pruning stopped is drawn as far as it went, faded.
+        let fade = if curve.status == TrialStatus::Stopped {
+            0.45
         } else {
-            format!("{panel_title} ({})", curve.status)
+            1.0
         };
         let mut chart = ChartBuilder::on(area)
             .caption(caption, ("sans-serif", CAPTION_FONT))
@@ -283,6 +293,7 @@ pub fn draw_figure(
         }
         let mut lines = Vec::new();
         for (label, colour, value) in series(metric) {
+            let colour = colour.mix(fade);
             let points: Vec<(f64, f64)> = curve
                 .epochs
                 .iter()

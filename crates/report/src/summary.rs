@@ -9,6 +9,14 @@ use sweep_store::{EpochRow, TrialRow};
 use crate::layout::{value_text, Params};
 
 /// A trial with what the summary shows of it.
+/// The epochs a trial's configuration (JSON) asks for.
+fn epochs_of(config: &str) -> u64 {
+    serde_json::from_str::<serde_json::Value>(config)
+        .ok()
+        .and_then(|c| c["train"]["epochs"].as_u64())
+        .unwrap_or(0)
+}
+
 pub struct Line<'a> {
     pub trial: &'a TrialRow,
     pub params: &'a Params,
@@ -92,6 +100,18 @@ pub fn markdown(
         .collect();
     out.push_str(&counts.join(", "));
     out.push_str(".\n\n");
+    let pruned = lines
+        .iter()
+        .any(|l| l.trial.until_epoch.is_some() || l.trial.status == TrialStatus::Stopped);
+    if pruned {
+        let trained: usize = lines.iter().map(|l| l.epochs.len()).sum();
+        let full: u64 = lines.iter().map(|l| epochs_of(&l.trial.config)).sum();
+        let _ = writeln!(
+            out,
+            "Pruning trained {trained} epochs of a full grid's {full} ({:.1}× fewer).\n",
+            full as f64 / trained.max(1) as f64
+        );
+    }
     if let Some(best) = lines
         .first()
         .filter(|l| l.trial.status == TrialStatus::Done)

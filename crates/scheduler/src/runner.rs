@@ -107,6 +107,10 @@ pub struct RunSummary {
     /// The summed wall time of this run's trial processes.
     pub trial_seconds: f64,
     pub slots: usize,
+    /// Whether the sweep prunes; the epochs its trials trained, and a full grid's.
+    pub pruned: bool,
+    pub epochs_trained: usize,
+    pub epochs_full: usize,
 }
 
 impl RunSummary {
@@ -214,10 +218,7 @@ pub async fn run_sweep(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let slots = plan_slots(&devices, per_device, options.gpus, cores);
     let rows = store::trials(&pool, sweep).await?;
-    let to_run = rows
-        .iter()
-        .filter(|t| !matches!(t.status, TrialStatus::Done | TrialStatus::Failed))
-        .count();
+    let to_run = rows.iter().filter(|t| !t.status.is_final()).count();
     let _ = updates.send(Update::Planned {
         sweep: file.name.clone(),
         total: rows.len(),
@@ -280,6 +281,12 @@ pub async fn run_sweep(
     }
     let trial_seconds = run.trial_seconds;
     let trials = store::trials(&pool, sweep).await?;
+    let epochs_full = trials.len() * file.train.epochs as usize;
+    let epochs_trained = store::sweep_epochs(&pool, sweep)
+        .await?
+        .values()
+        .map(Vec::len)
+        .sum();
     pool.close().await;
     Ok(RunSummary {
         sweep,
@@ -289,6 +296,9 @@ pub async fn run_sweep(
         wall_seconds: started.elapsed().as_secs_f64(),
         trial_seconds,
         slots: slots.len(),
+        pruned: rule.is_some(),
+        epochs_trained,
+        epochs_full,
     })
 }
 
