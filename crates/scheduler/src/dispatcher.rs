@@ -32,8 +32,12 @@ pub enum Event {
     Tick,
     /// The rungs were decided: `promoted` trials went back in the queue.
     Pruned { promoted: usize },
-    /// A running trial was judged after an epoch: `stop` when it is to stop (median rule).
-    Judged { trial: TrialId, stop: bool },
+    /// A running trial was judged after an epoch: `stop_after` that epoch when it is to stop
+    /// (median rule).
+    Judged {
+        trial: TrialId,
+        stop_after: Option<u32>,
+    },
 }
 
 /// How the run prunes trials, as far as its decisions go.
@@ -78,8 +82,10 @@ pub struct Report {
     pub interrupted: bool,
     /// It reached its rung.
     pub paused: bool,
-    /// A pruning decision stopped it.
-    pub pruned: bool,
+    /// A pruning decision stopped it after this epoch: later epochs it reports (it trains on
+    /// until the request reaches it) are not recorded, so what is stored does not depend on
+    /// how fast it stopped.
+    pub pruned: Option<u32>,
 }
 
 /// A slot's state.
@@ -193,9 +199,12 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
                 .collect()
         }
         Event::Pruned { .. } => Vec::new(),
-        Event::Judged { trial, stop: true } => match state.running(trial) {
+        Event::Judged {
+            trial,
+            stop_after: Some(epoch),
+        } => match state.running(trial) {
             Some((_, _, report)) => {
-                report.pruned = true;
+                report.pruned = Some(epoch);
                 vec![Action::Stop {
                     trial,
                     how: Stop::Ask,
@@ -234,7 +243,10 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
                 return Vec::new();
             };
             let judge = match &event {
-                TrialEvent::Epoch(m) if pruning == Pruning::Median && !report.pruned => {
+                TrialEvent::Epoch(m) if report.pruned.is_some_and(|last| m.epoch > last) => {
+                    return Vec::new();
+                }
+                TrialEvent::Epoch(m) if pruning == Pruning::Median => {
                     Some(Action::Judge {
                         trial,
                         epoch: m.epoch,
@@ -322,6 +334,9 @@ pub fn decide_ending(
     max_retries: u32,
     stopping: bool,
 ) -> Ending {
+    if report.pruned.is_some() && report.failed.is_none() {
+        return Ending::Stopped;
+    }
     if let Some(TrialEvent::Finished {
         best_epoch,
         objective,
@@ -338,9 +353,6 @@ pub fn decide_ending(
         };
     }
     let failed = report.failed.as_ref().or(exit.not_started.as_ref());
-    if report.pruned && failed.is_none() {
-        return Ending::Stopped;
-    }
     if report.paused {
         return Ending::Paused;
     }

@@ -392,8 +392,8 @@ impl Run<'_> {
                 for decision in &decisions {
                     store::record_decision(self.pool, decision).await?;
                 }
-                let stop = !decisions.is_empty();
-                return Ok(Some(Event::Judged { trial, stop }));
+                let stop_after = (!decisions.is_empty()).then_some(epoch);
+                return Ok(Some(Event::Judged { trial, stop_after }));
             }
         }
         Ok(None)

@@ -1,0 +1,234 @@
+//! Pruning end to end: successive halving stops the losing cells at the first rung and keeps
+//! the full grid's best, a paused and promoted trial trains exactly as one trained straight
+//! through, a halving sweep killed anywhere decides as an uninterrupted one, and median
+//! stopping stops the trials below the median.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use sweep_store::TrialStatus;
+use sweep_tests::{signal, stored_trials, sweep, sweep_bin, text, try_stored_trials, StoredTrial};
+
+/// 3 learning rates (one far too small to learn anything in 6 epochs) × 3 optimizers.
+fn sweep_file(name: &str, prune: &str, slots: usize) -> String {
+    format!(
+        r#"name = "{name}"
+
+[data]
+synthetic = {{ classes = 4, size = 12, train = 240, val = 60, test = 10, seed = 5 }}
+
+[model]
+arch = "resnet"
+filters = [4, 8]
+neurons = 8
+dropout = 0.1
+
+[train]
+epochs = 6
+batch_size = 16
+seed = 3
+
+[grid]
+lr = [0.01, 0.003, 0.000001]
+optimizer = ["adam", "rmsprop", "sgd"]
+
+{prune}
+
+[run]
+devices = "cpu"
+trials_per_device = {slots}
+"#
+    )
+}
+
+const HALVING: &str = "[prune]\nmethod = \"halving\"\nmin_epochs = 2\nreduction_factor = 3";
+
+/// Runs sweep file `text` as `file` in `dir`; returns stdout.
+fn run(dir: &Path, file: &str, text_of_file: &str) -> String {
+    std::fs::write(dir.join(file), text_of_file).unwrap();
+    let out = sweep(dir, &["run", file, "--db", "sweep.db"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    stdout
+}
+
+/// Each trial by its configuration hash: its status and its recorded epochs' metrics.
+fn by_hash(trials: &[StoredTrial], db: &Path, sweep: &str) -> BTreeMap<String, Outcome> {
+    let metrics = metrics(db, sweep);
+    trials
+        .iter()
+        .map(|t| {
+            let outcome = Outcome {
+                status: t.row.status,
+                lr: serde_json::from_str::<serde_json::Value>(&t.row.params).unwrap()["lr"]
+                    .as_f64()
+                    .unwrap(),
+                metrics: metrics[&t.row.id].clone(),
+            };
+            (t.row.config_hash.clone(), outcome)
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Outcome {
+    status: TrialStatus,
+    lr: f64,
+    /// (train_loss, val_loss, val_f1) of each epoch, compared bit for bit.
+    metrics: Vec<(u64, u64, u64)>,
+}
+
+fn metrics(db: &Path, sweep: &str) -> BTreeMap<i64, Vec<(u64, u64, u64)>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = sweep_store::open_read_only(db).await.unwrap();
+        let id = sweep_store::find_sweep(&pool, sweep).await.unwrap().unwrap();
+        let epochs = sweep_store::sweep_epochs(&pool, id).await.unwrap();
+        let mut out: BTreeMap<i64, Vec<(u64, u64, u64)>> = BTreeMap::new();
+        for t in sweep_store::trials(&pool, id).await.unwrap() {
+            let rows = epochs.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
+            out.insert(
+                t.id,
+                rows.iter()
+                    .map(|e| {
+                        (
+                            e.train_loss.to_bits(),
+                            e.val_loss.to_bits(),
+                            e.val_f1.to_bits(),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        pool.close().await;
+        out
+    })
+}
+
+/// The configuration hash of a sweep's best trial.
+fn best_hash(trials: &[StoredTrial]) -> String {
+    let mut rows: Vec<_> = trials.iter().map(|t| t.row.clone()).collect();
+    sweep_store::rank_best_first(&mut rows);
+    assert_eq!(rows[0].status, TrialStatus::Done);
+    rows[0].config_hash.clone()
+}
+
+#[test]
+fn halving_stops_the_losers_at_the_first_rung_and_keeps_the_full_grids_best() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = dir.join("sweep.db");
+    run(dir, "full.toml", &sweep_file("full", "", 2));
+    let stdout = run(dir, "halved.toml", &sweep_file("halved", HALVING, 2));
+    assert!(
+        stdout.contains("3 done, 0 failed, 6 stopped by pruning, 0 not finished"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pruning: trained 30 epochs of a full grid's 54 (1.8× fewer)"),
+        "{stdout}"
+    );
+    let full_trials = stored_trials(&db, "full");
+    let halved_trials = stored_trials(&db, "halved");
+    let full = by_hash(&full_trials, &db, "full");
+    let halved = by_hash(&halved_trials, &db, "halved");
+    for (hash, trial) in &halved {
+        match trial.status {
+            TrialStatus::Done => assert_eq!(
+                trial.metrics, full[hash].metrics,
+                "paused at epoch 2 and resumed, it trains as straight through, bit for bit"
+            ),
+            TrialStatus::Stopped => assert_eq!(
+                trial.metrics[..],
+                full[hash].metrics[..2],
+                "stopped at the first rung"
+            ),
+            other => panic!("{other:?}"),
+        }
+        if trial.lr < 1e-5 {
+            assert_eq!(trial.status, TrialStatus::Stopped, "a hopeless lr stops early");
+        }
+    }
+    assert_eq!(best_hash(&halved_trials), best_hash(&full_trials));
+
+    let out = sweep(
+        dir,
+        &[
+            "query",
+            "SELECT decision, epoch, count(*) AS n FROM decisions GROUP BY decision, epoch",
+            "--db",
+            "sweep.db",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(text(&out).0, "decision,epoch,n\npromote,2,3\nstop,2,6\n");
+    let show = text(&sweep(dir, &["show", "halved", "--db", "sweep.db"])).0;
+    assert!(show.contains("stopped at epoch 2: 4 of 9, below the top 3"), "{show}");
+}
+
+#[test]
+fn a_halving_sweep_killed_anywhere_decides_as_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = dir.join("sweep.db");
+    run(dir, "straight.toml", &sweep_file("straight", HALVING, 2));
+    let straight = by_hash(&stored_trials(&db, "straight"), &db, "straight");
+
+    std::fs::write(dir.join("killed.toml"), sweep_file("killed", HALVING, 2)).unwrap();
+    let mut child = Command::new(sweep_bin())
+        .args(["run", "killed.toml", "--db", "sweep.db"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once a trial has paused at its rung, whatever else is going on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let paused = try_stored_trials(&db, "killed")
+            .is_ok_and(|ts| ts.iter().any(|t| t.row.status == TrialStatus::Paused));
+        if paused {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no trial paused");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    run(dir, "killed.toml", &sweep_file("killed", HALVING, 2));
+    let killed = by_hash(&stored_trials(&db, "killed"), &db, "killed");
+    assert_eq!(killed, straight);
+}
+
+#[test]
+fn median_stopping_stops_the_trials_below_the_median() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = dir.join("sweep.db");
+    run(dir, "full.toml", &sweep_file("full", "", 1));
+    let median = "[prune]\nmethod = \"median\"\nwarmup_epochs = 1\nmin_trials = 2";
+    let stdout = run(dir, "median.toml", &sweep_file("median", median, 1));
+    assert!(stdout.contains("stopped by pruning"), "{stdout}");
+    let full_trials = stored_trials(&db, "full");
+    let median_trials = stored_trials(&db, "median");
+    let full = by_hash(&full_trials, &db, "full");
+    let judged = by_hash(&median_trials, &db, "median");
+    let trained: usize = judged.values().map(|t| t.metrics.len()).sum();
+    assert!(trained < 54, "fewer epochs than the full grid: {trained}");
+    for (hash, trial) in &judged {
+        let n = trial.metrics.len();
+        assert_eq!(trial.metrics[..], full[hash].metrics[..n], "the same epochs");
+        if trial.status == TrialStatus::Stopped {
+            assert!((2..6).contains(&n), "stopped after warm-up, before the end: {n}");
+        }
+        if trial.lr < 1e-5 {
+            assert_eq!(trial.status, TrialStatus::Stopped, "a hopeless lr stops early");
+        }
+    }
+    assert_eq!(best_hash(&median_trials), best_hash(&full_trials));
+}
