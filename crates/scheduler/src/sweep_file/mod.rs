@@ -1,11 +1,14 @@
 //! A sweep's TOML file: [`SweepFile::load`] reads and validates it before anything is
 //! written, and [`expand_grid`] turns it into [`TrialSpec`]s. Split by job: the [`schema`]
 //! (what a file describes, and the [`TrialConfig`] a trial process reads), the table of
-//! [`hyperparameters`], the line-aware [`reader`] and its [`error`]s, and the [`grid`].
+//! [`hyperparameters`], the line-aware [`reader`] and its [`error`]s, the [`grid`], the
+//! [`random`] search drawn in each grid cell, and the early stopping rule ([`prune`]).
 
 pub mod error;
 pub mod grid;
 pub mod hyperparameters;
+pub mod prune;
+pub mod random;
 pub mod reader;
 pub mod schema;
 
@@ -14,6 +17,8 @@ use std::path::Path;
 pub use error::{closest, Problem, SweepFileError};
 pub use grid::{expand_grid, TrialSpec};
 pub use hyperparameters::{Param, Setting};
+pub use prune::Prune;
+pub use random::{Distribution, Random, RandomAxis};
 pub use schema::{Axis, DataSource, Devices, RunSettings, SweepFile, TrialConfig};
 
 impl SweepFile {
