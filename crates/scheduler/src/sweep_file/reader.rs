@@ -545,7 +545,7 @@ impl Reader<'_> {
             None => unreachable!("every form has a distribution"),
         };
         let Some(table) = item.as_table_like() else {
-            let expected = format!("a distribution, {shapes}");
+            let expected = format!("a distribution ({shapes})");
             let value = self.value(item, line, &full, &expected)?;
             return Err(self.refused(line, &full, value, Refusal::expected(&expected)));
         };
