@@ -170,10 +170,17 @@ trials_per_device = 2
             ("cnn.toml", 27),
             ("cnn-final.toml", 1),
             ("mlp.toml", 27),
+            ("cnn-halving.toml", 27),
+            ("random.toml", 8),
         ] {
             let file = SweepFile::load(&dir.join(name)).unwrap();
             assert_eq!(expand_grid(&file).len(), trials, "{name}");
         }
+        let halving = SweepFile::load(&dir.join("cnn-halving.toml")).unwrap();
+        assert_eq!(
+            halving.prune.map(|p| p.rungs(halving.train.epochs)),
+            Some(vec![2, 6, 18, 20])
+        );
     }
 
     #[test]
