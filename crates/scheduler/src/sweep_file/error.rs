@@ -34,10 +34,14 @@ pub enum Problem {
     },
     #[error("`{key}`: {message}")]
     OutOfRange { key: String, message: String },
-    #[error("`grid.{axis}` has no values")]
-    EmptyAxis { axis: String },
-    #[error("`grid.{axis}` is not a hyperparameter (grid axes: {known})")]
-    NotAHyperparameter { axis: String, known: String },
+    /// `key` is written in full: `grid.lr`, `random.optimizer.choice`.
+    #[error("`{key}` has no values")]
+    EmptyAxis { key: String },
+    /// `key` is written in full: `grid.colour`, `random.colour`.
+    #[error("`{key}` is not a hyperparameter (grid axes: {known})")]
+    NotAHyperparameter { key: String, known: String },
+    #[error("`random.{key}` is also a grid axis (`grid.{key}`, line {grid_line}): a hyperparameter is either gridded or drawn")]
+    GriddedAndDrawn { key: String, grid_line: usize },
     #[error("missing `{key}`")]
     Missing { key: String },
 }

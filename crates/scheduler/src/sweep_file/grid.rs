@@ -1,18 +1,19 @@
-//! [`expand_grid`]: a sweep file's trials, each with its configuration and the hash that is
-//! its identity.
+//! [`expand_grid`]: a sweep file's trials (its grid, crossed with its random samples), each
+//! with its configuration and the hash that is its identity.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-use super::hyperparameters::{Configs, Param};
+use super::hyperparameters::{Configs, Param, Setting};
 use super::schema::{SweepFile, TrialConfig};
 
-/// One point of the grid with everything else filled in.
+/// One trial: a point of the grid (and a random sample) with everything else filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrialSpec {
+    /// The trial's place in the sweep's order, from 0.
     pub grid_index: usize,
-    /// The grid point: axis → value.
+    /// The grid point and the drawn values: key → value.
     pub params: BTreeMap<String, Param>,
     pub config: TrialConfig,
     /// SHA-256 of the configuration's JSON: the same configuration, the same trial.
@@ -20,27 +21,42 @@ pub struct TrialSpec {
 }
 
 /// The trials of a sweep: the cartesian product of the grid's axes in file order, the last
-/// axis varying fastest. Every trial uses the sweep's `train.seed` (or its `seed` axis), so
-/// that trials differ only in their hyperparameters.
+/// axis varying fastest; with `[random]`, each grid cell (or the one trial of a file without
+/// a grid) with each of the `trials` samples in turn, cell-major and sample-minor. Every
+/// trial uses the sweep's `train.seed` (or its `seed` axis), so that trials differ only in
+/// their hyperparameters. A configuration met twice (drawn choices can repeat) is one trial,
+/// at its first place.
 pub fn expand_grid(file: &SweepFile) -> Vec<TrialSpec> {
-    let count: usize = file.grid.iter().map(|a| a.values.len()).product();
-    (0..count)
-        .map(|grid_index| {
-            let mut rest = grid_index;
-            let mut picks = vec![0; file.grid.len()];
-            for (i, axis) in file.grid.iter().enumerate().rev() {
-                picks[i] = rest % axis.values.len();
-                rest /= axis.values.len();
-            }
+    let cells: usize = file.grid.iter().map(|a| a.values.len()).product();
+    let samples: Vec<Vec<(&str, Setting)>> = match &file.random {
+        Some(random) => (0..random.trials).map(|i| random.sample(i)).collect(),
+        None => vec![Vec::new()],
+    };
+    let mut hashes = HashSet::new();
+    let mut trials = Vec::new();
+    for cell in 0..cells {
+        let mut rest = cell;
+        let mut picks = vec![0; file.grid.len()];
+        for (i, axis) in file.grid.iter().enumerate().rev() {
+            picks[i] = rest % axis.values.len();
+            rest /= axis.values.len();
+        }
+        let point = file
+            .grid
+            .iter()
+            .zip(&picks)
+            .map(|(axis, &pick)| (axis.key.as_str(), &axis.values[pick]));
+        let point: Vec<(&str, &Setting)> = point.collect();
+        for sample in &samples {
             let mut configs = Configs {
                 model: file.model.clone(),
                 train: file.train.clone(),
             };
             let mut params = BTreeMap::new();
-            for (axis, &pick) in file.grid.iter().zip(&picks) {
-                let setting = &axis.values[pick];
+            let drawn = sample.iter().map(|(key, setting)| (*key, setting));
+            for (key, setting) in point.iter().copied().chain(drawn) {
                 setting.apply(&mut configs);
-                params.insert(axis.key.clone(), setting.param.clone());
+                params.insert(key.to_string(), setting.param.clone());
             }
             let config = TrialConfig {
                 data: file.data.clone(),
@@ -50,14 +66,17 @@ pub fn expand_grid(file: &SweepFile) -> Vec<TrialSpec> {
                 train: configs.train,
             };
             let hash = hash(&config);
-            TrialSpec {
-                grid_index,
-                params,
-                config,
-                hash,
+            if hashes.insert(hash.clone()) {
+                trials.push(TrialSpec {
+                    grid_index: trials.len(),
+                    params,
+                    config,
+                    hash,
+                });
             }
-        })
-        .collect()
+        }
+    }
+    trials
 }
 
 /// SHA-256 of a configuration's JSON, in hex.

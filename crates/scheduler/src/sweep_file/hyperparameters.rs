@@ -78,9 +78,21 @@ impl PartialEq for Setting {
     }
 }
 
+/// The form of a hyperparameter's values, which decides the distributions it may be drawn
+/// from in `[random]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Int,
+    Float,
+    Bool,
+    List,
+    Name,
+}
+
 /// How a hyperparameter's values are written, and what one sets.
 pub trait Kind: Sync {
     fn read(&self, value: &Value) -> Result<Setting, Refusal>;
+    fn form(&self) -> Form;
 }
 
 /// A hyperparameter: its key, its section, whether it may be a grid axis, and its kind.
@@ -227,6 +239,10 @@ pub fn float(value: &Value) -> Result<f64, Refusal> {
 }
 
 impl<T: TryFrom<i64> + Clone + Send + Sync + 'static> Kind for Int<T> {
+    fn form(&self) -> Form {
+        Form::Int
+    }
+
     fn read(&self, value: &Value) -> Result<Setting, Refusal> {
         let v = int(value, self.0)?;
         let t = T::try_from(v).map_err(|_| Refusal::Range(format!("{v} is too large")))?;
@@ -236,6 +252,10 @@ impl<T: TryFrom<i64> + Clone + Send + Sync + 'static> Kind for Int<T> {
 }
 
 impl Kind for Float {
+    fn form(&self) -> Form {
+        Form::Float
+    }
+
     fn read(&self, value: &Value) -> Result<Setting, Refusal> {
         let v = float(value)?;
         let set = self.0;
@@ -244,6 +264,10 @@ impl Kind for Float {
 }
 
 impl Kind for Bool {
+    fn form(&self) -> Form {
+        Form::Bool
+    }
+
     fn read(&self, value: &Value) -> Result<Setting, Refusal> {
         let v = value
             .as_bool()
@@ -254,6 +278,10 @@ impl Kind for Bool {
 }
 
 impl Kind for Widths {
+    fn form(&self) -> Form {
+        Form::List
+    }
+
     fn read(&self, value: &Value) -> Result<Setting, Refusal> {
         let ints: Vec<i64> = value
             .as_array()
@@ -277,6 +305,10 @@ pub trait Choices: std::str::FromStr + Clone + Send + Sync + 'static {
 }
 
 impl<T: Choices> Kind for Choice<T> {
+    fn form(&self) -> Form {
+        Form::Name
+    }
+
     fn read(&self, value: &Value) -> Result<Setting, Refusal> {
         let name = value.as_str();
         let Some(choice) = name.and_then(|n| n.parse::<T>().ok()) else {

@@ -1,11 +1,14 @@
 //! A sweep's TOML file: [`SweepFile::load`] reads and validates it before anything is
 //! written, and [`expand_grid`] turns it into [`TrialSpec`]s. Split by job: the [`schema`]
 //! (what a file describes, and the [`TrialConfig`] a trial process reads), the table of
-//! [`hyperparameters`], the line-aware [`reader`] and its [`error`]s, and the [`grid`].
+//! [`hyperparameters`], the line-aware [`reader`] and its [`error`]s, the [`grid`], the
+//! [`random`] search drawn in each grid cell, and the early stopping rule ([`prune`]).
 
 pub mod error;
 pub mod grid;
 pub mod hyperparameters;
+pub mod prune;
+pub mod random;
 pub mod reader;
 pub mod schema;
 
@@ -14,6 +17,8 @@ use std::path::Path;
 pub use error::{closest, Problem, SweepFileError};
 pub use grid::{expand_grid, TrialSpec};
 pub use hyperparameters::{Param, Setting};
+pub use prune::Prune;
+pub use random::{Distribution, Random, RandomAxis};
 pub use schema::{Axis, DataSource, Devices, RunSettings, SweepFile, TrialConfig};
 
 impl SweepFile {
@@ -165,10 +170,17 @@ trials_per_device = 2
             ("cnn.toml", 27),
             ("cnn-final.toml", 1),
             ("mlp.toml", 27),
+            ("cnn-halving.toml", 27),
+            ("random.toml", 8),
         ] {
             let file = SweepFile::load(&dir.join(name)).unwrap();
             assert_eq!(expand_grid(&file).len(), trials, "{name}");
         }
+        let halving = SweepFile::load(&dir.join("cnn-halving.toml")).unwrap();
+        assert_eq!(
+            halving.prune.map(|p| p.rungs(halving.train.epochs)),
+            Some(vec![2, 6, 18, 20])
+        );
     }
 
     #[test]
@@ -339,6 +351,442 @@ trials_per_device = 2
                 "s.toml:5: `data.synthetic.classes`: classes must be between 2 and 100"
             ),
             "{err}"
+        );
+    }
+
+    /// The seed grid with `extra` (starting on line 30) after it.
+    fn with(extra: &str) -> String {
+        format!("{SEED_GRID}{extra}\n")
+    }
+
+    #[test]
+    fn prune_tables_are_read_with_their_defaults() {
+        assert_eq!(parse(SEED_GRID).unwrap().prune, None);
+        for (table, prune) in [
+            (
+                "[prune]\nmethod = \"halving\"\nmin_epochs = 2",
+                Prune::Halving {
+                    min_epochs: 2,
+                    reduction_factor: 3,
+                },
+            ),
+            (
+                "[prune]\nmethod = \"halving\"\nmin_epochs = 1\nreduction_factor = 2",
+                Prune::Halving {
+                    min_epochs: 1,
+                    reduction_factor: 2,
+                },
+            ),
+            (
+                "prune = { method = \"median\" }",
+                Prune::Median {
+                    warmup_epochs: 1,
+                    min_trials: 3,
+                },
+            ),
+            (
+                "[prune]\nmethod = \"median\"\nwarmup_epochs = 0\nmin_trials = 5",
+                Prune::Median {
+                    warmup_epochs: 0,
+                    min_trials: 5,
+                },
+            ),
+        ] {
+            // A root key must come before the first table.
+            let text = match table.strip_prefix("prune = ") {
+                Some(_) => format!("{table}\n{SEED_GRID}"),
+                None => with(table),
+            };
+            assert_eq!(parse(&text).unwrap().prune, Some(prune), "{table}");
+        }
+    }
+
+    #[test]
+    fn bad_prune_tables_name_the_line_and_the_key() {
+        let halving = "[prune]\nmethod = \"halving\"\n";
+        for (table, message) in [
+            (
+                "[prune]\nmin_epochs = 2",
+                "s.toml:30: missing `prune.method`",
+            ),
+            (
+                "[prune]\nmethod = \"halfing\"",
+                "s.toml:31: `prune.method` must be \"halving\" or \"median\", not \"halfing\" \
+                 (did you mean \"halving\"?)",
+            ),
+            (
+                "[prune]\nmethod = 3",
+                "s.toml:31: `prune.method` must be \"halving\" or \"median\", not 3",
+            ),
+            (
+                &format!("{halving}min_epoch = 2"),
+                "s.toml:32: unknown key `prune.min_epoch` (did you mean `prune.min_epochs`?)",
+            ),
+            (
+                &format!("{halving}min_epochs = 1.5"),
+                "s.toml:32: `prune.min_epochs` must be an integer, not 1.5",
+            ),
+            (
+                &format!("{halving}min_epochs = 0"),
+                "s.toml:32: `prune.min_epochs`: must be at least 1, not 0",
+            ),
+            (
+                &format!("{halving}min_epochs = 1\nreduction_factor = 1"),
+                "s.toml:33: `prune.reduction_factor`: must be at least 2, not 1",
+            ),
+            (
+                &format!("{halving}min_epochs = 1\nmin_trials = 2"),
+                "s.toml:33: `prune.min_trials`: a key of method \"median\", not of \"halving\"",
+            ),
+            (halving, "s.toml:30: missing `prune.min_epochs`"),
+            (
+                "[prune]\nmethod = \"median\"\nreduction_factor = 2",
+                "s.toml:32: `prune.reduction_factor`: a key of method \"halving\", not of \"median\"",
+            ),
+            (
+                "[prune]\nmethod = \"median\"\nmin_trials = 0",
+                "s.toml:32: `prune.min_trials`: must be at least 1, not 0",
+            ),
+            (
+                "[prune]\nmethod = \"median\"\nwarmup_epochs = -1",
+                "s.toml:32: `prune.warmup_epochs`: must be at least 0, not -1",
+            ),
+            (
+                "[prune]\nmethod = \"median\"\nwarmup_epochs = 5000000000",
+                "s.toml:32: `prune.warmup_epochs`: 5000000000 is too large",
+            ),
+            (
+                "[prunes]\nmethod = \"median\"",
+                "s.toml:30: unknown key `prunes` (did you mean `prune`?)",
+            ),
+        ] {
+            assert_eq!(error(&with(table)), message, "{table}");
+        }
+    }
+
+    /// A sweep on synthetic data with `grid` and `random` tables.
+    fn random_sweep(grid: &str, random: &str) -> SweepFile {
+        let text = format!(
+            "name = \"r\"\n[data]\nsynthetic = {{ classes = 3 }}\n[train]\nseed = 5\n\
+             {grid}\n[random]\n{random}\n"
+        );
+        parse(&text).unwrap()
+    }
+
+    fn hashes(trials: &[TrialSpec]) -> Vec<&str> {
+        trials.iter().map(|t| t.hash.as_str()).collect()
+    }
+
+    #[test]
+    fn random_tables_read_every_distribution() {
+        let file = random_sweep(
+            "",
+            "trials = 4\n\
+             lr = { log_uniform = [1e-4, 1e-1] }\n\
+             dropout = { uniform = [0.0, 0.6] }\n\
+             neurons = { int = [16, 256], log = true }\n\
+             batch_size = { int = [16, 64] }\n\
+             optimizer = { choice = [\"adam\", \"sgd\"] }\n\
+             filters = { choice = [[8, 16], [16, 32]] }\n\
+             block_dense = { choice = [true, false] }",
+        );
+        let random = file.random.unwrap();
+        assert_eq!(
+            (random.trials, random.seed),
+            (4, 5),
+            "the seed is train.seed"
+        );
+        let distributions: Vec<(&str, &Distribution)> = random
+            .axes
+            .iter()
+            .map(|a| (a.key.as_str(), &a.distribution))
+            .collect();
+        assert_eq!(
+            distributions[..4],
+            [
+                (
+                    "lr",
+                    &Distribution::LogUniform {
+                        low: 1e-4,
+                        high: 1e-1
+                    }
+                ),
+                (
+                    "dropout",
+                    &Distribution::Uniform {
+                        low: 0.0,
+                        high: 0.6
+                    }
+                ),
+                (
+                    "neurons",
+                    &Distribution::Int {
+                        low: 16,
+                        high: 256,
+                        log: true
+                    }
+                ),
+                (
+                    "batch_size",
+                    &Distribution::Int {
+                        low: 16,
+                        high: 64,
+                        log: false
+                    }
+                ),
+            ]
+        );
+        let Distribution::Choice(filters) = distributions[5].1 else {
+            panic!("{distributions:?}");
+        };
+        assert_eq!(filters[1].param, Param::Ints(vec![16, 32]));
+        let seeded = random_sweep("", "trials = 1\nseed = 0\nlr = { uniform = [0.1, 0.2] }");
+        assert_eq!(seeded.random.unwrap().seed, 0);
+        let table = random_sweep("", "trials = 1\n[random.lr]\nlog_uniform = [0.1, 0.2]");
+        assert_eq!(
+            table.random.unwrap().axes[0].distribution,
+            Distribution::LogUniform {
+                low: 0.1,
+                high: 0.2
+            },
+            "a table of its own"
+        );
+    }
+
+    #[test]
+    fn bad_random_tables_name_the_line_and_the_key() {
+        let random = "[random]\ntrials = 2\n";
+        for (table, message) in [
+            (
+                "[random]\nbatch_size = { int = [2, 4] }",
+                "s.toml:30: missing `random.trials`",
+            ),
+            (
+                "[random]\ntrials = 0\nbatch_size = { int = [2, 4] }",
+                "s.toml:31: `random.trials`: must be at least 1, not 0",
+            ),
+            (
+                "[random]\ntrials = 2.5\nbatch_size = { int = [2, 4] }",
+                "s.toml:31: `random.trials` must be an integer, not 2.5",
+            ),
+            (
+                "[random]\ntrials = 2\nseed = -1\nmomentum = { uniform = [0, 0.5] }",
+                "s.toml:32: `random.seed`: must be at least 0, not -1",
+            ),
+            (
+                random,
+                "s.toml:30: `random`: draws no hyperparameter: add one, such as \
+                 lr = { log_uniform = [0.0001, 0.1] }",
+            ),
+            (
+                "[random]\ntrails = 2",
+                "s.toml:31: unknown key `random.trails` (did you mean `random.trials`?)",
+            ),
+            (
+                &format!("{random}dropuot = {{ uniform = [0, 0.5] }}"),
+                "s.toml:32: unknown key `random.dropuot` (did you mean `random.dropout`?)",
+            ),
+            (
+                &format!("{random}objective = {{ choice = [\"val_loss\"] }}"),
+                "s.toml:32: `random.objective` is not a hyperparameter (grid axes: arch, \
+                 filters, neurons, hidden, dropout, block_dense, epochs, batch_size, \
+                 optimizer, lr, momentum, seed)",
+            ),
+            (
+                &format!("{random}lr = {{ log_uniform = [1e-4, 1e-1] }}"),
+                "s.toml:32: `random.lr` is also a grid axis (`grid.lr`, line 24): a \
+                 hyperparameter is either gridded or drawn",
+            ),
+            (
+                &format!("{random}batch_size = {{ uniform = [16, 64] }}"),
+                "s.toml:32: `random.batch_size.uniform`: `batch_size` takes integers: draw it \
+                 from { int = [low, high] } or { choice = [values] }",
+            ),
+            (
+                &format!("{random}dropout = {{ int = [0, 1] }}"),
+                "s.toml:32: `random.dropout.int`: `dropout` takes numbers: draw it from \
+                 { uniform = [low, high] }, { log_uniform = [low, high] } or { choice = [values] }",
+            ),
+            (
+                &format!("{random}arch = {{ uniform = [0, 1] }}"),
+                "s.toml:32: `random.arch.uniform`: `arch` takes names: draw it from \
+                 { choice = [values] }",
+            ),
+            (
+                &format!("{random}dropout = {{ uniform = [0.0, 1.5] }}"),
+                "s.toml:32: `random.dropout`: must be in [0, 1), not 1.5",
+            ),
+            (
+                &format!("{random}momentum = {{ uniform = [0.1,\n  -0.5] }}"),
+                "s.toml:33: `random.momentum`: must be in [0, 1), not -0.5",
+            ),
+            (
+                &format!("{random}momentum = {{ log_uniform = [0, 0.9] }}"),
+                "s.toml:32: `random.momentum.log_uniform`: bounds must be positive, not 0",
+            ),
+            (
+                &format!("{random}momentum = {{ uniform = [0.5, 0.5] }}"),
+                "s.toml:32: `random.momentum.uniform`: low must be below high, not [0.5, 0.5]",
+            ),
+            (
+                &format!("{random}momentum = {{ uniform = [0.1] }}"),
+                "s.toml:32: `random.momentum.uniform` must be [low, high], not [0.1]",
+            ),
+            (
+                &format!("{random}momentum = {{ uniform = 0.1 }}"),
+                "s.toml:32: `random.momentum.uniform` must be [low, high], not 0.1",
+            ),
+            (
+                &format!("{random}batch_size = {{ int = [16.5, 64] }}"),
+                "s.toml:32: `random.batch_size` must be an integer, not 16.5",
+            ),
+            (
+                &format!("{random}batch_size = {{ int = [1, 64] }}"),
+                "s.toml:32: `random.batch_size`: must be at least 2, not 1",
+            ),
+            (
+                &format!("{random}batch_size = {{ int = [64, 16] }}"),
+                "s.toml:32: `random.batch_size.int`: low must not be above high, not [64, 16]",
+            ),
+            (
+                &format!("{random}batch_size = {{ int = [2, 16], log = 1 }}"),
+                "s.toml:32: `random.batch_size.log` must be true or false, not 1",
+            ),
+            (
+                &format!("{random}momentum = {{ uniform = [0.1, 0.5], log = true }}"),
+                "s.toml:32: `random.momentum.log`: only for `int`; for numbers use `log_uniform`",
+            ),
+            (
+                &format!("{random}momentum = {{ uniform = [0.1, 0.5], choice = [0.1] }}"),
+                "s.toml:32: `random.momentum`: give one distribution, not `uniform` and `choice`",
+            ),
+            (
+                &format!("{random}momentum = {{ unifrom = [0.1, 0.5] }}"),
+                "s.toml:32: unknown key `random.momentum.unifrom` (did you mean \
+                 `random.momentum.uniform`?)",
+            ),
+            (
+                &format!("{random}momentum = {{}}"),
+                "s.toml:32: `random.momentum`: give a distribution: { uniform = [low, high] }, \
+                 { log_uniform = [low, high] } or { choice = [values] }",
+            ),
+            (
+                &format!("{random}momentum = [0.1, 0.5]"),
+                "s.toml:32: `random.momentum` must be a distribution ({ uniform = [low, high] }, \
+                 { log_uniform = [low, high] } or { choice = [values] }), not [0.1, 0.5]",
+            ),
+            (
+                &format!("{random}arch = {{ choice = [\"mlp\", \"resnt\"] }}"),
+                "s.toml:32: `random.arch` must be one of \"mlp\", \"resnet\", not \"resnt\" \
+                 (did you mean \"resnet\"?)",
+            ),
+            (
+                &format!("{random}arch = {{ choice = [] }}"),
+                "s.toml:32: `random.arch.choice` has no values",
+            ),
+            (
+                &format!("{random}filters = {{ choice = [[8, 16],\n  [0, 32]] }}"),
+                "s.toml:33: `random.filters`: must be at least 1, not 0",
+            ),
+            (
+                &format!("{random}[random.momentum]\nuniform = [0.1, 0.5]\nlog = true"),
+                "s.toml:34: `random.momentum.log`: only for `int`; for numbers use `log_uniform`",
+            ),
+        ] {
+            assert_eq!(error(&with(table)), message, "{table}");
+        }
+    }
+
+    #[test]
+    fn random_samples_join_every_grid_cell_cell_major() {
+        let grid = "[grid]\nlr = [0.1, 0.2, 0.3]\noptimizer = [\"adam\", \"sgd\"]";
+        let random = "trials = 4\ndropout = { uniform = [0.0, 0.6] }\n\
+                      neurons = { int = [16, 256], log = true }";
+        let trials = expand_grid(&random_sweep(grid, random));
+        assert_eq!(trials.len(), 6 * 4, "cells × samples");
+        assert_eq!(
+            hashes(&trials)
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            24
+        );
+        for (i, trial) in trials.iter().enumerate() {
+            assert_eq!(trial.grid_index, i);
+            let (cell, sample) = (i / 4, i % 4);
+            let first_of_cell = &trials[cell * 4];
+            assert_eq!(trial.params["lr"], first_of_cell.params["lr"], "cell-major");
+            assert_eq!(trial.params["optimizer"], first_of_cell.params["optimizer"]);
+            for key in ["dropout", "neurons"] {
+                assert_eq!(
+                    trial.params[key], trials[sample].params[key],
+                    "sample {sample} is the same in every cell"
+                );
+            }
+        }
+        let Param::Float(dropout) = trials[0].params["dropout"] else {
+            panic!("{:?}", trials[0].params);
+        };
+        assert_eq!(
+            trials[0].config.model.dropout, dropout,
+            "the drawn value is used"
+        );
+        assert_eq!(
+            expand_grid(&random_sweep("", random)).len(),
+            4,
+            "without a grid, the samples alone"
+        );
+    }
+
+    #[test]
+    fn raising_random_trials_keeps_the_first_samples_and_their_hashes() {
+        let grid = "[grid]\noptimizer = [\"adam\", \"sgd\"]";
+        let random = |n: usize| {
+            format!(
+                "trials = {n}\nlr = {{ log_uniform = [1e-4, 1e-1] }}\n\
+                 neurons = {{ int = [16, 256] }}"
+            )
+        };
+        let twenty = expand_grid(&random_sweep(grid, &random(20)));
+        let forty = expand_grid(&random_sweep(grid, &random(40)));
+        assert_eq!((twenty.len(), forty.len()), (40, 80));
+        for cell in 0..2 {
+            assert_eq!(
+                hashes(&twenty[cell * 20..][..20]),
+                hashes(&forty[cell * 40..][..20]),
+                "cell {cell}"
+            );
+            assert_eq!(twenty[cell * 20].params, forty[cell * 40].params);
+        }
+        let again = expand_grid(&random_sweep(grid, &random(20)));
+        assert_eq!(
+            hashes(&twenty),
+            hashes(&again),
+            "the same seed, the same samples"
+        );
+        let explicit = expand_grid(&random_sweep(grid, &format!("seed = 5\n{}", random(20))));
+        assert_eq!(hashes(&twenty), hashes(&explicit), "the seed is train.seed");
+        let reseeded = expand_grid(&random_sweep(grid, &format!("seed = 6\n{}", random(20))));
+        let old = hashes(&twenty);
+        assert!(
+            hashes(&reseeded).iter().all(|h| !old.contains(h)),
+            "another seed, other samples"
+        );
+    }
+
+    #[test]
+    fn repeated_draws_are_one_trial() {
+        let trials = expand_grid(&random_sweep(
+            "",
+            "trials = 50\noptimizer = { choice = [\"adam\", \"sgd\", \"rmsprop\"] }",
+        ));
+        let mut drawn: Vec<&Param> = trials.iter().map(|t| &t.params["optimizer"]).collect();
+        assert_eq!(drawn.len(), 3, "{drawn:?}");
+        drawn.dedup();
+        assert_eq!(drawn.len(), 3);
+        assert_eq!(
+            trials.iter().map(|t| t.grid_index).collect::<Vec<_>>(),
+            [0, 1, 2]
         );
     }
 }

@@ -7,7 +7,11 @@ use sweep_model::{Augment, DeviceName, SyntheticSpec};
 use toml_edit::{Item, TableLike, Value};
 
 use super::error::{closest, Problem, Refusal, SweepFileError};
-use super::hyperparameters::{self as hyper, Configs, Hyperparameter, Section, Setting};
+use super::hyperparameters::{
+    self as hyper, Configs, Form, Hyperparameter, Param, Section, Setting,
+};
+use super::prune::Prune;
+use super::random::{Distribution, Random, RandomAxis};
 use super::schema::{Axis, DataSource, Devices, RunSettings, SweepFile};
 
 /// Reads one file's keys, turning byte offsets into line numbers for errors.
@@ -188,7 +192,10 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
         )
     })?;
     let root: &dyn TableLike = doc.as_table();
-    r.only_known(root, "", &["name", "data", "model", "train", "grid", "run"])?;
+    let sections = [
+        "name", "data", "model", "train", "grid", "random", "prune", "run",
+    ];
+    r.only_known(root, "", &sections)?;
     let missing = |key: &str| SweepFileError {
         path: path.to_path_buf(),
         line: None,
@@ -258,6 +265,8 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
         }
     }
     let grid = r.grid(root, &configs)?;
+    let random = r.random(root, &configs)?;
+    let prune = r.prune(root)?;
     let run = r.run(root)?;
     Ok(SweepFile {
         path: path.to_path_buf(),
@@ -269,6 +278,8 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
         model: configs.model,
         train: configs.train,
         grid,
+        random,
+        prune,
         run,
     })
 }
@@ -286,18 +297,7 @@ impl Reader<'_> {
         for (key, item) in table.iter() {
             let line = self.key_line(table, key);
             let Some(hyperparameter) = hyper::axis(key) else {
-                let axes = hyper::axes();
-                let problem = match closest(key, &axes) {
-                    Some(hint) => Problem::UnknownKey {
-                        key: format!("grid.{key}"),
-                        hint: Some(format!("grid.{hint}")),
-                    },
-                    None => Problem::NotAHyperparameter {
-                        axis: key.to_string(),
-                        known: axes.join(", "),
-                    },
-                };
-                return Err(self.at(line, problem));
+                return Err(self.not_an_axis(line, "grid", key, &[]));
             };
             let written = format!("grid.{key}");
             let expected = "a list of values";
@@ -308,8 +308,8 @@ impl Reader<'_> {
                 }
             };
             if values.is_empty() {
-                let axis = key.to_string();
-                return Err(self.at(line, Problem::EmptyAxis { axis }));
+                let key = written;
+                return Err(self.at(line, Problem::EmptyAxis { key }));
             }
             let values = values
                 .iter()
@@ -325,6 +325,24 @@ impl Reader<'_> {
             });
         }
         Ok(grid)
+    }
+
+    /// `section.key`, at `line`, is not a hyperparameter that may vary; hints come from the
+    /// axes and the section's `own` keys.
+    fn not_an_axis(&self, line: usize, section: &str, key: &str, own: &[&str]) -> SweepFileError {
+        let axes = hyper::axes();
+        let known: Vec<&str> = own.iter().copied().chain(axes.iter().copied()).collect();
+        let problem = match closest(key, &known) {
+            Some(hint) => Problem::UnknownKey {
+                key: format!("{section}.{key}"),
+                hint: Some(format!("{section}.{hint}")),
+            },
+            None => Problem::NotAHyperparameter {
+                key: format!("{section}.{key}"),
+                known: axes.join(", "),
+            },
+        };
+        self.at(line, problem)
     }
 
     fn synthetic(
@@ -435,5 +453,298 @@ impl Reader<'_> {
             Some(list) if !list.is_empty() => Ok(Devices::List(list)),
             _ => Err(refused()),
         }
+    }
+}
+
+/// Reading `[random]` and `[prune]`.
+impl Reader<'_> {
+    /// The `[random]` table; each distribution's bounds or values are checked like grid
+    /// values, on top of the file's own `configs`.
+    fn random(
+        &self,
+        root: &dyn TableLike,
+        configs: &Configs,
+    ) -> Result<Option<Random>, SweepFileError> {
+        let Some(item) = root.get("random") else {
+            return Ok(None);
+        };
+        let line = self.key_line(root, "random");
+        let table = item
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type(line, "random", "a table"))?;
+        let grid = root.get("grid").and_then(Item::as_table_like);
+        let (mut trials, mut seed, mut axes) = (None, configs.train.seed, Vec::new());
+        for (key, item) in table.iter() {
+            let key_line = self.key_line(table, key);
+            let full = format!("random.{key}");
+            match key {
+                "trials" | "seed" => {
+                    let value = self.value(item, key_line, &full, "an integer")?;
+                    match key {
+                        "trials" => trials = Some(self.int(value, key_line, &full, 1)? as usize),
+                        _ => seed = self.int(value, key_line, &full, 0)? as u64,
+                    }
+                }
+                _ => {
+                    let Some(hyperparameter) = hyper::axis(key) else {
+                        return Err(self.not_an_axis(key_line, "random", key, &["trials", "seed"]));
+                    };
+                    if let Some(grid) = grid.filter(|g| g.contains_key(key)) {
+                        let problem = Problem::GriddedAndDrawn {
+                            key: key.to_string(),
+                            grid_line: self.key_line(grid, key),
+                        };
+                        return Err(self.at(key_line, problem));
+                    }
+                    let distribution =
+                        self.distribution(hyperparameter, item, key_line, configs)?;
+                    axes.push(RandomAxis {
+                        key: key.to_string(),
+                        distribution,
+                    });
+                }
+            }
+        }
+        let Some(trials) = trials else {
+            let key = "random.trials".to_string();
+            return Err(self.at(line, Problem::Missing { key }));
+        };
+        if axes.is_empty() {
+            let message = "draws no hyperparameter: add one, such as \
+                           lr = { log_uniform = [0.0001, 0.1] }";
+            return Err(self.out_of_range(line, "random", message.into()));
+        }
+        Ok(Some(Random { trials, seed, axes }))
+    }
+
+    /// The distribution of `random.KEY`, written at `line`: `{ uniform = [low, high] }`, …
+    fn distribution(
+        &self,
+        hyperparameter: &Hyperparameter,
+        item: &Item,
+        line: usize,
+        configs: &Configs,
+    ) -> Result<Distribution, SweepFileError> {
+        let full = format!("random.{}", hyperparameter.key);
+        let form = hyperparameter.kind.form();
+        let allowed: &[&str] = match form {
+            Form::Float => &["uniform", "log_uniform", "choice"],
+            Form::Int => &["int", "choice"],
+            Form::Bool | Form::List | Form::Name => &["choice"],
+        };
+        let shapes: Vec<String> = allowed
+            .iter()
+            .map(|&name| match name {
+                "choice" => "{ choice = [values] }".to_string(),
+                _ => format!("{{ {name} = [low, high] }}"),
+            })
+            .collect();
+        let shapes = match shapes.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => unreachable!("every form has a distribution"),
+        };
+        let Some(table) = item.as_table_like() else {
+            let expected = format!("a distribution ({shapes})");
+            let value = self.value(item, line, &full, &expected)?;
+            return Err(self.refused(line, &full, value, Refusal::expected(&expected)));
+        };
+        let known: Vec<&str> = Distribution::NAMES.iter().copied().chain(["log"]).collect();
+        self.only_known(table, &full, &known)?;
+        let names: Vec<&str> = table
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|&k| k != "log")
+            .collect();
+        let name = match names[..] {
+            [name] => name,
+            [] => {
+                let message = format!("give a distribution: {shapes}");
+                return Err(self.out_of_range(line, &full, message));
+            }
+            [first, second, ..] => {
+                let message = format!("give one distribution, not `{first}` and `{second}`");
+                return Err(self.out_of_range(
+                    self.key_line(table, second).max(line),
+                    &full,
+                    message,
+                ));
+            }
+        };
+        let name_line = self.key_line(table, name).max(line);
+        let written = format!("{full}.{name}");
+        if !allowed.contains(&name) {
+            let values = match form {
+                Form::Float => "numbers",
+                Form::Int => "integers",
+                Form::Bool => "true or false",
+                Form::List => "lists of integers",
+                Form::Name => "names",
+            };
+            let message = format!(
+                "`{}` takes {values}: draw it from {shapes}",
+                hyperparameter.key
+            );
+            return Err(self.out_of_range(name_line, &written, message));
+        }
+        let log = match table.get("log") {
+            None => false,
+            Some(item) => {
+                let log_line = self.key_line(table, "log").max(line);
+                let key = format!("{full}.log");
+                if name != "int" {
+                    let message = match name {
+                        "uniform" => "only for `int`; for numbers use `log_uniform`",
+                        _ => "only for `int`",
+                    };
+                    return Err(self.out_of_range(log_line, &key, message.into()));
+                }
+                let expected = "true or false";
+                let value = self.value(item, log_line, &key, expected)?;
+                value.as_bool().ok_or_else(|| {
+                    self.refused(log_line, &key, value, Refusal::expected(expected))
+                })?
+            }
+        };
+        let expected = match name {
+            "choice" => "a list of values",
+            _ => "[low, high]",
+        };
+        let item = table.get(name).expect("`name` is a key of the table");
+        let value = self.value(item, name_line, &written, expected)?;
+        let values = match value {
+            Value::Array(values) if name == "choice" || values.len() == 2 => values,
+            _ => return Err(self.refused(name_line, &written, value, Refusal::expected(expected))),
+        };
+        if values.is_empty() {
+            return Err(self.at(name_line, Problem::EmptyAxis { key: written }));
+        }
+        // Each bound or value is read as a grid value would be, under `random.KEY`.
+        let settings = values
+            .iter()
+            .map(|v| {
+                let line = self.line(v.span()).max(name_line);
+                let mut trial = configs.clone();
+                self.setting(hyperparameter, &full, v, line, &mut trial)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if name == "choice" {
+            return Ok(Distribution::Choice(settings));
+        }
+        let bounds_line = |i: usize| {
+            self.line(values.get(i).and_then(Value::span))
+                .max(name_line)
+        };
+        let out = |line: usize, message: String| Err(self.out_of_range(line, &written, message));
+        match (&settings[0].param, &settings[1].param) {
+            (&Param::Float(low), &Param::Float(high)) => {
+                if let Some(i) = [low, high].iter().position(|b| !b.is_finite()) {
+                    return out(
+                        bounds_line(i),
+                        format!("bounds must be finite, not {}", [low, high][i]),
+                    );
+                }
+                if name == "log_uniform" {
+                    if let Some(i) = [low, high].iter().position(|&b| b <= 0.0) {
+                        return out(
+                            bounds_line(i),
+                            format!("bounds must be positive, not {}", [low, high][i]),
+                        );
+                    }
+                }
+                if low >= high {
+                    let message = format!("low must be below high, not {}", self.written(value));
+                    return out(name_line, message);
+                }
+                Ok(match name {
+                    "uniform" => Distribution::Uniform { low, high },
+                    _ => Distribution::LogUniform { low, high },
+                })
+            }
+            (&Param::Int(low), &Param::Int(high)) => {
+                if low > high {
+                    let message =
+                        format!("low must not be above high, not {}", self.written(value));
+                    return out(name_line, message);
+                }
+                if log && low < 1 {
+                    let message = format!("log = true needs a low bound of at least 1, not {low}");
+                    return out(bounds_line(0), message);
+                }
+                Ok(Distribution::Int { low, high, log })
+            }
+            _ => unreachable!("a float or int kind reads a float or an int"),
+        }
+    }
+
+    /// The `[prune]` table.
+    fn prune(&self, root: &dyn TableLike) -> Result<Option<Prune>, SweepFileError> {
+        let keys = [
+            "method",
+            "min_epochs",
+            "reduction_factor",
+            "warmup_epochs",
+            "min_trials",
+        ];
+        let Some(table) = self.section(root, "prune", &keys)? else {
+            return Ok(None);
+        };
+        let Some(item) = table.get("method") else {
+            let key = "prune.method".to_string();
+            return Err(self.at(self.key_line(root, "prune"), Problem::Missing { key }));
+        };
+        let line = self.key_line(table, "method");
+        let quoted: Vec<String> = Prune::METHODS.iter().map(|m| format!("\"{m}\"")).collect();
+        let expected = quoted.join(" or ");
+        let value = self.value(item, line, "prune.method", &expected)?;
+        let Some(method) = value.as_str().filter(|m| Prune::METHODS.contains(m)) else {
+            let hint = value
+                .as_str()
+                .and_then(|m| closest(m, &Prune::METHODS))
+                .map(|h| format!("\"{h}\""));
+            let refusal = Refusal::Expected { expected, hint };
+            return Err(self.refused(line, "prune.method", value, refusal));
+        };
+        let own: [&str; 2] = match method {
+            "halving" => ["min_epochs", "reduction_factor"],
+            _ => ["warmup_epochs", "min_trials"],
+        };
+        if let Some((key, _)) = table
+            .iter()
+            .find(|(k, _)| *k != "method" && !own.contains(k))
+        {
+            let other = Prune::METHODS
+                .iter()
+                .find(|&&m| m != method)
+                .expect("two methods");
+            let message = format!("a key of method \"{other}\", not of \"{method}\"");
+            let key_line = self.key_line(table, key);
+            return Err(self.out_of_range(key_line, &format!("prune.{key}"), message));
+        }
+        let int = |key: &str, min: i64| -> Result<Option<u32>, SweepFileError> {
+            let Some(item) = table.get(key) else {
+                return Ok(None);
+            };
+            let full = format!("prune.{key}");
+            let line = self.key_line(table, key);
+            let value = self.value(item, line, &full, "an integer")?;
+            let v = self.int(value, line, &full, min)?;
+            u32::try_from(v)
+                .map(Some)
+                .map_err(|_| self.out_of_range(line, &full, format!("{v} is too large")))
+        };
+        Ok(Some(match method {
+            "halving" => Prune::Halving {
+                min_epochs: int("min_epochs", 1)?.ok_or_else(|| {
+                    let key = "prune.min_epochs".to_string();
+                    self.at(self.key_line(root, "prune"), Problem::Missing { key })
+                })?,
+                reduction_factor: int("reduction_factor", 2)?.unwrap_or(3),
+            },
+            _ => Prune::Median {
+                warmup_epochs: int("warmup_epochs", 0)?.unwrap_or(1),
+                min_trials: int("min_trials", 1)?.unwrap_or(3) as usize,
+            },
+        }))
     }
 }

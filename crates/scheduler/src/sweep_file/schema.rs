@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use sweep_model::{Augment, DeviceName, ModelConfig, SyntheticSpec, TrainConfig};
 
 use super::hyperparameters::Setting;
+use super::prune::Prune;
+use super::random::Random;
 
 /// Where a sweep's images come from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -54,6 +56,10 @@ pub struct SweepFile {
     pub model: ModelConfig,
     pub train: TrainConfig,
     pub grid: Vec<Axis>,
+    /// The `[random]` search, drawn in every grid cell.
+    pub random: Option<Random>,
+    /// How the runner stops unpromising trials early, if it does.
+    pub prune: Option<Prune>,
     pub run: RunSettings,
 }
 
