@@ -86,7 +86,10 @@ fn metrics(db: &Path, sweep: &str) -> BTreeMap<i64, Vec<(u64, u64, u64)>> {
         .unwrap();
     runtime.block_on(async {
         let pool = sweep_store::open_read_only(db).await.unwrap();
-        let id = sweep_store::find_sweep(&pool, sweep).await.unwrap().unwrap();
+        let id = sweep_store::find_sweep(&pool, sweep)
+            .await
+            .unwrap()
+            .unwrap();
         let epochs = sweep_store::sweep_epochs(&pool, id).await.unwrap();
         let mut out: BTreeMap<i64, Vec<(u64, u64, u64)>> = BTreeMap::new();
         for t in sweep_store::trials(&pool, id).await.unwrap() {
@@ -150,7 +153,11 @@ fn halving_stops_the_losers_at_the_first_rung_and_keeps_the_full_grids_best() {
             other => panic!("{other:?}"),
         }
         if trial.lr < 1e-5 {
-            assert_eq!(trial.status, TrialStatus::Stopped, "a hopeless lr stops early");
+            assert_eq!(
+                trial.status,
+                TrialStatus::Stopped,
+                "a hopeless lr stops early"
+            );
         }
     }
     assert_eq!(best_hash(&halved_trials), best_hash(&full_trials));
@@ -168,7 +175,10 @@ fn halving_stops_the_losers_at_the_first_rung_and_keeps_the_full_grids_best() {
     );
     assert_eq!(text(&out).0, "decision,epoch,n\npromote,2,3\nstop,2,6\n");
     let show = text(&sweep(dir, &["show", "halved", "--db", "sweep.db"])).0;
-    assert!(show.contains("stopped at epoch 2: 4 of 9, below the top 3"), "{show}");
+    assert!(
+        show.contains("stopped at epoch 2: 4 of 9, below the top 3"),
+        "{show}"
+    );
 }
 
 #[test]
@@ -222,12 +232,23 @@ fn median_stopping_stops_the_trials_below_the_median() {
     assert!(trained < 54, "fewer epochs than the full grid: {trained}");
     for (hash, trial) in &judged {
         let n = trial.metrics.len();
-        assert_eq!(trial.metrics[..], full[hash].metrics[..n], "the same epochs");
+        assert_eq!(
+            trial.metrics[..],
+            full[hash].metrics[..n],
+            "the same epochs"
+        );
         if trial.status == TrialStatus::Stopped {
-            assert!((2..6).contains(&n), "stopped after warm-up, before the end: {n}");
+            assert!(
+                (2..6).contains(&n),
+                "stopped after warm-up, before the end: {n}"
+            );
         }
         if trial.lr < 1e-5 {
-            assert_eq!(trial.status, TrialStatus::Stopped, "a hopeless lr stops early");
+            assert_eq!(
+                trial.status,
+                TrialStatus::Stopped,
+                "a hopeless lr stops early"
+            );
         }
     }
     assert_eq!(best_hash(&median_trials), best_hash(&full_trials));

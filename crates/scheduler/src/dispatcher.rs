@@ -246,12 +246,10 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
                 TrialEvent::Epoch(m) if report.pruned.is_some_and(|last| m.epoch > last) => {
                     return Vec::new();
                 }
-                TrialEvent::Epoch(m) if pruning == Pruning::Median => {
-                    Some(Action::Judge {
-                        trial,
-                        epoch: m.epoch,
-                    })
-                }
+                TrialEvent::Epoch(m) if pruning == Pruning::Median => Some(Action::Judge {
+                    trial,
+                    epoch: m.epoch,
+                }),
                 _ => None,
             };
             let epochs = match &event {

@@ -20,7 +20,7 @@ use crate::dispatcher::{self, Action, Event, Pruning, State};
 use crate::launch::{Exit, FromTrial, Launcher, LocalProcess, Reports, Running};
 use crate::prune::{Rule, TrialView};
 use crate::slots::{plan_slots, Slot};
-use crate::sweep_file::{expand_grid, DataSource, Devices, SweepFile};
+use crate::sweep_file::{expand_grid, DataSource, Devices, Prune, SweepFile};
 use crate::trial::CONFIG_FILE;
 use sweep_model::TrialEvent;
 
@@ -133,8 +133,22 @@ pub fn prepare_data(file: &SweepFile, results: &Path) -> Result<(), RunError> {
 }
 
 /// How the file's `[prune]` table prunes its trials.
-fn prune_rule(_file: &SweepFile) -> Option<Rule> {
-    None
+fn prune_rule(file: &SweepFile) -> Option<Rule> {
+    Some(match file.prune.as_ref()? {
+        prune @ Prune::Halving {
+            reduction_factor, ..
+        } => Rule::Halving {
+            rungs: prune.rungs(file.train.epochs),
+            eta: *reduction_factor,
+        },
+        Prune::Median {
+            warmup_epochs,
+            min_trials,
+        } => Rule::Median {
+            warmup_epochs: *warmup_epochs,
+            min_trials: *min_trials,
+        },
+    })
 }
 
 /// The trials of the file as database rows.
