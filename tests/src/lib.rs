@@ -44,6 +44,18 @@ pub fn synthetic_data(dir: &Path, train: usize, val: usize, test: usize) {
     assert!(out.status.success(), "{}", text(&out).1);
 }
 
+/// Starts `sweep run FILE --db sweep.db` in `dir` (stderr piped, for its end).
+pub fn spawn_run(dir: &Path, file: &str) -> std::process::Child {
+    Command::new(sweep_bin())
+        .args(["run", file, "--db", "sweep.db"])
+        .current_dir(dir)
+        .env("RAYON_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Runs `sweep ARGS` in `dir` and returns what it printed and its exit status.
 pub fn sweep(dir: &Path, args: &[&str]) -> Output {
     Command::new(sweep_bin())

@@ -5,10 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use sweep_store::TrialStatus;
-use sweep_tests::{signal, stored_trials, sweep, sweep_bin, text, try_stored_trials, StoredTrial};
+use sweep_tests::{signal, spawn_run, stored_trials, sweep, text, try_stored_trials, StoredTrial};
 
 /// 3 learning rates (one far too small to learn anything in 6 epochs) × 3 optimizers.
 fn sweep_file(name: &str, prune: &str, slots: usize) -> String {
@@ -190,13 +189,7 @@ fn a_halving_sweep_killed_anywhere_decides_as_an_uninterrupted_one() {
     let straight = by_hash(&stored_trials(&db, "straight"), &db, "straight");
 
     std::fs::write(dir.join("killed.toml"), sweep_file("killed", HALVING, 2)).unwrap();
-    let mut child = Command::new(sweep_bin())
-        .args(["run", "killed.toml", "--db", "sweep.db"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(dir, "killed.toml");
     // Killed once a trial has paused at its rung, whatever else is going on.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {

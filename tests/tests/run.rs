@@ -4,12 +4,12 @@
 //! sweep files are refused before anything is written.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 use sweep_store::TrialStatus;
 
 use sweep_tests::{
-    checkpoint_epochs, children_of, process_state, signal, stored_trials, sweep, sweep_bin, text,
+    checkpoint_epochs, children_of, process_state, signal, spawn_run, stored_trials, sweep, text,
     trial_dir, trial_dir_of_process, try_stored_trials, StoredTrial,
 };
 
@@ -51,17 +51,6 @@ fn run(dir: &Path, file: &str) -> (Option<i32>, String, String) {
     let out = sweep(dir, &["run", file, "--db", "sweep.db"]);
     let (stdout, stderr) = text(&out);
     (out.status.code(), stdout, stderr)
-}
-
-fn spawn_run(dir: &Path, file: &str) -> Child {
-    Command::new(sweep_bin())
-        .args(["run", file, "--db", "sweep.db"])
-        .current_dir(dir)
-        .env("RAYON_NUM_THREADS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 fn statuses(trials: &[StoredTrial]) -> Vec<&str> {
