@@ -117,8 +117,14 @@ pub fn halving(
             .collect();
         let mut ranked: Vec<(f64, &TrialView)> = Vec::new();
         for t in &racing {
+            // A finished trial with fewer epochs than the rung (an `epochs` axis) is judged on
+            // all of them.
+            let reached = match t.status {
+                TrialStatus::Done => rung_epochs.min(t.epochs.len()).max(1),
+                _ => rung_epochs,
+            };
             // A trial still on its way to this rung: the rung waits, and so do the later ones.
-            let Some(best) = best_until(objective, t, rung_epochs) else {
+            let Some(best) = best_until(objective, t, reached) else {
                 return decisions;
             };
             ranked.push((best, t));
@@ -349,6 +355,26 @@ mod tests {
         // Minimising: the lowest val_loss first.
         let by_loss = halving(&rungs, 3, Objective::ValLoss, &trials);
         assert_eq!(by_loss[0].trial, TrialId(4));
+    }
+
+    #[test]
+    fn a_trial_that_finished_before_a_rung_counts_there_with_all_its_epochs() {
+        let (short, a, b) = (
+            epochs(&[0.9, 0.95]),
+            epochs(&[0.5, 0.6, 0.7, 0.8]),
+            epochs(&[0.4, 0.5, 0.6, 0.5]),
+        );
+        let trials = [
+            view(0, TrialStatus::Done, Some(4), &short),
+            view(1, Paused, Some(4), &a),
+            view(2, Paused, Some(4), &b),
+        ];
+        let decisions = halving(&[4, 8], 3, Objective::ValF1, &trials);
+        assert_eq!(
+            verdicts(&decisions),
+            [(1, Verdict::Stop), (2, Verdict::Stop)],
+            "the 2-epoch trial (0.95) ranks first; the rung is decided, not stuck"
+        );
     }
 
     #[test]
