@@ -150,7 +150,26 @@ fn ls_show_and_best_describe_the_sweep() {
     let ls = text(&sweep(dir, &["ls"])).0;
     let row = ls.lines().nth(2).unwrap();
     let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(&cells[..7], ["res", "6", "4", "0", "0", "0", "2"], "{ls}");
+    let header: Vec<&str> = ls.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header[..9],
+        [
+            "sweep",
+            "trials",
+            "done",
+            "running",
+            "paused",
+            "pending",
+            "interrupted",
+            "stopped",
+            "failed"
+        ]
+    );
+    assert_eq!(
+        &cells[..9],
+        ["res", "6", "4", "0", "0", "0", "0", "0", "2"],
+        "{ls}"
+    );
     let trials = stored_trials(&dir.join("results/sweep.db"), "res");
     let best = trials
         .iter()

@@ -94,30 +94,16 @@ pub fn ls(db: DbArgs) -> Result<i32> {
                 .first()
                 .filter(|t| t.status == TrialStatus::Done)
                 .and_then(|t| t.objective);
-            rows.push(vec![
-                sweep.name,
-                trials.len().to_string(),
-                count(TrialStatus::Done),
-                count(TrialStatus::Running),
-                count(TrialStatus::Pending),
-                count(TrialStatus::Interrupted),
-                count(TrialStatus::Failed),
-                number(best),
-                sweep.created_at,
-            ]);
+            let mut row = vec![sweep.name, trials.len().to_string()];
+            row.extend(TrialStatus::ALL.map(count));
+            row.extend([number(best), sweep.created_at]);
+            rows.push(row);
         }
-        let columns = [
-            "sweep",
-            "trials",
-            "done",
-            "running",
-            "pending",
-            "interrupted",
-            "failed",
-            "best",
-            "created",
-        ];
-        print_table(&columns.map(String::from), &rows);
+        let mut columns = vec!["sweep", "trials"];
+        columns.extend(TrialStatus::ALL.map(TrialStatus::name));
+        columns.extend(["best", "created"]);
+        let columns: Vec<String> = columns.into_iter().map(String::from).collect();
+        print_table(&columns, &rows);
         Ok(0)
     })
 }
