@@ -263,6 +263,14 @@ pub async fn run_sweep(
     let pruning = rule.as_ref().map_or(Pruning::Off, Rule::pruning);
     let mut state = State::new(slots.len(), file.run.max_retries, pruning);
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+    // One listener for the whole run: `tokio::signal::ctrl_c()` made anew in each turn of the
+    // loop would miss a Ctrl-C that came while the runner was writing to the database (and
+    // once tokio handles SIGINT, a missed one is lost, not fatal).
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|source| RunError::Io {
+            path: PathBuf::from("SIGINT"),
+            source,
+        })?;
     let mut events = VecDeque::from([Event::Begin]);
     loop {
         while let Some(event) = events.pop_front() {
@@ -286,7 +294,7 @@ pub async fn run_sweep(
                 }
                 FromTrial::Ended(exit) => Event::Ended { trial, exit },
             }),
-            _ = tokio::signal::ctrl_c(), if state.stopping() < 2 => events.push_back(Event::CtrlC),
+            Some(()) = interrupts.recv(), if state.stopping() < 2 => events.push_back(Event::CtrlC),
             _ = heartbeat.tick() => events.push_back(Event::Tick),
         }
     }
