@@ -112,7 +112,8 @@ pub(crate) struct Step {
     /// How many of the batch's images the logits (before the update) classify correctly.
     pub(crate) correct: usize,
     /// The gradients the optimizer applied; `None` when the loss is not finite and no update
-    /// was made.
+    /// was made. The epoch loop has no use for them; the fidelity tests compare them.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the fidelity tests"))]
     pub(crate) grads: Option<GradStore>,
 }
 
