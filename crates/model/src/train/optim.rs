@@ -417,6 +417,43 @@ mod tests {
         assert_close(&run(OptimizerKind::Rmsprop, 0.001, 0.0, 1), &want);
     }
 
+    /// The second moments after one step on g = [3, −2] are `(1 − β)·g²` to float32's
+    /// precision, as torch.optim's: `1 − β` computed from the float32-rounded β₂ = 0.999
+    /// was 1.3e-5 too small (the fidelity tests' Adam weights were 25 times further from
+    /// PyTorch's).
+    #[test]
+    fn second_moments_are_exact_to_float32() {
+        for (kind, slot, one_minus) in [
+            (OptimizerKind::Adam, "optim.v.w", 1.0 - ADAM_BETA2),
+            (
+                OptimizerKind::Rmsprop,
+                "optim.square_avg.w",
+                1.0 - RMSPROP_ALPHA,
+            ),
+        ] {
+            let vars = VarMap::new();
+            let p = vars
+                .get(
+                    2,
+                    "w",
+                    candle_nn::Init::Const(0.0),
+                    DType::F32,
+                    &Device::Cpu,
+                )
+                .unwrap();
+            let mut opt = Optimizer::new(kind, 0.01, 0.0, &vars).unwrap();
+            let coef = Tensor::new(&[3.0f32, -2.0], &Device::Cpu).unwrap();
+            let loss = (&p * coef).unwrap().sum_all().unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+            let state: HashMap<String, Tensor> = opt.state().into_iter().collect();
+            let got = state[slot].to_vec1::<f32>().unwrap();
+            for (g, want) in got.iter().zip([9.0 * one_minus, 4.0 * one_minus]) {
+                let err = (*g as f64 - want).abs() / want;
+                assert!(err < 2e-7, "{kind:?}: {got:?}, want {want} ({err:.1e})");
+            }
+        }
+    }
+
     #[test]
     fn state_round_trips() {
         let vars = VarMap::new();
