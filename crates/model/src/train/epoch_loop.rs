@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, D};
 use candle_nn::VarMap;
 
@@ -104,6 +105,53 @@ pub fn train(
     })
 }
 
+/// What one training step did.
+pub(crate) struct Step {
+    /// The batch's cross-entropy, the mean over its images.
+    pub(crate) loss: f64,
+    /// How many of the batch's images the logits (before the update) classify correctly.
+    pub(crate) correct: usize,
+    /// The gradients the optimizer applied; `None` when the loss is not finite and no update
+    /// was made. The epoch loop has no use for them; the fidelity tests compare them.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the fidelity tests"))]
+    pub(crate) grads: Option<GradStore>,
+}
+
+/// One training step on a batch: the forward pass in training mode (batch statistics,
+/// dropout from `dropout_rng`), the mean cross-entropy of the logits, the backward pass and
+/// the optimizer's update, unless the loss is not finite.
+pub(crate) fn train_step(
+    net: &Net,
+    optimizer: &mut Optimizer,
+    xs: &Tensor,
+    ys: &Tensor,
+    dropout_rng: &mut Rng,
+) -> candle_core::Result<Step> {
+    let logits = net.forward(xs, &mut Pass::Train(dropout_rng))?;
+    let loss = candle_nn::loss::cross_entropy(&logits, ys)?;
+    let loss_value = loss.to_scalar::<f32>()? as f64;
+    if !loss_value.is_finite() {
+        return Ok(Step {
+            loss: loss_value,
+            correct: 0,
+            grads: None,
+        });
+    }
+    let grads = loss.backward()?;
+    optimizer.step(&grads)?;
+    let correct = logits
+        .argmax(D::Minus1)?
+        .eq(ys)?
+        .to_dtype(DType::U32)?
+        .sum_all()?
+        .to_scalar::<u32>()? as usize;
+    Ok(Step {
+        loss: loss_value,
+        correct,
+        grads: Some(grads),
+    })
+}
+
 /// What the epochs of one run share: the trial, its network and optimizer, and the labels.
 struct Run<'a> {
     trial: &'a Trial<'a>,
@@ -188,7 +236,8 @@ impl<'a> Run<'a> {
                 device,
             )?;
             let ys = batch::labels(self.train_labels, indices, device)?;
-            let (loss, correct) = self.train_step(&xs, &ys, &mut dropout_rng)?;
+            let Step { loss, correct, .. } =
+                train_step(&self.net, &mut self.optimizer, &xs, &ys, &mut dropout_rng)?;
             if !loss.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -206,30 +255,6 @@ impl<'a> Run<'a> {
             });
         }
         Ok(Some(fit))
-    }
-
-    /// The batch's loss and correct predictions, and the optimizer's step on it unless the
-    /// loss is not finite.
-    fn train_step(
-        &mut self,
-        xs: &Tensor,
-        ys: &Tensor,
-        dropout_rng: &mut Rng,
-    ) -> candle_core::Result<(f64, usize)> {
-        let logits = self.net.forward(xs, &mut Pass::Train(dropout_rng))?;
-        let loss = candle_nn::loss::cross_entropy(&logits, ys)?;
-        let loss_value = loss.to_scalar::<f32>()? as f64;
-        if !loss_value.is_finite() {
-            return Ok((loss_value, 0));
-        }
-        self.optimizer.step(&loss.backward()?)?;
-        let correct = logits
-            .argmax(D::Minus1)?
-            .eq(ys)?
-            .to_dtype(DType::U32)?
-            .sum_all()?
-            .to_scalar::<u32>()? as usize;
-        Ok((loss_value, correct))
     }
 
     /// The epoch's metrics, its validation pass included, and the validation confusion.

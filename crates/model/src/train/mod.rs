@@ -8,6 +8,8 @@ pub mod checkpoint;
 pub mod config;
 mod epoch_loop;
 pub mod event;
+#[cfg(test)]
+mod fidelity;
 pub mod keep_best;
 pub mod metrics;
 pub mod optim;
