@@ -133,7 +133,9 @@ impl Display {
                 let f1 = run.last_f1.map(|f| format!(", last val_f1 {f:.4}")).unwrap_or_default();
                 let error = error.map(|e| format!(": {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
                 self.log(format!("{}: {status} after {seconds:.1} s{f1}{error}", run.label));
-                if let Display::Terminal { overall, .. } = self {
+                // A paused trial (a pruned sweep's rung) comes back or is stopped later: the
+                // bar counts each trial once, when it ends for good.
+                if let (Display::Terminal { overall, .. }, true) = (&*self, status.is_final()) {
                     if overall.position() == 0 {
                         overall.set_style(overall_style(true));
                     }
@@ -144,6 +146,12 @@ impl Display {
                 "stopping: no new trials; running trials stop after their batch (Ctrl-C again to kill them)".into(),
             ),
             Update::Stopping { .. } => self.log("killing the running trials".into()),
+            Update::Pruned { promoted, stopped } => {
+                self.log(format!("pruning: {promoted} trials promoted, {stopped} stopped"));
+                if let Display::Terminal { overall, .. } = self {
+                    overall.inc(stopped as u64);
+                }
+            }
         }
     }
 

@@ -93,6 +93,8 @@ pub enum Update {
     },
     /// Ctrl-C: `1` stops launching and asks trials to stop, `2` kills them.
     Stopping { level: u8 },
+    /// A rung was decided: `promoted` paused trials go on, `stopped` end there.
+    Pruned { promoted: usize, stopped: usize },
 }
 
 /// The end of a run.
@@ -406,7 +408,10 @@ impl Run<'_> {
             Action::Heartbeat => store::heartbeat(self.pool, self.runner).await?,
             Action::Prune => {
                 let decisions = self.decide(None).await?;
-                let promoted = store::apply_decisions(self.pool, &decisions).await?;
+                let (promoted, stopped) = store::apply_decisions(self.pool, &decisions).await?;
+                if promoted + stopped > 0 {
+                    let _ = self.updates.send(Update::Pruned { promoted, stopped });
+                }
                 return Ok(Some(Event::Pruned { promoted }));
             }
             Action::Judge { trial, epoch } => {

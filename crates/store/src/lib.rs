@@ -695,10 +695,10 @@ pub struct Decision {
 /// Applies decisions about paused trials and records them, in one transaction: a promoted
 /// trial goes back in the queue to train to its next rung, a stopped one ends. A decision
 /// about a trial that is no longer paused (another runner decided first) changes nothing and
-/// is not recorded. Returns how many trials were promoted.
-pub async fn apply_decisions(pool: &SqlitePool, decisions: &[Decision]) -> Result<usize> {
+/// is not recorded. Returns how many trials were promoted and how many stopped.
+pub async fn apply_decisions(pool: &SqlitePool, decisions: &[Decision]) -> Result<(usize, usize)> {
     let mut tx = pool.begin().await?;
-    let mut promoted = 0;
+    let (mut promoted, mut stopped) = (0, 0);
     for d in decisions {
         let changed = match &d.verdict {
             Verdict::Promote { until_epoch } => sqlx::query(
@@ -718,12 +718,15 @@ pub async fn apply_decisions(pool: &SqlitePool, decisions: &[Decision]) -> Resul
         .await?
         .rows_affected();
         if changed == 1 {
-            promoted += matches!(d.verdict, Verdict::Promote { .. }) as usize;
+            match d.verdict {
+                Verdict::Promote { .. } => promoted += 1,
+                Verdict::Stop => stopped += 1,
+            }
             insert_decision(&mut tx, d).await?;
         }
     }
     tx.commit().await?;
-    Ok(promoted)
+    Ok((promoted, stopped))
 }
 
 /// Records a decision about a running trial (the runner then stops it and ends it as
@@ -1080,10 +1083,10 @@ mod tests {
             ),
             decide(&rows[1], Verdict::Stop),
         ];
-        assert_eq!(apply_decisions(&pool, &decisions).await.unwrap(), 1);
+        assert_eq!(apply_decisions(&pool, &decisions).await.unwrap(), (1, 1));
         assert_eq!(
             apply_decisions(&pool, &decisions).await.unwrap(),
-            0,
+            (0, 0),
             "a second runner deciding the same changes nothing"
         );
         let statuses: Vec<_> = trials_of(&pool, sweep)
