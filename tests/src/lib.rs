@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// The `sweep` binary of the same profile as the running test (`cargo build [--release]`
 /// builds it; `cargo test` of this crate alone does not).
@@ -78,7 +79,39 @@ pub fn text(output: &Output) -> (String, String) {
 #[derive(Debug, Clone)]
 pub struct StoredTrial {
     pub row: sweep_store::TrialRow,
+    /// Its recorded epochs' numbers, in order.
     pub epochs: Vec<i64>,
+    /// The same epochs' rows.
+    pub metrics: Vec<sweep_store::EpochRow>,
+}
+
+/// How long a test waits for a state before it fails: generous, so that a loaded machine
+/// only makes the suite slower, never red.
+pub const DEADLINE: Duration = Duration::from_secs(300);
+
+/// Waits until `ready` holds for the sweep's stored trials (a database not created or not
+/// migrated yet holds nothing), or panics after the deadline.
+pub fn wait_for(
+    db: &Path,
+    sweep: &str,
+    ready: impl Fn(&[StoredTrial]) -> bool,
+) -> Vec<StoredTrial> {
+    wait_until(|| {
+        let trials = try_stored_trials(db, sweep).ok()?;
+        ready(&trials).then_some(trials)
+    })
+}
+
+/// Polls `state` until it gives a value, or panics after the deadline.
+pub fn wait_until<T>(mut state: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = state() {
+            return value;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Reads a sweep's trials (in grid order) and their epoch numbers from the database.
@@ -107,6 +140,7 @@ pub fn try_stored_trials(db: &Path, sweep: &str) -> Result<Vec<StoredTrial>, Str
                 out.push(StoredTrial {
                     row,
                     epochs: epochs.iter().map(|e| e.epoch).collect(),
+                    metrics: epochs,
                 });
             }
             Ok::<_, sweep_store::StoreError>(out)

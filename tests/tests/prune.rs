@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use sweep_store::TrialStatus;
-use sweep_tests::{signal, spawn_run, stored_trials, sweep, text, try_stored_trials, StoredTrial};
+use sweep_tests::{signal, spawn_run, stored_trials, sweep, text, wait_for, StoredTrial};
 
 /// 3 learning rates (one far too small to learn anything in 6 epochs) × 3 optimizers.
 fn sweep_file(name: &str, prune: &str, slots: usize) -> String {
@@ -52,9 +52,8 @@ fn run(dir: &Path, file: &str, text_of_file: &str) -> String {
     stdout
 }
 
-/// Each trial by its configuration hash: its status and its recorded epochs' metrics.
-fn by_hash(trials: &[StoredTrial], db: &Path, sweep: &str) -> BTreeMap<String, Outcome> {
-    let metrics = metrics(db, sweep);
+/// Each trial by its configuration hash: its status, its lr and its epochs' metrics.
+fn by_hash(trials: &[StoredTrial]) -> BTreeMap<String, Outcome> {
     trials
         .iter()
         .map(|t| {
@@ -63,7 +62,17 @@ fn by_hash(trials: &[StoredTrial], db: &Path, sweep: &str) -> BTreeMap<String, O
                 lr: serde_json::from_str::<serde_json::Value>(&t.row.params).unwrap()["lr"]
                     .as_f64()
                     .unwrap(),
-                metrics: metrics[&t.row.id].clone(),
+                metrics: t
+                    .metrics
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.train_loss.to_bits(),
+                            e.val_loss.to_bits(),
+                            e.val_f1.to_bits(),
+                        )
+                    })
+                    .collect(),
             };
             (t.row.config_hash.clone(), outcome)
         })
@@ -76,39 +85,6 @@ struct Outcome {
     lr: f64,
     /// (train_loss, val_loss, val_f1) of each epoch, compared bit for bit.
     metrics: Vec<(u64, u64, u64)>,
-}
-
-fn metrics(db: &Path, sweep: &str) -> BTreeMap<i64, Vec<(u64, u64, u64)>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let pool = sweep_store::open_read_only(db).await.unwrap();
-        let id = sweep_store::find_sweep(&pool, sweep)
-            .await
-            .unwrap()
-            .unwrap();
-        let epochs = sweep_store::sweep_epochs(&pool, id).await.unwrap();
-        let mut out: BTreeMap<i64, Vec<(u64, u64, u64)>> = BTreeMap::new();
-        for t in sweep_store::trials(&pool, id).await.unwrap() {
-            let rows = epochs.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
-            out.insert(
-                t.id,
-                rows.iter()
-                    .map(|e| {
-                        (
-                            e.train_loss.to_bits(),
-                            e.val_loss.to_bits(),
-                            e.val_f1.to_bits(),
-                        )
-                    })
-                    .collect(),
-            );
-        }
-        pool.close().await;
-        out
-    })
 }
 
 /// The configuration hash of a sweep's best trial.
@@ -136,8 +112,8 @@ fn halving_stops_the_losers_at_the_first_rung_and_keeps_the_full_grids_best() {
     );
     let full_trials = stored_trials(&db, "full");
     let halved_trials = stored_trials(&db, "halved");
-    let full = by_hash(&full_trials, &db, "full");
-    let halved = by_hash(&halved_trials, &db, "halved");
+    let full = by_hash(&full_trials);
+    let halved = by_hash(&halved_trials);
     for (hash, trial) in &halved {
         match trial.status {
             TrialStatus::Done => assert_eq!(
@@ -186,25 +162,18 @@ fn a_halving_sweep_killed_anywhere_decides_as_an_uninterrupted_one() {
     let dir = tmp.path();
     let db = dir.join("sweep.db");
     run(dir, "straight.toml", &sweep_file("straight", HALVING, 2));
-    let straight = by_hash(&stored_trials(&db, "straight"), &db, "straight");
+    let straight = by_hash(&stored_trials(&db, "straight"));
 
     std::fs::write(dir.join("killed.toml"), sweep_file("killed", HALVING, 2)).unwrap();
     let mut child = spawn_run(dir, "killed.toml");
     // Killed once a trial has paused at its rung, whatever else is going on.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    loop {
-        let paused = try_stored_trials(&db, "killed")
-            .is_ok_and(|ts| ts.iter().any(|t| t.row.status == TrialStatus::Paused));
-        if paused {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no trial paused");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for(&db, "killed", |trials| {
+        trials.iter().any(|t| t.row.status == TrialStatus::Paused)
+    });
     signal(child.id(), libc::SIGKILL);
     child.wait().unwrap();
     run(dir, "killed.toml", &sweep_file("killed", HALVING, 2));
-    let killed = by_hash(&stored_trials(&db, "killed"), &db, "killed");
+    let killed = by_hash(&stored_trials(&db, "killed"));
     assert_eq!(killed, straight);
 }
 
@@ -219,8 +188,8 @@ fn median_stopping_stops_the_trials_below_the_median() {
     assert!(stdout.contains("stopped by pruning"), "{stdout}");
     let full_trials = stored_trials(&db, "full");
     let median_trials = stored_trials(&db, "median");
-    let full = by_hash(&full_trials, &db, "full");
-    let judged = by_hash(&median_trials, &db, "median");
+    let full = by_hash(&full_trials);
+    let judged = by_hash(&median_trials);
     let trained: usize = judged.values().map(|t| t.metrics.len()).sum();
     assert!(trained < 54, "fewer epochs than the full grid: {trained}");
     for (hash, trial) in &judged {

@@ -5,12 +5,10 @@
 
 use std::path::Path;
 
-use std::time::{Duration, Instant};
 use sweep_store::TrialStatus;
-
 use sweep_tests::{
     checkpoint_epochs, children_of, process_state, signal, spawn_run, stored_trials, sweep, text,
-    trial_dir, trial_dir_of_process, try_stored_trials, StoredTrial,
+    trial_dir, trial_dir_of_process, try_stored_trials, wait_for, wait_until, StoredTrial,
 };
 
 /// A small sweep on synthetic data: 2 learning rates × 2 optimizers.
@@ -65,31 +63,6 @@ fn assert_complete(trials: &[StoredTrial], n: i64) {
         assert!(t.row.objective.is_some() && t.row.best_epoch.is_some());
         let checkpoint = t.row.checkpoint.as_deref().unwrap_or_default();
         assert!(checkpoint.ends_with("best.safetensors"), "{checkpoint}");
-    }
-}
-
-/// How long a test waits for a state before it fails: generous, so that a loaded machine
-/// only makes the suite slower, never red.
-const DEADLINE: Duration = Duration::from_secs(300);
-
-/// Waits until `ready` holds for the sweep's stored trials (a database not created or not
-/// migrated yet holds nothing), or panics after the deadline.
-fn wait_for(db: &Path, sweep: &str, ready: impl Fn(&[StoredTrial]) -> bool) -> Vec<StoredTrial> {
-    wait_until(|| {
-        let trials = try_stored_trials(db, sweep).ok()?;
-        ready(&trials).then_some(trials)
-    })
-}
-
-/// Polls `state` until it gives a value, or panics after the deadline.
-fn wait_until<T>(mut state: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = state() {
-            return value;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

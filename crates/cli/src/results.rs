@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use sweep_model::Objective;
+use sweep_scheduler::prune::objective_value;
 use sweep_scheduler::sweep_file::TrialConfig;
 use sweep_store::TrialStatus;
 
@@ -118,17 +119,22 @@ pub fn show(args: SweepArgs) -> Result<i32> {
             .expect("the sweep was just found");
         let epochs = sweep_store::sweep_epochs(&pool, id).await?;
         let decisions = sweep_store::last_decisions(&pool, id).await?;
+        // The pruning column only for a sweep that prunes.
+        let pruned = trials.iter().any(|t| t.until_epoch.is_some()) || !decisions.is_empty();
         let rows: Vec<Vec<String>> = trials
             .iter()
             .map(|t| {
                 let history = epochs.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
+                let ranked_by = objective(t);
                 // A trial that has not finished shows its best epoch so far.
                 let best = match t.best_epoch {
                     Some(epoch) => history.iter().find(|e| e.epoch == epoch),
-                    None => best_so_far(t, history),
+                    None => best_so_far(ranked_by, history),
                 };
-                let objective = t.objective.or_else(|| best.map(|e| objective_of(t, e)));
-                vec![
+                let objective = t
+                    .objective
+                    .or_else(|| best.map(|e| objective_value(ranked_by, e)));
+                let mut row = vec![
                     t.number.to_string(),
                     params_label(&t.params),
                     t.status.to_string(),
@@ -138,8 +144,11 @@ pub fn show(args: SweepArgs) -> Result<i32> {
                     number(best.map(|e| e.val_acc)),
                     number(best.map(|e| e.val_loss)),
                     t.device.clone().unwrap_or_else(|| "-".into()),
-                    pruning_of(t, decisions.get(&t.id)),
-                ]
+                ];
+                if pruned {
+                    row.push(pruning_of(t, decisions.get(&t.id)));
+                }
+                row
             })
             .collect();
         let mut columns = vec![
@@ -152,20 +161,10 @@ pub fn show(args: SweepArgs) -> Result<i32> {
             "val_acc",
             "val_loss",
             "device",
-            "pruning",
         ];
-        let pruned = trials.iter().any(|t| t.until_epoch.is_some()) || !decisions.is_empty();
-        let rows: Vec<Vec<String>> = if pruned {
-            rows
-        } else {
-            columns.pop();
-            rows.into_iter()
-                .map(|mut r| {
-                    r.pop();
-                    r
-                })
-                .collect()
-        };
+        if pruned {
+            columns.push("pruning");
+        }
         let columns: Vec<String> = columns.into_iter().map(String::from).collect();
         print_table(&columns, &rows);
         Ok(0)
@@ -190,24 +189,15 @@ fn objective(t: &TrialRow) -> Objective {
     serde_json::from_str::<TrialConfig>(&t.config).map_or(Objective::ValF1, |c| c.train.objective)
 }
 
-/// An epoch's value of the trial's objective.
-fn objective_of(t: &TrialRow, e: &sweep_store::EpochRow) -> f64 {
-    match objective(t) {
-        Objective::ValLoss => e.val_loss,
-        Objective::ValAcc => e.val_acc,
-        Objective::ValF1 => e.val_f1,
-    }
-}
-
-/// The best of a trial's recorded epochs by its objective (the first of equals, as training
+/// The best of a trial's recorded epochs by `objective` (the first of equals, as training
 /// keeps it).
-fn best_so_far<'e>(
-    t: &TrialRow,
-    history: &'e [sweep_store::EpochRow],
-) -> Option<&'e sweep_store::EpochRow> {
-    let better = |a: f64, b: f64| if t.minimises() { a < b } else { a > b };
+fn best_so_far(
+    objective: Objective,
+    history: &[sweep_store::EpochRow],
+) -> Option<&sweep_store::EpochRow> {
+    let value = |e| objective_value(objective, e);
     history.iter().fold(None, |best, e| match best {
-        Some(b) if !better(objective_of(t, e), objective_of(t, b)) => Some(b),
+        Some(b) if !objective.better(value(e), value(b)) => Some(b),
         _ => Some(e),
     })
 }

@@ -7,61 +7,54 @@
 use sweep_model::Objective;
 
 use crate::dispatcher::Pruning;
+use crate::sweep_file::Prune;
 use sweep_store::{Decision, EpochRow, TrialId, TrialStatus, Verdict};
 
-/// How a sweep prunes, with its numbers resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Rule {
-    /// Successive halving: pause at each rung (ascending epochs, the last `train.epochs`).
-    Halving { rungs: Vec<u32>, eta: u32 },
-    /// Median stopping.
-    Median {
-        warmup_epochs: u32,
-        min_trials: usize,
-    },
+/// What the dispatcher does about a sweep's `[prune]` table.
+pub fn pruning(prune: Option<&Prune>) -> Pruning {
+    match prune {
+        None => Pruning::Off,
+        Some(Prune::Halving { .. }) => Pruning::Halving,
+        Some(Prune::Median { .. }) => Pruning::Median,
+    }
 }
 
-impl Rule {
-    /// What the dispatcher does about it.
-    pub fn pruning(&self) -> Pruning {
-        match self {
-            Rule::Halving { .. } => Pruning::Halving,
-            Rule::Median { .. } => Pruning::Median,
-        }
-    }
+/// The epoch a new trial of `epochs` epochs trains to first: its first rung (`None`: to the
+/// end).
+pub fn first_until(prune: &Prune, epochs: u32) -> Option<i64> {
+    let rungs = prune.rungs(epochs);
+    (rungs.len() > 1).then(|| rungs[0] as i64)
+}
 
-    /// The epoch a new trial trains to first: the first rung (`None`: to the end).
-    pub fn first_until(&self) -> Option<i64> {
-        match self {
-            Rule::Halving { rungs, .. } if rungs.len() > 1 => Some(rungs[0] as i64),
-            _ => None,
-        }
-    }
-
-    /// The decisions the records call for now (halving), or about `trial` after `epoch`
-    /// (median).
-    pub fn decide(
-        &self,
-        objective: Objective,
-        trials: &[TrialView],
-        judged: Option<(TrialId, u32)>,
-    ) -> Vec<Decision> {
-        match (self, judged) {
-            (Rule::Halving { rungs, eta }, _) => halving(rungs, *eta, objective, trials),
-            (
-                Rule::Median {
-                    warmup_epochs,
-                    min_trials,
-                },
-                Some((id, epoch)),
-            ) => trials
-                .iter()
-                .find(|t| t.id == id)
-                .and_then(|t| median(*warmup_epochs, *min_trials, objective, t, epoch, trials))
-                .into_iter()
-                .collect(),
-            (Rule::Median { .. }, None) => Vec::new(),
-        }
+/// The decisions the records call for now (halving), or about `trial` after `epoch`
+/// (median), in a sweep of `epochs` epochs.
+pub fn decide(
+    prune: &Prune,
+    epochs: u32,
+    objective: Objective,
+    trials: &[TrialView],
+    judged: Option<(TrialId, u32)>,
+) -> Vec<Decision> {
+    match (*prune, judged) {
+        (
+            Prune::Halving {
+                reduction_factor, ..
+            },
+            _,
+        ) => halving(&prune.rungs(epochs), reduction_factor, objective, trials),
+        (
+            Prune::Median {
+                warmup_epochs,
+                min_trials,
+            },
+            Some((id, epoch)),
+        ) => trials
+            .iter()
+            .find(|t| t.id == id)
+            .and_then(|t| median(warmup_epochs, min_trials, objective, t, epoch, trials))
+            .into_iter()
+            .collect(),
+        (Prune::Median { .. }, None) => Vec::new(),
     }
 }
 

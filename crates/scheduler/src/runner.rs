@@ -16,9 +16,9 @@ use sweep_store::{
 };
 use tokio::sync::mpsc;
 
-use crate::dispatcher::{self, Action, Event, Pruning, State};
+use crate::dispatcher::{self, Action, Event, State};
 use crate::launch::{Exit, FromTrial, Launcher, LocalProcess, Reports, Running};
-use crate::prune::{Rule, TrialView};
+use crate::prune::{self, TrialView};
 use crate::slots::{plan_slots, Slot};
 use crate::sweep_file::{expand_grid, DataSource, Devices, Prune, SweepFile};
 use crate::trial::CONFIG_FILE;
@@ -134,28 +134,11 @@ pub fn prepare_data(file: &SweepFile, results: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
-/// How the file's `[prune]` table prunes its trials.
-fn prune_rule(file: &SweepFile) -> Option<Rule> {
-    Some(match file.prune.as_ref()? {
-        prune @ Prune::Halving {
-            reduction_factor, ..
-        } => Rule::Halving {
-            rungs: prune.rungs(file.train.epochs),
-            eta: *reduction_factor,
-        },
-        Prune::Median {
-            warmup_epochs,
-            min_trials,
-        } => Rule::Median {
-            warmup_epochs: *warmup_epochs,
-            min_trials: *min_trials,
-        },
-    })
-}
-
 /// The trials of the file as database rows.
-fn new_trials(file: &SweepFile, rule: Option<&Rule>) -> Vec<NewTrial> {
-    let until_epoch = rule.and_then(Rule::first_until);
+fn new_trials(file: &SweepFile) -> Vec<NewTrial> {
+    let until_epoch = file
+        .prune
+        .and_then(|p| prune::first_until(&p, file.train.epochs));
     expand_grid(file)
         .into_iter()
         .map(|t| NewTrial {
@@ -206,14 +189,13 @@ pub async fn run_sweep(
     updates: mpsc::UnboundedSender<Update>,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let rule = prune_rule(file);
     let pool = store::open(&options.db).await?;
     let sweep = store::record_sweep(
         &pool,
         &file.name,
         &file.path.display().to_string(),
         &file.text,
-        &new_trials(file, rule.as_ref()),
+        &new_trials(file),
     )
     .await?;
     if options.retry_failed {
@@ -253,7 +235,8 @@ pub async fn run_sweep(
         runner: &runner,
         trials_dir: options.results.join(&file.name).join("trials"),
         slots: &slots,
-        rule: rule.as_ref(),
+        prune: file.prune,
+        epochs: file.train.epochs,
         objective: file.train.objective,
         launcher: &launcher,
         updates: &updates,
@@ -262,7 +245,7 @@ pub async fn run_sweep(
         trial_seconds: 0.0,
         first_error: None,
     };
-    let pruning = rule.as_ref().map_or(Pruning::Off, Rule::pruning);
+    let pruning = prune::pruning(file.prune.as_ref());
     let mut state = State::new(slots.len(), file.run.max_retries, pruning);
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     // One listener for the whole run: `tokio::signal::ctrl_c()` made anew in each turn of the
@@ -320,7 +303,7 @@ pub async fn run_sweep(
         wall_seconds: started.elapsed().as_secs_f64(),
         trial_seconds,
         slots: slots.len(),
-        pruned: rule.is_some(),
+        pruned: file.prune.is_some(),
         epochs_trained,
         epochs_full,
     })
@@ -334,8 +317,9 @@ struct Run<'a> {
     /// Where trial folders go: `<results>/<sweep>/trials/`.
     trials_dir: PathBuf,
     slots: &'a [Slot],
-    /// How the sweep prunes, and by which objective.
-    rule: Option<&'a Rule>,
+    /// How the sweep prunes, its epochs, and the objective it ranks by.
+    prune: Option<Prune>,
+    epochs: u32,
     objective: Objective,
     launcher: &'a dyn Launcher,
     updates: &'a mpsc::UnboundedSender<Update>,
@@ -429,7 +413,7 @@ impl Run<'_> {
     /// The pruning decisions the sweep's records call for (about `judged`, for the median
     /// rule).
     async fn decide(&self, judged: Option<(TrialId, u32)>) -> Result<Vec<Decision>, RunError> {
-        let Some(rule) = self.rule else {
+        let Some(prune) = &self.prune else {
             return Ok(Vec::new());
         };
         let rows = store::trials(self.pool, self.sweep).await?;
@@ -444,7 +428,13 @@ impl Run<'_> {
                 epochs: epochs.get(&t.id).map_or(&[], Vec::as_slice),
             })
             .collect();
-        Ok(rule.decide(self.objective, &views, judged))
+        Ok(prune::decide(
+            prune,
+            self.epochs,
+            self.objective,
+            &views,
+            judged,
+        ))
     }
 
     /// Writes the trial's folder and configuration and launches it; a trial that cannot
