@@ -186,6 +186,11 @@ fn median_stopping_stops_the_trials_below_the_median() {
     let median = "[prune]\nmethod = \"median\"\nwarmup_epochs = 1\nmin_trials = 2";
     let stdout = run(dir, "median.toml", &sweep_file("median", median, 1));
     assert!(stdout.contains("stopped by pruning"), "{stdout}");
+    let again = run(dir, "median.toml", &sweep_file("median", median, 1));
+    assert!(
+        again.contains("ran 0 in"),
+        "stopped trials stay stopped: {again}"
+    );
     let full_trials = stored_trials(&db, "full");
     let median_trials = stored_trials(&db, "median");
     let full = by_hash(&full_trials);

@@ -198,6 +198,9 @@ pub async fn run_sweep(
         &new_trials(file),
     )
     .await?;
+    if file.prune.is_none() {
+        store::unprune(&pool, sweep).await?;
+    }
     if options.retry_failed {
         store::retry_failed(&pool, sweep).await?;
     }

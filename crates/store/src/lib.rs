@@ -258,18 +258,21 @@ pub async fn record_sweep(
         .execute(&mut *tx)
         .await?;
     }
-    if trials.iter().all(|t| t.until_epoch.is_none()) {
-        // The file prunes no more: paused and stopped trials train to the end.
-        sqlx::query(
-            "UPDATE trials SET status = 'pending', until_epoch = NULL
-             WHERE sweep_id = ?1 AND status IN ('paused', 'stopped')",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    }
     tx.commit().await?;
     Ok(SweepId(id))
+}
+
+/// For a sweep whose file prunes no more: its paused and stopped trials go back in the queue
+/// to train to the end.
+pub async fn unprune(pool: &SqlitePool, sweep: SweepId) -> Result<()> {
+    sqlx::query(
+        "UPDATE trials SET status = 'pending', until_epoch = NULL
+         WHERE sweep_id = ?1 AND status IN ('paused', 'stopped')",
+    )
+    .bind(sweep)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// A trial handed to one runner to execute.
@@ -1117,6 +1120,13 @@ mod tests {
         record_sweep(&pool, "s", "s.toml", "", &new_trials(2))
             .await
             .unwrap();
+        let kept = trials_of(&pool, sweep).await;
+        assert_eq!(
+            kept[1].status,
+            TrialStatus::Stopped,
+            "recording changes no status"
+        );
+        unprune(&pool, sweep).await.unwrap();
         let after = trials_of(&pool, sweep).await;
         assert_eq!(
             (after[1].status, after[1].until_epoch),
