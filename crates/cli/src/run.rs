@@ -93,7 +93,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         summary.count(TrialStatus::Stopped),
     );
     let pending = summary.trials.len() - done - failed - stopped;
-    let stopped = if summary.pruned {
+    let stopped = if summary.pruned.is_some() {
         format!(", {stopped} stopped by pruning")
     } else {
         String::new()
@@ -112,12 +112,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
         summary.wall_seconds,
         overhead
     );
-    if summary.pruned {
+    if let Some(epochs) = summary.pruned {
         println!(
             "pruning: trained {} epochs of a full grid's {} ({:.1}× fewer)",
-            summary.epochs_trained,
-            summary.epochs_full,
-            summary.epochs_full as f64 / summary.epochs_trained.max(1) as f64
+            epochs.trained,
+            epochs.full,
+            epochs.full as f64 / epochs.trained.max(1) as f64
         );
     }
     let mut ranked = summary.trials.clone();

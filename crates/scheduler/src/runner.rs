@@ -109,10 +109,15 @@ pub struct RunSummary {
     /// The summed wall time of this run's trial processes.
     pub trial_seconds: f64,
     pub slots: usize,
-    /// Whether the sweep prunes; the epochs its trials trained, and a full grid's.
-    pub pruned: bool,
-    pub epochs_trained: usize,
-    pub epochs_full: usize,
+    /// For a sweep that prunes: the epochs its trials trained, and a full grid's.
+    pub pruned: Option<PrunedEpochs>,
+}
+
+/// The epochs a pruned sweep trained, against a full grid's.
+#[derive(Debug, Clone, Copy)]
+pub struct PrunedEpochs {
+    pub trained: usize,
+    pub full: usize,
 }
 
 impl RunSummary {
@@ -291,12 +296,17 @@ pub async fn run_sweep(
     }
     let trial_seconds = run.trial_seconds;
     let trials = store::trials(&pool, sweep).await?;
-    let epochs_full = trials.len() * file.train.epochs as usize;
-    let epochs_trained = store::sweep_epochs(&pool, sweep)
-        .await?
-        .values()
-        .map(Vec::len)
-        .sum();
+    let pruned = match file.prune {
+        Some(_) => Some(PrunedEpochs {
+            trained: store::sweep_epochs(&pool, sweep)
+                .await?
+                .values()
+                .map(Vec::len)
+                .sum(),
+            full: trials.len() * file.train.epochs as usize,
+        }),
+        None => None,
+    };
     pool.close().await;
     Ok(RunSummary {
         sweep,
@@ -306,9 +316,7 @@ pub async fn run_sweep(
         wall_seconds: started.elapsed().as_secs_f64(),
         trial_seconds,
         slots: slots.len(),
-        pruned: file.prune.is_some(),
-        epochs_trained,
-        epochs_full,
+        pruned,
     })
 }
 
