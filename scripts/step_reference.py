@@ -22,14 +22,15 @@ The networks. The ResNet is `block_dense_reference.py`'s (the same names as swee
 a stem without bias, a 2×2/2 max pool, an identity skip wherever a block keeps its channels
 and stride, so stage 0's first block when the stem is as wide as filters[0]). The MLP is
 flatten (N×C×H×W, channels first, as sweep's batches) → Linear + ReLU per hidden width →
-Linear. Batch norm: eps 1e-5, momentum 0.1, running variance unbiased: sweep's
-(`nn/batch_norm.rs`, candle-nn's defaults) and PyTorch's agree. Dropout is 0, so nothing is
-drawn at random.
+Linear. Batch norm: the model's `bn_eps` and `bn_momentum` (1e-5 and 0.1 when absent, in
+PyTorch's sense of momentum, as sweep's), running variance unbiased as in sweep's
+(`nn/batch_norm.rs`). Dropout is 0, so nothing is drawn at random.
 
 The optimizers. Sweep's (`train/optim.rs`) follow torch.optim's formulas, so torch.optim runs
 them here: SGD with momentum (buffer ← momentum·buffer + g, starting at g; dampening 0, not
-Nesterov), Adam (β 0.9/0.999, ε 1e-8 added to √v̂ after the bias correction, no weight decay,
-not AMSGrad), RMSprop (α 0.99, ε 1e-8 added to √(square_avg), no momentum, not centred).
+Nesterov), Adam (β 0.9/0.999, the case's ε added to √v̂ after the bias correction, no weight
+decay, not AMSGrad), RMSprop (α 0.99, the case's ε added to √(square_avg), no momentum, not
+centred).
 Every hyperparameter is passed explicitly, so a change of torch's defaults changes nothing.
 
 Usage:
@@ -53,7 +54,8 @@ from safetensors.numpy import save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from block_dense_reference import ResNet  # noqa: E402
 
-BN_MOMENTUM = 0.1  # candle-nn's BatchNormConfig default, which nn/batch_norm.rs keeps
+BN_MOMENTUM = 0.1  # sweep's default (nn/config.rs BN_MOMENTUM)
+BN_EPS = 1e-5  # sweep's default (nn/config.rs BN_EPS)
 
 
 class Mlp(nn.Module):
@@ -85,7 +87,8 @@ def network(meta):
         net = ResNet(model, meta["classes"])
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
-            m.momentum = BN_MOMENTUM
+            m.momentum = model.get("bn_momentum", BN_MOMENTUM)
+            m.eps = model.get("bn_eps", BN_EPS)
     return net
 
 
@@ -95,10 +98,10 @@ def optimizer(case, params):
         return torch.optim.SGD(params, lr=lr, momentum=case["momentum"], dampening=0.0,
                                nesterov=False, weight_decay=0.0)
     if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                                amsgrad=False)
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=case["eps"],
+                                weight_decay=0.0, amsgrad=False)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-8, weight_decay=0.0,
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=case["eps"], weight_decay=0.0,
                                    momentum=0.0, centered=False)
     sys.exit(f"unknown optimizer {kind}")
 

@@ -81,7 +81,7 @@ fn train(args: TrainArgs) -> Result<i32> {
         neurons: args.neurons,
         hidden: args.hidden.clone(),
         dropout: args.dropout,
-        block_dense: false,
+        ..ModelConfig::default()
     };
     let config = TrainConfig {
         epochs: args.epochs,
@@ -91,12 +91,14 @@ fn train(args: TrainArgs) -> Result<i32> {
         momentum: args.momentum,
         seed: args.seed,
         objective: Objective::ValF1,
+        ..TrainConfig::default()
     };
     let augment = Augment {
         rotation: args.rotation,
         shift: args.shift,
         zoom: args.zoom,
         hflip: args.hflip,
+        ..Augment::default()
     };
     let problem = [model.problem(), config.problem(), augment.problem()]
         .into_iter()

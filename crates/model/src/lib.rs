@@ -24,12 +24,12 @@ mod testing;
 pub mod train;
 pub mod unknown_name;
 
-pub use data::augment::Augment;
+pub use data::augment::{Augment, Fill};
 pub use data::synthetic::SyntheticSpec;
 pub use data::{cache, kaggle};
 pub use data::{Dataset, Normalization, Split, SplitName};
 pub use device::{device, gpu_count, DeviceName, UnknownDevice};
-pub use nn::{Arch, ModelConfig, Net};
+pub use nn::{Arch, ModelConfig, Net, WeightInit};
 pub use train::bench;
 pub use train::metrics::Confusion;
 pub use train::optim::OptimizerKind;

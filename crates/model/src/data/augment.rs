@@ -1,9 +1,53 @@
 //! Training-time augmentation: random rotation, shift, zoom and horizontal flip, resampled
-//! bilinearly with edge pixels repeated (Keras' `fill_mode="nearest"`), and the conversion of
-//! u8 images to normalised f32 CHW tensors data. Validation and test images are only converted.
+//! bilinearly, and the conversion of u8 images to normalised f32 CHW tensors. Validation and
+//! test images are only converted.
+//!
+//! Outside the image, [`Fill::Nearest`] repeats the edge pixels (Keras's ImageDataGenerator,
+//! `fill_mode="nearest"`: scipy's `affine_transform` with `mode="nearest"`) and
+//! [`Fill::Constant`] reads black pixels (PyTorch's `grid_sample` with `padding_mode="zeros"`
+//! on the image before normalisation, as torchvision's `RandomAffine` with `fill=0`).
+//! `tests/augment.rs` checks both against those libraries' own output.
 
 use crate::data::{Normalization, CHANNELS};
 use crate::rng::Rng;
+use crate::unknown_name::{parse_name, UnknownName};
+
+/// What a transformed image shows where its source lies outside the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fill {
+    /// The nearest edge pixel (Keras's default).
+    #[default]
+    Nearest,
+    /// Black, each of the bilinear sample's four pixels that falls outside counting as 0
+    /// (PyTorch's zero padding).
+    Constant,
+}
+
+impl Fill {
+    /// Every fill, in the order of its list of names.
+    pub const ALL: [Fill; 2] = [Fill::Nearest, Fill::Constant];
+
+    /// The name used in sweep files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fill::Nearest => "nearest",
+            Fill::Constant => "constant",
+        }
+    }
+}
+
+impl std::str::FromStr for Fill {
+    type Err = UnknownName;
+
+    fn from_str(text: &str) -> Result<Self, UnknownName> {
+        parse_name("fill", text, &Self::ALL, Self::name)
+    }
+}
+
+fn is_nearest(fill: &Fill) -> bool {
+    *fill == Fill::Nearest
+}
 
 /// Which random transformations to apply to training images; all off by default.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -17,6 +61,10 @@ pub struct Augment {
     pub zoom: f64,
     /// Flip half of the images left to right.
     pub hflip: bool,
+    /// What shows outside the original image. Left out of the JSON when `nearest`, the only
+    /// fill before the key existed, so older trial hashes are unchanged.
+    #[serde(skip_serializing_if = "is_nearest")]
+    pub fill: Fill,
 }
 
 impl Augment {
@@ -58,12 +106,21 @@ impl Augment {
             shift_y: shift_y as f32,
             scale: scale as f32,
             flip,
+            fill: self.fill,
         }
     }
 }
 
 /// One drawn transformation: rotate by `angle` (radians) and scale by `scale` about the
-/// centre, move by `shift_*` (fractions of the size), then mirror if `flip`.
+/// centre, move by `shift_*` (fractions of the size), then mirror if `flip`; `fill` what lies
+/// outside.
+///
+/// As a map from an output pixel's centre `o` to where it is read in the source, with `c`
+/// the image's centre and `R(θ)` the rotation `[[cos, −sin], [sin, cos]]` in (row, column)
+/// coordinates: `source = R(angle) · ((o − c) − shift · size) / scale + c`, `o`'s column
+/// mirrored about `c` first if `flip`. Keras's `apply_affine_transform(theta = angle in
+/// degrees, tx = −shift_y · size / scale, ty = −shift_x · size / scale, zx = zy = 1 / scale)`
+/// is the same map.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transform {
     pub angle: f32,
@@ -71,6 +128,7 @@ pub struct Transform {
     pub shift_y: f32,
     pub scale: f32,
     pub flip: bool,
+    pub fill: Fill,
 }
 
 impl Transform {
@@ -81,6 +139,7 @@ impl Transform {
         shift_y: 0.0,
         scale: 1.0,
         flip: false,
+        fill: Fill::Nearest,
     };
 }
 
@@ -120,20 +179,51 @@ pub fn write_normalized(
             let py = y as f32 + 0.5 - half - transform.shift_y * s;
             let sx = (cos * px + sin * py) * inv_scale + half - 0.5;
             let sy = (-sin * px + cos * py) * inv_scale + half - 0.5;
-            let sx = sx.clamp(0.0, last);
-            let sy = sy.clamp(0.0, last);
-            let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
-            let (x1, y1) = ((x0 + 1).min(size - 1), (y0 + 1).min(size - 1));
-            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-            let at = |yy: usize, xx: usize, c: usize| image[(yy * size + xx) * CHANNELS + c] as f32;
+            let value = match transform.fill {
+                Fill::Nearest => {
+                    sample_nearest(image, size, sx.clamp(0.0, last), sy.clamp(0.0, last))
+                }
+                Fill::Constant => sample_zeros(image, size, sx, sy),
+            };
             for c in 0..CHANNELS {
-                let top = at(y0, x0, c) * (1.0 - fx) + at(y0, x1, c) * fx;
-                let bottom = at(y1, x0, c) * (1.0 - fx) + at(y1, x1, c) * fx;
-                let value = top * (1.0 - fy) + bottom * fy;
-                out[c * plane + y * size + x] = value * scale[c] - offset[c];
+                out[c * plane + y * size + x] = value[c] * scale[c] - offset[c];
             }
         }
     }
+}
+
+/// The bilinear sample at `(sx, sy)`, a point inside the grid of pixel centres.
+fn sample_nearest(image: &[u8], size: usize, sx: f32, sy: f32) -> [f32; CHANNELS] {
+    let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(size - 1), (y0 + 1).min(size - 1));
+    let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+    let at = |yy: usize, xx: usize, c: usize| image[(yy * size + xx) * CHANNELS + c] as f32;
+    std::array::from_fn(|c| {
+        let top = at(y0, x0, c) * (1.0 - fx) + at(y0, x1, c) * fx;
+        let bottom = at(y1, x0, c) * (1.0 - fx) + at(y1, x1, c) * fx;
+        top * (1.0 - fy) + bottom * fy
+    })
+}
+
+/// The bilinear sample at `(sx, sy)`, anywhere, with every pixel outside the image black.
+fn sample_zeros(image: &[u8], size: usize, sx: f32, sy: f32) -> [f32; CHANNELS] {
+    let (fx0, fy0) = (sx.floor(), sy.floor());
+    let (fx, fy) = (sx - fx0, sy - fy0);
+    let (x0, y0) = (fx0 as i64, fy0 as i64);
+    let inside = |v: i64| (0..size as i64).contains(&v);
+    let mut value = [0f32; CHANNELS];
+    for (yy, wy) in [(y0, 1.0 - fy), (y0 + 1, fy)] {
+        for (xx, wx) in [(x0, 1.0 - fx), (x0 + 1, fx)] {
+            if !(inside(xx) && inside(yy)) {
+                continue;
+            }
+            let at = (yy as usize * size + xx as usize) * CHANNELS;
+            for (c, v) in value.iter_mut().enumerate() {
+                *v += image[at + c] as f32 * wx * wy;
+            }
+        }
+    }
+    value
 }
 
 #[cfg(test)]
@@ -211,6 +301,68 @@ mod tests {
         assert!((shifted[5] - a[3]).abs() < 1e-3, "moved right by 2 pixels");
         assert!((shifted[0] - a[0]).abs() < 1e-3, "left edge repeated");
         assert!((shifted[1] - a[0]).abs() < 1e-3, "left edge repeated");
+    }
+
+    /// One transformation of the test image and what the reference library made of it.
+    #[derive(serde::Deserialize)]
+    struct ReferenceCase {
+        fill: Fill,
+        angle: f32,
+        shift_x: f32,
+        shift_y: f32,
+        scale: f32,
+        flip: bool,
+        expected: Vec<f32>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        reference: String,
+        size: usize,
+        image: Vec<u8>,
+        cases: Vec<ReferenceCase>,
+    }
+
+    /// Our transform of a test image equals Keras's (`nearest`) and torchvision's
+    /// (`constant`) for the same parameters, within a pixel level, from
+    /// `scripts/augment_reference.py`'s fixture.
+    #[test]
+    fn each_fill_matches_its_reference_library() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/augment_reference.json"
+        );
+        let fixture: Reference =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(fixture.cases.len(), 12);
+        for case in &fixture.cases {
+            let transform = Transform {
+                angle: case.angle,
+                shift_x: case.shift_x,
+                shift_y: case.shift_y,
+                scale: case.scale,
+                flip: case.flip,
+                fill: case.fill,
+            };
+            let ours = render(&fixture.image, fixture.size, transform);
+            let worst = ours
+                .iter()
+                .zip(&case.expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            eprintln!("{transform:?}: at most {worst:.4} levels from the reference");
+            assert!(
+                worst <= 0.01,
+                "{transform:?}: {worst} levels from {}",
+                fixture.reference
+            );
+            // The transform moved the image: the check is not of an identity.
+            let identity = render(&fixture.image, fixture.size, Transform::IDENTITY);
+            assert!(ours
+                .iter()
+                .zip(&identity)
+                .any(|(a, b)| (a - b).abs() > 10.0));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use candle_core::{ModuleT, Result, Tensor, Var};
 use candle_nn::VarBuilder;
 
+use crate::nn::config::{BN_EPS, BN_MOMENTUM};
 use crate::ops::conv::Epilogue;
 use crate::ops::norm::{eval_forward, train_forward};
 
@@ -14,11 +15,16 @@ use crate::ops::norm::{eval_forward, train_forward};
 pub struct BatchNormConfig {
     /// Added to the variance before its square root.
     pub eps: f64,
+    /// The fraction of each batch's statistics the running averages take (PyTorch's sense).
+    pub momentum: f64,
 }
 
 impl Default for BatchNormConfig {
     fn default() -> Self {
-        Self { eps: 1e-5 }
+        Self {
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+        }
     }
 }
 
@@ -31,7 +37,15 @@ pub struct BatchNorm2d {
 /// Builds the layer; parameter names match candle-nn's `batch_norm`.
 pub fn batch_norm(channels: usize, config: BatchNormConfig, vb: VarBuilder) -> Result<BatchNorm2d> {
     Ok(BatchNorm2d {
-        inner: candle_nn::batch_norm(channels, config.eps, vb)?,
+        inner: candle_nn::batch_norm(
+            channels,
+            candle_nn::BatchNormConfig {
+                eps: config.eps,
+                momentum: config.momentum,
+                ..candle_nn::BatchNormConfig::default()
+            },
+            vb,
+        )?,
         eps: config.eps,
     })
 }
@@ -143,7 +157,7 @@ mod tests {
             let (ours_vars, theirs_vars) = (VarMap::new(), VarMap::new());
             let ours = batch_norm(
                 c,
-                BatchNormConfig { eps: 1e-5 },
+                BatchNormConfig::default(),
                 VarBuilder::from_varmap(&ours_vars, DType::F32, &dev),
             )
             .unwrap();

@@ -31,6 +31,53 @@ impl std::str::FromStr for Arch {
     }
 }
 
+/// How a layer's weights and biases are first drawn: the three frameworks' defaults. `fan_in`
+/// is a weight's inputs times its kernel's area, `fan_out` its outputs times the area.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightInit {
+    /// candle-nn's: weights Kaiming-normal (standard deviation √(2 / fan_in)), biases uniform
+    /// in ±1/√fan_in.
+    #[default]
+    Kaiming,
+    /// PyTorch's `nn.Linear` and `nn.Conv2d`: weights Kaiming-uniform with a = √5, which is
+    /// uniform in ±1/√fan_in, and biases uniform in ±1/√fan_in.
+    Pytorch,
+    /// Keras's `Dense` and `Conv2D`: weights Glorot-uniform (uniform in ±√(6 / (fan_in +
+    /// fan_out))), biases zero.
+    Keras,
+}
+
+impl WeightInit {
+    /// Every scheme, in the order of its list of names.
+    pub const ALL: [WeightInit; 3] = [WeightInit::Kaiming, WeightInit::Pytorch, WeightInit::Keras];
+
+    /// The name used in sweep files and in the database.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WeightInit::Kaiming => "kaiming",
+            WeightInit::Pytorch => "pytorch",
+            WeightInit::Keras => "keras",
+        }
+    }
+}
+
+impl std::str::FromStr for WeightInit {
+    type Err = UnknownName;
+
+    fn from_str(text: &str) -> Result<Self, UnknownName> {
+        parse_name("initialisation", text, &Self::ALL, Self::name)
+    }
+}
+
+/// Batch norm's running averages move this fraction of the way to each batch's statistics:
+/// PyTorch's `momentum` (0.1). Keras's `momentum` is the fraction kept: its 0.99 is 0.01 here.
+pub const BN_MOMENTUM: f64 = 0.1;
+/// Added to the variance before its square root: PyTorch's 1e-5 (Keras's is 1e-3).
+pub const BN_EPS: f64 = 1e-5;
+
 /// The shape of a classifier; everything but the data set's size and class count.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +98,28 @@ pub struct ModelConfig {
     /// are unchanged.
     #[serde(skip_serializing_if = "is_false")]
     pub block_dense: bool,
+    /// How the weights are first drawn. Like the keys below, left out of the JSON at the
+    /// value every trial had before the key existed, so older trial hashes are unchanged.
+    #[serde(skip_serializing_if = "is_default")]
+    pub init: WeightInit,
+    /// ResNet: batch norm's momentum, in PyTorch's sense (see [`BN_MOMENTUM`]).
+    #[serde(skip_serializing_if = "is_bn_momentum")]
+    pub bn_momentum: f64,
+    /// ResNet: batch norm's epsilon.
+    #[serde(skip_serializing_if = "is_bn_eps")]
+    pub bn_eps: f64,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn is_bn_momentum(value: &f64) -> bool {
+    *value == BN_MOMENTUM
+}
+
+fn is_bn_eps(value: &f64) -> bool {
+    *value == BN_EPS
 }
 
 /// Whether `flag` is false: serde's test for leaving a default flag out of the JSON.
@@ -67,6 +136,9 @@ impl Default for ModelConfig {
             hidden: vec![48],
             dropout: 0.5,
             block_dense: false,
+            init: WeightInit::Kaiming,
+            bn_momentum: BN_MOMENTUM,
+            bn_eps: BN_EPS,
         }
     }
 }
@@ -88,6 +160,19 @@ impl ModelConfig {
         }
         if self.arch == Arch::Mlp && self.block_dense {
             return Some("model.block_dense applies to the resnet only, not the mlp".into());
+        }
+        if !(self.bn_momentum > 0.0 && self.bn_momentum <= 1.0) {
+            return Some(format!(
+                "model.bn_momentum must be in (0, 1] (the fraction of each batch's statistics \
+                 taken, PyTorch's sense: Keras's 0.99 is 0.01), not {}",
+                self.bn_momentum
+            ));
+        }
+        if !(self.bn_eps > 0.0 && self.bn_eps < 1.0) {
+            return Some(format!(
+                "model.bn_eps must be in (0, 1), not {}",
+                self.bn_eps
+            ));
         }
         if self.arch == Arch::Mlp && self.hidden.contains(&0) {
             return Some("model.hidden widths must be positive".into());
@@ -127,6 +212,44 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), dense);
+    }
+
+    #[test]
+    fn every_init_name_reads_back_as_itself() {
+        crate::unknown_name::assert_names_round_trip(&WeightInit::ALL, WeightInit::name);
+    }
+
+    #[test]
+    fn init_and_batch_norm_keys_appear_in_the_json_only_when_changed() {
+        let keras = ModelConfig {
+            init: WeightInit::Keras,
+            bn_momentum: 0.01,
+            bn_eps: 1e-3,
+            ..ModelConfig::default()
+        };
+        let json = serde_json::to_string(&keras).unwrap();
+        assert!(
+            json.ends_with(r#""dropout":0.5,"init":"keras","bn_momentum":0.01,"bn_eps":0.001}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), keras);
+    }
+
+    #[test]
+    fn batch_norm_settings_out_of_range_are_refused_by_key() {
+        for (momentum, eps, key) in [
+            (0.0, 1e-5, "bn_momentum"),
+            (1.5, 1e-5, "bn_momentum"),
+            (0.1, 0.0, "bn_eps"),
+        ] {
+            let config = ModelConfig {
+                bn_momentum: momentum,
+                bn_eps: eps,
+                ..ModelConfig::default()
+            };
+            let problem = config.problem().expect("refused");
+            assert!(problem.contains(&format!("model.{key}")), "{problem}");
+        }
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! epilogue.
 
 use candle_core::{ModuleT, Result, Tensor};
-use candle_nn::{Init, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::nn::batch_norm::BatchNorm2d;
+use crate::nn::config::WeightInit;
+use crate::nn::init::hints;
 use crate::ops::conv::{self as op, Epilogue};
 
 /// How a [`Conv2d`] is built.
@@ -17,6 +19,8 @@ pub struct Conv2dConfig {
     pub padding: usize,
     /// Whether the layer learns a bias per output channel.
     pub bias: bool,
+    /// How the weight and bias are first drawn.
+    pub init: WeightInit,
 }
 
 impl Default for Conv2dConfig {
@@ -25,6 +29,7 @@ impl Default for Conv2dConfig {
             stride: 1,
             padding: 0,
             bias: true,
+            init: WeightInit::Kaiming,
         }
     }
 }
@@ -37,8 +42,8 @@ pub struct Conv2d {
     padding: usize,
 }
 
-/// A `kernel × kernel` convolution from `c_in` to `c_out` channels; the weight and bias are
-/// candle-nn's `conv2d` ones.
+/// A `kernel × kernel` convolution from `c_in` to `c_out` channels; the weight and bias have
+/// candle-nn's `conv2d` names and shapes (and its initialisation with `WeightInit::Kaiming`).
 pub fn conv2d(
     c_in: usize,
     c_out: usize,
@@ -46,24 +51,11 @@ pub fn conv2d(
     config: Conv2dConfig,
     vb: VarBuilder,
 ) -> Result<Conv2d> {
-    let weight = vb.get_with_hints(
-        (c_out, c_in, kernel, kernel),
-        "weight",
-        candle_nn::init::DEFAULT_KAIMING_NORMAL,
-    )?;
-    let bound = 1.0 / ((c_in * kernel * kernel) as f64).sqrt();
+    let (weight_init, bias_init) = hints(config.init, c_out, c_in, kernel * kernel);
+    let weight = vb.get_with_hints((c_out, c_in, kernel, kernel), "weight", weight_init)?;
     let bias = config
         .bias
-        .then(|| {
-            vb.get_with_hints(
-                c_out,
-                "bias",
-                Init::Uniform {
-                    lo: -bound,
-                    up: bound,
-                },
-            )
-        })
+        .then(|| vb.get_with_hints(c_out, "bias", bias_init))
         .transpose()?;
     Ok(Conv2d {
         weight,

@@ -1,10 +1,12 @@
 //! [`Dense`]: a fully connected layer over [`ops::dense`](crate::ops::dense)'s product. Its
-//! variables are candle-nn's `linear` ones (same names, shapes and initialisation), so
-//! checkpoints are unchanged.
+//! variables have candle-nn's `linear` names and shapes (and its initialisation with
+//! `WeightInit::Kaiming`), so checkpoints are unchanged.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::nn::config::WeightInit;
+use crate::nn::init::hints;
 use crate::ops::dense::product;
 
 /// `y = x · wᵀ + b` for `x` of shape `batch × inputs` and `w` of shape `outputs × inputs`.
@@ -13,17 +15,13 @@ pub struct Dense {
     bias: Tensor,
 }
 
-/// The layer's weight (`outputs × inputs`) and bias, created through `vb` as candle-nn's
-/// `linear` creates them.
-pub fn dense(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Dense> {
-    let layer = candle_nn::linear(inputs, outputs, vb)?;
-    let bias = match layer.bias() {
-        Some(bias) => bias.clone(),
-        None => candle_core::bail!("dense: candle-nn's linear came without a bias"),
-    };
+/// The layer's weight (`outputs × inputs`) and bias, created through `vb` and drawn as
+/// `init` says.
+pub fn dense(inputs: usize, outputs: usize, init: WeightInit, vb: VarBuilder) -> Result<Dense> {
+    let (weight_init, bias_init) = hints(init, outputs, inputs, 1);
     Ok(Dense {
-        weight: layer.weight().clone(),
-        bias,
+        weight: vb.get_with_hints((outputs, inputs), "weight", weight_init)?,
+        bias: vb.get_with_hints(outputs, "bias", bias_init)?,
     })
 }
 
@@ -45,7 +43,7 @@ mod tests {
         let dev = Device::Cpu;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
-        let ours = dense(inputs, outputs, vb.pp("d")).unwrap();
+        let ours = dense(inputs, outputs, WeightInit::Kaiming, vb.pp("d")).unwrap();
         let theirs = candle_nn::Linear::new(ours.weight.clone(), Some(ours.bias.clone()));
         let x = Var::randn(0f32, 1.0, (batch, inputs), &dev).unwrap();
         let (a, b) = (
@@ -93,7 +91,7 @@ mod tests {
         let dev = Device::Cpu;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
-        let layer = dense(12, 4, vb).unwrap();
+        let layer = dense(12, 4, WeightInit::Kaiming, vb).unwrap();
         let x = Tensor::randn(0f32, 1.0, (3, 12), &dev).unwrap();
         let grads = layer
             .forward(&x)

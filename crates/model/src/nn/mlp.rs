@@ -25,13 +25,18 @@ impl Mlp {
         let mut inputs = size * size * CHANNELS;
         let mut hidden = Vec::with_capacity(widths.len());
         for (i, &width) in widths.iter().enumerate() {
-            hidden.push(dense(inputs, width, vb.pp(format!("dense{i}")))?);
+            hidden.push(dense(
+                inputs,
+                width,
+                config.init,
+                vb.pp(format!("dense{i}")),
+            )?);
             inputs = width;
         }
         Ok(Self {
             hidden,
             dropout: config.dropout,
-            output: dense(inputs, classes, vb.pp("output"))?,
+            output: dense(inputs, classes, config.init, vb.pp("output"))?,
         })
     }
 

@@ -14,6 +14,6 @@ pub mod net;
 pub mod pass;
 pub mod resnet;
 
-pub use config::{Arch, ModelConfig};
+pub use config::{Arch, ModelConfig, WeightInit, BN_EPS, BN_MOMENTUM};
 pub use net::Net;
 pub use pass::Pass;

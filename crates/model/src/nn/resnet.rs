@@ -14,24 +14,75 @@ use candle_nn::VarBuilder;
 
 use crate::data::CHANNELS;
 use crate::nn::batch_norm::{batch_norm, BatchNorm2d, BatchNormConfig};
-use crate::nn::config::ModelConfig;
+use crate::nn::config::{ModelConfig, WeightInit};
 use crate::nn::conv::{conv2d, Conv2d, Conv2dConfig};
 use crate::nn::dense::{dense, Dense};
 use crate::nn::pass::{dropout, Pass};
 use crate::ops::activation::add_relu;
 use crate::ops::pool::max_pool2x2;
 
-const BN: BatchNormConfig = BatchNormConfig { eps: 1e-5 };
+/// How every layer of one network is built: the initialisation and batch norm settings of
+/// its [`ModelConfig`].
+#[derive(Clone, Copy)]
+struct Layers {
+    init: WeightInit,
+    bn: BatchNormConfig,
+}
 
-/// A `kernel × kernel` convolution padded to keep the size (at stride 1), without bias: batch
-/// norm follows every such conv, so a bias would only be cancelled by its mean.
-fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    let config = Conv2dConfig {
-        stride,
-        padding: kernel / 2,
-        bias: false,
-    };
-    conv2d(c_in, c_out, kernel, config, vb)
+impl Layers {
+    fn of(config: &ModelConfig) -> Self {
+        Layers {
+            init: config.init,
+            bn: BatchNormConfig {
+                eps: config.bn_eps,
+                momentum: config.bn_momentum,
+            },
+        }
+    }
+
+    /// A `kernel × kernel` convolution padded to keep the size (at stride 1), without bias:
+    /// batch norm follows every such conv, so a bias would only be cancelled by its mean.
+    fn conv(
+        self,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        vb: VarBuilder,
+    ) -> Result<Conv2d> {
+        let config = Conv2dConfig {
+            stride,
+            padding: kernel / 2,
+            bias: false,
+            init: self.init,
+        };
+        conv2d(c_in, c_out, kernel, config, vb)
+    }
+
+    /// A convolution with bias and no padding: the projection skip (stride 2) and the block
+    /// dense layer (1×1, stride 1).
+    fn biased_conv(
+        self,
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        vb: VarBuilder,
+    ) -> Result<Conv2d> {
+        let config = Conv2dConfig {
+            stride,
+            init: self.init,
+            ..Conv2dConfig::default()
+        };
+        conv2d(c_in, c_out, 1, config, vb)
+    }
+
+    fn batch_norm(self, channels: usize, vb: VarBuilder) -> Result<BatchNorm2d> {
+        batch_norm(channels, self.bn, vb)
+    }
+
+    fn dense(self, inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Dense> {
+        dense(inputs, outputs, self.init, vb)
+    }
 }
 
 /// How a residual block's input reaches its output.
@@ -50,21 +101,23 @@ struct ResidualBlock {
 }
 
 impl ResidualBlock {
-    fn new(c_in: usize, c_out: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(
+        layers: Layers,
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let skip = if c_in == c_out && stride == 1 {
             Skip::Identity
         } else {
-            let config = Conv2dConfig {
-                stride,
-                ..Conv2dConfig::default()
-            };
-            Skip::Projection(conv2d(c_in, c_out, 1, config, vb.pp("skip"))?)
+            Skip::Projection(layers.biased_conv(c_in, c_out, stride, vb.pp("skip"))?)
         };
         Ok(Self {
-            conv1: conv(c_in, c_out, 3, stride, vb.pp("conv1"))?,
-            bn1: batch_norm(c_out, BN, vb.pp("bn1"))?,
-            conv2: conv(c_out, c_out, 3, 1, vb.pp("conv2"))?,
-            bn2: batch_norm(c_out, BN, vb.pp("bn2"))?,
+            conv1: layers.conv(c_in, c_out, 3, stride, vb.pp("conv1"))?,
+            bn1: layers.batch_norm(c_out, vb.pp("bn1"))?,
+            conv2: layers.conv(c_out, c_out, 3, 1, vb.pp("conv2"))?,
+            bn2: layers.batch_norm(c_out, vb.pp("bn2"))?,
             skip,
         })
     }
@@ -102,8 +155,8 @@ impl Stage {
 /// The seed's "fully connected layer after each resnet block": a Keras `Dense` on a feature
 /// map acts on each pixel's channels, which is a 1×1 convolution with bias. It is followed by
 /// a ReLU because the seed's `Dense` layers use `activation="relu"`.
-fn block_dense(c_in: usize, neurons: usize, vb: VarBuilder) -> Result<Conv2d> {
-    conv2d(c_in, neurons, 1, Conv2dConfig::default(), vb)
+fn block_dense(layers: Layers, c_in: usize, neurons: usize, vb: VarBuilder) -> Result<Conv2d> {
+    layers.biased_conv(c_in, neurons, 1, vb)
 }
 
 /// The residual network.
@@ -119,6 +172,7 @@ pub struct ResNet {
 impl ResNet {
     /// Builds the network; it takes any input size of at least 4 pixels per stage.
     pub fn new(config: &ModelConfig, classes: usize, vb: VarBuilder) -> Result<Self> {
+        let layers = Layers::of(config);
         let stem_channels = config.filters[0];
         let mut stages = Vec::with_capacity(config.filters.len());
         let mut c_in = stem_channels;
@@ -127,11 +181,11 @@ impl ResNet {
             let vb = vb.pp(format!("stage{stage}"));
             let dense = config
                 .block_dense
-                .then(|| block_dense(c_out, config.neurons, vb.pp("dense")))
+                .then(|| block_dense(layers, c_out, config.neurons, vb.pp("dense")))
                 .transpose()?;
             stages.push(Stage {
-                project: ResidualBlock::new(c_in, c_out, stride, vb.pp("project"))?,
-                identity: ResidualBlock::new(c_out, c_out, 1, vb.pp("identity"))?,
+                project: ResidualBlock::new(layers, c_in, c_out, stride, vb.pp("project"))?,
+                identity: ResidualBlock::new(layers, c_out, c_out, 1, vb.pp("identity"))?,
                 dense,
             });
             c_in = if config.block_dense {
@@ -141,12 +195,12 @@ impl ResNet {
             };
         }
         Ok(Self {
-            stem: conv(CHANNELS, stem_channels, 7, 2, vb.pp("stem"))?,
-            stem_bn: batch_norm(stem_channels, BN, vb.pp("stem_bn"))?,
+            stem: layers.conv(CHANNELS, stem_channels, 7, 2, vb.pp("stem"))?,
+            stem_bn: layers.batch_norm(stem_channels, vb.pp("stem_bn"))?,
             stages,
-            head: dense(c_in, config.neurons, vb.pp("head"))?,
+            head: layers.dense(c_in, config.neurons, vb.pp("head"))?,
             dropout: config.dropout,
-            output: dense(config.neurons, classes, vb.pp("output"))?,
+            output: layers.dense(config.neurons, classes, vb.pp("output"))?,
         })
     }
 
@@ -335,7 +389,9 @@ mod tests {
         let dev = Device::Cpu;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
-        let block = ResidualBlock::new(4, 6, 2, vb.pp("block")).unwrap();
+        let block =
+            ResidualBlock::new(Layers::of(&ModelConfig::default()), 4, 6, 2, vb.pp("block"))
+                .unwrap();
         let x = Tensor::randn(0f32, 1.0, (5, 4, 9, 9), &dev).unwrap();
         // A few training passes move the running statistics.
         for _ in 0..3 {

@@ -9,7 +9,7 @@ use crate::data::augment::Augment;
 use crate::data::Dataset;
 use crate::nn::ModelConfig;
 use crate::train::metrics::EpochMetrics;
-use crate::train::optim::OptimizerKind;
+use crate::train::optim::{OptimizerKind, OPTIMIZER_EPS};
 use crate::unknown_name::{parse_name, UnknownName};
 
 /// What "best" means for a trial.
@@ -77,6 +77,14 @@ pub struct TrainConfig {
     pub momentum: f64,
     pub seed: u64,
     pub objective: Objective,
+    /// Adam's and RMSprop's ε. Left out of the JSON at its old fixed value, so older trial
+    /// hashes are unchanged.
+    #[serde(skip_serializing_if = "is_optimizer_eps")]
+    pub eps: f64,
+}
+
+fn is_optimizer_eps(eps: &f64) -> bool {
+    *eps == OPTIMIZER_EPS
 }
 
 impl Default for TrainConfig {
@@ -89,6 +97,7 @@ impl Default for TrainConfig {
             momentum: 0.0,
             seed: 42,
             objective: Objective::ValF1,
+            eps: OPTIMIZER_EPS,
         }
     }
 }
@@ -116,6 +125,9 @@ impl TrainConfig {
                 "train.momentum must be in [0, 1), not {}",
                 self.momentum
             ));
+        }
+        if !(self.eps > 0.0 && self.eps < 1.0) {
+            return Some(format!("train.eps must be in (0, 1), not {}", self.eps));
         }
         None
     }

@@ -186,7 +186,8 @@ impl<'a> Run<'a> {
             &vars,
             trial.device,
         )?;
-        let optimizer = Optimizer::new(config.optimizer, config.lr, config.momentum, &vars)?;
+        let optimizer = Optimizer::new(config.optimizer, config.lr, config.momentum, &vars)?
+            .with_eps(config.eps);
         let n = dataset.train.len();
         let usable = if n % config.batch_size == 1 { n - 1 } else { n };
         Ok(Self {
@@ -353,7 +354,7 @@ mod tests {
             neurons: 32,
             hidden: vec![],
             dropout: 0.2,
-            block_dense: false,
+            ..ModelConfig::default()
         }
     }
 
@@ -496,6 +497,7 @@ mod tests {
             shift: 0.1,
             zoom: 0.1,
             hflip: true,
+            ..Augment::default()
         };
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let first = run(&dataset, &small_resnet(), &config, &augment, a.path()).unwrap();
@@ -516,6 +518,7 @@ mod tests {
             shift: 0.1,
             zoom: 0.0,
             hflip: true,
+            ..Augment::default()
         };
         for optimizer in [
             OptimizerKind::Adam,

@@ -23,15 +23,22 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
-use crate::nn::{Arch, ModelConfig, Net};
+use crate::nn::{Arch, ModelConfig, Net, WeightInit};
 use crate::rng::Rng;
 use crate::train::checkpoint;
 use crate::train::epoch_loop::{train_step, Step};
-use crate::train::optim::{Optimizer, OptimizerKind};
+use crate::train::optim::{Optimizer, OptimizerKind, OPTIMIZER_EPS};
 
 /// The largest error allowed, relative to the reference value or, for values near 0, to
 /// the floor below.
 const TOLERANCE: f64 = 1e-4;
+/// The weights after RMSprop's second step, whose update is `lr · g₂ / √(0.99·0.01·g₁² +
+/// 0.01·g₂²)`: the relative error of an element's second gradient passes whole into its
+/// update, and an element whose gradient is a thousandth of its tensor's largest carries
+/// about 1e-3 of float32 summation error (the worst in the fixtures: 1.2e-4, in
+/// `resnet_keras`'s `stage1.project.conv2.weight[380]`, 2.6e-7 on a weight of 2e-3; every
+/// gradient itself is within 6.1e-5).
+const RMSPROP_WEIGHT_TOLERANCE: f64 = 2e-4;
 /// The magnitude below which errors are measured against a floor rather than the value:
 /// at least this much…
 const FLOOR: f64 = 1e-3;
@@ -47,6 +54,8 @@ struct OptimizerCase {
     kind: OptimizerKind,
     lr: f64,
     momentum: f64,
+    /// Adam's and RMSprop's ε.
+    eps: f64,
 }
 
 /// What a fixture is about: the network, the images and the optimizers stepped.
@@ -60,22 +69,26 @@ struct Case {
     optimizers: Vec<OptimizerCase>,
 }
 
-fn optimizers() -> Vec<OptimizerCase> {
+/// Each optimizer, with ε `eps`.
+fn optimizers(eps: f64) -> Vec<OptimizerCase> {
     vec![
         OptimizerCase {
             kind: OptimizerKind::Sgd,
             lr: 0.05,
             momentum: 0.9,
+            eps,
         },
         OptimizerCase {
             kind: OptimizerKind::Adam,
             lr: 0.01,
             momentum: 0.0,
+            eps,
         },
         OptimizerCase {
             kind: OptimizerKind::Rmsprop,
             lr: 0.001,
             momentum: 0.0,
+            eps,
         },
     ]
 }
@@ -94,7 +107,7 @@ fn mlp_case() -> Case {
         size: 6,
         classes: 4,
         batch: 8,
-        optimizers: optimizers(),
+        optimizers: optimizers(OPTIMIZER_EPS),
     }
 }
 
@@ -114,7 +127,24 @@ fn resnet_case() -> Case {
         size: 12,
         classes: 4,
         batch: 8,
-        optimizers: optimizers(),
+        optimizers: optimizers(OPTIMIZER_EPS),
+    }
+}
+
+/// The ResNet with Keras's batch norm (momentum 0.99 in Keras's sense, ε 1e-3) and
+/// optimizer ε (1e-7).
+fn resnet_keras_case() -> Case {
+    let resnet = resnet_case();
+    Case {
+        name: "resnet_keras".into(),
+        model: ModelConfig {
+            init: WeightInit::Keras,
+            bn_momentum: 0.01,
+            bn_eps: 1e-3,
+            ..resnet.model
+        },
+        optimizers: optimizers(1e-7),
+        ..resnet
     }
 }
 
@@ -253,7 +283,9 @@ fn compare(case: &Case) {
         let vars = VarMap::new();
         let net = Net::new(&case.model, case.size, case.classes, 1, &vars, &Device::Cpu).unwrap();
         set_initial(&vars, &fixture);
-        let mut optimizer = Optimizer::new(opt.kind, opt.lr, opt.momentum, &vars).unwrap();
+        let mut optimizer = Optimizer::new(opt.kind, opt.lr, opt.momentum, &vars)
+            .unwrap()
+            .with_eps(opt.eps);
         // Dropout is 0: the stream is never drawn from.
         let mut rng = Rng::new(0);
         let o = opt.kind.name();
@@ -323,11 +355,19 @@ fn compare(case: &Case) {
     }
     let failing: Vec<_> = sorted
         .iter()
-        .filter(|(e, w)| e.err > TOLERANCE && !w.starts_with("update"))
+        .filter(|(e, w)| {
+            let tolerance = if w.starts_with("weight rmsprop step 2") {
+                RMSPROP_WEIGHT_TOLERANCE
+            } else {
+                TOLERANCE
+            };
+            e.err > tolerance && !w.starts_with("update")
+        })
         .collect();
     assert!(
         failing.is_empty(),
-        "{}: beyond {TOLERANCE}: {failing:?}",
+        "{}: beyond {TOLERANCE} (RMSprop's weights after step 2: {RMSPROP_WEIGHT_TOLERANCE}): \
+         {failing:?}",
         case.name
     );
 }
@@ -343,10 +383,15 @@ fn a_resnet_training_step_equals_pytorchs() {
 }
 
 #[test]
+fn a_resnet_training_step_with_keras_settings_equals_pytorchs() {
+    compare(&resnet_keras_case());
+}
+
+#[test]
 fn the_fixtures_stay_small() {
-    let total: u64 = [mlp_case(), resnet_case()]
+    let total: u64 = [mlp_case(), resnet_case(), resnet_keras_case()]
         .iter()
         .map(|case| std::fs::metadata(fixture_path(case)).unwrap().len())
         .sum();
-    assert!(total < 200_000, "{total} bytes");
+    assert!(total < 400_000, "{total} bytes");
 }

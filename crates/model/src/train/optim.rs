@@ -4,6 +4,9 @@
 //! - `sgd`: `v ← momentum·v + g; p ← p − lr·v` (`torch.optim.SGD`, dampening 0).
 //! - `adam`: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected, no weight decay (`torch.optim.Adam`).
 //! - `rmsprop`: α 0.99, ε 1e-8, no momentum, not centred (`torch.optim.RMSprop`).
+//!
+//! ε is added to the root of the (bias-corrected) second moment, as PyTorch and Keras do; it
+//! may be set ([`Optimizer::with_eps`]): Keras's default is 1e-7.
 
 use std::collections::HashMap;
 
@@ -69,9 +72,9 @@ impl OptimizerKind {
 
 const ADAM_BETA1: f64 = 0.9;
 const ADAM_BETA2: f64 = 0.999;
-const ADAM_EPS: f64 = 1e-8;
+/// Adam's and RMSprop's ε unless told otherwise: PyTorch's.
+pub const OPTIMIZER_EPS: f64 = 1e-8;
 const RMSPROP_ALPHA: f64 = 0.99;
-const RMSPROP_EPS: f64 = 1e-8;
 
 /// Whether a variable is trained; batch norm's running statistics are variables too, but the
 /// layer updates them itself.
@@ -98,6 +101,7 @@ struct FusedStep<'a> {
     kind: OptimizerKind,
     lr: f32,
     momentum: f32,
+    eps: f32,
     step: i32,
     slots: RefCell<&'a mut Vec<Vec<f32>>>,
 }
@@ -143,7 +147,7 @@ impl InplaceOp2 for FusedStep<'_> {
                     });
             }
             OptimizerKind::Adam => {
-                let (b1, b2, eps) = (ADAM_BETA1 as f32, ADAM_BETA2 as f32, ADAM_EPS as f32);
+                let (b1, b2, eps) = (ADAM_BETA1 as f32, ADAM_BETA2 as f32, self.eps);
                 // 1 − β in f64, then rounded: from the rounded β₂ it would be 1.3e-5 off.
                 let (one_b1, one_b2) = ((1.0 - ADAM_BETA1) as f32, (1.0 - ADAM_BETA2) as f32);
                 let c1 = 1.0 / (1.0 - ADAM_BETA1.powi(self.step)) as f32;
@@ -166,7 +170,7 @@ impl InplaceOp2 for FusedStep<'_> {
                     });
             }
             OptimizerKind::Rmsprop => {
-                let (alpha, eps) = (RMSPROP_ALPHA as f32, RMSPROP_EPS as f32);
+                let (alpha, eps) = (RMSPROP_ALPHA as f32, self.eps);
                 let one_alpha = (1.0 - RMSPROP_ALPHA) as f32;
                 let sq = &mut slots[0];
                 p.par_chunks_mut(c)
@@ -189,6 +193,7 @@ pub struct Optimizer {
     kind: OptimizerKind,
     lr: f64,
     momentum: f64,
+    eps: f64,
     step: u64,
     params: Vec<Param>,
 }
@@ -227,9 +232,15 @@ impl Optimizer {
             kind,
             lr,
             momentum,
+            eps: OPTIMIZER_EPS,
             step: 0,
             params,
         })
+    }
+
+    /// The optimizer with Adam's and RMSprop's ε set to `eps` (SGD has none).
+    pub fn with_eps(self, eps: f64) -> Self {
+        Self { eps, ..self }
     }
 
     /// The learning rate.
@@ -257,6 +268,7 @@ impl Optimizer {
                         kind: self.kind,
                         lr: self.lr as f32,
                         momentum: self.momentum as f32,
+                        eps: self.eps as f32,
                         step: t,
                         slots: RefCell::new(host),
                     };
@@ -278,13 +290,13 @@ impl Optimizer {
                     let v = ((&slots[1] * ADAM_BETA2)? + (g.sqr()? * (1.0 - ADAM_BETA2))?)?;
                     let m_hat = (&m / (1.0 - ADAM_BETA1.powi(t)))?;
                     let v_hat = (&v / (1.0 - ADAM_BETA2.powi(t)))?;
-                    let update = ((m_hat * self.lr)? / (v_hat.sqrt()? + ADAM_EPS)?)?;
+                    let update = ((m_hat * self.lr)? / (v_hat.sqrt()? + self.eps)?)?;
                     *slots = vec![m, v];
                     update
                 }
                 OptimizerKind::Rmsprop => {
                     let sq = ((&slots[0] * RMSPROP_ALPHA)? + (g.sqr()? * (1.0 - RMSPROP_ALPHA))?)?;
-                    let update = ((g * self.lr)? / (sq.sqrt()? + RMSPROP_EPS)?)?;
+                    let update = ((g * self.lr)? / (sq.sqrt()? + self.eps)?)?;
                     slots[0] = sq;
                     update
                 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sweep_model::{Arch, ModelConfig, Objective, OptimizerKind, TrainConfig};
+use sweep_model::{Arch, ModelConfig, Objective, OptimizerKind, TrainConfig, WeightInit};
 use toml_edit::Value;
 
 use super::error::Refusal;
@@ -146,6 +146,19 @@ pub const HYPERPARAMETERS: &[Hyperparameter] = &[
         &Bool(|c, v| c.model.block_dense = v),
     ),
     hyperparameter(
+        "init",
+        Model,
+        AXIS,
+        &Choice::<WeightInit>(|c, v| c.model.init = v),
+    ),
+    hyperparameter(
+        "bn_momentum",
+        Model,
+        AXIS,
+        &Float(|c, v| c.model.bn_momentum = v),
+    ),
+    hyperparameter("bn_eps", Model, AXIS, &Float(|c, v| c.model.bn_eps = v)),
+    hyperparameter(
         "epochs",
         Train,
         AXIS,
@@ -166,6 +179,7 @@ pub const HYPERPARAMETERS: &[Hyperparameter] = &[
     hyperparameter("lr", Train, AXIS, &Float(|c, v| c.train.lr = v)),
     hyperparameter("momentum", Train, AXIS, &Float(|c, v| c.train.momentum = v)),
     hyperparameter("seed", Train, AXIS, &Int::<u64>(0, |c, v| c.train.seed = v)),
+    hyperparameter("eps", Train, AXIS, &Float(|c, v| c.train.eps = v)),
     hyperparameter(
         "objective",
         Train,
@@ -336,6 +350,15 @@ impl Choices for Arch {
     }
 }
 
+impl Choices for WeightInit {
+    fn all() -> &'static [Self] {
+        &WeightInit::ALL
+    }
+    fn name(&self) -> &'static str {
+        WeightInit::name(self)
+    }
+}
+
 impl Choices for OptimizerKind {
     fn all() -> &'static [Self] {
         &OptimizerKind::ALL
@@ -371,12 +394,16 @@ mod tests {
             ("hidden", "[5]"),
             ("dropout", "0.25"),
             ("block_dense", "true"),
+            ("init", "\"keras\""),
+            ("bn_momentum", "0.01"),
+            ("bn_eps", "0.001"),
             ("epochs", "3"),
             ("batch_size", "16"),
             ("optimizer", "\"sgd\""),
             ("lr", "0.5"),
             ("momentum", "0.8"),
             ("seed", "11"),
+            ("eps", "1e-7"),
             ("objective", "\"val_loss\""),
         ];
         assert_eq!(

@@ -99,7 +99,8 @@ trials_per_device = 2
                 rotation: 15.0,
                 shift: 0.1,
                 zoom: 0.1,
-                hflip: true
+                hflip: true,
+                ..Augment::default()
             }
         );
         assert_eq!(file.run.trials_per_device, 2);
@@ -251,6 +252,41 @@ trials_per_device = 2
         );
         let err = error(&edited("zoom = 0.1", "zoom = 1.5"));
         assert!(err.starts_with("s.toml:6: `data.augment.zoom`:"), "{err}");
+    }
+
+    #[test]
+    fn the_recipe_keys_are_read_and_checked_by_name() {
+        let keras = "dropout = 0.5\ninit = \"keras\"\nbn_momentum = 0.01\nbn_eps = 1e-3";
+        let text = edited("dropout = 0.5", keras)
+            .replace("epochs = 20", "epochs = 20\neps = 1e-7")
+            .replace("hflip = true", "hflip = true, fill = \"constant\"");
+        let file = parse(&text).unwrap();
+        let trial = &expand_grid(&file)[0];
+        assert_eq!(trial.config.model.init, sweep_model::WeightInit::Keras);
+        assert_eq!(
+            (trial.config.model.bn_momentum, trial.config.model.bn_eps),
+            (0.01, 1e-3)
+        );
+        assert_eq!(trial.config.train.eps, 1e-7);
+        assert_eq!(file.augment.fill, sweep_model::Fill::Constant);
+
+        let err = error(&edited("dropout = 0.5", "dropout = 0.5\ninit = \"glorot\""));
+        assert_eq!(
+            err,
+            "s.toml:13: `model.init` must be one of \"kaiming\", \"pytorch\", \"keras\", not \"glorot\""
+        );
+        let err = error(&edited("dropout = 0.5", "dropout = 0.5\nbn_momentum = 1.5"));
+        assert!(err.starts_with("s.toml:13: `model.bn_momentum`:"), "{err}");
+        assert!(err.contains("Keras's 0.99 is 0.01"), "{err}");
+        let err = error(&edited("epochs = 20", "epochs = 20\neps = 0"));
+        assert!(err.starts_with("s.toml:16: `train.eps`:"), "{err}");
+        let err = error(&edited("hflip = true", "hflip = true, fill = \"zeros\""));
+        assert!(
+            err.starts_with(
+                "s.toml:6: `data.augment.fill` must be \"nearest\" or \"constant\", not \"zeros\""
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -589,8 +625,8 @@ trials_per_device = 2
             (
                 &format!("{random}objective = {{ choice = [\"val_loss\"] }}"),
                 "s.toml:32: `random.objective` is not a hyperparameter (grid axes: arch, \
-                 filters, neurons, hidden, dropout, block_dense, epochs, batch_size, \
-                 optimizer, lr, momentum, seed)",
+                 filters, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
+                 epochs, batch_size, optimizer, lr, momentum, seed, eps)",
             ),
             (
                 &format!("{random}lr = {{ log_uniform = [1e-4, 1e-1] }}"),

@@ -383,7 +383,7 @@ impl Reader<'_> {
         let table = item
             .as_table_like()
             .ok_or_else(|| self.wrong_type(line, "data.augment", "a table"))?;
-        let keys = ["rotation", "shift", "zoom", "hflip"];
+        let keys = ["rotation", "shift", "zoom", "hflip", "fill"];
         self.only_known(table, "data.augment", &keys)?;
         let mut augment = Augment::default();
         for (key, item) in table.iter() {
@@ -394,6 +394,12 @@ impl Reader<'_> {
                 "hflip" => {
                     augment.hflip = value.as_bool().ok_or_else(|| {
                         self.refused(line, &full, value, Refusal::expected("true or false"))
+                    })?
+                }
+                "fill" => {
+                    augment.fill = value.as_str().and_then(|n| n.parse().ok()).ok_or_else(|| {
+                        let expected = Refusal::expected("\"nearest\" or \"constant\"");
+                        self.refused(line, &full, value, expected)
                     })?
                 }
                 "rotation" => augment.rotation = self.float(value, line, &full)?,
