@@ -35,3 +35,9 @@ build-cuda:
 # The GPU check (on a GPU machine, with target/cuda-dist/sweep.xz carried there).
 gpu-check:
     scripts/gpu-check.sh target/cuda-dist/sweep.xz
+
+# The fidelity harness: the same recipe trained by sweep and by PyTorch on the same files, per
+# epoch validation F1 side by side (slow: ~40 min on 2 cores; see scripts/fidelity.sh for the
+# settings, and TORCH_PYTHON).
+fidelity:
+    scripts/fidelity.sh
