@@ -386,7 +386,9 @@ pub fn decide_ending(
     if report.paused {
         return Ending::Paused;
     }
-    if report.interrupted || (stopping && failed.is_none()) {
+    // A batch job that ended (cancelled, timed out, …) after its trial stopped was not
+    // stopped by this run: it failed, in the batch system's words.
+    if exit.lost.is_none() && (report.interrupted || (stopping && failed.is_none())) {
         return Ending::Interrupted;
     }
     let mut error = match (failed, exit.code, exit.signal) {
@@ -761,6 +763,7 @@ mod tests {
             output_tail: vec!["slurmstepd: error: *** JOB 13 CANCELLED ***".into()],
             ..Exit::default()
         };
+        reported(&mut state, 2, TrialEvent::Interrupted { epochs: 1 });
         let actions = ended(&mut state, 2, exit);
         let [Action::End {
             ending: Ending::Failed { error, retry },

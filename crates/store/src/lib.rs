@@ -718,11 +718,12 @@ pub async fn running_trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<(Tr
 }
 
 /// Marks a trial whose runner is known to be dead as interrupted, if `runner` still holds
-/// it: it resumes from its last checkpoint when next claimed.
+/// it: it resumes from its last checkpoint when next claimed. A trial that a Slurm job runs
+/// outlives its runner, and is left for the next one to re-attach to.
 pub async fn release_trial(pool: &SqlitePool, trial: TrialId, runner: &str) -> Result<()> {
     sqlx::query(
         "UPDATE trials SET status = 'interrupted', runner = NULL
-         WHERE id = ?1 AND runner = ?2 AND status = 'running'",
+         WHERE id = ?1 AND runner = ?2 AND status = 'running' AND slurm_job IS NULL",
     )
     .bind(trial.0)
     .bind(runner)
