@@ -397,11 +397,7 @@ fn a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch() {
         (1..=12).collect::<Vec<_>>(),
         "no epoch trained twice"
     );
-    assert_eq!(
-        jobs_of(&folder),
-        [job.clone()],
-        "requeued, not submitted again"
-    );
+    assert_eq!(jobs_of(&folder), [job], "requeued, not submitted again");
     let local = by_hash(&run_locally(dir, "r.toml"), &name);
     for t in &trials {
         let l = &local[&t.row.config_hash];

@@ -1456,6 +1456,11 @@ mod tests {
             (b.id, 1),
             "unclaimed, not counted"
         );
+        let failed = Ending::Failed {
+            error: "x".into(),
+            retry: false,
+        };
+        end_trial(&pool, again.id, &failed).await.unwrap();
         assert_eq!(
             claim_trial(&pool, sweep, "r2", "cpu", Duration::ZERO)
                 .await
