@@ -39,6 +39,11 @@ pub enum Command {
     Report(ReportArgs),
     /// Predict a split with the best (or a named) trial and write a submission CSV.
     Predict(PredictArgs),
+    /// Follow a Slurm sweep's submitted jobs again (after Ctrl-C or --detach), recording
+    /// their results; submits nothing.
+    Attach(AttachArgs),
+    /// Cancel a Slurm sweep's jobs; its running trials become interrupted (resumable).
+    Cancel(SweepArgs),
     /// Run one trial of a sweep (started by `sweep run`).
     #[command(hide = true)]
     Trial(TrialArgs),
@@ -237,6 +242,25 @@ pub struct RunArgs {
     /// from their last checkpoint, and their attempts keep counting.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Where trials run, instead of the file's `run.executor`: local processes, or Slurm
+    /// jobs (with the file's `[run.slurm]` settings).
+    #[arg(long, value_parser = ["local", "slurm"])]
+    pub executor: Option<String>,
+    /// Slurm: submit the trials and return at once; the jobs run on (`sweep attach FILE`
+    /// follows them).
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The sweep file (TOML) the jobs were submitted from.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The results folder the trials were submitted with.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,8 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => crate::run::run(args),
         Command::Trial(args) => crate::run::trial(args),
+        Command::Attach(args) => crate::run::attach(args),
+        Command::Cancel(args) => crate::run::cancel(args),
         Command::Ls(args) => crate::results::ls(args),
         Command::Show(args) => crate::results::show(args),
         Command::Best(args) => crate::results::best(args),

@@ -60,7 +60,18 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
             || e.is::<SweepFileError>()
             || matches!(
                 e.downcast_ref::<RunError>(),
-                Some(RunError::Data(_) | RunError::NoData { .. })
+                Some(
+                    RunError::Data(_)
+                        | RunError::NoData { .. }
+                        | RunError::Submit(_)
+                        | RunError::Attached { .. }
+                        | RunError::NoSlurm
+                        | RunError::Store(sweep_store::StoreError::NetworkFilesystem { .. })
+                )
+            )
+            || matches!(
+                e.downcast_ref::<sweep_store::StoreError>(),
+                Some(sweep_store::StoreError::NetworkFilesystem { .. })
             )
     });
     if bad {

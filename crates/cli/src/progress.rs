@@ -95,7 +95,8 @@ impl Display {
     pub fn show(&mut self, update: Update) {
         match update {
             Update::Planned { sweep, total, to_run, slots } => {
-                let devices: Vec<String> = slots.iter().map(|s| format!("{}×{}t", s.device, s.threads)).collect();
+                let mut devices: Vec<String> = slots.iter().map(|s| format!("{}×{}t", s.device, s.threads)).collect();
+                devices.dedup();
                 self.log(format!(
                     "sweep `{sweep}`: {total} trials, {} done or failed before, {to_run} to run on {} slots ({})",
                     total - to_run,
@@ -146,6 +147,18 @@ impl Display {
                 "stopping: no new trials; running trials stop after their batch (Ctrl-C again to kill them)".into(),
             ),
             Update::Stopping { .. } => self.log("killing the running trials".into()),
+            Update::Submitted { trials, arrays, seconds } => self.log(format!(
+                "submitted {trials} trials to Slurm as {} job array{} ({}) in {seconds:.2} s",
+                arrays.len(),
+                if arrays.len() == 1 { "" } else { "s" },
+                arrays.join(", ")
+            )),
+            Update::Attached { jobs } => {
+                self.log(format!("re-attached to {jobs} Slurm jobs submitted earlier"))
+            }
+            Update::Detached { jobs } => self.log(format!(
+                "detached: {jobs} Slurm jobs go on; `sweep attach FILE` (or `sweep run FILE`) follows them again, `sweep cancel SWEEP` cancels them"
+            )),
             Update::Pruned { promoted, stopped } => {
                 self.log(format!("pruning: {promoted} trials promoted, {stopped} stopped"));
                 if let Display::Terminal { overall, .. } = self {

@@ -77,6 +77,37 @@ fn print_table(columns: &[String], rows: &[Vec<String>]) {
     }
 }
 
+/// The Slurm states of the jobs of these trials that are running, by job (none when no
+/// trial runs on Slurm, or squeue cannot be asked).
+fn slurm_states<'a>(
+    trials: impl IntoIterator<Item = &'a TrialRow>,
+) -> std::collections::HashMap<String, sweep_scheduler::slurm::JobState> {
+    let jobs: Vec<String> = trials
+        .into_iter()
+        .filter(|t| t.status == TrialStatus::Running)
+        .filter_map(|t| t.slurm_job.clone())
+        .collect();
+    if jobs.is_empty() {
+        return Default::default();
+    }
+    sweep_scheduler::slurm::job_states(&jobs).unwrap_or_default()
+}
+
+/// A trial's Slurm job as `sweep show` prints it: `12_3 RUNNING on node7` while it runs.
+fn slurm_cell(
+    t: &TrialRow,
+    states: &std::collections::HashMap<String, sweep_scheduler::slurm::JobState>,
+) -> String {
+    match (&t.slurm_job, t.status) {
+        (Some(job), TrialStatus::Running) => match states.get(job) {
+            Some(state) => format!("{job} {}", state.describe()),
+            None => format!("{job} (state unknown)"),
+        },
+        (Some(job), _) => job.clone(),
+        (None, _) => "-".into(),
+    }
+}
+
 fn number(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
 }
@@ -86,8 +117,27 @@ pub fn ls(db: DbArgs) -> Result<i32> {
     block_on(async {
         let pool = open(&db).await?;
         let mut rows = Vec::new();
+        let mut on_slurm = false;
         for sweep in sweep_store::sweeps(&pool).await? {
             let mut trials = sweep_store::trials(&pool, sweep.id).await?;
+            let states = slurm_states(&trials);
+            let mut counts: Vec<(String, usize)> = Vec::new();
+            for state in trials
+                .iter()
+                .filter(|t| t.status == TrialStatus::Running)
+                .filter_map(|t| states.get(t.slurm_job.as_ref()?))
+            {
+                let name = match state.state.as_str() {
+                    "PENDING" if !state.reason.is_empty() => format!("PENDING ({})", state.reason),
+                    other => other.to_string(),
+                };
+                match counts.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, count)) => *count += 1,
+                    None => counts.push((name, 1)),
+                }
+            }
+            on_slurm |= !counts.is_empty();
+            let slurm: Vec<String> = counts.iter().map(|(n, c)| format!("{c} {n}")).collect();
             sweep_store::rank_best_first(&mut trials);
             let count =
                 |s: TrialStatus| trials.iter().filter(|t| t.status == s).count().to_string();
@@ -98,11 +148,24 @@ pub fn ls(db: DbArgs) -> Result<i32> {
             let mut row = vec![sweep.name, trials.len().to_string()];
             row.extend(TrialStatus::ALL.map(count));
             row.extend([number(best), sweep.created_at]);
+            row.push(if slurm.is_empty() {
+                "-".into()
+            } else {
+                slurm.join(", ")
+            });
             rows.push(row);
         }
         let mut columns = vec!["sweep", "trials"];
         columns.extend(TrialStatus::ALL.map(TrialStatus::name));
         columns.extend(["best", "created"]);
+        // The Slurm column only while some sweep has jobs.
+        if on_slurm {
+            columns.push("slurm");
+        } else {
+            rows.iter_mut().for_each(|r| {
+                r.pop();
+            });
+        }
         let columns: Vec<String> = columns.into_iter().map(String::from).collect();
         print_table(&columns, &rows);
         Ok(0)
@@ -119,8 +182,11 @@ pub fn show(args: SweepArgs) -> Result<i32> {
             .expect("the sweep was just found");
         let epochs = sweep_store::sweep_epochs(&pool, id).await?;
         let decisions = sweep_store::last_decisions(&pool, id).await?;
-        // The pruning column only for a sweep that prunes.
+        // The pruning column only for a sweep that prunes, the Slurm one for a sweep that ran
+        // on Slurm.
         let pruned = trials.iter().any(|t| t.until_epoch.is_some()) || !decisions.is_empty();
+        let on_slurm = trials.iter().any(|t| t.slurm_job.is_some());
+        let states = slurm_states(&trials);
         let rows: Vec<Vec<String>> = trials
             .iter()
             .map(|t| {
@@ -148,6 +214,9 @@ pub fn show(args: SweepArgs) -> Result<i32> {
                 if pruned {
                     row.push(pruning_of(t, decisions.get(&t.id)));
                 }
+                if on_slurm {
+                    row.push(slurm_cell(t, &states));
+                }
                 row
             })
             .collect();
@@ -164,6 +233,9 @@ pub fn show(args: SweepArgs) -> Result<i32> {
         ];
         if pruned {
             columns.push("pruning");
+        }
+        if on_slurm {
+            columns.push("slurm");
         }
         let columns: Vec<String> = columns.into_iter().map(String::from).collect();
         print_table(&columns, &rows);

@@ -6,10 +6,14 @@ use sweep_store::TrialStatus;
 
 use anyhow::{Context, Result};
 use sweep_model::gpu_count;
+use sweep_scheduler::event_log::{EventWriter, EVENTS_FILE};
+use sweep_scheduler::slurm;
 use sweep_scheduler::trial::{run_trial, TrialExit};
-use sweep_scheduler::{expand_grid, prepare_data, run_sweep, Devices, RunOptions, SweepFile};
+use sweep_scheduler::{
+    expand_grid, prepare_data, run_sweep, Devices, Executor, RunOptions, SweepFile,
+};
 
-use crate::args::{RunArgs, TrialArgs};
+use crate::args::{AttachArgs, RunArgs, SweepArgs, TrialArgs};
 use crate::errors::BadInput;
 use crate::progress::{params_label, Display};
 
@@ -29,6 +33,61 @@ fn parse_devices(text: &str) -> Result<Devices> {
 
 /// `sweep run FILE`.
 pub fn run(args: RunArgs) -> Result<i32> {
+    run_file(args, false)
+}
+
+/// `sweep attach FILE`: a Slurm run that follows the jobs submitted earlier and submits
+/// nothing.
+pub fn attach(args: AttachArgs) -> Result<i32> {
+    let args = RunArgs {
+        file: args.file,
+        db: args.db,
+        results: args.results,
+        jobs: None,
+        devices: None,
+        dry_run: false,
+        retry_failed: false,
+        executor: Some(Executor::Slurm.name().to_string()),
+        detach: false,
+    };
+    run_file(args, true)
+}
+
+/// `sweep cancel SWEEP`: the sweep's running trials become interrupted, then their jobs are
+/// cancelled (so a runner following them sees them interrupted, not failed).
+pub fn cancel(args: SweepArgs) -> Result<i32> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        if !args.db.db.exists() {
+            return Err(BadInput(format!(
+                "{}: no results database here (pass --db)",
+                args.db.db.display()
+            ))
+            .into());
+        }
+        let pool = sweep_store::open(&args.db.db).await?;
+        let Some(sweep) = sweep_store::find_sweep(&pool, &args.sweep).await? else {
+            return Err(crate::errors::unknown_sweep(&pool, &args.sweep).await);
+        };
+        let jobs = sweep_store::interrupt_submitted(&pool, sweep).await?;
+        pool.close().await;
+        slurm::cancel(&jobs, None)
+            .map_err(|e| anyhow::anyhow!("scancel {}: {e}", jobs.join(" ")))?;
+        println!(
+            "sweep `{}`: cancelled {} Slurm job{}{}; the trials are interrupted and resume from their checkpoints with `sweep run FILE`",
+            args.sweep,
+            jobs.len(),
+            if jobs.len() == 1 { "" } else { "s" },
+            if jobs.is_empty() { String::new() } else { format!(" ({})", jobs.join(" ")) }
+        );
+        Ok(0)
+    })
+}
+
+fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
     let file = SweepFile::load(&args.file)?;
     let trials = expand_grid(&file);
     if args.jobs == Some(0) {
@@ -47,8 +106,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let gpus = gpu_count();
-    if devices.as_ref().unwrap_or(&file.run.devices) == &Devices::Auto && gpus == 0 {
+    let executor = args
+        .executor
+        .as_deref()
+        .map(|e| e.parse::<Executor>().map_err(BadInput))
+        .transpose()?;
+    let slurm = executor.unwrap_or(file.run.executor) == Executor::Slurm;
+    if args.detach && !slurm {
+        return Err(BadInput(
+            "--detach needs the Slurm executor (`--executor slurm`, or `run.executor = \"slurm\"`)"
+                .into(),
+        )
+        .into());
+    }
+    let gpus = if slurm { 0 } else { gpu_count() };
+    if !slurm && devices.as_ref().unwrap_or(&file.run.devices) == &Devices::Auto && gpus == 0 {
         eprintln!(
             "no GPU visible{}: running on the CPU",
             if cfg!(feature = "cuda") {
@@ -67,6 +139,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         exe: std::env::current_exe().context("finding the sweep binary")?,
         gpus,
         retry_failed: args.retry_failed,
+        executor,
+        detach: args.detach,
+        follow_only,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -145,7 +220,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
             t.error_line()
         );
     }
-    Ok(if summary.interrupted {
+    Ok(if summary.interrupted && !args.detach {
         EXIT_INTERRUPTED
     } else if failed > 0 {
         1
@@ -154,17 +229,29 @@ pub fn run(args: RunArgs) -> Result<i32> {
     })
 }
 
-/// `sweep trial DIR`: one trial, events on stdout.
+/// `sweep trial DIR`: one trial, its events appended to `DIR/events.jsonl` (what the
+/// scheduler follows) and echoed on stdout (for a person running it by hand).
 pub fn trial(args: TrialArgs) -> Result<i32> {
     let stdout = std::io::stdout();
+    // A folder that cannot hold the file cannot hold the trial either: the trial reports
+    // that itself (on stdout), as a bad configuration.
+    let mut events = EventWriter::open(&args.dir).ok();
     let exit = run_trial(
         &args.dir,
         args.device,
         &args.cache,
         args.until,
         &mut |event| {
+            if let Some(file) = &mut events {
+                if let Err(e) = file.write(&event) {
+                    eprintln!(
+                        "cannot append to {}: {e}",
+                        args.dir.join(EVENTS_FILE).display()
+                    );
+                }
+            }
             let mut out = stdout.lock();
-            // A closed pipe means the scheduler is gone; the trial's checkpoint is what matters.
+            // A closed pipe only means nobody reads the echo.
             let _ = writeln!(out, "{}", event.to_line()).and_then(|_| out.flush());
         },
     );

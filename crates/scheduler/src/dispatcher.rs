@@ -13,8 +13,11 @@ use sweep_model::TrialEvent;
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// The run begins: every slot looks for a trial.
+    /// The run begins: every free slot looks for a trial.
     Begin,
+    /// Before it begins, the run found `trial` running as a batch job (submitted by an
+    /// earlier run): `slot` follows it instead of launching anything.
+    Attach { slot: usize, trial: ClaimedTrial },
     /// A slot's claim came back: a trial to run, or none left.
     Claimed {
         slot: usize,
@@ -57,6 +60,8 @@ pub enum Action {
     Claim { slot: usize },
     /// Start `trial` on `slot`.
     Launch { slot: usize, trial: ClaimedTrial },
+    /// Follow `trial`'s job, which an earlier run submitted, on `slot`.
+    Follow { slot: usize, trial: ClaimedTrial },
     /// Store these epochs of `trial` (a repeated epoch replaces the stored one).
     Record {
         trial: TrialId,
@@ -114,6 +119,8 @@ pub struct State {
     stopping: u8,
     /// Trials launched by this run.
     launched: usize,
+    /// Whether free slots claim trials (`sweep attach` only follows what runs).
+    claims: bool,
 }
 
 impl State {
@@ -125,7 +132,14 @@ impl State {
             pruning,
             stopping: 0,
             launched: 0,
+            claims: true,
         }
+    }
+
+    /// A run that only follows the trials it attaches to, and claims nothing.
+    pub fn following_only(mut self) -> Self {
+        self.claims = false;
+        self
     }
 
     /// Whether the run is over: no claim out and no trial running.
@@ -160,7 +174,7 @@ impl State {
 
     /// The slot's next step once it is free: another claim, unless the run is stopping.
     fn next(&mut self, slot: usize) -> Option<Action> {
-        if self.stopping > 0 {
+        if self.stopping > 0 || !self.claims {
             self.slots[slot] = SlotState::Idle;
             None
         } else {
@@ -188,8 +202,22 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
         Event::Begin => (state.pruning == Pruning::Halving)
             .then_some(Action::Prune)
             .into_iter()
-            .chain((0..state.slots.len()).filter_map(|slot| state.next(slot)))
+            .chain(
+                (0..state.slots.len())
+                    .filter(|&slot| state.slots[slot] == SlotState::Idle)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .filter_map(|slot| state.next(slot)),
+            )
             .collect(),
+        Event::Attach { slot, trial } => {
+            state.slots[slot] = SlotState::Running {
+                trial: trial.id,
+                attempts: trial.attempts,
+                report: Box::default(),
+            };
+            vec![Action::Follow { slot, trial }]
+        }
         Event::Pruned { promoted } if promoted > 0 && state.stopping == 0 => {
             let idle: Vec<usize> = (0..state.slots.len())
                 .filter(|&slot| state.slots[slot] == SlotState::Idle)
@@ -256,7 +284,11 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
                 TrialEvent::Epoch(m) => vec![epoch_row(m)],
                 // A resumed trial's checkpoint may hold epochs whose events never reached the
                 // database (the runner died after the checkpoint was written): record them all.
-                TrialEvent::Started { history, .. } => history.iter().map(epoch_row).collect(),
+                TrialEvent::Started { history, .. } => {
+                    // A requeued job starts again after it was interrupted.
+                    report.interrupted = false;
+                    history.iter().map(epoch_row).collect()
+                }
                 TrialEvent::Finished { .. } => {
                     report.finished = Some(event);
                     Vec::new()
@@ -354,11 +386,14 @@ pub fn decide_ending(
     if report.paused {
         return Ending::Paused;
     }
-    if report.interrupted || (stopping && failed.is_none()) {
+    // A batch job that ended (cancelled, timed out, …) after its trial stopped was not
+    // stopped by this run: it failed, in the batch system's words.
+    if exit.lost.is_none() && (report.interrupted || (stopping && failed.is_none())) {
         return Ending::Interrupted;
     }
     let mut error = match (failed, exit.code, exit.signal) {
         (Some(reason), _, _) => reason.clone(),
+        (None, _, _) if exit.lost.is_some() => exit.lost.clone().unwrap_or_default(),
         (None, _, Some(sig)) => format!("the trial process was killed by signal {sig}"),
         (None, Some(code), _) => format!("the trial process exited with status {code}"),
         (None, None, None) => "the trial process ended without a result".into(),
@@ -670,6 +705,79 @@ mod tests {
             panic!("a trial that cannot start failed, even while stopping")
         };
         assert_eq!(error, "cannot start sweep: No such file");
+    }
+
+    #[test]
+    fn attached_jobs_are_followed_and_a_requeued_one_is_not_interrupted() {
+        let mut state = State::new(3, 1, Pruning::Off);
+        assert_eq!(
+            handle(
+                &mut state,
+                Event::Attach {
+                    slot: 0,
+                    trial: claimed(1, 1)
+                }
+            ),
+            [Action::Follow {
+                slot: 0,
+                trial: claimed(1, 1)
+            }]
+        );
+        assert_eq!(
+            handle(&mut state, Event::Begin),
+            [Action::Claim { slot: 1 }, Action::Claim { slot: 2 }],
+            "the attached slot claims nothing"
+        );
+        claim(&mut state, 1, None);
+        claim(&mut state, 2, None);
+        reported(&mut state, 1, TrialEvent::Interrupted { epochs: 1 });
+        let started = TrialEvent::Started {
+            device: "cpu".into(),
+            history: vec![metrics(1)],
+        };
+        reported(&mut state, 1, started);
+        reported(&mut state, 1, finished());
+        assert!(matches!(
+            ended(&mut state, 1, exited(0))[0],
+            Action::End {
+                ending: Ending::Done { .. },
+                ..
+            }
+        ));
+        assert_eq!(state.launched(), 0, "following is not launching");
+    }
+
+    #[test]
+    fn a_job_lost_without_a_final_event_failed_with_slurms_words_and_is_retried() {
+        let mut state = State::new(1, 1, Pruning::Off).following_only();
+        handle(
+            &mut state,
+            Event::Attach {
+                slot: 0,
+                trial: claimed(2, 1),
+            },
+        );
+        assert_eq!(handle(&mut state, Event::Begin), []);
+        let exit = Exit {
+            lost: Some("Slurm job 12_3 ended CANCELLED".into()),
+            output_tail: vec!["slurmstepd: error: *** JOB 13 CANCELLED ***".into()],
+            ..Exit::default()
+        };
+        reported(&mut state, 2, TrialEvent::Interrupted { epochs: 1 });
+        let actions = ended(&mut state, 2, exit);
+        let [Action::End {
+            ending: Ending::Failed { error, retry },
+            ..
+        }] = &actions[..]
+        else {
+            panic!("failed, and no claim when only following: {actions:?}")
+        };
+        assert!(retry);
+        assert!(
+            error.starts_with("Slurm job 12_3 ended CANCELLED\nstderr:\n"),
+            "{error}"
+        );
+        assert!(state.finished());
     }
 
     #[test]

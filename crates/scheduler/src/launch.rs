@@ -1,7 +1,7 @@
 //! How a trial is started: a [`Launcher`] is asked "start this trial, send me its events and
-//! its end", and [`LocalProcess`] answers by running `sweep trial DIR` as a child process. A
-//! second way of launching (a Slurm job) is a second implementation of the trait; the runner
-//! does not change.
+//! its end". [`LocalProcess`] answers by running `sweep trial DIR` as a child process;
+//! [`crate::slurm::SlurmLauncher`] by submitting it as a Slurm job. Either way the events come
+//! from the trial folder's events file ([`crate::event_log`]), the one way a trial reports.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,8 +12,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
+use crate::event_log::EventReader;
 use crate::slots::Slot;
 use sweep_model::TrialEvent;
+
+/// How often a local trial's events file is read.
+const LOCAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Lines of a trial's stderr (and of stdout that is not an event) kept for its error.
 const OUTPUT_TAIL: usize = 20;
@@ -40,6 +44,8 @@ pub struct Exit {
     pub output_tail: Vec<String>,
     /// Why it could not be started at all.
     pub not_started: Option<String>,
+    /// How its executor saw it end when nothing else tells (a Slurm job's state and reason).
+    pub lost: Option<String>,
 }
 
 impl Exit {
@@ -67,6 +73,19 @@ pub trait Running: Send {
     fn stop(&self, how: Stop);
 }
 
+/// A trial submitted to a batch system: its job, and where its events begin in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    pub trial: TrialId,
+    pub job: String,
+    pub events_offset: u64,
+}
+
+/// Why queued trials could not be submitted (none of them was).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct SubmitError(pub String);
+
 /// Starts trials.
 pub trait Launcher {
     /// Starts the trial `trial`, whose folder `dir` holds its configuration, on `slot`, to
@@ -80,9 +99,17 @@ pub trait Launcher {
         until: Option<i64>,
         reports: Reports,
     ) -> Box<dyn Running>;
+
+    /// Submits the trials that [`Launcher::launch`] queued, for a launcher that batches them
+    /// (job arrays); on an error, none of them runs. A launcher that starts each trial at
+    /// once has nothing to submit.
+    fn submit(&self) -> Result<Vec<Submitted>, SubmitError> {
+        Ok(Vec::new())
+    }
 }
 
-/// Runs each trial as a child process of this one (`sweep trial DIR`), following its stdout.
+/// Runs each trial as a child process of this one (`sweep trial DIR`), following its events
+/// file; its stderr (and stdout lines that are not its echoed events) make its error's tail.
 #[derive(Debug, Clone)]
 pub struct LocalProcess {
     /// The `sweep` binary.
@@ -135,9 +162,10 @@ impl Launcher for LocalProcess {
         if let DeviceName::Cuda(k) = slot.device {
             command.env("CUDA_VISIBLE_DEVICES", k.to_string());
         }
+        let events = EventReader::at_end(dir);
         match command.spawn() {
             Ok(child) => {
-                tokio::spawn(follow(trial, child, stops, reports));
+                tokio::spawn(follow(trial, child, events, stops, reports));
             }
             Err(e) => {
                 let reason = format!("cannot start {}: {e}", self.exe.display());
@@ -148,14 +176,22 @@ impl Launcher for LocalProcess {
     }
 }
 
-/// Forwards a child's events until both its outputs close, stops it when asked, and reports
-/// how it exited.
+/// Forwards a child's events from its file until both its outputs close, stops it when
+/// asked, and reports how it exited once the file's last events are sent.
 async fn follow(
     trial: TrialId,
     mut child: tokio::process::Child,
+    mut events: EventReader,
     mut stops: mpsc::UnboundedReceiver<Stop>,
     reports: Reports,
 ) {
+    let send_new = |events: &mut EventReader| {
+        for event in events.read_new() {
+            let _ = reports.send((trial, FromTrial::Event(event)));
+        }
+    };
+    let mut poll = tokio::time::interval(LOCAL_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
     let pid = child.id();
@@ -169,13 +205,11 @@ async fn follow(
     let (mut stdout_open, mut stderr_open, mut stops_open) = (true, true, true);
     while stdout_open || stderr_open {
         tokio::select! {
+            _ = poll.tick() => send_new(&mut events),
             line = stdout.next_line(), if stdout_open => match line {
-                Ok(Some(line)) => match TrialEvent::from_line(&line) {
-                    Ok(event) => {
-                        let _ = reports.send((trial, FromTrial::Event(event)));
-                    }
-                    Err(_) => keep(line),
-                },
+                // The events are echoed on stdout; the file has them.
+                Ok(Some(line)) if TrialEvent::from_line(&line).is_ok() => {}
+                Ok(Some(line)) => keep(line),
                 _ => stdout_open = false,
             },
             line = stderr.next_line(), if stderr_open => match line {
@@ -202,7 +236,7 @@ async fn follow(
             code: status.code(),
             signal: std::os::unix::process::ExitStatusExt::signal(&status),
             output_tail: tail.into(),
-            not_started: None,
+            ..Exit::default()
         },
         Err(e) => {
             tail.push_back(format!("cannot wait for the trial process: {e}"));
@@ -212,5 +246,6 @@ async fn follow(
             }
         }
     };
+    send_new(&mut events);
     let _ = reports.send((trial, FromTrial::Ended(exit)));
 }

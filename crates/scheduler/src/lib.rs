@@ -5,14 +5,18 @@
 //! the store, launches, stops).
 
 pub mod dispatcher;
+pub mod event_log;
 pub mod launch;
 pub mod predict;
 pub mod prune;
 pub mod runner;
 pub mod slots;
+pub mod slurm;
 pub mod sweep_file;
 pub mod trial;
 
 pub use runner::{prepare_data, run_sweep, RunError, RunOptions, RunSummary, Update};
-pub use sweep_file::{expand_grid, DataSource, Devices, SweepFile, SweepFileError, TrialSpec};
+pub use sweep_file::{
+    expand_grid, DataSource, Devices, Executor, SweepFile, SweepFileError, TrialSpec,
+};
 pub use sweep_model::TrialEvent;

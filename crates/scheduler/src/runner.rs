@@ -1,7 +1,8 @@
-//! The scheduler: [`run_sweep`] records a sweep's trials, then runs them as child processes
-//! (`sweep trial DIR`) on its device [`Slot`]s, records their events, and stops cleanly on
-//! Ctrl-C. It is the only writer of the database; trials are claimed atomically, so several
-//! `sweep run`s on one database share the work.
+//! The scheduler: [`run_sweep`] records a sweep's trials, then runs them (`sweep trial DIR`)
+//! as child processes on its device [`Slot`]s or as Slurm jobs, records their events, and
+//! stops cleanly on Ctrl-C. It is the only writer of the database; trials are claimed
+//! atomically, so several local `sweep run`s on one database share the work, while a Slurm
+//! sweep is followed by one runner at a time, which re-attaches to the jobs of the last.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -17,10 +18,11 @@ use sweep_store::{
 use tokio::sync::mpsc;
 
 use crate::dispatcher::{self, Action, Event, State};
-use crate::launch::{Exit, FromTrial, Launcher, LocalProcess, Reports, Running};
+use crate::launch::{Exit, FromTrial, Launcher, LocalProcess, Reports, Running, SubmitError};
 use crate::prune::{self, TrialView};
 use crate::slots::{plan_slots, Slot};
-use crate::sweep_file::{expand_grid, DataSource, Devices, Prune, SweepFile};
+use crate::slurm::SlurmLauncher;
+use crate::sweep_file::{expand_grid, DataSource, Devices, Executor, Prune, SweepFile};
 use crate::trial::CONFIG_FILE;
 use sweep_model::TrialEvent;
 
@@ -43,6 +45,13 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Nothing was submitted, and no trial is left running.
+    #[error("{0}; nothing was submitted")]
+    Submit(#[from] SubmitError),
+    #[error("sweep `{sweep}` is followed by another `sweep run` ({holder}), which is alive: it alone writes the database; wait for it, stop it, or follow the sweep with `sweep show {sweep}`")]
+    Attached { sweep: String, holder: String },
+    #[error("the Slurm executor needs Slurm: sbatch is not on the PATH or no controller answers squeue (run sweep on a login node of the cluster, or use `--executor local`)")]
+    NoSlurm,
 }
 
 /// Where a run reads and writes, and what overrides the sweep file.
@@ -61,6 +70,12 @@ pub struct RunOptions {
     pub gpus: usize,
     /// Put the sweep's failed trials back in the queue first (`--retry-failed`).
     pub retry_failed: bool,
+    /// The executor instead of the file's `run.executor`.
+    pub executor: Option<Executor>,
+    /// Slurm: return once the trials are submitted (`--detach`).
+    pub detach: bool,
+    /// Slurm: follow the jobs already submitted and submit nothing (`sweep attach`).
+    pub follow_only: bool,
 }
 
 /// What a run tells its display as it goes.
@@ -95,6 +110,16 @@ pub enum Update {
     Stopping { level: u8 },
     /// A rung was decided: `promoted` paused trials go on, `stopped` end there.
     Pruned { promoted: usize, stopped: usize },
+    /// Slurm: `trials` trials were submitted as `arrays` job arrays in `seconds`.
+    Submitted {
+        trials: usize,
+        arrays: Vec<String>,
+        seconds: f64,
+    },
+    /// Slurm: the run re-attached to `jobs` jobs submitted earlier.
+    Attached { jobs: usize },
+    /// Slurm: the run stops following; `jobs` jobs go on without it.
+    Detached { jobs: usize },
 }
 
 /// The end of a run.
@@ -211,20 +236,104 @@ pub async fn run_sweep(
     }
     let runner = runner_name();
     let host = runner.split(':').next().unwrap_or_default().to_string();
-    for (trial, holder) in store::running_trials(&pool, sweep).await? {
+    let executor = options.executor.unwrap_or(file.run.executor);
+    let results = std::path::absolute(&options.results).map_err(|source| RunError::Io {
+        path: options.results.clone(),
+        source,
+    })?;
+    let trials_dir = results.join(&file.name).join("trials");
+    let slurm = match executor {
+        Executor::Local => None,
+        Executor::Slurm => {
+            if !crate::slurm::available() {
+                return Err(RunError::NoSlurm);
+            }
+            let holder = store::attach_sweep(&pool, sweep, &runner, STALE_AFTER, |h| {
+                runner_is_dead_here(h, &host)
+            })
+            .await?;
+            if let Some(holder) = holder {
+                return Err(RunError::Attached {
+                    sweep: file.name.clone(),
+                    holder,
+                });
+            }
+            Some(SlurmLauncher::new(
+                file.run.slurm.clone(),
+                options.exe.clone(),
+                results.join("cache"),
+                &file.name,
+                &results.join(&file.name),
+            ))
+        }
+    };
+    let outcome = run_trials(
+        file,
+        options,
+        &pool,
+        sweep,
+        &runner,
+        &trials_dir,
+        slurm.as_ref(),
+        updates,
+        started,
+    )
+    .await;
+    if slurm.is_some() {
+        store::detach_sweep(&pool, sweep, &runner).await?;
+    }
+    pool.close().await;
+    outcome
+}
+
+/// Runs the sweep's trials with the executor (Slurm when `slurm` is given) until none is
+/// left, Ctrl-C, or (Slurm) the run detaches.
+#[allow(clippy::too_many_arguments)]
+async fn run_trials(
+    file: &SweepFile,
+    options: &RunOptions,
+    pool: &store::Pool,
+    sweep: SweepId,
+    runner: &str,
+    trials_dir: &Path,
+    slurm: Option<&SlurmLauncher>,
+    updates: mpsc::UnboundedSender<Update>,
+    started: Instant,
+) -> Result<RunSummary, RunError> {
+    let host = runner.split(':').next().unwrap_or_default().to_string();
+    for (trial, holder) in store::running_trials(pool, sweep).await? {
         if runner_is_dead_here(&holder, &host) {
-            store::release_trial(&pool, trial, &holder).await?;
+            store::release_trial(pool, trial, &holder).await?;
         }
     }
-    let devices = options
-        .devices
-        .clone()
-        .unwrap_or_else(|| file.run.devices.clone());
-    let per_device = options.jobs.unwrap_or(file.run.trials_per_device);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let slots = plan_slots(&devices, per_device, options.gpus, cores);
-    let rows = store::trials(&pool, sweep).await?;
+    let attached = match slurm {
+        Some(_) => store::take_over_submitted(pool, sweep, runner).await?,
+        None => Vec::new(),
+    };
+    let rows = store::trials(pool, sweep).await?;
     let to_run = rows.iter().filter(|t| !t.status.is_final()).count();
+    let slots = match slurm {
+        // Slurm places and throttles the jobs: every trial to run gets a slot at once.
+        Some(slurm) => {
+            let claimable = if options.follow_only {
+                0
+            } else {
+                rows.iter()
+                    .filter(|t| !t.status.is_final() && t.status != TrialStatus::Running)
+                    .count()
+            };
+            vec![slurm.slot(); (attached.len() + claimable).max(1)]
+        }
+        None => {
+            let devices = options
+                .devices
+                .clone()
+                .unwrap_or_else(|| file.run.devices.clone());
+            let per_device = options.jobs.unwrap_or(file.run.trials_per_device);
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            plan_slots(&devices, per_device, options.gpus, cores)
+        }
+    };
     let _ = updates.send(Update::Planned {
         sweep: file.name.clone(),
         total: rows.len(),
@@ -233,20 +342,27 @@ pub async fn run_sweep(
     });
 
     let (reports, mut heard) = mpsc::unbounded_channel();
-    let launcher = LocalProcess {
+    let local = LocalProcess {
         exe: options.exe.clone(),
         cache_dir: options.results.join("cache"),
     };
+    let launcher: &dyn Launcher = match slurm {
+        Some(slurm) => slurm,
+        None => &local,
+    };
     let mut run = Run {
-        pool: &pool,
+        pool,
         sweep,
-        runner: &runner,
-        trials_dir: options.results.join(&file.name).join("trials"),
+        runner,
+        trials_dir: trials_dir.to_path_buf(),
         slots: &slots,
         prune: file.prune,
         epochs: file.train.epochs,
         objective: file.train.objective,
-        launcher: &launcher,
+        launcher,
+        slurm,
+        attached: HashMap::new(),
+        unsubmitted: Vec::new(),
         updates: &updates,
         reports,
         running: HashMap::new(),
@@ -255,6 +371,9 @@ pub async fn run_sweep(
     };
     let pruning = prune::pruning(file.prune.as_ref());
     let mut state = State::new(slots.len(), file.run.max_retries, pruning);
+    if options.follow_only {
+        state = state.following_only();
+    }
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     // One listener for the whole run: `tokio::signal::ctrl_c()` made anew in each turn of the
     // loop would miss a Ctrl-C that came while the runner was writing to the database (and
@@ -264,7 +383,24 @@ pub async fn run_sweep(
             path: PathBuf::from("SIGINT"),
             source,
         })?;
-    let mut events = VecDeque::from([Event::Begin]);
+    if !attached.is_empty() {
+        let _ = updates.send(Update::Attached {
+            jobs: attached.len(),
+        });
+    }
+    let mut events: VecDeque<Event> = attached
+        .into_iter()
+        .enumerate()
+        .map(|(slot, submitted)| {
+            run.attached.insert(submitted.trial.id, submitted.clone());
+            Event::Attach {
+                slot,
+                trial: submitted.trial,
+            }
+        })
+        .collect();
+    events.push_back(Event::Begin);
+    let mut detached = false;
     loop {
         while let Some(event) = events.pop_front() {
             for action in dispatcher::handle(&mut state, event.clone()) {
@@ -276,7 +412,12 @@ pub async fn run_sweep(
                 });
             }
         }
-        if state.finished() {
+        run.submit().await?;
+        if state.finished() || detached {
+            break;
+        }
+        if slurm.is_some() && options.detach {
+            detached = true;
             break;
         }
         tokio::select! {
@@ -287,18 +428,31 @@ pub async fn run_sweep(
                 }
                 FromTrial::Ended(exit) => Event::Ended { trial, exit },
             }),
-            Some(()) = interrupts.recv(), if state.stopping() < 2 => events.push_back(Event::CtrlC),
+            // Ctrl-C leaves a Slurm sweep's jobs running: the run stops following them, and
+            // `sweep attach` (or `sweep run`) follows them again.
+            Some(()) = interrupts.recv(), if slurm.is_some() || state.stopping() < 2 => {
+                if slurm.is_some() {
+                    detached = true;
+                } else {
+                    events.push_back(Event::CtrlC);
+                }
+            }
             _ = heartbeat.tick() => events.push_back(Event::Tick),
         }
+    }
+    if detached {
+        let _ = updates.send(Update::Detached {
+            jobs: run.running.len(),
+        });
     }
     if let Some(e) = run.first_error {
         return Err(e);
     }
     let trial_seconds = run.trial_seconds;
-    let trials = store::trials(&pool, sweep).await?;
+    let trials = store::trials(pool, sweep).await?;
     let pruned = match file.prune {
         Some(_) => Some(PrunedEpochs {
-            trained: store::sweep_epochs(&pool, sweep)
+            trained: store::sweep_epochs(pool, sweep)
                 .await?
                 .values()
                 .map(Vec::len)
@@ -307,12 +461,11 @@ pub async fn run_sweep(
         }),
         None => None,
     };
-    pool.close().await;
     Ok(RunSummary {
         sweep,
         trials,
         launched: state.launched(),
-        interrupted: state.stopping() > 0,
+        interrupted: state.stopping() > 0 || detached,
         wall_seconds: started.elapsed().as_secs_f64(),
         trial_seconds,
         slots: slots.len(),
@@ -333,6 +486,12 @@ struct Run<'a> {
     epochs: u32,
     objective: Objective,
     launcher: &'a dyn Launcher,
+    /// The Slurm launcher, which also re-attaches to jobs, when the sweep runs on Slurm.
+    slurm: Option<&'a SlurmLauncher>,
+    /// The trials re-attached to (their jobs and where their events begin).
+    attached: HashMap<TrialId, store::SubmittedTrial>,
+    /// Trials launched on Slurm and not submitted yet.
+    unsubmitted: Vec<TrialId>,
     updates: &'a mpsc::UnboundedSender<Update>,
     /// Where launched trials report.
     reports: Reports,
@@ -373,6 +532,7 @@ impl Run<'_> {
                 return Ok(Some(Event::Claimed { slot, trial }));
             }
             Action::Launch { slot, trial } => return Ok(self.launch(slot, &trial)),
+            Action::Follow { slot, trial } => self.follow(slot, &trial),
             Action::Record { trial, epochs } => {
                 store::record_epochs(self.pool, trial, &epochs).await?;
             }
@@ -473,6 +633,9 @@ impl Run<'_> {
                 exit: Exit::not_started(reason),
             });
         }
+        if self.slurm.is_some() {
+            self.unsubmitted.push(trial.id);
+        }
         let running = self.launcher.launch(
             trial.id,
             &dir,
@@ -482,6 +645,65 @@ impl Run<'_> {
         );
         self.running.insert(trial.id, (running, Instant::now()));
         None
+    }
+}
+
+impl Run<'_> {
+    /// Follows a trial whose job an earlier run submitted.
+    fn follow(&mut self, slot: usize, trial: &ClaimedTrial) {
+        let dir = self.trials_dir.join(&trial.config_hash[..16]);
+        let (Some(slurm), Some(submitted)) = (self.slurm, self.attached.remove(&trial.id)) else {
+            return;
+        };
+        let _ = self.updates.send(Update::TrialStarted {
+            trial: trial.id,
+            number: trial.number,
+            params: trial.params.clone(),
+            device: self.slots[slot].device.to_string(),
+            epochs: serde_json::from_str::<crate::sweep_file::TrialConfig>(&trial.config)
+                .map_or(0, |c| c.train.epochs),
+        });
+        let running = slurm.attach(
+            trial.id,
+            &dir,
+            &submitted.slurm_job,
+            submitted.events_offset.max(0) as u64,
+            self.reports.clone(),
+        );
+        self.running.insert(trial.id, (running, Instant::now()));
+    }
+
+    /// Submits what the launcher queued and records each trial's job; when the submission
+    /// fails, the trials go back to the queue unrun and the run ends with the error.
+    async fn submit(&mut self) -> Result<(), RunError> {
+        let started = Instant::now();
+        match self.launcher.submit() {
+            Ok(submitted) if submitted.is_empty() => Ok(()),
+            Ok(submitted) => {
+                self.unsubmitted.clear();
+                for s in &submitted {
+                    store::record_slurm_job(self.pool, s.trial, &s.job, s.events_offset).await?;
+                }
+                let mut arrays: Vec<String> = submitted
+                    .iter()
+                    .filter_map(|s| s.job.split('_').next().map(str::to_string))
+                    .collect();
+                arrays.dedup();
+                let _ = self.updates.send(Update::Submitted {
+                    trials: submitted.len(),
+                    arrays,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+                Ok(())
+            }
+            Err(e) => {
+                for trial in std::mem::take(&mut self.unsubmitted) {
+                    store::unclaim_trial(self.pool, trial).await?;
+                    self.running.remove(&trial);
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 

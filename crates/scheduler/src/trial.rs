@@ -1,6 +1,7 @@
 //! The trial process (`sweep trial DIR`): trains one trial of a sweep from its folder's
-//! `config.json`, writing [`TrialEvent`]s to stdout. It stops cleanly (checkpoint kept,
-//! `interrupted`) on SIGINT or SIGTERM, and dies with the scheduler that started it.
+//! `config.json`, appending its [`TrialEvent`]s to the folder's events file (see
+//! [`crate::event_log`]). It stops cleanly (checkpoint kept, `interrupted`) on SIGINT, SIGTERM
+//! or SIGUSR2, and dies with the process that started it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -103,7 +104,14 @@ pub fn run_trial(
 ) -> TrialExit {
     die_with_parent();
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    // SIGUSR2 is Slurm's warning before a time limit or a preemption (`--signal`): the
+    // trial stops as for SIGTERM, and its job is requeued to resume from the checkpoint.
+    let signals = [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGUSR2,
+    ];
+    for signal in signals {
         // A second signal after the first goes unanswered here: the scheduler escalates to
         // SIGKILL itself.
         let _ = signal_hook::flag::register(signal, stop.clone());

@@ -26,6 +26,11 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("{READ_ONLY_REFUSAL}")]
     ReadOnly,
+    #[error("{path} is on a network filesystem ({filesystem}), where SQLite's locking and WAL do not work (sqlite.org/wal.html): put the database on this machine's local disk with --db (trial folders and the data cache may stay on the shared filesystem)")]
+    NetworkFilesystem {
+        path: String,
+        filesystem: &'static str,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -113,8 +118,44 @@ pub struct SweepId(pub i64);
 #[sqlx(transparent)]
 pub struct TrialId(pub i64);
 
+/// The name of the network filesystem that holds `dir`, if it is one: SQLite's locking and
+/// WAL's shared memory do not work across the machines of a network filesystem
+/// (<https://sqlite.org/wal.html>), so the database must not live there.
+pub fn network_filesystem(dir: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stat` is a buffer of the size statfs
+    // writes; it is read only when statfs says it wrote it.
+    let stat = unsafe {
+        if libc::statfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    filesystem_name(stat.f_type as i64)
+}
+
+/// The network filesystem with the magic number `f_type` (from statfs(2)), if it is one.
+fn filesystem_name(f_type: i64) -> Option<&'static str> {
+    Some(match f_type as u32 {
+        0x6969 => "nfs",
+        0x517b => "smb",
+        0xff53_4d42 => "cifs",
+        0xfe53_4d42 => "smb2",
+        0x00c3_6400 => "ceph",
+        0x0bd0_0bd0 => "lustre",
+        0x4750_4653 => "gpfs",
+        0x1983_0326 => "beegfs",
+        0x0102_1997 => "9p",
+        0x5346_414f => "afs",
+        0x0000_6b69_u32 => "orangefs",
+        _ => return None,
+    })
+}
+
 /// Opens (creating it and its folder if needed) the database at `path` for reading and
-/// writing, and brings its schema up to date.
+/// writing, and brings its schema up to date. A database on a network filesystem is refused.
 pub async fn open(path: &Path) -> Result<SqlitePool> {
     let name = path.display().to_string();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -122,6 +163,16 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
             path: name.clone(),
             error: sqlx::Error::Io(e),
         })?;
+    }
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => dir,
+        None => Path::new("."),
+    };
+    if let Some(filesystem) = network_filesystem(dir) {
+        return Err(StoreError::NetworkFilesystem {
+            path: name,
+            filesystem,
+        });
     }
     let options = SqliteConnectOptions::new()
         .filename(path)
@@ -312,13 +363,14 @@ pub async fn claim_trial(
     Ok(sqlx::query_as(
         "UPDATE trials
          SET status = 'running', runner = ?2, device = ?3, heartbeat_at = ?4,
-             attempts = attempts + 1, error = NULL,
+             attempts = attempts + 1, error = NULL, slurm_job = NULL, events_offset = NULL,
              started_at = coalesce(started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
          WHERE id = (
              SELECT id FROM trials
              WHERE sweep_id = ?1
                AND (status IN ('pending', 'interrupted')
-                    OR (status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?5)))
+                    OR (status = 'running' AND slurm_job IS NULL
+                        AND (heartbeat_at IS NULL OR heartbeat_at < ?5)))
              ORDER BY grid_index LIMIT 1)
          RETURNING id, number, grid_index, params, config, config_hash, attempts, until_epoch",
     )
@@ -331,14 +383,151 @@ pub async fn claim_trial(
     .await?)
 }
 
-/// Tells the database that `runner` is alive and still running its trials.
+/// Tells the database that `runner` is alive and still running its trials (and still
+/// attached to its Slurm sweep).
 pub async fn heartbeat(pool: &SqlitePool, runner: &str) -> Result<()> {
+    let now = now();
     sqlx::query("UPDATE trials SET heartbeat_at = ?2 WHERE runner = ?1 AND status = 'running'")
         .bind(runner)
-        .bind(now())
+        .bind(now)
+        .execute(pool)
+        .await?;
+    sqlx::query("UPDATE sweeps SET attached_at = ?2 WHERE attached_by = ?1")
+        .bind(runner)
+        .bind(now)
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Makes `runner` the one runner attached to a Slurm sweep, unless another holds it and is
+/// alive: its heartbeat is younger than `stale_after` and `is_dead` does not say it died.
+/// Returns the live holder that refuses it, if any.
+pub async fn attach_sweep(
+    pool: &SqlitePool,
+    sweep: SweepId,
+    runner: &str,
+    stale_after: Duration,
+    is_dead: impl Fn(&str) -> bool,
+) -> Result<Option<String>> {
+    let mut tx = pool.begin().await?;
+    let (holder, at): (Option<String>, Option<f64>) =
+        sqlx::query_as("SELECT attached_by, attached_at FROM sweeps WHERE id = ?1")
+            .bind(sweep.0)
+            .fetch_one(&mut *tx)
+            .await?;
+    let now = now();
+    if let Some(holder) = holder.filter(|h| h != runner) {
+        let fresh = at.is_some_and(|at| now - at < stale_after.as_secs_f64());
+        if fresh && !is_dead(&holder) {
+            return Ok(Some(holder));
+        }
+    }
+    sqlx::query("UPDATE sweeps SET attached_by = ?2, attached_at = ?3 WHERE id = ?1")
+        .bind(sweep.0)
+        .bind(runner)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(None)
+}
+
+/// Lets go of a Slurm sweep that `runner` was attached to.
+pub async fn detach_sweep(pool: &SqlitePool, sweep: SweepId, runner: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE sweeps SET attached_by = NULL, attached_at = NULL WHERE id = ?1 AND attached_by = ?2",
+    )
+    .bind(sweep.0)
+    .bind(runner)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records the Slurm job (`123_4`) that runs a claimed trial, and where its attempt's events
+/// begin in its events file.
+pub async fn record_slurm_job(
+    pool: &SqlitePool,
+    trial: TrialId,
+    job: &str,
+    events_offset: u64,
+) -> Result<()> {
+    sqlx::query("UPDATE trials SET slurm_job = ?2, events_offset = ?3 WHERE id = ?1")
+        .bind(trial.0)
+        .bind(job)
+        .bind(events_offset as i64)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Hands a claimed trial back unrun (its job could not be submitted): pending again, the
+/// attempt not counted.
+pub async fn unclaim_trial(pool: &SqlitePool, trial: TrialId) -> Result<()> {
+    sqlx::query(
+        "UPDATE trials SET status = 'pending', runner = NULL, attempts = max(attempts - 1, 0),
+         slurm_job = NULL, events_offset = NULL
+         WHERE id = ?1 AND status = 'running'",
+    )
+    .bind(trial.0)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A running trial of a sweep that a Slurm job runs.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SubmittedTrial {
+    #[sqlx(flatten)]
+    pub trial: ClaimedTrial,
+    pub device: Option<String>,
+    pub slurm_job: String,
+    pub events_offset: i64,
+}
+
+/// The sweep's running trials that Slurm jobs run, handed over to `runner` (which re-attaches
+/// to their jobs instead of submitting them again).
+pub async fn take_over_submitted(
+    pool: &SqlitePool,
+    sweep: SweepId,
+    runner: &str,
+) -> Result<Vec<SubmittedTrial>> {
+    Ok(sqlx::query_as(
+        "UPDATE trials SET runner = ?2, heartbeat_at = ?3
+         WHERE sweep_id = ?1 AND status = 'running' AND slurm_job IS NOT NULL
+         RETURNING id, number, grid_index, params, config, config_hash, attempts, until_epoch,
+                   device, slurm_job, coalesce(events_offset, 0) AS events_offset",
+    )
+    .bind(sweep.0)
+    .bind(runner)
+    .bind(now())
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The Slurm jobs (`123_4`) of a sweep's running trials, with the trials' numbers.
+pub async fn running_jobs(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT number, slurm_job FROM trials
+         WHERE sweep_id = ?1 AND status = 'running' AND slurm_job IS NOT NULL ORDER BY number",
+    )
+    .bind(sweep.0)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Marks the running trials of a sweep that Slurm jobs run as interrupted (`sweep cancel`,
+/// before it cancels the jobs); returns their jobs.
+pub async fn interrupt_submitted(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE trials SET status = 'interrupted', runner = NULL
+         WHERE sweep_id = ?1 AND status = 'running' AND slurm_job IS NOT NULL
+         RETURNING slurm_job",
+    )
+    .bind(sweep.0)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// One epoch's metrics as stored.
@@ -436,7 +625,8 @@ impl Ending {
     }
 }
 
-/// Records how a trial ended, in one transaction.
+/// Records how a running trial ended, in one transaction (a trial that is no longer running,
+/// because `sweep cancel` marked it interrupted, is left as it is).
 pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Result<()> {
     let mut tx = pool.begin().await?;
     match ending {
@@ -447,10 +637,11 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
             confusion,
             classes,
         } => {
-            sqlx::query(
+            let updated = sqlx::query(
                 "UPDATE trials SET status = 'done', runner = NULL, best_epoch = ?2, objective = ?3,
                  checkpoint = ?4, error = NULL,
-                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1 AND status = 'running'",
             )
             .bind(trial.0)
             .bind(best_epoch)
@@ -458,6 +649,10 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
             .bind(checkpoint)
             .execute(&mut *tx)
             .await?;
+            if updated.rows_affected() == 0 {
+                // No longer running (`sweep cancel` interrupted it meanwhile): left as it is.
+                return Ok(());
+            }
             sqlx::query("DELETE FROM confusion WHERE trial_id = ?1")
                 .bind(trial.0)
                 .execute(&mut *tx)
@@ -477,7 +672,8 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
         Ending::Failed { error, .. } => {
             sqlx::query(
                 "UPDATE trials SET status = ?2, runner = NULL, error = ?3,
-                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1 AND status = 'running'",
             )
             .bind(trial.0)
             .bind(ending.status())
@@ -486,11 +682,13 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
             .await?;
         }
         Ending::Interrupted | Ending::Paused | Ending::Stopped => {
-            sqlx::query("UPDATE trials SET status = ?2, runner = NULL WHERE id = ?1")
-                .bind(trial.0)
-                .bind(ending.status())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE trials SET status = ?2, runner = NULL WHERE id = ?1 AND status = 'running'",
+            )
+            .bind(trial.0)
+            .bind(ending.status())
+            .execute(&mut *tx)
+            .await?;
         }
     }
     tx.commit().await?;
@@ -520,11 +718,12 @@ pub async fn running_trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<(Tr
 }
 
 /// Marks a trial whose runner is known to be dead as interrupted, if `runner` still holds
-/// it: it resumes from its last checkpoint when next claimed.
+/// it: it resumes from its last checkpoint when next claimed. A trial that a Slurm job runs
+/// outlives its runner, and is left for the next one to re-attach to.
 pub async fn release_trial(pool: &SqlitePool, trial: TrialId, runner: &str) -> Result<()> {
     sqlx::query(
         "UPDATE trials SET status = 'interrupted', runner = NULL
-         WHERE id = ?1 AND runner = ?2 AND status = 'running'",
+         WHERE id = ?1 AND runner = ?2 AND status = 'running' AND slurm_job IS NULL",
     )
     .bind(trial.0)
     .bind(runner)
@@ -553,6 +752,8 @@ pub struct TrialRow {
     pub best_epoch: Option<i64>,
     pub objective: Option<f64>,
     pub checkpoint: Option<String>,
+    /// The Slurm job (`123_4`) of its current or last Slurm attempt.
+    pub slurm_job: Option<String>,
 }
 
 impl TrialRow {
@@ -600,7 +801,7 @@ pub fn rank_best_first(trials: &mut [TrialRow]) {
 pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> {
     Ok(sqlx::query_as(
         "SELECT id, number, grid_index, params, config, config_hash, status, until_epoch, device,
-                attempts, error, best_epoch, objective, checkpoint
+                attempts, error, best_epoch, objective, checkpoint, slurm_job
          FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
     )
     .bind(sweep.0)
@@ -1190,6 +1391,110 @@ mod tests {
             .execute(&pool)
             .await;
         assert!(orphan.is_err(), "epochs still refer to trials");
+    }
+
+    #[test]
+    fn network_filesystems_are_named_and_local_ones_are_not() {
+        assert_eq!(filesystem_name(0x6969), Some("nfs"));
+        assert_eq!(filesystem_name(0xff53_4d42), Some("cifs"));
+        assert_eq!(filesystem_name(0xef53), None, "ext4");
+        assert_eq!(filesystem_name(0x0102_1994), None, "tmpfs");
+        assert_eq!(network_filesystem(Path::new("/proc/self")), None);
+    }
+
+    #[sqlx::test]
+    async fn one_runner_at_a_time_is_attached_to_a_slurm_sweep(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(1))
+            .await
+            .unwrap();
+        let alive = |_: &str| false;
+        assert_eq!(
+            attach_sweep(&pool, sweep, "a", STALE, alive).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            attach_sweep(&pool, sweep, "b", STALE, alive).await.unwrap(),
+            Some("a".to_string()),
+            "refused while a is alive"
+        );
+        assert_eq!(
+            attach_sweep(&pool, sweep, "b", STALE, |r| r == "a")
+                .await
+                .unwrap(),
+            None,
+            "taken over once a is dead"
+        );
+        detach_sweep(&pool, sweep, "b").await.unwrap();
+        assert_eq!(
+            attach_sweep(&pool, sweep, "c", STALE, alive).await.unwrap(),
+            None
+        );
+    }
+
+    #[sqlx::test]
+    async fn submitted_trials_are_re_attached_never_claimed_again(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let a = claim_trial(&pool, sweep, "r1", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        record_slurm_job(&pool, a.id, "12_0", 345).await.unwrap();
+        let b = claim_trial(&pool, sweep, "r1", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        unclaim_trial(&pool, b.id).await.unwrap();
+        // r1 dies: a stale claim takes the unsubmitted trial, never the submitted one.
+        let again = claim_trial(&pool, sweep, "r2", "cpu", Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (again.id, again.attempts),
+            (b.id, 1),
+            "unclaimed, not counted"
+        );
+        let failed = Ending::Failed {
+            error: "x".into(),
+            retry: false,
+        };
+        end_trial(&pool, again.id, &failed).await.unwrap();
+        assert_eq!(
+            claim_trial(&pool, sweep, "r2", "cpu", Duration::ZERO)
+                .await
+                .unwrap(),
+            None
+        );
+        let taken = take_over_submitted(&pool, sweep, "r2").await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(
+            (
+                taken[0].trial.id,
+                &taken[0].slurm_job[..],
+                taken[0].events_offset
+            ),
+            (a.id, "12_0", 345)
+        );
+        assert_eq!(interrupt_submitted(&pool, sweep).await.unwrap(), ["12_0"]);
+        end_trial(
+            &pool,
+            a.id,
+            &Ending::Failed {
+                error: "CANCELLED".into(),
+                retry: false,
+            },
+        )
+        .await
+        .unwrap();
+        let rows = trials(&pool, sweep).await.unwrap();
+        assert_eq!(
+            rows[0].status,
+            TrialStatus::Interrupted,
+            "cancelled, not failed"
+        );
+        assert_eq!(rows[0].slurm_job.as_deref(), Some("12_0"));
     }
 
     #[sqlx::test]

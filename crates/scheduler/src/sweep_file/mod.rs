@@ -19,7 +19,9 @@ pub use grid::{expand_grid, TrialSpec};
 pub use hyperparameters::{Param, Setting};
 pub use prune::Prune;
 pub use random::{Distribution, Random, RandomAxis};
-pub use schema::{Axis, DataSource, Devices, RunSettings, SweepFile, TrialConfig};
+pub use schema::{
+    Axis, DataSource, Devices, Executor, RunSettings, SlurmSettings, SweepFile, TrialConfig,
+};
 
 impl SweepFile {
     /// Reads and validates the sweep file at `path`.
@@ -208,6 +210,54 @@ trials_per_device = 2
         );
         let err = error(&edited("trials_per_device = 2", "colour = 2"));
         assert_eq!(err, "s.toml:29: unknown key `run.colour`");
+    }
+
+    #[test]
+    fn slurm_settings_are_read_and_checked_with_their_line() {
+        let slurm = |table: &str| format!("{SEED_GRID}executor = \"slurm\"\n[run.slurm]\n{table}");
+        let file = parse(&slurm(
+            "partition = \"gpu\"\ngpus_per_trial = 1\ncpus_per_trial = 4\nmem = \"16G\"\n\
+             time = \"1-02:00:00\"\naccount = \"lab\"\nqos = \"normal\"\nmax_parallel = 8\n\
+             sbatch_args = [\"--constraint=a100\"]\nwarning_seconds = 300\nmax_requeues = 2\n",
+        ))
+        .unwrap();
+        assert_eq!(file.run.executor, Executor::Slurm);
+        assert_eq!(
+            file.run.slurm,
+            SlurmSettings {
+                partition: Some("gpu".into()),
+                gpus_per_trial: 1,
+                cpus_per_trial: 4,
+                mem: Some("16G".into()),
+                time: Some("1-02:00:00".into()),
+                account: Some("lab".into()),
+                qos: Some("normal".into()),
+                max_parallel: Some(8),
+                sbatch_args: vec!["--constraint=a100".into()],
+                warning_seconds: 300,
+                max_requeues: 2,
+            }
+        );
+        assert_eq!(
+            error(&slurm("partiton = \"gpu\"\n")),
+            "s.toml:32: unknown key `run.slurm.partiton` (did you mean `run.slurm.partition`?)"
+        );
+        assert_eq!(
+            error(&slurm("mem = \"lots\"\n")),
+            "s.toml:32: `run.slurm.mem` must be a size such as \"16G\" or \"4000M\", not \"lots\""
+        );
+        assert!(
+            error(&slurm("time = \"2h\"\n")).starts_with("s.toml:32: `run.slurm.time` must be"),
+        );
+        assert!(error(&slurm("cpus_per_trial = 0\n"))
+            .starts_with("s.toml:32: `run.slurm.cpus_per_trial`"));
+        assert!(error(&slurm("sbatch_args = \"--x\"\n"))
+            .starts_with("s.toml:32: `run.slurm.sbatch_args` must be a list"));
+        let err = error(&edited("trials_per_device = 2", "executor = \"slurn\""));
+        assert_eq!(
+            err,
+            "s.toml:29: `run.executor` must be \"local\" or \"slurm\", not \"slurn\" (did you mean \"slurm\"?)"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::hyperparameters::{
 };
 use super::prune::Prune;
 use super::random::{Distribution, Random, RandomAxis};
-use super::schema::{Axis, DataSource, Devices, RunSettings, SweepFile};
+use super::schema::{Axis, DataSource, Devices, Executor, RunSettings, SlurmSettings, SweepFile};
 
 /// Reads one file's keys, turning byte offsets into line numbers for errors.
 struct Reader<'a> {
@@ -419,16 +419,43 @@ impl Reader<'_> {
             devices: Devices::Auto,
             trials_per_device: 1,
             max_retries: 0,
+            executor: Executor::Local,
+            slurm: SlurmSettings::default(),
         };
-        let keys = ["devices", "trials_per_device", "max_retries"];
+        let keys = [
+            "devices",
+            "trials_per_device",
+            "max_retries",
+            "executor",
+            "slurm",
+        ];
         let Some(table) = self.section(root, "run", &keys)? else {
             return Ok(run);
         };
         for (key, item) in table.iter() {
             let full = format!("run.{key}");
             let line = self.key_line(table, key);
+            if key == "slurm" {
+                run.slurm = self.slurm(table, item)?;
+                continue;
+            }
             let value = self.value(item, line, &full, "a value")?;
             match key {
+                "executor" => {
+                    let names: Vec<&str> = Executor::ALL.iter().map(|e| e.name()).collect();
+                    run.executor =
+                        value.as_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
+                            let hint = value
+                                .as_str()
+                                .and_then(|v| closest(v, &names))
+                                .map(|h| format!("\"{h}\""));
+                            let refusal = Refusal::Expected {
+                                expected: "\"local\" or \"slurm\"".into(),
+                                hint,
+                            };
+                            self.refused(line, &full, value, refusal)
+                        })?;
+                }
                 "devices" => run.devices = self.devices(value, line)?,
                 "trials_per_device" => {
                     run.trials_per_device = self.int(value, line, &full, 1)? as usize
@@ -438,6 +465,66 @@ impl Reader<'_> {
             }
         }
         Ok(run)
+    }
+
+    /// The `[run.slurm]` table.
+    fn slurm(&self, run: &dyn TableLike, item: &Item) -> Result<SlurmSettings, SweepFileError> {
+        let line = self.key_line(run, "slurm");
+        let table = item
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type(line, "run.slurm", "a table"))?;
+        let keys = [
+            "partition",
+            "gpus_per_trial",
+            "cpus_per_trial",
+            "mem",
+            "time",
+            "account",
+            "qos",
+            "max_parallel",
+            "sbatch_args",
+            "warning_seconds",
+            "max_requeues",
+        ];
+        self.only_known(table, "run.slurm", &keys)?;
+        let mut slurm = SlurmSettings::default();
+        for (key, item) in table.iter() {
+            let full = format!("run.slurm.{key}");
+            let line = self.key_line(table, key).max(line);
+            let value = self.value(item, line, &full, "a value")?;
+            let text = |shape: fn(&str) -> bool, expected: &str| match value.as_str() {
+                Some(v) if shape(v) => Ok(Some(v.to_string())),
+                _ => Err(self.refused(line, &full, value, Refusal::expected(expected))),
+            };
+            let name = |v: &str| !v.is_empty() && !v.contains(char::is_whitespace);
+            let count = |min: i64| self.int(value, line, &full, min).map(|n| n as u32);
+            match key {
+                "partition" => slurm.partition = text(name, "a partition's name")?,
+                "account" => slurm.account = text(name, "an account's name")?,
+                "qos" => slurm.qos = text(name, "a QOS's name")?,
+                "mem" => slurm.mem = text(slurm_memory, "a size such as \"16G\" or \"4000M\"")?,
+                "time" => {
+                    let expected = "a time limit such as \"30\", \"2:00:00\" or \"1-12:00:00\"";
+                    slurm.time = text(slurm_time, expected)?
+                }
+                "gpus_per_trial" => slurm.gpus_per_trial = count(0)?,
+                "cpus_per_trial" => slurm.cpus_per_trial = count(1)?,
+                "max_parallel" => slurm.max_parallel = Some(count(1)?),
+                "warning_seconds" => slurm.warning_seconds = count(1)?,
+                "max_requeues" => slurm.max_requeues = count(0)?,
+                "sbatch_args" => {
+                    let args: Option<Vec<String>> = value
+                        .as_array()
+                        .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect());
+                    slurm.sbatch_args = args.ok_or_else(|| {
+                        let expected = "a list of strings, such as [\"--constraint=a100\"]";
+                        self.refused(line, &full, value, Refusal::expected(expected))
+                    })?;
+                }
+                _ => unreachable!("only_known checked the keys"),
+            }
+        }
+        Ok(slurm)
     }
 
     fn devices(&self, value: &Value, line: usize) -> Result<Devices, SweepFileError> {
@@ -753,4 +840,24 @@ impl Reader<'_> {
             },
         }))
     }
+}
+
+/// Whether `text` is a memory size as sbatch's `--mem` takes it: digits, then K, M, G or T.
+fn slurm_memory(text: &str) -> bool {
+    let digits = text.trim_end_matches(['K', 'M', 'G', 'T']);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && text.len() - digits.len() <= 1
+}
+
+/// Whether `text` is a time limit as sbatch's `--time` takes it: `M`, `M:S`, `H:M:S`, `D-H`,
+/// `D-H:M` or `D-H:M:S`.
+fn slurm_time(text: &str) -> bool {
+    let number = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let (days, clock) = match text.split_once('-') {
+        Some((days, clock)) => (Some(days), clock),
+        None => (None, text),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    days.is_none_or(number) && parts.iter().all(|p| number(p)) && parts.len() <= 3
 }

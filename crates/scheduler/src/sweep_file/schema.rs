@@ -28,12 +28,91 @@ pub enum Devices {
     List(Vec<DeviceName>),
 }
 
+/// Where a sweep's trials run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Executor {
+    /// Child processes of `sweep run`, on this machine's device slots.
+    #[default]
+    Local,
+    /// Slurm jobs (job arrays submitted with sbatch), with the `[run.slurm]` settings.
+    Slurm,
+}
+
+impl Executor {
+    /// Every executor, as the sweep file and `--executor` name them.
+    pub const ALL: [Executor; 2] = [Executor::Local, Executor::Slurm];
+
+    /// The name in the sweep file and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Executor::Local => "local",
+            Executor::Slurm => "slurm",
+        }
+    }
+}
+
+impl std::str::FromStr for Executor {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Executor::ALL
+            .into_iter()
+            .find(|e| e.name() == text)
+            .ok_or_else(|| format!("unknown executor `{text}` (local or slurm)"))
+    }
+}
+
+/// The `[run.slurm]` table: how each trial's job is submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmSettings {
+    pub partition: Option<String>,
+    /// GPUs per trial (`--gpus`); 0 runs the trial on the CPU.
+    pub gpus_per_trial: u32,
+    pub cpus_per_trial: u32,
+    /// `--mem`, as Slurm writes it: `16G`, `4000M`.
+    pub mem: Option<String>,
+    /// `--time`, as Slurm writes it: `30`, `2:00:00`, `1-12:00:00`.
+    pub time: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// At most this many of the sweep's jobs run at once (the arrays' `%N`).
+    pub max_parallel: Option<u32>,
+    /// Passed to sbatch as written, after sweep's own options.
+    pub sbatch_args: Vec<String>,
+    /// Seconds before the time limit (or a preemption) that the trial is told to checkpoint
+    /// and stop (`--signal=B:USR2@N`).
+    pub warning_seconds: u32,
+    /// How many times a trial's job may be requeued (preempted, timed out) before the trial
+    /// is failed.
+    pub max_requeues: u32,
+}
+
+impl Default for SlurmSettings {
+    fn default() -> Self {
+        SlurmSettings {
+            partition: None,
+            gpus_per_trial: 0,
+            cpus_per_trial: 1,
+            mem: None,
+            time: None,
+            account: None,
+            qos: None,
+            max_parallel: None,
+            sbatch_args: Vec::new(),
+            warning_seconds: 120,
+            max_requeues: 3,
+        }
+    }
+}
+
 /// The `[run]` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSettings {
     pub devices: Devices,
     pub trials_per_device: usize,
     pub max_retries: u32,
+    pub executor: Executor,
+    pub slurm: SlurmSettings,
 }
 
 /// A grid axis: a hyperparameter and its values.

@@ -1,0 +1,619 @@
+//! The Slurm executor end to end, on a real Slurm (`.ci/slurm-up` starts a one-node cluster
+//! with MaxArraySize=8): a sweep's trials done through Slurm with a local run's metrics, a
+//! killed scheduler re-attached without a second submission, a requeued job resumed from its
+//! checkpoint, cancelled and killed jobs failed with Slurm's reason (and retried), a bad
+//! partition refused with sbatch's words, and a grid chunked into several arrays.
+//!
+//! Without Slurm these tests are skipped with a message, unless `SWEEP_REQUIRE_SLURM=1` (as
+//! in CI), where they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use sweep_store::TrialStatus;
+use sweep_tests::{stored_trials, sweep_bin, text, trial_dir, wait_for, wait_until, StoredTrial};
+
+/// Whether Slurm is here to test against; without it the test is skipped (with a message
+/// saying how to run it), or fails when `SWEEP_REQUIRE_SLURM=1`.
+fn slurm_here(test: &str) -> bool {
+    let works = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let here = works("sbatch", &["--version"]) && works("squeue", &["-h", "-o", "%i"]);
+    if !here {
+        assert!(
+            std::env::var("SWEEP_REQUIRE_SLURM").as_deref() != Ok("1"),
+            "SWEEP_REQUIRE_SLURM=1 but no Slurm answers (sbatch on the PATH, squeue): start it with `.ci/slurm-up`"
+        );
+        eprintln!(
+            "skipping {test}: no Slurm here (sbatch on the PATH and a controller answering squeue). \
+             Start a one-node test cluster as root with `.ci/slurm-up`, then run \
+             `cargo test --release -p sweep-tests --test slurm`"
+        );
+    }
+    here
+}
+
+/// A sweep name no earlier test run on this cluster used (Slurm remembers jobs for an hour).
+fn unique(name: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 1_000_000;
+    format!("{name}{}x{now}", std::process::id())
+}
+
+/// A small Slurm sweep on synthetic data: `lr` × 2 optimizers, `epochs` epochs of `train`
+/// images; `slurm` is added to its `[run.slurm]` table.
+fn sweep_file(name: &str, lr: &str, epochs: u32, train: usize, run: &str, slurm: &str) -> String {
+    format!(
+        r#"name = "{name}"
+
+[data]
+synthetic = {{ classes = 3, size = 24, train = {train}, val = 30, test = 10, seed = 1 }}
+
+[model]
+arch = "resnet"
+filters = [8, 16]
+neurons = 8
+dropout = 0.1
+
+[train]
+epochs = {epochs}
+batch_size = 16
+seed = 3
+
+[grid]
+lr = {lr}
+optimizer = ["adam", "sgd"]
+
+[run]
+executor = "slurm"
+devices = "cpu"
+{run}
+
+[run.slurm]
+cpus_per_trial = 1
+{slurm}
+"#
+    )
+}
+
+/// `sweep ARGS` in `dir`, waited for; its exit code, stdout and stderr.
+fn sweep(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(sweep_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+/// Starts `sweep run FILE --db sweep.db` in `dir`.
+fn spawn_run(dir: &Path, file: &str) -> Child {
+    Command::new(sweep_bin())
+        .args(["run", file, "--db", "sweep.db"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a `sweep run` to end, within the deadline; its exit code, stdout and stderr.
+fn finish(child: Child) -> (Option<i32>, String, String) {
+    let mut child = child;
+    wait_until(|| child.try_wait().unwrap().map(|_| ()));
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+/// Every job (`123_4`) Slurm knows by the sweep's job name, pending, running or ended.
+fn jobs_named(sweep: &str) -> Vec<String> {
+    let out = Command::new("squeue")
+        .args(["-h", "-r", "--states=all", "-o", "%i"])
+        .arg(format!("--name=sweep-{sweep}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// The jobs a trial folder lists, one per submission.
+fn jobs_of(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("slurm_jobs"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The epoch numbers of a trial folder's `epoch` events, in file order.
+fn epoch_events(dir: &Path) -> Vec<u64> {
+    events(dir)
+        .iter()
+        .filter(|e| e["event"] == "epoch")
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect()
+}
+
+fn events(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The epochs' metrics without their timings: what must not depend on where a trial ran.
+fn metrics(t: &StoredTrial) -> Vec<[f64; 6]> {
+    t.metrics
+        .iter()
+        .map(|e| {
+            [
+                e.train_loss,
+                e.train_acc,
+                e.val_loss,
+                e.val_acc,
+                e.val_f1,
+                e.lr,
+            ]
+        })
+        .collect()
+}
+
+/// The trials of `sweep` in `dir`'s database, by configuration hash.
+fn by_hash(dir: &Path, sweep: &str) -> std::collections::BTreeMap<String, StoredTrial> {
+    stored_trials(&dir.join("sweep.db"), sweep)
+        .into_iter()
+        .map(|t| (t.row.config_hash.clone(), t))
+        .collect()
+}
+
+/// Runs the sweep file `file` of `dir` locally, in `dir/local/` (its own database and
+/// results), with one trial at a time on every core.
+fn run_locally(dir: &Path, file: &str) -> PathBuf {
+    let local = dir.join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::copy(dir.join(file), local.join(file)).unwrap();
+    let (code, _, stderr) = sweep(
+        &local,
+        &[
+            "run",
+            file,
+            "--db",
+            "sweep.db",
+            "--executor",
+            "local",
+            "--jobs",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    local
+}
+
+/// The pids of the `sweep trial` processes that run the trial in `dir`.
+fn trial_processes(dir: &Path) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            sweep_tests::trial_dir_of_process(pid).is_some_and(|d| d == dir)
+                && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "sweep")
+        })
+        .collect()
+}
+
+/// Waits until some trial of the sweep runs with at least `epochs` epochs recorded and
+/// returns it.
+fn a_running_trial(db: &Path, sweep: &str, epochs: usize) -> StoredTrial {
+    let trials = wait_for(db, sweep, |trials| {
+        let ended = !trials.is_empty() && trials.iter().all(|t| t.row.status.is_final());
+        assert!(
+            !ended,
+            "the trials ended before the test could act: make them longer"
+        );
+        trials
+            .iter()
+            .any(|t| t.row.status == TrialStatus::Running && t.epochs.len() >= epochs)
+    });
+    trials
+        .into_iter()
+        .find(|t| t.row.status == TrialStatus::Running && t.epochs.len() >= epochs)
+        .unwrap()
+}
+
+/// The state of a job as squeue shows it (empty when Slurm does not know it).
+fn job_state(job: &str) -> String {
+    let out = Command::new("squeue")
+        .args(["-h", "-r", "--states=all", "-o", "%T", "-j", job])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn scontrol(args: &[&str]) {
+    let out = Command::new("scontrol").args(args).output().unwrap();
+    assert!(out.status.success(), "scontrol {args:?}: {}", text(&out).1);
+}
+
+#[test]
+fn the_quick_sweep_runs_through_slurm_with_a_local_runs_metrics() {
+    if !slurm_here("the_quick_sweep_runs_through_slurm_with_a_local_runs_metrics") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("quick");
+    let quick = include_str!("../../sweeps/quick.toml")
+        .replace("name = \"quick\"", &format!("name = \"{name}\""))
+        .replace("[run]\n", "[run]\nexecutor = \"slurm\"\n");
+    std::fs::write(dir.join("quick.toml"), &quick).unwrap();
+    let started = Instant::now();
+    let (code, stdout, stderr) = sweep(dir, &["run", "quick.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("submitted 12 trials to Slurm as 2 job arrays"),
+        "{stderr}"
+    );
+    eprintln!(
+        "12 trials through Slurm in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let slurm = by_hash(dir, &name);
+    let results = dir.join("results");
+    for t in slurm.values() {
+        assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
+        assert_eq!(t.epochs, (1..=6).collect::<Vec<_>>());
+        let folder = trial_dir(&results, &name, &t.row);
+        let jobs = jobs_of(&folder);
+        assert_eq!(jobs.len(), 1, "one job per trial: {jobs:?}");
+        assert_eq!(
+            t.row.slurm_job.as_deref(),
+            Some(jobs[0].as_str()),
+            "recorded with the trial"
+        );
+    }
+    let local = by_hash(&run_locally(dir, "quick.toml"), &name);
+    assert_eq!(slurm.len(), 12);
+    for (hash, t) in &slurm {
+        let l = &local[hash];
+        assert_eq!(
+            metrics(t),
+            metrics(l),
+            "trial {}: the same metrics on Slurm (1 thread) as locally",
+            t.row.number
+        );
+        assert_eq!(t.row.objective, l.row.objective);
+        assert_eq!(t.row.best_epoch, l.row.best_epoch);
+    }
+}
+
+#[test]
+fn a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice() {
+    if !slurm_here("a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("kill");
+    let file = sweep_file(
+        &name,
+        "[0.01, 0.005, 0.001]",
+        6,
+        200,
+        "",
+        "max_parallel = 2",
+    );
+    std::fs::write(dir.join("k.toml"), file).unwrap();
+    let db = dir.join("sweep.db");
+    let run = spawn_run(dir, "k.toml");
+    let pid = run.id();
+    wait_for(&db, &name, |trials| {
+        trials.iter().any(|t| !t.epochs.is_empty())
+            && trials.iter().any(|t| t.row.status != TrialStatus::Done)
+    });
+    // A second scheduler on the same sweep is refused while the first is alive.
+    let (code, _, stderr) = sweep(dir, &["run", "k.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is followed by another `sweep run`"),
+        "{stderr}"
+    );
+    sweep_tests::signal(pid, libc::SIGKILL);
+    let _ = finish(run);
+    // The jobs go on without it.
+    let (code, stdout, stderr) = sweep(dir, &["run", "k.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("re-attached to"), "{stderr}");
+    let trials = stored_trials(&db, &name);
+    let results = dir.join("results");
+    for t in &trials {
+        assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
+        assert_eq!(t.epochs, (1..=6).collect::<Vec<_>>());
+        assert_eq!(t.row.attempts, 1, "{:?}", t.row);
+        assert_eq!(
+            jobs_of(&trial_dir(&results, &name, &t.row)).len(),
+            1,
+            "{:?}",
+            t.row
+        );
+    }
+    let mut jobs = jobs_named(&name);
+    jobs.sort();
+    jobs.dedup();
+    assert_eq!(jobs.len(), trials.len(), "one job per trial: {jobs:?}");
+}
+
+#[test]
+fn a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch() {
+    if !slurm_here("a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("requeue");
+    let file = sweep_file(&name, "[0.01]", 12, 1500, "", "");
+    std::fs::write(dir.join("r.toml"), file).unwrap();
+    let db = dir.join("sweep.db");
+    let run = spawn_run(dir, "r.toml");
+    let trial = a_running_trial(&db, &name, 2);
+    let job = trial.row.slurm_job.clone().unwrap();
+    let folder = trial_dir(&dir.join("results"), &name, &trial.row);
+    scontrol(&["requeue", &job]);
+    // A requeued job waits (Reason=BeginTime) before it may start again: let it go now.
+    wait_until(|| (job_state(&job) == "PENDING").then_some(()));
+    scontrol(&["update", &format!("jobid={job}"), "starttime=now"]);
+    let (code, stdout, stderr) = finish(run);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let trials = stored_trials(&db, &name);
+    for t in &trials {
+        assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
+        assert_eq!(t.epochs, (1..=12).collect::<Vec<_>>());
+    }
+    let all = events(&folder);
+    assert!(all.iter().any(|e| e["event"] == "interrupted"), "{all:?}");
+    assert_eq!(
+        all.iter().filter(|e| e["event"] == "started").count(),
+        2,
+        "{all:?}"
+    );
+    let epochs = epoch_events(&folder);
+    assert_eq!(
+        epochs,
+        (1..=12).collect::<Vec<_>>(),
+        "no epoch trained twice"
+    );
+    assert_eq!(jobs_of(&folder), [job], "requeued, not submitted again");
+    let local = by_hash(&run_locally(dir, "r.toml"), &name);
+    for t in &trials {
+        let l = &local[&t.row.config_hash];
+        assert_eq!(
+            metrics(t),
+            metrics(l),
+            "the same metrics as an uninterrupted run"
+        );
+        assert_eq!(t.row.objective, l.row.objective);
+    }
+}
+
+#[test]
+fn a_cancelled_job_fails_with_slurms_reason_and_is_retried_with_max_retries() {
+    if !slurm_here("a_cancelled_job_fails_with_slurms_reason_and_is_retried_with_max_retries") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (once, retried) = (tmp.path().join("once"), tmp.path().join("retried"));
+    let (a, b) = (unique("cancel"), unique("retry"));
+    for (dir, name, retries) in [(&once, &a, 0), (&retried, &b, 1)] {
+        std::fs::create_dir_all(dir).unwrap();
+        let run = format!("max_retries = {retries}");
+        // One job of each sweep at a time: both sweeps run side by side on the test cluster.
+        let file = sweep_file(name, "[0.01]", 20, 1000, &run, "max_parallel = 1");
+        std::fs::write(dir.join("c.toml"), file).unwrap();
+    }
+    let runs = [spawn_run(&once, "c.toml"), spawn_run(&retried, "c.toml")];
+    let mut cancelled: Vec<Option<(i64, String)>> = vec![None, None];
+    wait_until(|| {
+        for (i, (dir, name)) in [(&once, &a), (&retried, &b)].into_iter().enumerate() {
+            if cancelled[i].is_some() {
+                continue;
+            }
+            let trials = sweep_tests::try_stored_trials(&dir.join("sweep.db"), name).ok()?;
+            let Some(trial) = trials
+                .iter()
+                .find(|t| t.row.status == TrialStatus::Running && !t.epochs.is_empty())
+            else {
+                continue;
+            };
+            let job = trial.row.slurm_job.clone().unwrap();
+            let out = Command::new("scancel").arg(&job).output().unwrap();
+            assert!(out.status.success(), "{}", text(&out).1);
+            cancelled[i] = Some((trial.row.id, job));
+        }
+        cancelled.iter().all(Option::is_some).then_some(())
+    });
+    let cancelled: Vec<(i64, String)> = cancelled.into_iter().flatten().collect();
+    let [once_run, retried_run] = runs;
+    let (code, stdout, stderr) = finish(once_run);
+    assert_eq!(code, Some(1), "a trial failed: {stdout}\n{stderr}");
+    let trials = stored_trials(&once.join("sweep.db"), &a);
+    for t in &trials {
+        if t.row.id == cancelled[0].0 {
+            assert_eq!(t.row.status, TrialStatus::Failed, "{:?}", t.row);
+            let error = t.row.error.as_deref().unwrap_or_default();
+            assert!(
+                error.starts_with(&format!("Slurm job {} ended CANCELLED", cancelled[0].1)),
+                "{error}"
+            );
+        } else {
+            assert_eq!(
+                t.row.status,
+                TrialStatus::Done,
+                "the others finish: {:?}",
+                t.row
+            );
+        }
+    }
+    let (code, stdout, stderr) = finish(retried_run);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let trials = stored_trials(&retried.join("sweep.db"), &b);
+    for t in &trials {
+        assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
+        assert_eq!(t.epochs, (1..=20).collect::<Vec<_>>());
+        let jobs = jobs_of(&trial_dir(&retried.join("results"), &b, &t.row));
+        if t.row.id == cancelled[1].0 {
+            assert_eq!(t.row.attempts, 2, "{:?}", t.row);
+            assert_eq!(jobs.len(), 2, "resubmitted once: {jobs:?}");
+            assert_eq!(jobs[0], cancelled[1].1);
+        } else {
+            assert_eq!(jobs.len(), 1, "{jobs:?}");
+        }
+    }
+}
+
+#[test]
+fn a_job_whose_trial_is_killed_on_the_node_fails_with_a_reason() {
+    if !slurm_here("a_job_whose_trial_is_killed_on_the_node_fails_with_a_reason") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("killed");
+    let file = sweep_file(&name, "[0.01]", 20, 1000, "", "");
+    std::fs::write(dir.join("x.toml"), file).unwrap();
+    let db = dir.join("sweep.db");
+    let run = spawn_run(dir, "x.toml");
+    let trial = a_running_trial(&db, &name, 1);
+    let folder = trial_dir(&dir.join("results"), &name, &trial.row);
+    let pids = wait_until(|| Some(trial_processes(&folder)).filter(|p| !p.is_empty()));
+    for pid in pids {
+        sweep_tests::signal(pid, libc::SIGKILL);
+    }
+    let (code, stdout, stderr) = finish(run);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let t = stored_trials(&db, &name)
+        .into_iter()
+        .find(|t| t.row.id == trial.row.id)
+        .unwrap();
+    assert_eq!(
+        t.row.status,
+        TrialStatus::Failed,
+        "not left running: {:?}",
+        t.row
+    );
+    let error = t.row.error.as_deref().unwrap_or_default();
+    let job = trial.row.slurm_job.unwrap();
+    assert!(
+        error.starts_with(&format!("Slurm job {job} ended FAILED")),
+        "{error}"
+    );
+    assert!(error.contains("without a result from its trial"), "{error}");
+}
+
+#[test]
+fn a_bad_partition_exits_2_with_sbatchs_message_and_submits_nothing() {
+    if !slurm_here("a_bad_partition_exits_2_with_sbatchs_message_and_submits_nothing") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("badpart");
+    let file = sweep_file(
+        &name,
+        "[0.01, 0.001]",
+        1,
+        40,
+        "",
+        "partition = \"nosuchpartition\"",
+    );
+    std::fs::write(dir.join("b.toml"), file).unwrap();
+    let (code, stdout, stderr) = sweep(dir, &["run", "b.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("sbatch refused the sweep's jobs: sbatch: error:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.to_lowercase().contains("invalid partition"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was submitted"), "{stderr}");
+    let trials = stored_trials(&dir.join("sweep.db"), &name);
+    assert_eq!(trials.len(), 4);
+    for t in &trials {
+        assert_eq!(t.row.status, TrialStatus::Pending, "{:?}", t.row);
+        assert_eq!((t.row.attempts, t.row.slurm_job.as_deref()), (0, None));
+    }
+    assert_eq!(jobs_named(&name), Vec::<String>::new(), "nothing submitted");
+}
+
+#[test]
+fn a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once() {
+    if !slurm_here("a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once") {
+        return;
+    }
+    let out = Command::new("scontrol")
+        .args(["show", "config"])
+        .output()
+        .unwrap();
+    let config = String::from_utf8_lossy(&out.stdout).into_owned();
+    let max_array: usize = config
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MaxArraySize")?
+                .trim()
+                .strip_prefix('=')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("chunks");
+    // Twice MaxArraySize and one more: three arrays.
+    let seeds: Vec<String> = (0..max_array + 1).map(|s| s.to_string()).collect();
+    let file = sweep_file(&name, "[0.01]", 1, 40, "", "max_parallel = 2").replace(
+        "[grid]\n",
+        &format!("[grid]\nseed = [{}]\n", seeds.join(", ")),
+    );
+    std::fs::write(dir.join("g.toml"), file).unwrap();
+    let (code, stdout, stderr) = sweep(dir, &["run", "g.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let trials = stored_trials(&dir.join("sweep.db"), &name);
+    assert_eq!(trials.len(), 2 * (max_array + 1));
+    let mut arrays: Vec<String> = Vec::new();
+    for t in &trials {
+        assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
+        assert_eq!(t.epochs, [1]);
+        let jobs = jobs_of(&trial_dir(&dir.join("results"), &name, &t.row));
+        assert_eq!(jobs.len(), 1, "{jobs:?}");
+        arrays.push(jobs[0].split('_').next().unwrap().to_string());
+    }
+    arrays.sort();
+    arrays.dedup();
+    assert_eq!(
+        arrays.len(),
+        3,
+        "{} trials in arrays of at most {max_array}",
+        trials.len()
+    );
+    let mut jobs = jobs_named(&name);
+    jobs.sort();
+    jobs.dedup();
+    assert_eq!(jobs.len(), trials.len(), "every trial's job once: {jobs:?}");
+}
