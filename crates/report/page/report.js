@@ -579,7 +579,10 @@
       for (const tick of scales[i].ticks) {
         if (tick.y === null) continue;
         g.appendChild(svgEl('line', { x1: xs[i] - 3, x2: xs[i], y1: tick.y, y2: tick.y }));
-        g.appendChild(svgEl('text', { x: xs[i] - 5, y: tick.y + 4, 'text-anchor': 'end' }, tick.label));
+        const label = tick.label.length > 14 ? tick.label.slice(0, 13) + '\u2026' : tick.label;
+        const text = svgEl('text', { x: xs[i] - 5, y: tick.y + 4, 'text-anchor': 'end' }, label);
+        text.appendChild(svgEl('title', {}, tick.label));
+        g.appendChild(text);
       }
       svg.appendChild(g);
     });
