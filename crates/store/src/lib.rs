@@ -982,11 +982,9 @@ mod tests {
         let b = record_sweep(&pool, "b", "b.toml", "", &new_trials(1))
             .await
             .unwrap();
-        let ids = |sweep| async move {
-            let rows = trials(&pool, sweep).await.unwrap();
-            rows.iter().map(|t| TrialId(t.id)).collect::<Vec<_>>()
-        };
-        let (ta, tb) = (ids(a).await, ids(b).await);
+        let ids = |rows: Vec<TrialRow>| rows.iter().map(|t| TrialId(t.id)).collect::<Vec<_>>();
+        let ta = ids(trials(&pool, a).await.unwrap());
+        let tb = ids(trials(&pool, b).await.unwrap());
         record_epochs(&pool, ta[0], &[epoch(1, 0.1), epoch(2, 0.2)])
             .await
             .unwrap();
