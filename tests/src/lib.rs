@@ -1,5 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/tests/`, which drive the built `sweep` binary.
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -226,4 +228,12 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 pub fn signal(pid: u32, signal: i32) {
     // SAFETY: kill only sends a signal to a process the test started.
     unsafe { libc::kill(pid as i32, signal) };
+}
+
+/// Where a test keeps what a person should look at after CI (screenshots): `results/` of
+/// the workspace, which git ignores.
+pub fn artifacts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../results/test-artifacts")
+        .to_path_buf()
 }

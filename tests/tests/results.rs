@@ -60,7 +60,7 @@ fn report_writes_plots_and_summaries_even_with_failed_trials() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stdout.contains("res: wrote 7 files to results/res"),
+        stdout.contains("res: wrote 8 files to results/res"),
         "{stdout}"
     );
     let report = dir.join("results/res");

@@ -35,8 +35,10 @@ pub enum Command {
     Best(SweepArgs),
     /// Run read-only SQL over the results database.
     Query(QueryArgs),
-    /// Write PNG plots, summary.md and trials.csv for a sweep (or every sweep).
+    /// Write PNG plots, summary.md, trials.csv and report.html for a sweep (or every sweep).
     Report(ReportArgs),
+    /// Serve the report page of each sweep, live while it runs (on 127.0.0.1).
+    Serve(ServeArgs),
     /// Predict a split with the best (or a named) trial and write a submission CSV.
     Predict(PredictArgs),
     /// Follow a Slurm sweep's submitted jobs again (after Ctrl-C or --detach), recording
@@ -316,6 +318,15 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The address to listen on (port 0: any free port); only this machine by default.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

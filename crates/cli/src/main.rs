@@ -7,6 +7,7 @@ mod errors;
 mod progress;
 mod results;
 mod run;
+mod serve;
 
 use clap::Parser;
 

@@ -243,17 +243,9 @@ pub fn show(args: SweepArgs) -> Result<i32> {
     })
 }
 
-/// Where pruning has a trial: its last decision, or the rung it trains or waits at.
+/// Where pruning has a trial (`-` where it has not touched it).
 fn pruning_of(t: &TrialRow, decision: Option<&String>) -> String {
-    match (t.status, t.until_epoch, decision) {
-        (TrialStatus::Paused, Some(rung), _) => format!("paused at epoch {rung}"),
-        (TrialStatus::Stopped, _, Some(reason)) => reason.clone(),
-        (TrialStatus::Pending | TrialStatus::Running | TrialStatus::Interrupted, Some(rung), _) => {
-            format!("to epoch {rung}")
-        }
-        (_, _, Some(reason)) => reason.clone(),
-        _ => "-".into(),
-    }
+    sweep_report::pruning::pruning_note(t, decision).unwrap_or_else(|| "-".into())
 }
 
 /// The metric a trial is ranked by (`train.objective` in its configuration).

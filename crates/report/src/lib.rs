@@ -1,10 +1,13 @@
 //! `sweep-report`: a sweep's plots and summaries from the results database (read through
 //! `sweep-store` only): `loss_<optimizer>.png` and `f1_<optimizer>.png` (the seed's
-//! "Performance with optimizer" figures), `confusion_best.png`, `summary.md`, `trials.csv`.
+//! "Performance with optimizer" figures), `confusion_best.png`, `summary.md`, `trials.csv`,
+//! and `report.html`, the interactive page that `sweep serve` also serves live.
 
 pub mod confusion;
 pub mod curves;
 pub mod layout;
+pub mod page;
+pub mod pruning;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -106,21 +109,7 @@ pub async fn write_report(
     }
     if let Some(best) = trials.first().filter(|t| t.status == TrialStatus::Done) {
         let cells = sweep_store::confusion(pool, TrialId(best.id)).await?;
-        let classes = serde_json::from_str::<serde_json::Value>(&best.config)
-            .ok()
-            .and_then(|c| {
-                c["classes"]
-                    .as_u64()
-                    .or_else(|| c["data"]["synthetic"]["classes"].as_u64())
-            })
-            .map(|c| c as usize)
-            .unwrap_or_else(|| {
-                cells
-                    .iter()
-                    .map(|&(t, p, _)| t.max(p) as usize + 1)
-                    .max()
-                    .unwrap_or(1)
-            });
+        let classes = page::classes_of(best, &cells);
         let path = out.join("confusion_best.png");
         let title = format!(
             "Confusion matrix of trial {} at epoch {}",
@@ -162,5 +151,12 @@ pub async fn write_report(
         })?;
         written.push(path);
     }
+    let path = out.join("report.html");
+    let snapshot = page::snapshot(pool, name, 0, None).await?;
+    std::fs::write(&path, page::html(&snapshot, None)).map_err(|source| ReportError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    written.push(path);
     Ok(written)
 }

@@ -874,6 +874,35 @@ pub async fn sweep_epochs(
     Ok(out)
 }
 
+/// An epoch row with its trial and its place in the table's write order (its `rowid`: a
+/// row written again gets a new one), for a reader that polls for what is new.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WrittenEpoch {
+    pub seq: i64,
+    pub trial_id: i64,
+    #[sqlx(flatten)]
+    pub row: EpochRow,
+}
+
+/// The epochs of a sweep's trials written after `seq` (0: all), in write order: what
+/// `sweep serve`'s page has not seen yet.
+pub async fn epochs_after(
+    pool: &SqlitePool,
+    sweep: SweepId,
+    seq: i64,
+) -> Result<Vec<WrittenEpoch>> {
+    Ok(sqlx::query_as(
+        "SELECT e.rowid AS seq, e.trial_id, e.epoch, e.train_loss, e.train_acc, e.val_loss,
+                e.val_acc, e.val_f1, e.lr, e.seconds
+         FROM epochs e JOIN trials t ON t.id = e.trial_id
+         WHERE t.sweep_id = ?1 AND e.rowid > ?2 ORDER BY e.rowid",
+    )
+    .bind(sweep.0)
+    .bind(seq)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// What a pruning decision does to a trial.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -1144,6 +1173,37 @@ mod tests {
             numbers(trials(&pool, b).await.unwrap()),
             [("hash0".into(), 1), ("hash1".into(), 2)]
         );
+    }
+
+    #[sqlx::test]
+    async fn epochs_after_gives_only_what_was_written_since(pool: SqlitePool) {
+        let a = record_sweep(&pool, "a", "a.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let b = record_sweep(&pool, "b", "b.toml", "", &new_trials(1))
+            .await
+            .unwrap();
+        let ids = |rows: Vec<TrialRow>| rows.iter().map(|t| TrialId(t.id)).collect::<Vec<_>>();
+        let ta = ids(trials(&pool, a).await.unwrap());
+        let tb = ids(trials(&pool, b).await.unwrap());
+        record_epochs(&pool, ta[0], &[epoch(1, 0.1), epoch(2, 0.2)])
+            .await
+            .unwrap();
+        record_epoch(&pool, tb[0], &epoch(1, 0.9)).await.unwrap();
+        let all = epochs_after(&pool, a, 0).await.unwrap();
+        assert_eq!(all.len(), 2, "only sweep a's epochs");
+        let last = all[1].seq;
+        assert!(epochs_after(&pool, a, last).await.unwrap().is_empty());
+        record_epoch(&pool, ta[1], &epoch(1, 0.3)).await.unwrap();
+        // Written again (a resumed trial repeating its history): it is new again.
+        record_epoch(&pool, ta[0], &epoch(1, 0.15)).await.unwrap();
+        let new = epochs_after(&pool, a, last).await.unwrap();
+        let got: Vec<(i64, i64, f64)> = new
+            .iter()
+            .map(|e| (e.trial_id, e.row.epoch, e.row.val_f1))
+            .collect();
+        assert_eq!(got, [(ta[1].0, 1, 0.3), (ta[0].0, 1, 0.15)]);
+        assert!(new[0].seq > last && new[1].seq > new[0].seq);
     }
 
     #[sqlx::test]
