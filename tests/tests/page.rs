@@ -448,6 +448,19 @@ fn synthetic_database(path: &Path, name: &str, params: &[Value], epochs: usize, 
             .iter()
             .enumerate()
         {
+            // A trial ends only while it runs: claim it first (the trials come in grid order,
+            // the order claims take them in).
+            let claimed = sweep_store::claim_trial(
+                &pool,
+                sweep,
+                "synthetic",
+                "cpu",
+                std::time::Duration::from_secs(3600),
+            )
+            .await
+            .unwrap()
+            .expect("a pending trial");
+            assert_eq!(claimed.id, TrialId(t.id));
             let quality = 0.3 + 0.5 * ((i * 37) % 100) as f64 / 100.0;
             let rows: Vec<sweep_store::EpochRow> = (1..=epochs)
                 .map(|e| {
