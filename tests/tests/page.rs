@@ -498,7 +498,7 @@ fn synthetic_database(path: &Path, name: &str, params: &[Value], epochs: usize, 
                 .await
                 .unwrap();
         }
-        pool.close().await;
+        sweep_store::close(pool).await;
     });
 }
 
@@ -616,11 +616,13 @@ fn served_page_shows_hostile_names_as_text_404s_and_survives_a_replaced_database
     // Another database put in its place: the open page shows the new one.
     let next = dir.join("next.db");
     synthetic_database(&next, name, &params(6), 5, &["first"]);
-    // Replaced as a person does, the database with the -wal and -shm files beside it. (A
-    // file moved over sweep.db alone, next to the -shm index the server's readers left, can
-    // be refused by SQLite until a writer opens it: see the README.)
-    for stale in ["sweep.db", "sweep.db-wal", "sweep.db-shm"] {
-        let _ = std::fs::remove_file(dir.join(stale));
+    // Replaced as a person does: moved over sweep.db alone, beside the -wal and -shm files
+    // the server's read-only connections left there for the old database.
+    for companion in ["sweep.db-wal", "sweep.db-shm"] {
+        assert!(
+            dir.join(companion).exists(),
+            "{companion} is left beside sweep.db"
+        );
     }
     std::fs::rename(&next, dir.join("sweep.db")).unwrap();
     browser.wait_for("Number(document.getElementById('epoch-count').dataset.count) === 30");

@@ -73,7 +73,7 @@ pub fn cancel(args: SweepArgs) -> Result<i32> {
             return Err(crate::errors::unknown_sweep(&pool, &args.sweep).await);
         };
         let jobs = sweep_store::interrupt_submitted(&pool, sweep).await?;
-        pool.close().await;
+        sweep_store::close(pool).await;
         slurm::cancel(&jobs, None)
             .map_err(|e| anyhow::anyhow!("scancel {}: {e}", jobs.join(" ")))?;
         println!(

@@ -2,8 +2,9 @@
 //! `sweep-report`'s; it polls `/api/sweeps/NAME?after=N` for the epochs written since.
 //!
 //! The database is opened read-only for each request and closed after it: a request never
-//! holds a lock the runner waits for, and a database replaced on disk (deleted, copied over)
-//! is simply the one the next request reads.
+//! holds a lock the runner waits for, and a database replaced on disk (deleted, copied over,
+//! moved over with `mv` beside the old `-wal` and `-shm`) is simply the one the next request
+//! reads; see `sweep_store::open_read_only` for the one case it waits.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -118,8 +119,20 @@ fn failure(error: ReportError) -> Response {
             StatusCode::NOT_FOUND,
             format!("no sweep named `{name}` in the database"),
         ),
-        other => plain(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+        other => unavailable(other.to_string()),
     }
+}
+
+/// A 503 with `text`, which the server's log says too (once, until another one replaces it:
+/// an open page asks every second).
+fn unavailable(text: String) -> Response {
+    static LAST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if *last != text {
+        eprintln!("503: {text}");
+        last.clone_from(&text);
+    }
+    plain(StatusCode::SERVICE_UNAVAILABLE, text)
 }
 
 /// Reads the sweep through a read-only connection opened for this request alone.
@@ -167,12 +180,7 @@ async fn index(State(db): State<Arc<PathBuf>>) -> Response {
             })
             .collect::<Vec<_>>()
             .concat(),
-        Err(e) => {
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot read the database: {e}"),
-            )
-        }
+        Err(e) => return unavailable(format!("cannot read the database: {e}")),
     };
     page_response(format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sweeps</title>\

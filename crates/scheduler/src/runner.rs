@@ -282,7 +282,7 @@ pub async fn run_sweep(
     if slurm.is_some() {
         store::detach_sweep(&pool, sweep, &runner).await?;
     }
-    pool.close().await;
+    store::close(pool).await;
     outcome
 }
 

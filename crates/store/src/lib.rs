@@ -2,7 +2,7 @@
 //! by the embedded migrations in `migrations/`, and one small async function per operation.
 //! SQL lives here and nowhere else.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -26,6 +26,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("{READ_ONLY_REFUSAL}")]
     ReadOnly,
+    #[error("{path}-shm and {path}-wal belong to another database: a process (a `sweep run`?) still has open the database that was at {path} before a file was moved over it, and uses them; read with them, the new file would show that database's rows. It is read once that process ends")]
+    ForeignWal { path: String },
     #[error("{path} is on a network filesystem ({filesystem}), where SQLite's locking and WAL do not work (sqlite.org/wal.html): put the database on this machine's local disk with --db (trial folders and the data cache may stay on the shared filesystem)")]
     NetworkFilesystem {
         path: String,
@@ -230,9 +232,49 @@ fn is_busy(error: &sqlx::Error) -> bool {
     matches!(primary, Some(5 | 6))
 }
 
+/// Whether a process other than this one holds a POSIX lock on `len` bytes of `file` from
+/// `start` (false when the file cannot be opened).
+fn locked_by_another(file: &Path, start: i64, len: i64) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::File::open(file) else {
+        return false;
+    };
+    // SAFETY: a zeroed flock is a valid value; F_GETLK only writes into it.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    lock.l_start = start as _;
+    lock.l_len = len as _;
+    // SAFETY: `f` is an open descriptor and `lock` a flock it may fill in.
+    let asked = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut lock) };
+    asked == 0 && lock.l_type != libc::F_UNLCK as libc::c_short
+}
+
+/// Whether the `-shm` (and so the `-wal`) beside `path` is another database's: every open
+/// WAL connection holds a read lock on the DMS byte of the `-shm` (byte 128, SQLite's unix
+/// VFS) and on the SHARED bytes of its database file (from 0x40000002, 510 bytes). A `-shm`
+/// in use by another process while nobody has `path` itself open is that of a database
+/// that was at `path` before a file was moved over it, still open in that process. SQLite cannot tell (a WAL's frames are checked against the WAL's own header, not the
+/// database file's: sqlite.org/walformat.html), and would read that database's pages.
+/// Locks held by this process are not seen: its read-only connections take care of
+/// themselves (the first on a new file starts the `-shm` over).
+fn foreign_wal(path: &Path) -> bool {
+    let shm = PathBuf::from(format!("{}-shm", path.display()));
+    locked_by_another(&shm, 128, 1) && !locked_by_another(path, 0x4000_0002, 510)
+}
+
 /// Opens an existing database read-only: nothing done through this pool can change it.
+///
+/// A file moved over the database (`mv new.db sweep.db`) is read as it is, beside the old
+/// `-wal` and `-shm` if they are still there: SQLite starts an unused `-shm` over and finds
+/// no frames in an empty `-wal` (as [`close`] and SQLite's own close leave it). While a
+/// process still has the replaced database open and writes them, they are refused
+/// ([`StoreError::ForeignWal`]) rather than read as this file's.
 pub async fn open_read_only(path: &Path) -> Result<SqlitePool> {
     let name = path.display().to_string();
+    if foreign_wal(path) {
+        return Err(StoreError::ForeignWal { path: name });
+    }
     let url = format!("sqlite://{}", path.display());
     let options = SqliteConnectOptions::from_str(&url)
         .map_err(|error| StoreError::Open {
@@ -256,6 +298,23 @@ pub async fn open_read_only(path: &Path) -> Result<SqlitePool> {
     opened
         .await
         .map_err(|error| StoreError::Open { path: name, error })
+}
+
+/// Closes a pool opened by [`open`] with everything it wrote in the database file itself, so
+/// that the file alone is the whole database: moved or copied without its `-wal`, it has
+/// every row. SQLite moves the WAL into the file when the last connection closes, but only
+/// if that connection is alone then: sqlx closes a pool's connections while others may still
+/// be closing (on a current-thread runtime, often), and then none does it, leaving the rows
+/// in a `-wal` that a plain `mv` leaves behind. A TRUNCATE checkpoint first does it while
+/// the pool is still open (waiting, like any write, for readers to let it) and empties the
+/// `-wal`. A database that a `sweep serve` or another run still reads is whole all the same.
+pub async fn close(pool: SqlitePool) {
+    // A checkpoint that cannot finish (another process keeps writing) is no error: that
+    // process checkpoints when it closes.
+    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_all(&pool)
+        .await;
+    pool.close().await;
 }
 
 /// A trial of a sweep as the sweep file expands it.
@@ -1667,5 +1726,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 1);
+    }
+
+    /// A database closed by its only process is whole without its -wal: moved away alone, to
+    /// another name, it has every row (`sweep serve` reads it so after a plain `mv`).
+    #[tokio::test]
+    async fn a_closed_database_is_whole_without_its_wal() {
+        let tmp = tempfile::tempdir().unwrap();
+        for round in 0..40 {
+            let path = tmp.path().join(format!("{round}.db"));
+            let pool = open(&path).await.unwrap();
+            let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(8))
+                .await
+                .unwrap();
+            // Several connections busy at once, as a run's are.
+            let claim = || claim_trial(&pool, sweep, "r", "cpu", Duration::ZERO);
+            let (a, b, c, d) = tokio::join!(claim(), claim(), claim(), claim());
+            for claimed in [a, b, c, d] {
+                claimed.unwrap();
+            }
+            close(pool).await;
+            let moved = tmp.path().join(format!("{round}-moved.db"));
+            std::fs::rename(&path, &moved).unwrap();
+            let ro = open_read_only(&moved).await.unwrap();
+            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM trials")
+                .fetch_one(&ro)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(count, 8, "round {round}");
+            ro.close().await;
+        }
     }
 }
