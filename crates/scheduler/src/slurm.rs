@@ -342,6 +342,13 @@ dirs=({dirs})
 untils=({untils})
 dir=${{dirs[$SLURM_ARRAY_TASK_ID]}}
 until=${{untils[$SLURM_ARRAY_TASK_ID]}}
+# Slurm's warning before the time limit or a preemption reaches this shell only: pass it on,
+# and requeue the job once the trial has checkpointed and stopped. Set first: bash's default
+# for USR2 is to die, and the warning may come at once when a requeued job starts.
+warned=0
+pid=
+trap 'warned=1; [ -n "$pid" ] && kill -USR2 "$pid" 2>/dev/null' USR2
+trap '[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null' TERM
 exec 2>>"$dir/{LOG_FILE}"
 restarts=${{SLURM_RESTART_COUNT:-0}}
 echo "sweep: job ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} (start $((restarts + 1))) on $(hostname) at $(date -Is)" >&2
@@ -350,18 +357,20 @@ if [ "$restarts" -gt {max_requeues} ]; then
   exit 1
 fi
 export RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-1}}
-warned=0
-# Slurm's warning before the time limit or a preemption reaches this shell only: pass it on,
-# and requeue the job once the trial has checkpointed and stopped.
-trap 'warned=1; kill -USR2 "$pid" 2>/dev/null' USR2
-trap 'kill -TERM "$pid" 2>/dev/null' TERM
 {exe} trial "$dir" --device {device} --cache {cache} ${{until:+--until "$until"}} >/dev/null &
 pid=$!
+# Warned before the trial was there to be told: tell it now.
+[ "$warned" = 1 ] && kill -USR2 "$pid" 2>/dev/null
 while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
 wait "$pid"
 rc=$?
-if [ "$warned" = 1 ] && [ "$restarts" -lt {max_requeues} ]; then
-  scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+if [ "$warned" = 1 ]; then
+  if [ "$restarts" -lt {max_requeues} ]; then
+    echo "sweep: Slurm's warning (time limit or preemption) at $(date -Is): requeued" >&2
+    scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+  else
+    echo "sweep: Slurm's warning (time limit or preemption) at $(date -Is): not requeued, the job was requeued $restarts times, run.slurm.max_requeues = {max_requeues}" >&2
+  fi
 fi
 exit $rc
 "#,
