@@ -1,15 +1,17 @@
 //! The Slurm executor end to end, on a real Slurm (`.ci/slurm-up` starts a one-node cluster
 //! with MaxArraySize=8): a sweep's trials done through Slurm with a local run's metrics, a
 //! killed scheduler re-attached without a second submission, a requeued job resumed from its
-//! checkpoint, cancelled and killed jobs failed with Slurm's reason (and retried), a bad
-//! partition refused with sbatch's words, and a grid chunked into several arrays.
+//! checkpoint, a job past its time limit warned (`--signal=B:USR2`), requeued by its own
+//! script and resumed (and, with `max_requeues = 0`, failed naming the bound), cancelled and
+//! killed jobs failed with Slurm's reason (and retried), a bad partition refused with sbatch's
+//! words, and a grid chunked into several arrays.
 //!
 //! Without Slurm these tests are skipped with a message, unless `SWEEP_REQUIRE_SLURM=1` (as
 //! in CI), where they fail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sweep_store::TrialStatus;
 use sweep_tests::{stored_trials, sweep_bin, text, trial_dir, wait_for, wait_until, StoredTrial};
@@ -245,6 +247,58 @@ fn job_state(job: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A job's state and reason as squeue shows them (empty when Slurm does not know it).
+fn job_state_and_reason(job: &str) -> (String, String) {
+    let out = Command::new("squeue")
+        .args(["-h", "-r", "--states=all", "-o", "%T|%r", "-j", job])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (state, reason) = line.split_once('|').unwrap_or((&line, ""));
+    (state.to_string(), reason.to_string())
+}
+
+/// How many times Slurm requeued a job (`Restarts=` of `scontrol show job`).
+fn restarts(job: &str) -> u32 {
+    let out = Command::new("scontrol")
+        .args(["show", "job", job])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .find_map(|field| field.strip_prefix("Restarts=")?.parse().ok())
+        .unwrap_or_else(|| panic!("no Restarts= in `scontrol show job {job}`: {text}"))
+}
+
+/// Lets a requeued job start again at once instead of after Slurm's delay for requeued jobs
+/// (`PENDING (BeginTime)`, about 2 minutes), once it has been pending that way for 2 s: a
+/// start whose job credential dates from the same second as the previous start's end is
+/// refused by slurmd ("Job credential revoked") and the job ends FAILED, which that delay
+/// is there to prevent.
+#[derive(Default)]
+struct Release {
+    pending_since: Option<Instant>,
+    /// How many times the job was let go.
+    done: u32,
+}
+
+impl Release {
+    /// Looks at `job` once; lets it go when it is time.
+    fn poll(&mut self, job: &str) {
+        let (state, reason) = job_state_and_reason(job);
+        if state != "PENDING" || reason != "BeginTime" {
+            self.pending_since = None;
+            return;
+        }
+        let since = *self.pending_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= Duration::from_secs(2) {
+            scontrol(&["update", &format!("jobid={job}"), "starttime=now"]);
+            self.done += 1;
+            self.pending_since = None;
+        }
+    }
+}
+
 fn scontrol(args: &[&str]) {
     let out = Command::new("scontrol").args(args).output().unwrap();
     assert!(out.status.success(), "scontrol {args:?}: {}", text(&out).1);
@@ -374,9 +428,12 @@ fn a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch() {
     let job = trial.row.slurm_job.clone().unwrap();
     let folder = trial_dir(&dir.join("results"), &name, &trial.row);
     scontrol(&["requeue", &job]);
-    // A requeued job waits (Reason=BeginTime) before it may start again: let it go now.
-    wait_until(|| (job_state(&job) == "PENDING").then_some(()));
-    scontrol(&["update", &format!("jobid={job}"), "starttime=now"]);
+    // A requeued job waits (Reason=BeginTime) before it may start again: let it go sooner.
+    let mut release = Release::default();
+    wait_until(|| {
+        release.poll(&job);
+        (release.done > 0).then_some(())
+    });
     let (code, stdout, stderr) = finish(run);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let trials = stored_trials(&db, &name);
@@ -616,4 +673,199 @@ fn a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once() {
     jobs.sort();
     jobs.dedup();
     assert_eq!(jobs.len(), trials.len(), "every trial's job once: {jobs:?}");
+}
+
+/// Epochs of the time-limited trial: about a minute of work on one core of the CI machine
+/// (≈ 1.4 s an epoch), more than a job of `time = "1"` has once Slurm's warning comes.
+const LIMITED_EPOCHS: u32 = 40;
+
+/// A sweep of one trial that needs longer than its job's time limit: `time = "1"` (minute)
+/// and `warning_seconds = 20`. slurmctld checks time limits every 30 s, so the warning
+/// (`--signal=B:USR2@20`) reaches the batch shell 10 to 40 s into each start (the sbatch
+/// manual allows up to 60 s early: as early as the start), and the limit itself (KillWait 5 s,
+/// OverTimeLimit 0 on the test cluster) 60 to 90 s in: the trial stops within a batch, long
+/// before that.
+fn time_limited_file(name: &str, max_requeues: u32) -> String {
+    let slurm = format!("time = \"1\"\nwarning_seconds = 20\nmax_requeues = {max_requeues}");
+    sweep_file(name, "[0.01]", LIMITED_EPOCHS, 8000, "", &slurm)
+        .replace(r#"optimizer = ["adam", "sgd"]"#, r#"optimizer = ["adam"]"#)
+}
+
+/// The events of each kind in a trial folder's events file, in file order.
+fn events_of_kind(all: &[serde_json::Value], kind: &str) -> Vec<serde_json::Value> {
+    all.iter().filter(|e| e["event"] == kind).cloned().collect()
+}
+
+#[test]
+fn a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint() {
+    if !slurm_here("a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let name = unique("timelimit");
+    // As many requeues as a loaded machine needs: each start trains 10 to 40 s.
+    std::fs::write(dir.join("t.toml"), time_limited_file(&name, 20)).unwrap();
+    let db = dir.join("sweep.db");
+    let started = Instant::now();
+    let run = spawn_run(&dir, "t.toml");
+    // The same trial uninterrupted, locally, meanwhile: the reference for its metrics.
+    let reference = {
+        let (dir, name) = (dir.clone(), name.clone());
+        std::thread::spawn(move || by_hash(&run_locally(&dir, "t.toml"), &name))
+    };
+    let trial = wait_for(&db, &name, |trials| {
+        trials.iter().any(|t| t.row.slurm_job.is_some())
+    })
+    .remove(0);
+    let job = trial.row.slurm_job.clone().unwrap();
+    let folder = trial_dir(&dir.join("results"), &name, &trial.row);
+    // Until the run ends: each time the job requeued itself after Slurm's warning, it waits
+    // (Reason=BeginTime, about 2 minutes on this Slurm) before it may start again; let it go
+    // after 2 s (see `Release`). Polled every 0.25 s, with a deadline.
+    let mut run = run;
+    let deadline = Duration::from_secs(900);
+    let mut release = Release::default();
+    while run.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < deadline,
+            "the time-limited sweep did not end within {deadline:?}: job {job} is {:?}",
+            job_state_and_reason(&job)
+        );
+        release.poll(&job);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (code, stdout, stderr) = finish(run);
+    let wall = started.elapsed();
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let all = events(&folder);
+    let interrupted = events_of_kind(&all, "interrupted");
+    let starts = events_of_kind(&all, "started");
+    let requeues = restarts(&job);
+    eprintln!(
+        "a {LIMITED_EPOCHS}-epoch trial with a 1-minute limit: {} starts, done in {:.1} s \
+         (let go from BeginTime {} times)",
+        starts.len(),
+        wall.as_secs_f64(),
+        release.done
+    );
+    assert!(
+        !interrupted.is_empty(),
+        "Slurm's warning never reached the trial (it finished within its first start): \
+         make the trial longer. Events: {:?}",
+        all.iter().map(|e| &e["event"]).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        requeues as usize,
+        interrupted.len(),
+        "the job requeued itself once per warning, under its own id"
+    );
+    assert_eq!(starts.len(), interrupted.len() + 1, "{all:?}");
+    assert_eq!(
+        jobs_of(&folder),
+        std::slice::from_ref(&job),
+        "requeued, never submitted again"
+    );
+    assert_eq!(
+        job_state(&job),
+        "COMPLETED",
+        "never killed at its time limit"
+    );
+    // Each start after the first resumed from the checkpoint of the epochs done before.
+    let mut done_before = 0;
+    let mut resumed_after_epochs = false;
+    for e in &all {
+        match e["event"].as_str().unwrap() {
+            "epoch" => done_before += 1,
+            "interrupted" => assert_eq!(e["epochs"], done_before, "{e}"),
+            "started" => {
+                let history = e["history"].as_array().map_or(0, Vec::len);
+                assert_eq!(
+                    history, done_before,
+                    "resumed from its last checkpoint: {e}"
+                );
+                resumed_after_epochs |= history > 0;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        resumed_after_epochs,
+        "no start resumed a checkpoint with epochs"
+    );
+    let epochs = epoch_events(&folder);
+    assert_eq!(
+        epochs,
+        (1..=LIMITED_EPOCHS as u64).collect::<Vec<_>>(),
+        "every epoch trained once, in order"
+    );
+    let trials = stored_trials(&db, &name);
+    assert_eq!(trials.len(), 1);
+    let t = &trials[0];
+    assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
+    assert_eq!(
+        t.epochs,
+        (1..=LIMITED_EPOCHS as i64).collect::<Vec<_>>(),
+        "every epoch recorded once"
+    );
+    let local = reference.join().unwrap();
+    let l = &local[&t.row.config_hash];
+    assert_eq!(
+        metrics(t),
+        metrics(l),
+        "the same metrics as an uninterrupted run"
+    );
+    assert_eq!(t.row.objective, l.row.objective);
+    assert_eq!(t.row.best_epoch, l.row.best_epoch);
+}
+
+#[test]
+fn a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound() {
+    if !slurm_here("a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("norequeue");
+    std::fs::write(dir.join("n.toml"), time_limited_file(&name, 0)).unwrap();
+    let db = dir.join("sweep.db");
+    let started = Instant::now();
+    let (code, stdout, stderr) = finish(spawn_run(dir, "n.toml"));
+    eprintln!(
+        "warned and failed without a requeue in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(code, Some(1), "the trial failed: {stdout}\n{stderr}");
+    let trials = stored_trials(&db, &name);
+    assert_eq!(trials.len(), 1);
+    let t = &trials[0];
+    assert_eq!(
+        t.row.status,
+        TrialStatus::Failed,
+        "not left running: {:?}",
+        t.row
+    );
+    let job = t.row.slurm_job.clone().unwrap();
+    let error = t.row.error.as_deref().unwrap_or_default();
+    let first = error.lines().next().unwrap_or_default();
+    eprintln!("its reason: {first}");
+    assert!(
+        first.starts_with(&format!("Slurm job {job} ended")),
+        "{error}"
+    );
+    assert!(first.contains("time limit"), "{error}");
+    assert!(first.contains("run.slurm.max_requeues = 0"), "{error}");
+    assert_eq!(restarts(&job), 0, "not requeued");
+    assert!(job_state_and_reason(&job).0 != "RUNNING");
+    let folder = trial_dir(&dir.join("results"), &name, &t.row);
+    assert!(trial_processes(&folder).is_empty(), "no trial left running");
+    let all = events(&folder);
+    let interrupted = events_of_kind(&all, "interrupted");
+    assert_eq!(interrupted.len(), 1, "warned once: {all:?}");
+    assert_eq!(events_of_kind(&all, "started").len(), 1);
+    // Its checkpoint's epochs are recorded, for a later --retry-failed to resume.
+    let kept = interrupted[0]["epochs"].as_i64().unwrap();
+    assert!(kept < LIMITED_EPOCHS as i64);
+    assert_eq!(t.epochs, (1..=kept).collect::<Vec<_>>());
+    assert_eq!(sweep_tests::checkpoint_epochs(&folder) as i64, kept);
 }

@@ -141,6 +141,24 @@ fn current_user() -> String {
     uid.to_string()
 }
 
+/// How many times Slurm has requeued `job` (`Restarts=` of `scontrol show job`); `None` when
+/// Slurm does not say.
+fn restarts(job: &str) -> Option<u32> {
+    let output = Command::new("scontrol")
+        .args(["show", "job", job])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    parse_restarts(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn parse_restarts(show_job: &str) -> Option<u32> {
+    show_job
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("Restarts=")?.parse().ok())
+}
+
 /// What sacct says of a job that squeue no longer knows, where accounting exists.
 fn accounted_state(job: &str) -> Option<JobState> {
     let output = Command::new("sacct")
@@ -314,7 +332,10 @@ impl SlurmLauncher {
             .insert(job, followed);
         let mut poller = self.poller.lock().expect("no thread panics holding it");
         if poller.is_none() {
-            *poller = Some(tokio::spawn(poll(self.followed.clone())));
+            *poller = Some(tokio::spawn(poll(
+                self.followed.clone(),
+                self.settings.max_requeues,
+            )));
         }
     }
 
@@ -342,6 +363,13 @@ dirs=({dirs})
 untils=({untils})
 dir=${{dirs[$SLURM_ARRAY_TASK_ID]}}
 until=${{untils[$SLURM_ARRAY_TASK_ID]}}
+# Slurm's warning before the time limit or a preemption reaches this shell only: pass it on,
+# and requeue the job once the trial has checkpointed and stopped. Set first: bash's default
+# for USR2 is to die, and the warning may come at once when a requeued job starts.
+warned=0
+pid=
+trap 'warned=1; [ -n "$pid" ] && kill -USR2 "$pid" 2>/dev/null' USR2
+trap '[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null' TERM
 exec 2>>"$dir/{LOG_FILE}"
 restarts=${{SLURM_RESTART_COUNT:-0}}
 echo "sweep: job ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} (start $((restarts + 1))) on $(hostname) at $(date -Is)" >&2
@@ -350,18 +378,20 @@ if [ "$restarts" -gt {max_requeues} ]; then
   exit 1
 fi
 export RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-1}}
-warned=0
-# Slurm's warning before the time limit or a preemption reaches this shell only: pass it on,
-# and requeue the job once the trial has checkpointed and stopped.
-trap 'warned=1; kill -USR2 "$pid" 2>/dev/null' USR2
-trap 'kill -TERM "$pid" 2>/dev/null' TERM
 {exe} trial "$dir" --device {device} --cache {cache} ${{until:+--until "$until"}} >/dev/null &
 pid=$!
+# Warned before the trial was there to be told: tell it now.
+[ "$warned" = 1 ] && kill -USR2 "$pid" 2>/dev/null
 while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
 wait "$pid"
 rc=$?
-if [ "$warned" = 1 ] && [ "$restarts" -lt {max_requeues} ]; then
-  scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+if [ "$warned" = 1 ]; then
+  if [ "$restarts" -lt {max_requeues} ]; then
+    echo "sweep: Slurm's warning (time limit or preemption) at $(date -Is): requeued" >&2
+    scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+  else
+    echo "sweep: Slurm's warning (time limit or preemption) at $(date -Is): not requeued, the job was requeued $restarts times, run.slurm.max_requeues = {max_requeues}" >&2
+  fi
 fi
 exit $rc
 "#,
@@ -538,8 +568,8 @@ impl Launcher for SlurmLauncher {
 }
 
 /// Reads the followed trials' events and their jobs' states until none is left; sends each
-/// trial's events, then its end.
-async fn poll(followed: Arc<Mutex<HashMap<String, Followed>>>) {
+/// trial's events, then its end. `max_requeues` is the sweep's bound on a job's requeues.
+async fn poll(followed: Arc<Mutex<HashMap<String, Followed>>>, max_requeues: u32) {
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -591,8 +621,13 @@ async fn poll(followed: Arc<Mutex<HashMap<String, Followed>>>) {
                 continue;
             }
             let state = state.or_else(|| accounted_state(job));
+            // An interrupted trial whose job was not requeued: its bound, if that was why.
+            let interrupted = trial.interrupted.then(|| Requeues {
+                done: restarts(job),
+                max: max_requeues,
+            });
             let exit = Exit {
-                lost: Some(lost_reason(job, state.as_ref(), trial.interrupted)),
+                lost: Some(lost_reason(job, state.as_ref(), interrupted)),
                 output_tail: log_tail(&trial.dir),
                 ..Exit::default()
             };
@@ -605,8 +640,17 @@ async fn poll(followed: Arc<Mutex<HashMap<String, Followed>>>) {
     }
 }
 
-/// Why a job that ended without a final event failed, in Slurm's words.
-fn lost_reason(job: &str, state: Option<&JobState>, interrupted: bool) -> String {
+/// A job's requeues: how many Slurm made (when it says) and the sweep's bound.
+#[derive(Debug, Clone, Copy)]
+struct Requeues {
+    done: Option<u32>,
+    max: u32,
+}
+
+/// Why a job that ended without a final event failed, in Slurm's words; `interrupted` when
+/// its trial had stopped at its checkpoint (Slurm's warning, SIGTERM) and the job did not come
+/// back.
+fn lost_reason(job: &str, state: Option<&JobState>, interrupted: Option<Requeues>) -> String {
     let mut reason = match state {
         Some(s) if s.reason.is_empty() || s.reason == "None" => {
             format!("Slurm job {job} ended {}", s.state)
@@ -614,11 +658,19 @@ fn lost_reason(job: &str, state: Option<&JobState>, interrupted: bool) -> String
         Some(s) => format!("Slurm job {job} ended {} ({})", s.state, s.reason),
         None => format!("Slurm job {job} ended: Slurm no longer knows it"),
     };
-    reason.push_str(if interrupted {
-        ", after its trial was interrupted (checkpoint kept) and not requeued"
-    } else {
-        ", without a result from its trial"
-    });
+    match interrupted {
+        Some(Requeues {
+            done: Some(done),
+            max,
+        }) if done >= max => reason.push_str(&format!(
+            ", after its trial was interrupted (checkpoint kept) by the time limit or a \
+             preemption, and not requeued: requeued {done} times, run.slurm.max_requeues = {max}"
+        )),
+        Some(_) => {
+            reason.push_str(", after its trial was interrupted (checkpoint kept) and not requeued")
+        }
+        None => reason.push_str(", without a result from its trial"),
+    }
     reason
 }
 
@@ -669,9 +721,29 @@ mod tests {
             "a requeued job"
         );
         assert_eq!(
-            lost_reason("12_3", Some(&state("CANCELLED", "None", "n")), false),
+            lost_reason("12_3", Some(&state("CANCELLED", "None", "n")), None),
             "Slurm job 12_3 ended CANCELLED, without a result from its trial"
         );
+        let bound = |done| {
+            Some(Requeues {
+                done: Some(done),
+                max: 2,
+            })
+        };
+        assert_eq!(
+            lost_reason("12_3", Some(&state("COMPLETED", "None", "n")), bound(2)),
+            "Slurm job 12_3 ended COMPLETED, after its trial was interrupted (checkpoint kept) \
+             by the time limit or a preemption, and not requeued: requeued 2 times, \
+             run.slurm.max_requeues = 2"
+        );
+        assert_eq!(
+            lost_reason("12_3", Some(&state("COMPLETED", "None", "n")), bound(1)),
+            "Slurm job 12_3 ended COMPLETED, after its trial was interrupted (checkpoint kept) \
+             and not requeued"
+        );
+        let show = "JobId=12 ArrayJobId=12 ArrayTaskId=3\n   Requeue=1 Restarts=2 BatchFlag=1\n";
+        assert_eq!(parse_restarts(show), Some(2));
+        assert_eq!(parse_restarts("JobId=12\n"), None);
     }
 
     #[test]
