@@ -200,9 +200,19 @@ fn bench(args: BenchArgs) -> Result<i32> {
         ))
         .into());
     }
+    // The products' ceiling on this machine, to say how close each step comes to it.
+    let peak = device.is_cpu().then(|| {
+        let threads = sweep_model::bench::threads();
+        let peak = sweep_model::bench::gemm_peak(1024, threads, 5);
+        println!("gemm peak: {peak:.1} GFLOP/s (f32, 1024³, {threads} threads)");
+        peak
+    });
     for case in chosen {
         let m = sweep_model::bench::measure(case, args.batch, args.warmup, args.steps, &device)?;
-        println!("{m}");
+        match peak {
+            Some(peak) => println!("{m}, {:.0}% of the gemm peak", 100.0 * m.gflops / peak),
+            None => println!("{m}"),
+        }
     }
     Ok(0)
 }

@@ -36,6 +36,101 @@ impl Case {
         };
         format!("{} {step}", self.name)
     }
+
+    /// The floating-point operations of one image's step in the network's products (the
+    /// convolutions and dense layers; batch norm, activations and pooling are a few per
+    /// element, not counted). A training step is three products per layer (forward, input
+    /// gradient, weight gradient), less the first layer's input gradient, which nothing needs.
+    pub fn flops_per_image(&self) -> f64 {
+        let layers = product_flops(&self.model, self.size, self.classes);
+        match self.step {
+            Step::Infer => layers.iter().sum(),
+            Step::Train => {
+                3.0 * layers.iter().sum::<f64>() - layers.first().copied().unwrap_or(0.0)
+            }
+        }
+    }
+}
+
+/// The forward products' floating-point operations per image, layer by layer from the input
+/// (2 per multiply-add), following `nn/resnet.rs` and `nn/mlp.rs`.
+fn product_flops(model: &ModelConfig, size: usize, classes: usize) -> Vec<f64> {
+    let dense = |inputs: usize, outputs: usize| 2.0 * (inputs * outputs) as f64;
+    let mut flops = Vec::new();
+    match model.arch {
+        Arch::Mlp => {
+            let mut inputs = size * size * crate::data::CHANNELS;
+            for &width in std::iter::once(&model.neurons).chain(&model.hidden) {
+                flops.push(dense(inputs, width));
+                inputs = width;
+            }
+            flops.push(dense(inputs, classes));
+        }
+        Arch::Resnet => {
+            // A k×k convolution with padding k/2 (or 0 for 1×1) at `stride`: its FLOPs and
+            // output side.
+            let conv = |c_in: usize, c_out: usize, k: usize, stride: usize, side: usize| {
+                let out = (side + 2 * (k / 2) - k) / stride + 1;
+                (2.0 * (c_in * c_out * k * k * out * out) as f64, out)
+            };
+            let stem = model.filters[0];
+            let (f, mut side) = conv(crate::data::CHANNELS, stem, 7, 2, size);
+            flops.push(f);
+            if side >= 2 {
+                side /= 2;
+            }
+            let mut c_in = stem;
+            for (stage, &c_out) in model.filters.iter().enumerate() {
+                let stride = if stage == 0 { 1 } else { 2 };
+                // The projection block: conv1 (stride), conv2, and a 1×1 skip when the shape
+                // changes; then the identity block's two convolutions.
+                let (f1, out) = conv(c_in, c_out, 3, stride, side);
+                let (f2, _) = conv(c_out, c_out, 3, 1, out);
+                flops.extend([f1, f2]);
+                if c_in != c_out || stride != 1 {
+                    flops.push(conv(c_in, c_out, 1, stride, side).0);
+                }
+                flops.extend([conv(c_out, c_out, 3, 1, out).0; 2]);
+                side = out;
+                c_in = c_out;
+                if model.block_dense {
+                    flops.push(conv(c_out, model.neurons, 1, 1, side).0);
+                    c_in = model.neurons;
+                }
+            }
+            flops.push(dense(c_in, model.neurons));
+            flops.push(dense(model.neurons, classes));
+        }
+    }
+    flops
+}
+
+/// The f32 matrix product's best rate on this machine, in GFLOP/s: the kernels our
+/// convolutions and dense layers call (`ops::matmul`), on a `size³` product split over
+/// `threads`, best of `rounds` after one warm-up. The ceiling a training step's products
+/// could reach.
+pub fn gemm_peak(size: usize, threads: usize, rounds: usize) -> f64 {
+    let mut rng = Rng::new(3);
+    let lhs: Vec<f32> = (0..size * size).map(|_| rng.normal() as f32).collect();
+    let rhs: Vec<f32> = (0..size * size).map(|_| rng.normal() as f32).collect();
+    let mut dst = vec![0f32; size * size];
+    let mut best = f64::INFINITY;
+    for round in 0..=rounds {
+        let started = Instant::now();
+        crate::ops::matmul::gemm(
+            (size, size, size),
+            &mut dst,
+            &lhs,
+            (size, 1),
+            &rhs,
+            (size, 1),
+            threads,
+        );
+        if round > 0 {
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+    }
+    2.0 * (size as f64).powi(3) / best / 1e9
 }
 
 /// One timed case: the median step and the images per second it gives.
@@ -45,6 +140,8 @@ pub struct Measurement {
     pub batch: usize,
     pub median_ms: f64,
     pub images_per_second: f64,
+    /// The products' arithmetic rate: [`Case::flops_per_image`] × images per second.
+    pub gflops: f64,
 }
 
 impl std::fmt::Display for Measurement {
@@ -55,13 +152,16 @@ impl std::fmt::Display for Measurement {
         };
         write!(
             f,
-            "{:<10} {}x{} {step}  {:>9.1} img/s  (median {:.2} ms per batch of {})",
+            "{:<10} {}x{} {step}  {:>9.1} img/s  (median {:.2} ms per batch of {}; {:.3} GFLOP \
+             per image, {:.1} GFLOP/s)",
             self.case.name,
             self.case.size,
             self.case.size,
             self.images_per_second,
             self.median_ms,
-            self.batch
+            self.batch,
+            self.case.flops_per_image() / 1e9,
+            self.gflops
         )
     }
 }
@@ -142,5 +242,37 @@ pub fn measure(
         batch,
         median_ms: median * 1e3,
         images_per_second: batch as f64 / median,
+        gflops: case.flops_per_image() * batch as f64 / median / 1e9,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed's ResNet step is ≈ 0.69 GFLOP per 64×64 image (the figure issue 15 gives);
+    /// counted by hand here for a small net: stem 3→4 7×7/2 on 8×8 → 4×4 (2·3·4·49·16),
+    /// pool → 2×2, stage 0 (4→4, identity skip): four 3×3 convs at 2×2 (2·4·4·9·4 each),
+    /// head 4→5, output 5→3.
+    #[test]
+    fn flops_count_every_product_of_the_network() {
+        let model = ModelConfig {
+            filters: vec![4],
+            neurons: 5,
+            ..ModelConfig::default()
+        };
+        let want = [
+            2.0 * (3 * 4 * 49 * 16) as f64,
+            2.0 * (4 * 4 * 9 * 4) as f64,
+            2.0 * (4 * 4 * 9 * 4) as f64,
+            2.0 * (4 * 4 * 9 * 4) as f64,
+            2.0 * (4 * 4 * 9 * 4) as f64,
+            2.0 * 20.0,
+            2.0 * 15.0,
+        ];
+        assert_eq!(product_flops(&model, 8, 3), want);
+        let seed = &seed_cases(64)[0];
+        let gflop = seed.flops_per_image() / 1e9;
+        assert!((0.6..0.8).contains(&gflop), "{gflop}");
+    }
 }
