@@ -50,15 +50,13 @@ pub async fn write_report(
     out: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
     register_font()?;
-    let sweep = sweep_store::find_sweep(pool, name)
+    let sweep_store::SweepRow {
+        id: sweep,
+        file_path,
+        ..
+    } = sweep_store::sweep_named(pool, name)
         .await?
         .ok_or_else(|| ReportError::NoSweep(name.to_string()))?;
-    let file_path = sweep_store::sweeps(pool)
-        .await?
-        .into_iter()
-        .find(|s| s.id == sweep)
-        .map(|s| s.file_path)
-        .unwrap_or_default();
     let mut trials = sweep_store::trials(pool, sweep).await?;
     let epochs = sweep_store::sweep_epochs(pool, sweep).await?;
     sweep_store::rank_best_first(&mut trials);

@@ -115,15 +115,13 @@ pub async fn snapshot(
     after: i64,
     have_confusion: Option<i64>,
 ) -> Result<Snapshot, ReportError> {
-    let sweep = sweep_store::find_sweep(pool, name)
+    let sweep_store::SweepRow {
+        id: sweep,
+        created_at: created,
+        ..
+    } = sweep_store::sweep_named(pool, name)
         .await?
         .ok_or_else(|| ReportError::NoSweep(name.to_string()))?;
-    let created = sweep_store::sweeps(pool)
-        .await?
-        .into_iter()
-        .find(|s| s.id == sweep)
-        .map(|s| s.created_at)
-        .unwrap_or_default();
     let mut rows = sweep_store::trials(pool, sweep).await?;
     let decisions = sweep_store::last_decisions(pool, sweep).await?;
     let epochs = sweep_store::epochs_after(pool, sweep, after).await?;

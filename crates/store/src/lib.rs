@@ -888,21 +888,34 @@ pub struct SweepRow {
     pub created_at: String,
 }
 
+impl From<(i64, String, String, String)> for SweepRow {
+    fn from((id, name, file_path, created_at): (i64, String, String, String)) -> Self {
+        SweepRow {
+            id: SweepId(id),
+            name,
+            file_path,
+            created_at,
+        }
+    }
+}
+
 /// Every sweep, oldest first.
 pub async fn sweeps(pool: &SqlitePool) -> Result<Vec<SweepRow>> {
     let rows: Vec<(i64, String, String, String)> =
         sqlx::query_as("SELECT id, name, file_path, created_at FROM sweeps ORDER BY id")
             .fetch_all(pool)
             .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, file_path, created_at)| SweepRow {
-            id: SweepId(id),
-            name,
-            file_path,
-            created_at,
-        })
-        .collect())
+    Ok(rows.into_iter().map(SweepRow::from).collect())
+}
+
+/// The sweep called `name`, if there is one.
+pub async fn sweep_named(pool: &SqlitePool, name: &str) -> Result<Option<SweepRow>> {
+    let row: Option<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, name, file_path, created_at FROM sweeps WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(SweepRow::from))
 }
 
 /// The epochs of every trial of a sweep, by trial id, in epoch order.

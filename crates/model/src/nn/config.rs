@@ -100,7 +100,7 @@ pub struct ModelConfig {
     pub block_dense: bool,
     /// How the weights are first drawn. Like the keys below, left out of the JSON at the
     /// value every trial had before the key existed, so older trial hashes are unchanged.
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(skip_serializing_if = "is_kaiming")]
     pub init: WeightInit,
     /// ResNet: batch norm's momentum, in PyTorch's sense (see [`BN_MOMENTUM`]).
     #[serde(skip_serializing_if = "is_bn_momentum")]
@@ -110,8 +110,10 @@ pub struct ModelConfig {
     pub bn_eps: f64,
 }
 
-fn is_default<T: Default + PartialEq>(value: &T) -> bool {
-    *value == T::default()
+// The values every trial had before each key existed: left out of the JSON so that those
+// trials keep their hashes. They stay these values even if a default ever changes.
+fn is_kaiming(init: &WeightInit) -> bool {
+    *init == WeightInit::Kaiming
 }
 
 fn is_bn_momentum(value: &f64) -> bool {
