@@ -14,6 +14,7 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::ops::direct;
 use crate::ops::matmul::{gemm, gemm_into, gemm_into_uninit};
 use crate::ops::storage::{assume_init, f32_slice};
 
@@ -31,10 +32,10 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    fn oh(&self) -> usize {
+    pub(crate) fn oh(&self) -> usize {
         (self.h + 2 * self.pad - self.k) / self.stride + 1
     }
-    fn ow(&self) -> usize {
+    pub(crate) fn ow(&self) -> usize {
         (self.w + 2 * self.pad - self.k) / self.stride + 1
     }
     /// Rows of the unfolded input: one per (channel, kernel row, kernel column).
@@ -357,8 +358,9 @@ impl Epilogue {
     }
 }
 
-/// `y = conv(x, w)`, then the epilogue if there is one.
-struct Forward(Geometry, Option<Epilogue>);
+/// `y = conv(x, w)`, then the epilogue if there is one; with `direct`, forward and input
+/// gradient run [`direct`]'s kernel (only where [`direct::supports`] the geometry).
+struct Forward(Geometry, Option<Epilogue>, bool);
 
 impl CustomOp2 for Forward {
     fn name(&self) -> &'static str {
@@ -378,6 +380,15 @@ impl CustomOp2 for Forward {
         let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
         let len = g.n * g.o * pixels;
         let mut y: Vec<f32> = Vec::with_capacity(len);
+        if self.2 {
+            direct::forward(x, w, &g, &mut y.spare_capacity_mut()[..len]);
+            // SAFETY: the direct kernel writes all of its output.
+            unsafe { y.set_len(len) };
+            if let Some(epilogue) = &self.1 {
+                epilogue.apply(&mut y, g.o, pixels);
+            }
+            return Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh(), g.ow()))));
+        }
         // Each chunk writes all of its part of `y` (the parts cover it), so it is not
         // zero-filled first.
         per_chunk(
@@ -422,7 +433,7 @@ impl CustomOp2 for Forward {
         let dy = dy.contiguous()?;
         // Nothing trains the images: their gradient is never computed.
         let dx = if x.track_op() {
-            Some(dy.apply_op2_no_bwd(w, &InputGrad(self.0))?)
+            Some(dy.apply_op2_no_bwd(w, &InputGrad(self.0, self.2))?)
         } else {
             None
         };
@@ -442,8 +453,8 @@ fn channel_major<'a>(dy: &'a [f32], gc: &Geometry, scratch: &'a mut [f32]) -> &'
     }
 }
 
-/// `dx` from `dy` and `w`: `wᵀ · dy`, folded back onto the images.
-struct InputGrad(Geometry);
+/// `dx` from `dy` and `w`: `wᵀ · dy`, folded back onto the images (or [`direct`]'s kernel).
+struct InputGrad(Geometry, bool);
 
 impl CustomOp2 for InputGrad {
     fn name(&self) -> &'static str {
@@ -461,6 +472,13 @@ impl CustomOp2 for InputGrad {
         let dy = f32_slice(s1, l1, "conv2d", "the output gradient")?;
         let w = f32_slice(s2, l2, "conv2d", "the kernel")?;
         let (pixels, ckk, out, image) = (g.pixels(), g.ckk(), g.o * g.pixels(), g.c * g.h * g.w);
+        if self.1 {
+            let mut dx = Vec::with_capacity(g.n * image);
+            direct::input_grad(dy, w, &g, &mut dx.spare_capacity_mut()[..g.n * image]);
+            // SAFETY: the direct kernel writes all of its output.
+            unsafe { dx.set_len(g.n * image) };
+            return Ok((CpuStorage::F32(dx), Shape::from((g.n, g.c, g.h, g.w))));
+        }
         let mut dx = vec![0f32; g.n * image];
         per_chunk(&g, &mut dx, image, |gc, start, threads, dx| {
             let width = gc.n * pixels;
@@ -514,20 +532,25 @@ impl CustomOp2 for WeightGrad {
                 {
                     transpose(block, (g.o, pixels), &mut dyt[i * out..(i + 1) * out]);
                 }
-                let mut dwt = vec![0f32; ckk * g.o];
-                gemm_into(
+                // The product writes every element (its strides cover `dwt`), so the part is
+                // not zero-filled first.
+                let mut dwt = Vec::with_capacity(ckk * g.o);
+                gemm_into_uninit(
                     (g.o, ckk, width),
-                    (&mut dwt, (1, g.o)),
+                    (&mut dwt.spare_capacity_mut()[..ckk * g.o], (1, g.o)),
                     (dyt, (1, g.o)),
                     (cols, (1, width)),
                     threads,
                 );
+                // SAFETY: the `o × ckk` product with strides `(1, o)` wrote all `ckk · o`.
+                unsafe { dwt.set_len(ckk * g.o) };
                 dwt
             })
         });
-        let mut total = vec![0f32; ckk * g.o];
-        for part in &parts {
-            total.iter_mut().zip(part).for_each(|(t, v)| *t += v);
+        let mut parts = parts.into_iter();
+        let mut total = parts.next().unwrap_or_else(|| vec![0f32; ckk * g.o]);
+        for part in parts {
+            total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
         }
         let mut dw = vec![0f32; g.o * ckk];
         transpose(&total, (ckk, g.o), &mut dw);
@@ -542,7 +565,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tenso
     }
     let g = geometry(x, w, stride, pad)?;
     x.contiguous()?
-        .apply_op2(&w.contiguous()?, Forward(g, None))
+        .apply_op2(&w.contiguous()?, Forward(g, None, direct::supports(&g)))
 }
 
 /// `epilogue(conv(x, w))` for evaluation, without a gradient: one pass over the output where
@@ -572,8 +595,10 @@ pub fn conv2d_eval(
             g.o
         )
     }
-    x.contiguous()?
-        .apply_op2_no_bwd(&w.contiguous()?, &Forward(g, Some(epilogue)))
+    x.contiguous()?.apply_op2_no_bwd(
+        &w.contiguous()?,
+        &Forward(g, Some(epilogue), direct::supports(&g)),
+    )
 }
 
 fn geometry(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Geometry> {
@@ -675,8 +700,43 @@ mod tests {
             (3, 2, 23, 4, 3, 1, 1),
             (13, 3, 10, 5, 3, 1, 1),
             (20, 3, 12, 7, 3, 2, 1),
+            // Stride-1 "same" convolutions of 64 pixels and more (the direct kernel where the
+            // CPU has AVX-512): two blocks of input channels, 1×1 and 5×5 kernels.
+            (4, 70, 8, 10, 3, 1, 1),
+            (3, 5, 9, 7, 1, 1, 0),
+            (2, 3, 9, 4, 5, 1, 2),
         ] {
             check(n, c, hw, o, k, stride, pad);
+        }
+    }
+
+    /// Where the direct kernel runs, the im2col path must give the same output and input
+    /// gradient (it is what other CPUs run, and `matches_candle_on_many_shapes` sees only one
+    /// of the two on any machine).
+    #[test]
+    fn the_direct_kernel_and_the_im2col_path_agree() {
+        let dev = Device::Cpu;
+        for &(n, c, hw, o, k) in &[
+            (3, 70, 8, 10, 3),
+            (4, 6, 16, 9, 3),
+            (5, 4, 11, 3, 1),
+            (2, 3, 9, 17, 5),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, (n, c, hw, hw), &dev).unwrap();
+            let w = Tensor::randn(0f32, 0.5, (o, c, k, k), &dev).unwrap();
+            let dy = Tensor::randn(0f32, 1.0, (n, o, hw, hw), &dev).unwrap();
+            let g = geometry(&x, &w, 1, k / 2).unwrap();
+            if !direct::supports(&g) {
+                eprintln!("no direct kernel on this CPU for {g:?}: nothing to compare");
+                continue;
+            }
+            let y = |direct| x.apply_op2_no_bwd(&w, &Forward(g, None, direct)).unwrap();
+            let dx = |direct| dy.apply_op2_no_bwd(&w, &InputGrad(g, direct)).unwrap();
+            let case = format!("n{n} c{c} {hw}x{hw} o{o} k{k}");
+            let err = max_rel_err(&y(true), &y(false));
+            assert!(err <= 1e-5, "output {case}: {err}");
+            let err = max_rel_err(&dx(true), &dx(false));
+            assert!(err <= 1e-5, "input gradient {case}: {err}");
         }
     }
 

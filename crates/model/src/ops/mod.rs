@@ -5,6 +5,7 @@
 pub(crate) mod activation;
 pub(crate) mod conv;
 pub(crate) mod dense;
+pub(crate) mod direct;
 pub(crate) mod matmul;
 pub(crate) mod mmap;
 pub(crate) mod norm;

@@ -1,0 +1,298 @@
+//! A direct convolution for the shape most of a ResNet's products have: stride 1 and "same"
+//! padding (`pad = k / 2`, odd `k`, the output as large as the input), on CPUs with AVX-512F.
+//!
+//! The im2col path ([`conv`](crate::ops::conv)) unfolds each image into a `c·k² × pixels`
+//! matrix and hands it to the `gemm` crate, which copies it once more into its packed layout:
+//! on the seed's ResNet the unfolding, the packing and the transposes around the product were
+//! ≈ 20% of a training step. With stride 1, the input that kernel offset `(di, dj)` reads for
+//! 16 consecutive output pixels is 16 consecutive input pixels shifted by `di · w + dj`, except
+//! the pixels whose window leaves the picture. So the kernel here loads those 16 values
+//! straight from the image with a masked load (the mask zeroes the pixels outside, and masked
+//! lanes are never read), multiplies them by 8 output channels' weights at once, and writes
+//! the output in the tensor's own layout: no unfolded copy, no packing, no transpose.
+//!
+//! The input gradient of such a convolution is the same convolution of the output gradient
+//! with the kernel flipped and its two channel axes swapped, so [`input_grad`] runs the same
+//! kernel. No crate we can reach has this kernel (the `gemm` crate only multiplies matrices
+//! it is given), so it is written here.
+
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use crate::ops::conv::Geometry;
+
+/// Lanes of a vector: pixels per masked load.
+const LANES: usize = 16;
+/// Output channels per tile: 8 broadcast weights per kernel offset.
+const OUTS: usize = 8;
+/// Pixel vectors per tile: `OUTS · VECS` = 24 accumulators of the 32 vector registers.
+const VECS: usize = 3;
+/// The smallest picture the kernel takes: on 4×4 pictures (one vector per image) it ran at
+/// 0.85× the im2col path (221 against 258 GFLOP/s for 256 channels on 2 threads), on 8×8
+/// and 16×16 at 1.1–1.2× (275–295 against 240–260).
+const MIN_PIXELS: usize = 64;
+/// Input channels per pass over the tiles: a block of 8 output channels' weights for them
+/// (`9 · 64 · 8` floats for a 3×3 kernel) and a tile's inputs stay in the first-level cache.
+/// Deeper layers (256 channels of 4×4 pictures) ran at 2/3 of the rate without it.
+const CHANNEL_BLOCK: usize = 64;
+
+/// Whether [`forward`] and [`input_grad`] handle `g` on this CPU.
+pub(crate) fn supports(g: &Geometry) -> bool {
+    g.stride == 1 && g.k % 2 == 1 && g.pad == g.k / 2 && g.h * g.w >= MIN_PIXELS && avx512()
+}
+
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// For one position of a 16-pixel vector in the plane and one kernel offset: which lanes read
+/// inside the picture, and how far the input they read is from the output pixels.
+#[derive(Debug, Clone, Copy)]
+struct Shift {
+    mask: u16,
+    offset: isize,
+}
+
+/// The shape the kernel runs over: `planes` input channels of `h × w` pixels, `outs` output
+/// channels, a `k × k` kernel with stride 1 and padding `k / 2`.
+struct Plan {
+    h: usize,
+    w: usize,
+    k: usize,
+    /// Vectors per plane (the last may be partial).
+    vectors: usize,
+    /// `shifts[v * k² + s]`: vector `v` of the plane at kernel offset `s`.
+    shifts: Vec<Shift>,
+    /// `tails[v]`: the lanes of vector `v` inside the plane.
+    tails: Vec<u16>,
+}
+
+impl Plan {
+    fn new(h: usize, w: usize, k: usize) -> Self {
+        let plane = h * w;
+        let vectors = plane.div_ceil(LANES);
+        let pad = (k / 2) as isize;
+        let mut shifts = Vec::with_capacity(vectors * k * k);
+        let mut tails = Vec::with_capacity(vectors);
+        for v in 0..vectors {
+            let mut tail = 0u16;
+            for lane in 0..LANES {
+                if v * LANES + lane < plane {
+                    tail |= 1 << lane;
+                }
+            }
+            tails.push(tail);
+            for ki in 0..k {
+                for kj in 0..k {
+                    let (di, dj) = (ki as isize - pad, kj as isize - pad);
+                    let mut mask = 0u16;
+                    for lane in 0..LANES {
+                        let p = v * LANES + lane;
+                        if p >= plane {
+                            continue;
+                        }
+                        let (y, x) = ((p / w) as isize, (p % w) as isize);
+                        if (0..h as isize).contains(&(y + di))
+                            && (0..w as isize).contains(&(x + dj))
+                        {
+                            mask |= 1 << lane;
+                        }
+                    }
+                    shifts.push(Shift {
+                        mask,
+                        offset: di * w as isize + dj,
+                    });
+                }
+            }
+        }
+        Self {
+            h,
+            w,
+            k,
+            vectors,
+            shifts,
+            tails,
+        }
+    }
+}
+
+/// `w` (`o × c × k²`) repacked for the kernel: `[o / OUTS][k²][c][OUTS]`, the missing output
+/// channels of the last block zero.
+fn pack_weights(w: &[f32], o: usize, c: usize, kk: usize) -> Vec<f32> {
+    let blocks = o.div_ceil(OUTS);
+    let mut packed = vec![0f32; blocks * c * kk * OUTS];
+    for oc in 0..o {
+        let (block, j) = (oc / OUTS, oc % OUTS);
+        for ch in 0..c {
+            for s in 0..kk {
+                packed[((block * kk + s) * c + ch) * OUTS + j] = w[(oc * c + ch) * kk + s];
+            }
+        }
+    }
+    packed
+}
+
+/// `y = conv(x, w)` for `x` of `g.n × g.c × h × w` and `w` of `g.o × g.c × k × k`: all of `y`
+/// (`g.n × g.o × h × w`) is written. [`supports`] must hold for `g`.
+pub(crate) fn forward(x: &[f32], w: &[f32], g: &Geometry, y: &mut [MaybeUninit<f32>]) {
+    let kk = g.k * g.k;
+    run(x, &pack_weights(w, g.o, g.c, kk), g.c, g.o, g, y);
+}
+
+/// `dx` for `dy` (`g.n × g.o × h × w`) and `w` (`g.o × g.c × k × k`): the convolution of `dy`
+/// with `w` flipped in both spatial axes and its channel axes swapped. All of `dx`
+/// (`g.n × g.c × h × w`) is written. [`supports`] must hold for `g`.
+pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &Geometry, dx: &mut [MaybeUninit<f32>]) {
+    let kk = g.k * g.k;
+    let mut flipped = vec![0f32; w.len()];
+    for oc in 0..g.o {
+        for ch in 0..g.c {
+            for s in 0..kk {
+                flipped[(ch * g.o + oc) * kk + (kk - 1 - s)] = w[(oc * g.c + ch) * kk + s];
+            }
+        }
+    }
+    run(dy, &pack_weights(&flipped, g.c, g.o, kk), g.o, g.c, g, dx);
+}
+
+/// `out (n × outs × plane) = conv(input (n × ins × plane), packed weights)`.
+fn run(
+    input: &[f32],
+    packed: &[f32],
+    ins: usize,
+    outs: usize,
+    g: &Geometry,
+    out: &mut [MaybeUninit<f32>],
+) {
+    assert!(supports(g), "direct conv: an unsupported geometry {g:?}");
+    let plan = Plan::new(g.h, g.w, g.k);
+    let plane = g.h * g.w;
+    assert_eq!(input.len(), g.n * ins * plane);
+    assert_eq!(out.len(), g.n * outs * plane);
+    assert_eq!(packed.len(), outs.div_ceil(OUTS) * ins * g.k * g.k * OUTS);
+    // Whole images per parallel task: `VECS` of them make whole tiles of any picture size
+    // (one image when its vectors already do), and leave enough tasks to balance the threads.
+    let per_task = if plan.vectors.is_multiple_of(VECS) { 1 } else { VECS };
+    out.par_chunks_mut(per_task * outs * plane)
+        .enumerate()
+        .for_each(|(task, out)| {
+            let first = task * per_task;
+            let images = out.len() / (outs * plane);
+            let input = &input[first * ins * plane..(first + images) * ins * plane];
+            // SAFETY: `supports` checked that the CPU has AVX-512F; the slices' lengths match
+            // the plan (asserted above and in `images`).
+            unsafe { task_avx512(input, packed, ins, outs, &plan, images, out) };
+        });
+}
+
+/// One task: `images` whole images of `input` into `out`, every element written.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn task_avx512(
+    input: &[f32],
+    packed: &[f32],
+    ins: usize,
+    outs: usize,
+    plan: &Plan,
+    images: usize,
+    out: &mut [MaybeUninit<f32>],
+) {
+    use std::arch::x86_64::*;
+    let plane = plan.h * plan.w;
+    let kk = plan.k * plan.k;
+    assert!(input.len() >= images * ins * plane && out.len() >= images * outs * plane);
+    // The task's vectors, image by image: (image, vector of the plane).
+    let vectors: Vec<(usize, usize)> = (0..images)
+        .flat_map(|i| (0..plan.vectors).map(move |v| (i, v)))
+        .collect();
+    let out_ptr = out.as_mut_ptr() as *mut f32;
+    for c0 in (0..ins).step_by(CHANNEL_BLOCK) {
+        let channels = c0..(c0 + CHANNEL_BLOCK).min(ins);
+        for block in 0..outs.div_ceil(OUTS) {
+            let weights = &packed[block * kk * ins * OUTS..(block + 1) * kk * ins * OUTS];
+            let valid_outs = OUTS.min(outs - block * OUTS);
+            for tile in vectors.chunks(VECS) {
+                let mut acc = [[_mm512_setzero_ps(); OUTS]; VECS];
+                let n = tile.len();
+                // The first channel's plane of each vector (a short tile repeats its last vector;
+                // those sums are dropped).
+                let mut bases = [std::ptr::null::<f32>(); VECS];
+                for (t, base) in bases.iter_mut().enumerate() {
+                    let (i, v) = tile[t.min(n - 1)];
+                    *base = input[i * ins * plane + v * LANES..].as_ptr();
+                }
+                // Kernel offset by kernel offset, so that each vector's mask and shift stay in
+                // registers while the loop runs over the channels.
+                for s in 0..kk {
+                    let mut shifts = [Shift { mask: 0, offset: 0 }; VECS];
+                    for (t, shift) in shifts.iter_mut().enumerate() {
+                        *shift = plan.shifts[tile[t.min(n - 1)].1 * kk + s];
+                    }
+                    let w_s = &weights
+                        [(s * ins + channels.start) * OUTS..(s * ins + channels.end) * OUTS];
+                    for (ch, w_ch) in (channels.clone()).zip(w_s.chunks_exact(OUTS)) {
+                        let mut xv = [_mm512_setzero_ps(); VECS];
+                        for t in 0..VECS {
+                            // SAFETY: the lanes the mask keeps are pixels of plane `ch` of the
+                            // vector's image (the plan checked `0 ≤ y + di < h`,
+                            // `0 ≤ x + dj < w`); masked-off lanes are not read, so the address
+                            // may lie outside.
+                            xv[t] = unsafe {
+                                _mm512_maskz_loadu_ps(
+                                    shifts[t].mask,
+                                    bases[t]
+                                        .wrapping_add(ch * plane)
+                                        .wrapping_offset(shifts[t].offset),
+                                )
+                            };
+                        }
+                        for j in 0..OUTS {
+                            let wv = _mm512_set1_ps(w_ch[j]);
+                            for t in 0..VECS {
+                                acc[t][j] = _mm512_fmadd_ps(xv[t], wv, acc[t][j]);
+                            }
+                        }
+                    }
+                }
+                for (t, &(i, v)) in tile.iter().enumerate() {
+                    for (j, acc) in acc[t].iter().enumerate().take(valid_outs) {
+                        let at = (i * outs + block * OUTS + j) * plane + v * LANES;
+                        let tail = plan.tails[v];
+                        // SAFETY: the tail mask keeps the lanes inside plane `(i, oc)` of `out`,
+                        // which holds `images · outs · plane` floats (asserted above); the first
+                        // block of channels wrote them before a later one reads them.
+                        unsafe {
+                            let sum = if c0 == 0 {
+                                *acc
+                            } else {
+                                _mm512_add_ps(_mm512_maskz_loadu_ps(tail, out_ptr.add(at)), *acc)
+                            };
+                            _mm512_mask_storeu_ps(out_ptr.add(at), tail, sum)
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn task_avx512(
+    _input: &[f32],
+    _packed: &[f32],
+    _ins: usize,
+    _outs: usize,
+    _plan: &Plan,
+    _images: usize,
+    _out: &mut [MaybeUninit<f32>],
+) {
+    unreachable!("direct conv: `supports` is false without AVX-512F")
+}
