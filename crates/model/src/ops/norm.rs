@@ -204,7 +204,7 @@ impl CustomOp3 for Train {
             .lock()
             .expect("the statistics lock is never poisoned")
             .clone();
-        let relu = self.relu.then(|| (saved.scale, saved.shift));
+        let relu = self.relu.then_some((saved.scale, saved.shift));
         let packed = x.apply_op3_no_bwd(
             gamma,
             &dy.contiguous()?,
