@@ -8,7 +8,8 @@ use candle_nn::VarBuilder;
 
 use crate::nn::config::{BN_EPS, BN_MOMENTUM};
 use crate::ops::conv::Epilogue;
-use crate::ops::norm::{eval_forward, train_forward};
+use crate::ops::norm::{eval_forward, train_forward, train_forward_pooled};
+use crate::ops::pool::max_pool2x2;
 
 /// How a [`BatchNorm2d`] is built.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,14 +93,27 @@ impl BatchNorm2d {
         self.forward_fused(x, train, true)
     }
 
+    /// `max_pool2x2(relu(batch_norm(x)))` for maps of at least 2×2 (a ResNet's stem): in
+    /// training on the CPU one op, which never writes the normalised maps.
+    pub fn forward_relu_pool(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_fused_pooled(x, train, true, true)
+    }
+
     fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        self.forward_fused_pooled(x, train, relu, false)
+    }
+
+    fn forward_fused_pooled(
+        &self,
+        x: &Tensor,
+        train: bool,
+        relu: bool,
+        pool: bool,
+    ) -> Result<Tensor> {
+        let pooled = |y: Tensor| if pool { max_pool2x2(&y) } else { Ok(y) };
         let unfused = || {
             let y = self.inner.forward_t(x, train)?;
-            if relu {
-                y.relu()
-            } else {
-                Ok(y)
-            }
+            pooled(if relu { y.relu()? } else { y })
         };
         let Some((gamma, beta)) = self.inner.weight_and_bias() else {
             return unfused();
@@ -110,9 +124,13 @@ impl BatchNorm2d {
         let eps = self.eps as f32;
         if !train {
             let (scale, shift) = self.eval_affine(gamma, beta)?;
-            return eval_forward(x, scale, shift, relu);
+            return pooled(eval_forward(x, scale, shift, relu)?);
         }
-        let (y, stats) = train_forward(x, gamma, beta, eps, relu)?;
+        let (y, stats) = if pool {
+            train_forward_pooled(x, gamma, beta, eps, relu)?
+        } else {
+            train_forward(x, gamma, beta, eps, relu)?
+        };
         // The running averages, as candle's layer keeps them (unbiased variance).
         let (n, _, h, w) = x.dims4()?;
         let count = (n * h * w) as f32;
@@ -264,6 +282,93 @@ mod tests {
                 "input gradient with relu {case}: {}",
                 max_rel_err(a, b)
             );
+        }
+    }
+
+    #[test]
+    fn the_pooled_normalisation_equals_normalisation_relu_and_pool_with_gradients() {
+        let dev = Device::Cpu;
+        // Odd sides (the last row or column dropped), a 2×2 map, and ties: a channel whose
+        // values are all equal, and one the ReLU zeroes.
+        for &(n, c, h, w) in &[(3, 4, 6, 6), (2, 3, 5, 7), (4, 2, 2, 2), (1, 5, 9, 8)] {
+            let case = format!("{n}×{c}×{h}×{w}");
+            let (fused_vars, plain_vars) = (VarMap::new(), VarMap::new());
+            let make = |vars: &VarMap| {
+                let bn = batch_norm(
+                    c,
+                    BatchNormConfig::default(),
+                    VarBuilder::from_varmap(vars, DType::F32, &dev),
+                )
+                .unwrap();
+                let data = vars.data().lock().unwrap();
+                let gamma: Vec<f32> = (0..c).map(|i| 0.5 + i as f32 * 0.3).collect();
+                let beta: Vec<f32> = (0..c).map(|i| i as f32 * 0.2 - 0.4).collect();
+                data["weight"]
+                    .set(&Tensor::new(gamma, &dev).unwrap())
+                    .unwrap();
+                data["bias"].set(&Tensor::new(beta, &dev).unwrap()).unwrap();
+                bn
+            };
+            let (fused, plain) = (make(&fused_vars), make(&plain_vars));
+            let mut values = Tensor::randn(1f32, 2.0, (n, c, h, w), &dev)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            // Channel 0 of image 0 constant (every window a tie); channel 1 very negative in
+            // image 0 (below the ReLU after normalisation).
+            values[..h * w].fill(0.25);
+            if c > 1 {
+                values[h * w..2 * h * w].iter_mut().for_each(|v| *v -= 40.0);
+            }
+            let x = Var::from_vec(values, (n, c, h, w), &dev).unwrap();
+            let y_fused = fused.forward_relu_pool(x.as_tensor(), true).unwrap();
+            let y_plain = max_pool2x2(&plain.forward_relu(x.as_tensor(), true).unwrap()).unwrap();
+            assert_eq!(y_fused.dims(), y_plain.dims(), "{case}");
+            assert!(max_rel_err(&y_fused, &y_plain) <= 1e-6, "forward {case}");
+            let weights = Tensor::randn(0f32, 1.0, y_plain.dims(), &dev).unwrap();
+            let grads = |y: &Tensor| {
+                (y * &weights)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap()
+            };
+            let (g_fused, g_plain) = (grads(&y_fused), grads(&y_plain));
+            let (a, b) = (
+                g_fused.get(x.as_tensor()).unwrap(),
+                g_plain.get(x.as_tensor()).unwrap(),
+            );
+            assert!(
+                max_rel_err(a, b) <= 1e-5,
+                "input gradient {case}: {}",
+                max_rel_err(a, b)
+            );
+            let fused_data = fused_vars.data().lock().unwrap();
+            let plain_data = plain_vars.data().lock().unwrap();
+            for name in ["weight", "bias"] {
+                let (a, b) = (
+                    g_fused.get(fused_data[name].as_tensor()).unwrap(),
+                    g_plain.get(plain_data[name].as_tensor()).unwrap(),
+                );
+                assert!(max_rel_err(a, b) <= 1e-5, "{name} gradient {case}");
+            }
+            for name in ["running_mean", "running_var"] {
+                assert_eq!(
+                    fused_data[name].as_tensor().to_vec1::<f32>().unwrap(),
+                    plain_data[name].as_tensor().to_vec1::<f32>().unwrap(),
+                    "{name} {case}"
+                );
+            }
+            drop((fused_data, plain_data));
+            // Evaluation: the same pool over the running statistics.
+            let e_fused = fused.forward_relu_pool(x.as_tensor(), false).unwrap();
+            let e_plain = max_pool2x2(&plain.forward_relu(x.as_tensor(), false).unwrap()).unwrap();
+            assert!(max_rel_err(&e_fused, &e_plain) <= 1e-6, "evaluation {case}");
         }
     }
 }

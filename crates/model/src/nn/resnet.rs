@@ -207,10 +207,23 @@ impl ResNet {
     /// The logits for a batch of images.
     pub fn forward(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor> {
         let train = pass.is_train();
-        let mut xs = self.stem.forward_bn(xs, &self.stem_bn, true, train)?;
-        if xs.dim(2)? >= 2 {
-            xs = max_pool2x2(&xs)?;
-        }
+        let mut xs = if train {
+            let ys = self.stem.forward_t(xs, true)?;
+            if ys.dim(2)? >= 2 {
+                // The normalisation, ReLU and pool as one op: the stem's maps are the step's
+                // largest.
+                self.stem_bn.forward_relu_pool(&ys, true)?
+            } else {
+                self.stem_bn.forward_relu(&ys, true)?
+            }
+        } else {
+            let ys = self.stem.forward_bn(xs, &self.stem_bn, true, false)?;
+            if ys.dim(2)? >= 2 {
+                max_pool2x2(&ys)?
+            } else {
+                ys
+            }
+        };
         for stage in &self.stages {
             xs = stage.forward(&xs, train)?;
         }

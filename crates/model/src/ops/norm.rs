@@ -6,9 +6,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::ops::pool::first_max;
 use crate::ops::storage::{f32_slice, par_filled};
 
 /// Training forward of a CPU f32 `n × c × h × w` tensor: `γ · (x − mean) / √(var + ε) + β`
@@ -21,6 +22,38 @@ pub(crate) fn train_forward(
     eps: f32,
     relu: bool,
 ) -> Result<(Tensor, Vec<(f32, f32)>)> {
+    train_forward_with(x, gamma, beta, eps, relu, false)
+}
+
+/// [`train_forward`] then a 2×2 max pool with stride 2 (as [`max_pool2x2`]), in one op: the
+/// normalised maps are never written, only their pooled maxima, and the backward routes each
+/// window's gradient to its maximum while it computes the normalisation's gradients, where
+/// the separate ops write, zero and add three more maps of the input's size (a ResNet stem's
+/// are the step's largest). `x` must be at least 2×2.
+///
+/// [`max_pool2x2`]: crate::ops::pool::max_pool2x2
+pub(crate) fn train_forward_pooled(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f32,
+    relu: bool,
+) -> Result<(Tensor, Vec<(f32, f32)>)> {
+    let (_, _, h, w) = x.dims4()?;
+    if h < 2 || w < 2 {
+        candle_core::bail!("max-pool: a 2×2 window does not fit in {h}×{w}")
+    }
+    train_forward_with(x, gamma, beta, eps, relu, true)
+}
+
+fn train_forward_with(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f32,
+    relu: bool,
+    pool: bool,
+) -> Result<(Tensor, Vec<(f32, f32)>)> {
     let saved = Arc::new(Mutex::new(Saved::default()));
     let y = x.contiguous()?.apply_op3(
         gamma,
@@ -28,6 +61,7 @@ pub(crate) fn train_forward(
         Train {
             eps,
             relu,
+            pool,
             saved: saved.clone(),
         },
     )?;
@@ -139,10 +173,12 @@ struct Saved {
 }
 
 /// Training forward: `y = γ · (x − mean) / √(var + ε) + β` with the batch's statistics (then
-/// a ReLU when `relu`), which it leaves in `saved` for the running averages.
+/// a ReLU when `relu`, then a 2×2 max pool when `pool`), which it leaves in `saved` for the
+/// running averages.
 struct Train {
     eps: f32,
     relu: bool,
+    pool: bool,
     saved: Arc<Mutex<Saved>>,
 }
 
@@ -174,7 +210,13 @@ impl CustomOp3 for Train {
         let shift: Vec<f32> = (0..c)
             .map(|ch| beta[ch] - stats[ch].0 * scale[ch])
             .collect();
-        let y = affine_per_channel(x, c, plane, &scale, &shift, self.relu);
+        let (y, shape) = if self.pool {
+            let y = pooled_affine(x, (c, h, w), &scale, &shift, self.relu);
+            (y, Shape::from((n, c, h / 2, w / 2)))
+        } else {
+            let y = affine_per_channel(x, c, plane, &scale, &shift, self.relu);
+            (y, l1.shape().clone())
+        };
         *self
             .saved
             .lock()
@@ -183,7 +225,7 @@ impl CustomOp3 for Train {
             scale,
             shift,
         };
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        Ok((CpuStorage::F32(y), shape))
     }
 
     fn bwd(
@@ -204,10 +246,24 @@ impl CustomOp3 for Train {
             .lock()
             .expect("the statistics lock is never poisoned")
             .clone();
-        let relu = self.relu.then_some((saved.scale, saved.shift));
+        let dy = dy.contiguous()?;
+        let (dy, relu) = if self.pool {
+            // The pooled gradient routed back onto the maps, the ReLU's mask applied.
+            let routed = x.apply_op2_no_bwd(
+                &dy,
+                &Route {
+                    relu: self.relu,
+                    scale: saved.scale,
+                    shift: saved.shift,
+                },
+            )?;
+            (routed, None)
+        } else {
+            (dy, self.relu.then_some((saved.scale, saved.shift)))
+        };
         let packed = x.apply_op3_no_bwd(
             gamma,
-            &dy.contiguous()?,
+            &dy,
             &Backward {
                 eps: self.eps,
                 stats: saved.stats,
@@ -219,6 +275,86 @@ impl CustomOp3 for Train {
         let dgamma = packed.narrow(0, count, c)?;
         let dbeta = packed.narrow(0, count + c, c)?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
+    }
+}
+
+/// `relu?(x · scale[c] + shift[c])` of every 2×2 window (stride 2; an odd last row or column
+/// is dropped), pooled to its maximum: `n × c × h/2 × w/2`.
+fn pooled_affine(
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    scale: &[f32],
+    shift: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    let (oh, ow) = (h / 2, w / 2);
+    let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
+    // SAFETY: each part (one pooled plane, `oh · ow`) is written whole, line by line.
+    unsafe {
+        par_filled(x.len() / (h * w) * oh * ow, oh * ow, |row, out| {
+            let (sc, sh) = (scale[row % c], shift[row % c]);
+            let plane = &x[row * h * w..(row + 1) * h * w];
+            for (oy, line) in out.chunks_mut(ow).enumerate() {
+                let (top, bottom) = (&plane[2 * oy * w..], &plane[(2 * oy + 1) * w..]);
+                for (ox, o) in line.iter_mut().enumerate() {
+                    let at = 2 * ox;
+                    let values = [top[at], top[at + 1], bottom[at], bottom[at + 1]]
+                        .map(|v| (v * sc + sh).max(floor));
+                    o.write(values[first_max(&values)]);
+                }
+            }
+        })
+    }
+}
+
+/// The gradient at a pooled normalisation's output, `n × c × h × w` from the pooled `dy`:
+/// each window's gradient at its first maximum (as the forward chose it, from the same
+/// values), 0 elsewhere and wherever the ReLU was off.
+struct Route {
+    relu: bool,
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl CustomOp2 for Route {
+    fn name(&self) -> &'static str {
+        "sweep-batch-norm-pool-route"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, c, h, w) = l1.shape().dims4()?;
+        let x = f32_slice(s1, l1, "batch norm", "the input")?;
+        let dy = f32_slice(s2, l2, "batch norm", "the pooled gradient")?;
+        let (oh, ow) = (h / 2, w / 2);
+        let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
+        // SAFETY: each part (one plane) is written whole: zeros first, then the windows' maxima.
+        let g = unsafe {
+            par_filled(x.len(), h * w, |row, out| {
+                let (sc, sh) = (self.scale[row % c], self.shift[row % c]);
+                let plane = &x[row * h * w..(row + 1) * h * w];
+                let grad = &dy[row * oh * ow..(row + 1) * oh * ow];
+                for o in out.iter_mut() {
+                    o.write(0.0);
+                }
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let at = [0, 1, w, w + 1].map(|d| 2 * oy * w + 2 * ox + d);
+                        let pre = at.map(|i| plane[i] * sc + sh);
+                        let best = first_max(&pre.map(|v| v.max(floor)));
+                        if !self.relu || pre[best] > 0.0 {
+                            out[at[best]].write(grad[oy * ow + ox]);
+                        }
+                    }
+                }
+            })
+        };
+        Ok((CpuStorage::F32(g), l1.shape().clone()))
     }
 }
 

@@ -15,13 +15,20 @@ use crate::ops::storage::{f32_slice, par_filled};
 /// top-left corner is `at` in a plane `w` wide, and its value.
 fn window_max(plane: &[f32], w: usize, at: usize) -> (usize, f32) {
     let values = [plane[at], plane[at + 1], plane[at + w], plane[at + w + 1]];
+    let best = first_max(&values);
+    (best, values[best])
+}
+
+/// The position in a window's four values (row by row) of its largest, the first on a tie:
+/// where the pool sends the window's gradient.
+pub(crate) fn first_max(values: &[f32; 4]) -> usize {
     let mut best = 0;
     for k in 1..4 {
         if values[k] > values[best] {
             best = k;
         }
     }
-    (best, values[best])
+    best
 }
 
 /// `n × c × h × w` as planes, and the output plane's size.
