@@ -131,9 +131,26 @@ impl BatchNorm2d {
         } else {
             train_forward(x, gamma, beta, eps, relu)?
         };
-        // The running averages, as candle's layer keeps them (unbiased variance).
         let (n, _, h, w) = x.dims4()?;
-        let count = (n * h * w) as f32;
+        self.update_running(&stats, n * h * w)?;
+        Ok(y)
+    }
+
+    /// `γ`, `β` and ε for an op that normalises on its own (a convolution's fused training
+    /// forward), where the layer has them and the input is a CPU f32 map.
+    pub fn fused_parts(&self, x: &Tensor) -> Option<(&Tensor, &Tensor, f32)> {
+        let (gamma, beta) = self.inner.weight_and_bias()?;
+        (x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.rank() == 4).then_some((
+            gamma,
+            beta,
+            self.eps as f32,
+        ))
+    }
+
+    /// Moves the running averages towards a training batch's statistics (per channel: mean,
+    /// biased variance over `count` values), as candle's layer keeps them (unbiased variance).
+    pub fn update_running(&self, stats: &[(f32, f32)], count: usize) -> Result<()> {
+        let count = count as f32;
         let momentum = self.inner.momentum() as f32;
         let running_mean = Var::from_tensor(self.inner.running_mean())?;
         let running_var = Var::from_tensor(self.inner.running_var())?;
@@ -154,9 +171,10 @@ impl BatchNorm2d {
             .zip(stats.iter())
             .map(|(r, (_, v))| (1.0 - momentum) * r + momentum * v * unbiased)
             .collect();
-        running_mean.set(&Tensor::new(new_mean, x.device())?)?;
-        running_var.set(&Tensor::new(new_var, x.device())?)?;
-        Ok(y)
+        let device = running_mean.device().clone();
+        running_mean.set(&Tensor::new(new_mean, &device)?)?;
+        running_var.set(&Tensor::new(new_var, &device)?)?;
+        Ok(())
     }
 }
 

@@ -124,6 +124,20 @@ impl Conv2d {
                 return op::conv2d_eval(xs, &self.weight, self.stride, self.padding, epilogue);
             }
         }
+        if let (true, None, Some((gamma, beta, eps))) = (train, &self.bias, bn.fused_parts(xs)) {
+            let (ys, stats) = op::conv2d_bn_train(
+                xs,
+                &self.weight,
+                self.stride,
+                self.padding,
+                (gamma, beta),
+                eps,
+                relu,
+            )?;
+            let (n, _, h, w) = ys.dims4()?;
+            bn.update_running(&stats, n * h * w)?;
+            return Ok(ys);
+        }
         let ys = self.forward_t(xs, train)?;
         if relu {
             bn.forward_relu(&ys, train)

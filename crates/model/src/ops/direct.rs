@@ -180,7 +180,11 @@ fn run(
     assert_eq!(packed.len(), outs.div_ceil(OUTS) * ins * g.k * g.k * OUTS);
     // Whole images per parallel task: `VECS` of them make whole tiles of any picture size
     // (one image when its vectors already do), and leave enough tasks to balance the threads.
-    let per_task = if plan.vectors.is_multiple_of(VECS) { 1 } else { VECS };
+    let per_task = if plan.vectors.is_multiple_of(VECS) {
+        1
+    } else {
+        VECS
+    };
     out.par_chunks_mut(per_task * outs * plane)
         .enumerate()
         .for_each(|(task, out)| {

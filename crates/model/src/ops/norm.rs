@@ -68,8 +68,8 @@ fn train_forward_with(
     let stats = saved
         .lock()
         .expect("the statistics lock is never poisoned")
-        .stats
-        .clone();
+        .stats()
+        .to_vec();
     Ok((y, stats))
 }
 
@@ -164,12 +164,19 @@ fn lane_sums(a: &[f32], b: &[f32], pair: impl Fn(f32, f32) -> (f32, f32)) -> (f6
 
 /// What a training forward leaves for the running averages and its backward.
 #[derive(Debug, Clone, Default)]
-struct Saved {
+pub(crate) struct Saved {
     /// Per channel: the batch mean and biased variance.
     stats: Vec<(f32, f32)>,
     /// Per channel: the affine map the forward applied, `x · scale + shift`.
     scale: Vec<f32>,
     shift: Vec<f32>,
+}
+
+impl Saved {
+    /// Per channel: the batch mean and biased variance.
+    pub(crate) fn stats(&self) -> &[(f32, f32)] {
+        &self.stats
+    }
 }
 
 /// Training forward: `y = γ · (x − mean) / √(var + ε) + β` with the batch's statistics (then
@@ -196,35 +203,23 @@ impl CustomOp3 for Train {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, h, w) = l1.shape().dims4()?;
-        let plane = h * w;
         let x = f32_slice(s1, l1, "batch norm", "the input")?;
         let (gamma, beta) = (
             f32_slice(s2, l2, "batch norm", "the scale")?,
             f32_slice(s3, l3, "batch norm", "the shift")?,
         );
-        let stats = channel_stats(x, n, c, plane);
-        let scale: Vec<f32> = (0..c)
-            .map(|ch| gamma[ch] / (stats[ch].1 + self.eps).sqrt())
-            .collect();
-        let shift: Vec<f32> = (0..c)
-            .map(|ch| beta[ch] - stats[ch].0 * scale[ch])
-            .collect();
-        let (y, shape) = if self.pool {
-            let y = pooled_affine(x, (c, h, w), &scale, &shift, self.relu);
-            (y, Shape::from((n, c, h / 2, w / 2)))
-        } else {
-            let y = affine_per_channel(x, c, plane, &scale, &shift, self.relu);
-            (y, l1.shape().clone())
-        };
+        let (y, shape, saved) = normalize(
+            x,
+            l1.shape().dims4()?,
+            (gamma, beta),
+            self.eps,
+            self.relu,
+            self.pool,
+        );
         *self
             .saved
             .lock()
-            .expect("the statistics lock is never poisoned") = Saved {
-            stats,
-            scale,
-            shift,
-        };
+            .expect("the statistics lock is never poisoned") = saved;
         Ok((CpuStorage::F32(y), shape))
     }
 
@@ -237,45 +232,95 @@ impl CustomOp3 for Train {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, w) = x.dims4()?;
-        // The batch statistics of this forward, so the backward need not measure them again,
-        // and its affine map, from which the backward knows where the ReLU passed the
-        // gradient (where `x · scale + shift > 0`, the same float expression), without a
-        // separate pass over the output.
+        // The batch statistics of this forward, so the backward need not measure them again.
         let saved = self
             .saved
             .lock()
             .expect("the statistics lock is never poisoned")
             .clone();
-        let dy = dy.contiguous()?;
-        let (dy, relu) = if self.pool {
-            // The pooled gradient routed back onto the maps, the ReLU's mask applied.
-            let routed = x.apply_op2_no_bwd(
-                &dy,
-                &Route {
-                    relu: self.relu,
-                    scale: saved.scale,
-                    shift: saved.shift,
-                },
-            )?;
-            (routed, None)
-        } else {
-            (dy, self.relu.then_some((saved.scale, saved.shift)))
-        };
-        let packed = x.apply_op3_no_bwd(
-            gamma,
-            &dy,
-            &Backward {
-                eps: self.eps,
-                stats: saved.stats,
-                relu,
-            },
-        )?;
+        let packed = gradients(x, gamma, dy, saved, self.eps, self.relu, self.pool)?;
         let count = n * c * h * w;
         let dx = packed.narrow(0, 0, count)?.reshape((n, c, h, w))?;
         let dgamma = packed.narrow(0, count, c)?;
         let dbeta = packed.narrow(0, count + c, c)?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
     }
+}
+
+/// The training forward on CPU values: `x` of `dims`, the normalised output (after the ReLU
+/// and the pool, when asked) with its shape, and what the backward needs.
+pub(crate) fn normalize(
+    x: &[f32],
+    (n, c, h, w): (usize, usize, usize, usize),
+    (gamma, beta): (&[f32], &[f32]),
+    eps: f32,
+    relu: bool,
+    pool: bool,
+) -> (Vec<f32>, Shape, Saved) {
+    let plane = h * w;
+    let stats = channel_stats(x, n, c, plane);
+    let scale: Vec<f32> = (0..c)
+        .map(|ch| gamma[ch] / (stats[ch].1 + eps).sqrt())
+        .collect();
+    let shift: Vec<f32> = (0..c)
+        .map(|ch| beta[ch] - stats[ch].0 * scale[ch])
+        .collect();
+    let (y, shape) = if pool {
+        let y = pooled_affine(x, (c, h, w), &scale, &shift, relu);
+        (y, Shape::from((n, c, h / 2, w / 2)))
+    } else {
+        let y = affine_per_channel(x, c, plane, &scale, &shift, relu);
+        (y, Shape::from((n, c, h, w)))
+    };
+    (
+        y,
+        shape,
+        Saved {
+            stats,
+            scale,
+            shift,
+        },
+    )
+}
+
+/// The backward of [`normalize`]: `[dx, dγ, dβ]` packed in one tensor, from the forward's
+/// input `x`, `γ`, the output gradient `dy` and what the forward saved.
+pub(crate) fn gradients(
+    x: &Tensor,
+    gamma: &Tensor,
+    dy: &Tensor,
+    saved: Saved,
+    eps: f32,
+    relu: bool,
+    pool: bool,
+) -> Result<Tensor> {
+    let dy = dy.contiguous()?;
+    // With a ReLU, the backward knows from the forward's affine map where it passed the
+    // gradient (where `x · scale + shift > 0`, the same float expression), without a pass
+    // over the output.
+    let (dy, relu) = if pool {
+        // The pooled gradient routed back onto the maps, the ReLU's mask applied.
+        let routed = x.apply_op2_no_bwd(
+            &dy,
+            &Route {
+                relu,
+                scale: saved.scale,
+                shift: saved.shift,
+            },
+        )?;
+        (routed, None)
+    } else {
+        (dy, relu.then_some((saved.scale, saved.shift)))
+    };
+    x.apply_op3_no_bwd(
+        gamma,
+        &dy,
+        &Backward {
+            eps,
+            stats: saved.stats,
+            relu,
+        },
+    )
 }
 
 /// `relu?(x · scale[c] + shift[c])` of every 2×2 window (stride 2; an odd last row or column
