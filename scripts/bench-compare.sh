@@ -10,6 +10,7 @@
 # table gives each side's median, and the median and range of the per-group ratios: against
 # PyTorch, and against the faster of the two references in the group.
 # THREADS (default 2) sets every side's thread count; STEPS (default 15) our timed steps.
+# SWEEP_BIN (default target/release/sweep) is the build measured, e.g. an older one to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${THREADS:-2}"
@@ -23,8 +24,9 @@ have() { [[ -x "$1" && -f "$2" ]]; }
 have "$torch_py" "$torch_probe" || echo "no PyTorch at $torch_py: column skipped" >&2
 have "$keras_py" "$keras_probe" || echo "no Keras at $keras_py: column skipped" >&2
 
+sweep_bin="${SWEEP_BIN:-target/release/sweep}"
 ours() {  # ours CASE → img/s
-  RAYON_NUM_THREADS=$threads target/release/sweep bench --case "$1" --steps "$steps" --warmup 3 |
+  RAYON_NUM_THREADS=$threads "$sweep_bin" bench --case "$1" --steps "$steps" --warmup 3 |
     awk '/img\/s/ { print $4 }'
 }
 reference() {  # reference PYTHON PROBE PROBE-ARGS… → img/s, or nothing
