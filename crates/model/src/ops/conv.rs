@@ -384,12 +384,15 @@ impl CustomOp2 for Forward {
         let len = g.n * g.o * pixels;
         let mut y: Vec<f32> = Vec::with_capacity(len);
         if self.2 {
-            direct::forward(x, w, &g, &mut y.spare_capacity_mut()[..len]);
+            direct::forward(
+                x,
+                w,
+                &g,
+                self.1.as_ref(),
+                &mut y.spare_capacity_mut()[..len],
+            );
             // SAFETY: the direct kernel writes all of its output.
             unsafe { y.set_len(len) };
-            if let Some(epilogue) = &self.1 {
-                epilogue.apply(&mut y, g.o, pixels);
-            }
             return Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh(), g.ow()))));
         }
         // Each chunk writes all of its part of `y` (the parts cover it), so it is not
@@ -863,6 +866,19 @@ mod tests {
             assert!(err <= 1e-5, "output {case}: {err}");
             let err = max_rel_err(&dx(true), &dx(false));
             assert!(err <= 1e-5, "input gradient {case}: {err}");
+            // The epilogue, which the direct kernel applies as it stores the last block of
+            // input channels.
+            let epilogue = Epilogue {
+                scale: (0..o).map(|j| 1.5 - 0.25 * j as f32).collect(),
+                shift: (0..o).map(|j| 0.1 * j as f32 - 0.3).collect(),
+                relu: true,
+            };
+            let eval = |direct| {
+                x.apply_op2_no_bwd(&w, &Forward(g, Some(epilogue.clone()), direct))
+                    .unwrap()
+            };
+            let err = max_rel_err(&eval(true), &eval(false));
+            assert!(err <= 1e-5, "output with the epilogue {case}: {err}");
         }
     }
 

@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::ops::conv::Geometry;
+use crate::ops::conv::{Epilogue, Geometry};
 
 /// Lanes of a vector: pixels per masked load.
 const LANES: usize = 16;
@@ -140,11 +140,28 @@ fn pack_weights(w: &[f32], o: usize, c: usize, kk: usize) -> Vec<f32> {
     packed
 }
 
-/// `y = conv(x, w)` for `x` of `g.n × g.c × h × w` and `w` of `g.o × g.c × k × k`: all of `y`
+/// `y = conv(x, w)` for `x` of `g.n × g.c × h × w` and `w` of `g.o × g.c × k × k`, then the
+/// epilogue if there is one, applied to each vector as it is stored: all of `y`
 /// (`g.n × g.o × h × w`) is written. [`supports`] must hold for `g`.
-pub(crate) fn forward(x: &[f32], w: &[f32], g: &Geometry, y: &mut [MaybeUninit<f32>]) {
+pub(crate) fn forward(
+    x: &[f32],
+    w: &[f32],
+    g: &Geometry,
+    epilogue: Option<&Epilogue>,
+    y: &mut [MaybeUninit<f32>],
+) {
     let kk = g.k * g.k;
-    run(x, &pack_weights(w, g.o, g.c, kk), g.c, g.o, g, y);
+    if let Some(e) = epilogue {
+        assert!(e.scale.len() == g.o && e.shift.len() == g.o);
+    }
+    run(
+        x,
+        &pack_weights(w, g.o, g.c, kk),
+        (g.c, g.o),
+        g,
+        epilogue,
+        y,
+    );
 }
 
 /// `dx` for `dy` (`g.n × g.o × h × w`) and `w` (`g.o × g.c × k × k`): the convolution of `dy`
@@ -160,16 +177,23 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &Geometry, dx: &mut [MaybeUni
             }
         }
     }
-    run(dy, &pack_weights(&flipped, g.c, g.o, kk), g.o, g.c, g, dx);
+    run(
+        dy,
+        &pack_weights(&flipped, g.c, g.o, kk),
+        (g.o, g.c),
+        g,
+        None,
+        dx,
+    );
 }
 
 /// `out (n × outs × plane) = conv(input (n × ins × plane), packed weights)`.
 fn run(
     input: &[f32],
     packed: &[f32],
-    ins: usize,
-    outs: usize,
+    (ins, outs): (usize, usize),
     g: &Geometry,
+    epilogue: Option<&Epilogue>,
     out: &mut [MaybeUninit<f32>],
 ) {
     assert!(supports(g), "direct conv: an unsupported geometry {g:?}");
@@ -193,7 +217,7 @@ fn run(
             let input = &input[first * ins * plane..(first + images) * ins * plane];
             // SAFETY: `supports` checked that the CPU has AVX-512F; the slices' lengths match
             // the plan (asserted above and in `images`).
-            unsafe { task_avx512(input, packed, ins, outs, &plan, images, out) };
+            unsafe { task_avx512(input, packed, (ins, outs), &plan, epilogue, images, out) };
         });
 }
 
@@ -203,13 +227,17 @@ fn run(
 fn task_avx512(
     input: &[f32],
     packed: &[f32],
-    ins: usize,
-    outs: usize,
+    (ins, outs): (usize, usize),
     plan: &Plan,
+    epilogue: Option<&Epilogue>,
     images: usize,
     out: &mut [MaybeUninit<f32>],
 ) {
     use std::arch::x86_64::*;
+    let floor = _mm512_set1_ps(match epilogue {
+        Some(Epilogue { relu: true, .. }) => 0.0,
+        _ => f32::NEG_INFINITY,
+    });
     let plane = plan.h * plan.w;
     let kk = plan.k * plan.k;
     assert!(input.len() >= images * ins * plane && out.len() >= images * outs * plane);
@@ -274,11 +302,19 @@ fn task_avx512(
                         // which holds `images · outs · plane` floats (asserted above); the first
                         // block of channels wrote them before a later one reads them.
                         unsafe {
-                            let sum = if c0 == 0 {
+                            let mut sum = if c0 == 0 {
                                 *acc
                             } else {
                                 _mm512_add_ps(_mm512_maskz_loadu_ps(tail, out_ptr.add(at)), *acc)
                             };
+                            if let (Some(e), true) = (epilogue, channels.end == ins) {
+                                // As `Epilogue::apply`: a product and a sum, not fused, then
+                                // the floor (−∞ without a ReLU).
+                                let oc = block * OUTS + j;
+                                let scaled = _mm512_mul_ps(sum, _mm512_set1_ps(e.scale[oc]));
+                                sum = _mm512_add_ps(scaled, _mm512_set1_ps(e.shift[oc]));
+                                sum = _mm512_max_ps(sum, floor);
+                            }
                             _mm512_mask_storeu_ps(out_ptr.add(at), tail, sum)
                         };
                     }
@@ -292,9 +328,9 @@ fn task_avx512(
 fn task_avx512(
     _input: &[f32],
     _packed: &[f32],
-    _ins: usize,
-    _outs: usize,
+    _channels: (usize, usize),
     _plan: &Plan,
+    _epilogue: Option<&Epilogue>,
     _images: usize,
     _out: &mut [MaybeUninit<f32>],
 ) {
