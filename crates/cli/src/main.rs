@@ -19,23 +19,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc's `mi_option_purge_delay` (its `mimalloc.h`; the Rust bindings have no name for it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// How long candle's pool workers spin for work before they sleep (its `utils.rs`).
-const CANDLE_SPIN_LIMIT: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
-
 fn main() {
     // Never hand freed pages back to the OS: a training step frees and reallocates the same
     // large buffers, and re-faulting zeroed pages cost ~10% of a CPU step. The memory goes
     // back when the trial process ends.
     // SAFETY: sets a global option before any thread is started.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    // candle's CPU element-wise ops run on its own pool, whose workers spin 25,000 rounds
-    // after each op before they sleep: the gradient sums of a training step come often enough
-    // that they spin on the cores our convolutions need (≈ 4% of a ResNet step on 2 cores).
-    // A user's own setting wins.
-    if std::env::var_os(CANDLE_SPIN_LIMIT).is_none() {
-        // Sets the variable before any thread is started (and so before candle reads it).
-        std::env::set_var(CANDLE_SPIN_LIMIT, "1000");
-    }
     let cli = args::Cli::parse();
     if !matches!(cli.command, args::Command::Trial(_)) {
         // Rust ignores SIGPIPE, so `println!` to a closed pipe (`sweep query … | head`)
