@@ -9,13 +9,16 @@
 # each case runs ROUNDS times (default 3) as a group: ours, then each reference at once. The
 # table gives each side's median, and the median and range of the per-group ratios: against
 # PyTorch, and against the faster of the two references in the group.
-# THREADS (default 2) sets every side's thread count; STEPS (default 15) our timed steps.
+# THREADS (default 2) sets every side's thread count; STEPS (default 15) our timed steps, and
+# MLP_STEPS (default 300) those of the MLP, whose step is ~1 ms: 15 of them are a 20 ms window,
+# in which one slow phase of the shared VM moved the median from 47k to 32k img/s.
 # SWEEP_BIN (default target/release/sweep) is the build measured, e.g. an older one to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${THREADS:-2}"
 rounds="${ROUNDS:-3}"
 steps="${STEPS:-15}"
+mlp_steps="${MLP_STEPS:-300}"
 torch_py="${TORCH_PYTHON:-/tmp/torch-venv/bin/python}"
 torch_probe="${TORCH_PROBE:-../shared/bench/torch_probe.py}"
 keras_py="${KERAS_PYTHON:-/tmp/tf-venv/bin/python}"
@@ -26,7 +29,9 @@ have "$keras_py" "$keras_probe" || echo "no Keras at $keras_py: column skipped" 
 
 sweep_bin="${SWEEP_BIN:-target/release/sweep}"
 ours() {  # ours CASE → img/s
-  RAYON_NUM_THREADS=$threads "$sweep_bin" bench --case "$1" --steps "$steps" --warmup 3 |
+  local n="$steps"
+  [[ "$1" == mlp* ]] && n="$mlp_steps"
+  RAYON_NUM_THREADS=$threads "$sweep_bin" bench --case "$1" --steps "$n" --warmup 3 |
     awk '/img\/s/ { print $4 }'
 }
 reference() {  # reference PYTHON PROBE PROBE-ARGS… → img/s, or nothing
