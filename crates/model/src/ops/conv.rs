@@ -903,6 +903,7 @@ mod tests {
             // Stride-1 "same" convolutions of 64 pixels and more (the direct kernel where the
             // CPU has AVX-512): two blocks of input channels, 1×1 and 5×5 kernels.
             (4, 70, 8, 10, 3, 1, 1),
+            (1, 4, 8, 6, 3, 1, 1),
             (3, 5, 9, 7, 1, 1, 0),
             (2, 3, 9, 4, 5, 1, 2),
         ] {
@@ -918,6 +919,7 @@ mod tests {
         let dev = Device::Cpu;
         for &(n, c, hw, o, k) in &[
             (3, 70, 8, 10, 3),
+            (1, 70, 8, 10, 3),
             (4, 6, 16, 9, 3),
             (5, 4, 11, 3, 1),
             (2, 3, 9, 17, 5),
