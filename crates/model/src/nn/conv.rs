@@ -111,7 +111,9 @@ impl Conv2d {
     }
 
     /// `bn(conv(xs))`, then a ReLU when `relu`; in evaluation the normalisation is the
-    /// convolution's epilogue (this layer has no bias when a batch norm follows it).
+    /// convolution's epilogue (this layer has no bias when a batch norm follows it), and in
+    /// training on the CPU the two are one op ([`op::conv2d_bn_train`]), the running averages
+    /// updated here.
     pub fn forward_bn(
         &self,
         xs: &Tensor,
