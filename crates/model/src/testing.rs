@@ -1,6 +1,18 @@
 //! Helpers shared by the unit tests of the custom ops.
 
+use candle_core::backprop::GradStore;
 use candle_core::Tensor;
+
+/// The gradients of `Σ y · weights`: a loss that weights every output differently, so that
+/// every gradient entry is tested.
+pub fn weighted_grads(y: &Tensor, weights: &Tensor) -> GradStore {
+    (y * weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap()
+}
 
 /// The largest difference between `a` and the reference `b`, relative to `b`'s largest
 /// magnitude.

@@ -115,13 +115,9 @@ impl BatchNorm2d {
             let y = self.inner.forward_t(x, train)?;
             pooled(if relu { y.relu()? } else { y })
         };
-        let Some((gamma, beta)) = self.inner.weight_and_bias() else {
+        let Some((gamma, beta, eps)) = self.fused_parts(x) else {
             return unfused();
         };
-        if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 || x.rank() != 4 {
-            return unfused();
-        }
-        let eps = self.eps as f32;
         if !train {
             let (scale, shift) = self.eval_affine(gamma, beta)?;
             return pooled(eval_forward(x, scale, shift, relu)?);
@@ -181,7 +177,7 @@ impl BatchNorm2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::max_rel_err;
+    use crate::testing::{max_rel_err, weighted_grads};
     use candle_core::{DType, Device};
     use candle_nn::VarMap;
 
@@ -218,18 +214,8 @@ mod tests {
             let y_ours = ours.forward_t(x.as_tensor(), true).unwrap();
             let y_theirs = theirs.forward_t(x.as_tensor(), true).unwrap();
             assert!(max_rel_err(&y_ours, &y_theirs) <= 1e-4, "forward {case}");
-            let g_ours = (&y_ours * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let g_theirs = (&y_theirs * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g_ours = weighted_grads(&y_ours, &weights);
+            let g_theirs = weighted_grads(&y_theirs, &weights);
             let ours_data = ours_vars.data().lock().unwrap();
             let theirs_data = theirs_vars.data().lock().unwrap();
             for name in ["weight", "bias"] {
@@ -279,18 +265,8 @@ mod tests {
                 max_rel_err(&r_ours, &r_theirs) <= 1e-4,
                 "training with relu {case}"
             );
-            let g_ours = (&r_ours * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let g_theirs = (&r_theirs * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g_ours = weighted_grads(&r_ours, &weights);
+            let g_theirs = weighted_grads(&r_theirs, &weights);
             let (a, b) = (
                 g_ours.get(x.as_tensor()).unwrap(),
                 g_theirs.get(x.as_tensor()).unwrap(),
@@ -348,14 +324,7 @@ mod tests {
             assert_eq!(y_fused.dims(), y_plain.dims(), "{case}");
             assert!(max_rel_err(&y_fused, &y_plain) <= 1e-6, "forward {case}");
             let weights = Tensor::randn(0f32, 1.0, y_plain.dims(), &dev).unwrap();
-            let grads = |y: &Tensor| {
-                (y * &weights)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap()
-            };
+            let grads = |y: &Tensor| weighted_grads(y, &weights);
             let (g_fused, g_plain) = (grads(&y_fused), grads(&y_plain));
             let (a, b) = (
                 g_fused.get(x.as_tensor()).unwrap(),

@@ -34,7 +34,7 @@ impl Module for Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::max_rel_err;
+    use crate::testing::{max_rel_err, weighted_grads};
     use candle_core::{DType, Device, Var};
     use candle_nn::VarMap;
 
@@ -53,14 +53,7 @@ mod tests {
         let case = format!("{batch}×{inputs} → {outputs}");
         assert!(max_rel_err(&a, &b) <= 1e-5, "output {case}");
         let weights = Tensor::randn(0f32, 1.0, a.dims(), &dev).unwrap();
-        let grads = |y: &Tensor| {
-            (y * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap()
-        };
+        let grads = |y: &Tensor| weighted_grads(y, &weights);
         let (ga, gb) = (grads(&a), grads(&b));
         for (name, t) in [
             ("input", x.as_tensor()),

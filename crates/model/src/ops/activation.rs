@@ -102,6 +102,7 @@ pub fn relu_mask(dy: &Tensor, y: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::weighted_grads;
     use candle_core::{Device, Var};
 
     #[test]
@@ -114,13 +115,8 @@ mod tests {
         let theirs = (a.as_tensor() + b.as_tensor()).unwrap().relu().unwrap();
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(flat(&ours), flat(&theirs));
-        let g1 = (&ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (&theirs * &w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g1 = weighted_grads(&ours, &w);
+        let g2 = weighted_grads(&theirs, &w);
         for v in [&a, &b] {
             assert_eq!(
                 flat(g1.get(v.as_tensor()).unwrap()),

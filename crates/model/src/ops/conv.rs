@@ -834,7 +834,7 @@ fn geometry(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Geometr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::max_rel_err;
+    use crate::testing::{max_rel_err, weighted_grads};
     use candle_core::{Device, Var};
 
     /// Output, input gradient and weight gradient against candle's own conv2d.
@@ -856,18 +856,8 @@ mod tests {
         );
         // A loss that weights every output differently, so every gradient entry is tested.
         let weights = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
-        let g_ours = (&ours * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g_theirs = (&theirs * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g_ours = weighted_grads(&ours, &weights);
+        let g_theirs = weighted_grads(&theirs, &weights);
         for (name, var) in [("input", &x), ("weight", &w)] {
             let (a, b) = (
                 g_ours.get(var.as_tensor()).unwrap(),
@@ -1001,14 +991,7 @@ mod tests {
                 assert_eq!(stats, plain_stats, "{case}");
                 assert!(max_rel_err(&fused, &plain) <= 1e-6, "output {case}");
                 let weights = Tensor::randn(0f32, 1.0, plain.dims(), &dev).unwrap();
-                let grads = |y: &Tensor| {
-                    (y * &weights)
-                        .unwrap()
-                        .sum_all()
-                        .unwrap()
-                        .backward()
-                        .unwrap()
-                };
+                let grads = |y: &Tensor| weighted_grads(y, &weights);
                 let (a, b) = (grads(&fused), grads(&plain));
                 for (name, var) in [("input", &x), ("kernel", &w), ("γ", &gamma), ("β", &beta)] {
                     let (ga, gb) = (

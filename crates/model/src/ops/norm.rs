@@ -340,15 +340,45 @@ fn pooled_affine(
             let (sc, sh) = (scale[row % c], shift[row % c]);
             let plane = &x[row * h * w..(row + 1) * h * w];
             for (oy, line) in out.chunks_mut(ow).enumerate() {
-                let (top, bottom) = (&plane[2 * oy * w..], &plane[(2 * oy + 1) * w..]);
                 for (ox, o) in line.iter_mut().enumerate() {
-                    let at = 2 * ox;
-                    let values = [top[at], top[at + 1], bottom[at], bottom[at + 1]]
-                        .map(|v| (v * sc + sh).max(floor));
-                    o.write(values[first_max(&values)]);
+                    let window = Window::at(plane, w, (oy, ox), (sc, sh), floor);
+                    o.write(window.max);
                 }
             }
         })
+    }
+}
+
+/// One 2×2 window of a pooled normalisation, as both its forward and the routing of its
+/// gradient see it, so the two always agree on the maximum.
+struct Window {
+    /// The plane index of the window's first maximum after the floor.
+    argmax: usize,
+    /// That maximum (the pooled output), and the affine value there before the floor.
+    max: f32,
+    pre: f32,
+}
+
+impl Window {
+    /// The window at pooled position `(oy, ox)` of a plane `w` wide, under `x · sc + sh`
+    /// and then `max(·, floor)`.
+    #[inline(always)]
+    fn at(
+        plane: &[f32],
+        w: usize,
+        (oy, ox): (usize, usize),
+        (sc, sh): (f32, f32),
+        floor: f32,
+    ) -> Self {
+        let at = [0, 1, w, w + 1].map(|d| 2 * oy * w + 2 * ox + d);
+        let pre = at.map(|i| plane[i] * sc + sh);
+        let values = pre.map(|v| v.max(floor));
+        let best = first_max(&values);
+        Window {
+            argmax: at[best],
+            max: values[best],
+            pre: pre[best],
+        }
     }
 }
 
@@ -389,11 +419,9 @@ impl CustomOp2 for Route {
                 }
                 for oy in 0..oh {
                     for ox in 0..ow {
-                        let at = [0, 1, w, w + 1].map(|d| 2 * oy * w + 2 * ox + d);
-                        let pre = at.map(|i| plane[i] * sc + sh);
-                        let best = first_max(&pre.map(|v| v.max(floor)));
-                        if !self.relu || pre[best] > 0.0 {
-                            out[at[best]].write(grad[oy * ow + ox]);
+                        let window = Window::at(plane, w, (oy, ox), (sc, sh), floor);
+                        if !self.relu || window.pre > 0.0 {
+                            out[window.argmax].write(grad[oy * ow + ox]);
                         }
                     }
                 }

@@ -144,7 +144,7 @@ fn candle_max_pool2x2(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::max_rel_err;
+    use crate::testing::{max_rel_err, weighted_grads};
     use candle_core::{Device, Var};
 
     #[test]
@@ -170,12 +170,7 @@ mod tests {
             // own backward gives a quarter of it: it scales by the tie count over the window
             // size instead of dividing by the count.)
             let weights = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
-            let g = (&ours * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g = weighted_grads(&ours, &weights);
             let got = g.get(x.as_tensor()).unwrap().flatten_all().unwrap();
             let got = got.to_vec1::<f32>().unwrap();
             let xs = x
@@ -215,12 +210,7 @@ mod tests {
         assert_eq!(max_rel_err(&theirs, &ours), 0.0);
         let weights = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
         let grad = |y: &Tensor| {
-            let g = (y * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g = weighted_grads(y, &weights);
             g.get(x.as_tensor()).unwrap().clone()
         };
         assert!(max_rel_err(&grad(&theirs), &grad(&ours)) <= 1e-6);
