@@ -135,12 +135,15 @@ impl BatchNorm2d {
     /// `γ`, `β` and ε for an op that normalises on its own (a convolution's fused training
     /// forward), where the layer has them and the input is a CPU f32 map.
     pub fn fused_parts(&self, x: &Tensor) -> Option<(&Tensor, &Tensor, f32)> {
+        (x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.rank() == 4)
+            .then(|| self.affine())
+            .flatten()
+    }
+
+    /// `γ`, `β` and ε, where the layer learns them.
+    pub(crate) fn affine(&self) -> Option<(&Tensor, &Tensor, f32)> {
         let (gamma, beta) = self.inner.weight_and_bias()?;
-        (x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.rank() == 4).then_some((
-            gamma,
-            beta,
-            self.eps as f32,
-        ))
+        Some((gamma, beta, self.eps as f32))
     }
 
     /// Moves the running averages towards a training batch's statistics (per channel: mean,

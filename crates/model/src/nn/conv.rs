@@ -9,7 +9,7 @@ use candle_nn::VarBuilder;
 use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::config::WeightInit;
 use crate::nn::init::hints;
-use crate::ops::conv::{self as op, Epilogue};
+use crate::ops::conv::{self as op, Epilogue, Geometry};
 
 /// How a [`Conv2d`] is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,11 @@ impl Conv2d {
     /// The kernels, `c_out × c_in × kernel × kernel`.
     pub fn weight(&self) -> &Tensor {
         &self.weight
+    }
+
+    /// The product's shape on an input of `dims` (`n × c × h × w`).
+    pub(crate) fn geometry(&self, dims: (usize, usize, usize, usize)) -> Result<Geometry> {
+        Geometry::of(dims, self.weight.dims4()?, self.stride, self.padding)
     }
 
     /// The bias per output channel, if the layer has one.

@@ -13,6 +13,7 @@ pub mod mlp;
 pub mod net;
 pub mod pass;
 pub mod resnet;
+mod trunk;
 
 pub use config::{Arch, ModelConfig, WeightInit, BN_EPS, BN_MOMENTUM};
 pub use net::Net;

@@ -1,6 +1,7 @@
 //! [`Net`]: the classifier a trial trains, an [`Mlp`] or a [`ResNet`] as its
 //! [`ModelConfig`] says.
 
+use candle_core::backprop::GradStore;
 use candle_core::{Device, Result, Tensor};
 use candle_nn::VarMap;
 
@@ -40,5 +41,16 @@ impl Net {
             Net::Mlp(m) => m.forward(xs, pass),
             Net::ResNet(r) => r.forward(xs, pass),
         }
+    }
+
+    /// The gradients of `loss`, computed from the last training forward, for every
+    /// variable: candle's backward through its graph, and for a ResNet trained on the CPU its
+    /// trunk's own backward (which that forward recorded instead of a graph).
+    pub fn backward(&self, loss: &Tensor) -> Result<GradStore> {
+        let mut grads = loss.backward()?;
+        if let Net::ResNet(r) = self {
+            r.backward_trunk(&mut grads)?;
+        }
+        Ok(grads)
     }
 }

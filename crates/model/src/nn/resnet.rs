@@ -9,6 +9,9 @@
 //! backpropagate a pool whose kernel differs from its stride, and the PyTorch reference in
 //! `shared/bench` uses the same 2×2/2 pool.
 
+use std::sync::Mutex;
+
+use candle_core::backprop::GradStore;
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -18,6 +21,7 @@ use crate::nn::config::{ModelConfig, WeightInit};
 use crate::nn::conv::{conv2d, Conv2d, Conv2dConfig};
 use crate::nn::dense::{dense, Dense};
 use crate::nn::pass::{dropout, Pass};
+use crate::nn::trunk::{self, Layer, Tape};
 use crate::ops::activation::add_relu;
 use crate::ops::pool::max_pool2x2;
 
@@ -167,6 +171,8 @@ pub struct ResNet {
     head: Dense,
     dropout: f64,
     output: Dense,
+    /// The last training forward's trunk, on the CPU, for [`ResNet::backward_trunk`].
+    tape: Mutex<Option<Tape>>,
 }
 
 impl ResNet {
@@ -201,12 +207,74 @@ impl ResNet {
             head: layers.dense(c_in, config.neurons, vb.pp("head"))?,
             dropout: config.dropout,
             output: layers.dense(config.neurons, classes, vb.pp("output"))?,
+            tape: Mutex::new(None),
         })
+    }
+
+    /// The trunk's layers in order, for [`trunk`]'s own forward and backward.
+    fn trunk_layers(&self) -> Vec<Layer<'_>> {
+        let mut layers = vec![Layer::Stem(&self.stem, &self.stem_bn)];
+        for stage in &self.stages {
+            for block in [&stage.project, &stage.identity] {
+                layers.push(Layer::Block {
+                    conv1: &block.conv1,
+                    bn1: &block.bn1,
+                    conv2: &block.conv2,
+                    bn2: &block.bn2,
+                    skip: match &block.skip {
+                        Skip::Identity => None,
+                        Skip::Projection(conv) => Some(conv),
+                    },
+                });
+            }
+            if let Some(dense) = &stage.dense {
+                layers.push(Layer::Dense(dense));
+            }
+        }
+        layers
+    }
+
+    /// Adds the gradients of the trunk's parameters to `grads`, the backward of a loss on the
+    /// last training forward, when that forward ran the trunk on the CPU ([`trunk`]);
+    /// otherwise candle's backward has computed them already.
+    pub fn backward_trunk(&self, grads: &mut GradStore) -> Result<()> {
+        let tape = self
+            .tape
+            .lock()
+            .expect("the tape lock is never poisoned")
+            .take();
+        match tape {
+            Some(tape) => tape.backward(grads),
+            None => Ok(()),
+        }
     }
 
     /// The logits for a batch of images.
     pub fn forward(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor> {
+        self.forward_with(xs, pass, trunk::applies(xs))
+    }
+
+    /// [`ResNet::forward`], the trunk trained on [`trunk`]'s own tape when `own_trunk`, else
+    /// through candle's graph.
+    fn forward_with(&self, xs: &Tensor, pass: &mut Pass, own_trunk: bool) -> Result<Tensor> {
         let train = pass.is_train();
+        let mut tape = self.tape.lock().expect("the tape lock is never poisoned");
+        *tape = None;
+        let xs = if train && own_trunk {
+            let (xs, record) = trunk::forward(&self.trunk_layers(), xs)?;
+            *tape = Some(record);
+            xs
+        } else {
+            self.trunk_graph(xs, train)?
+        };
+        drop(tape);
+        let xs = xs.mean((2, 3))?;
+        let xs = self.head.forward(&xs)?.relu()?;
+        self.output.forward(&dropout(&xs, self.dropout, pass)?)
+    }
+
+    /// The trunk through candle's graph: evaluation, and training on other devices.
+    fn trunk_graph(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let mut xs = if train {
             let ys = self.stem.forward_t(xs, true)?;
             if ys.dim(2)? >= 2 {
@@ -227,9 +295,7 @@ impl ResNet {
         for stage in &self.stages {
             xs = stage.forward(&xs, train)?;
         }
-        let xs = xs.mean((2, 3))?;
-        let xs = self.head.forward(&xs)?.relu()?;
-        self.output.forward(&dropout(&xs, self.dropout, pass)?)
+        Ok(xs)
     }
 }
 
@@ -301,6 +367,67 @@ mod tests {
         assert!(!names.iter().any(|n| n.contains("dense")), "{names:?}");
     }
 
+    /// The trunk's own backward ([`trunk`]) against candle's graph of the same layers: the
+    /// logits and every parameter's gradient, with and without the dense layers, on sizes
+    /// whose maps go through the direct kernel (32: 8×8 after the stem), the im2col path
+    /// only (20) and a stem too small to pool (2).
+    #[test]
+    fn the_trunks_own_backward_equals_candles_graph() {
+        let plain = ModelConfig {
+            block_dense: false,
+            ..block_dense_config()
+        };
+        for (config, size) in [
+            (block_dense_config(), 32),
+            (plain.clone(), 32),
+            (plain.clone(), 20),
+            (block_dense_config(), 2),
+        ] {
+            // No dropout, so both passes see the same head.
+            let config = ModelConfig {
+                dropout: 0.0,
+                ..config
+            };
+            let vars = VarMap::new();
+            let Net::ResNet(net) = Net::new(&config, size, 5, 7, &vars, &Device::Cpu).unwrap()
+            else {
+                unreachable!("a resnet config builds a ResNet")
+            };
+            let (xs, ys) = batch(3, size, 5, 11);
+            let step = |own: bool| {
+                let mut rng = Rng::new(1);
+                let logits = net
+                    .forward_with(&xs, &mut Pass::Train(&mut rng), own)
+                    .unwrap();
+                let loss = candle_nn::loss::cross_entropy(&logits, &ys).unwrap();
+                let mut grads = loss.backward().unwrap();
+                net.backward_trunk(&mut grads).unwrap();
+                (logits, grads)
+            };
+            let (graph_logits, graph) = step(false);
+            let (own_logits, own) = step(true);
+            let what = format!("size {size}, block_dense {}", config.block_dense);
+            assert!(
+                max_rel_err(&own_logits, &graph_logits) < 1e-5,
+                "logits, {what}"
+            );
+            let data = vars.data().lock().unwrap();
+            let mut checked = 0;
+            for (name, var) in data.iter().filter(|(name, _)| !name.contains("running")) {
+                let want = graph
+                    .get(var.as_tensor())
+                    .expect("candle's graph reaches it");
+                let got = own
+                    .get(var.as_tensor())
+                    .unwrap_or_else(|| panic!("{name} has no gradient, {what}"));
+                let err = max_rel_err(got, want);
+                assert!(err < 1e-5, "{name}: {err}, {what}");
+                checked += 1;
+            }
+            assert!(checked > 20, "{checked} parameters, {what}");
+        }
+    }
+
     #[test]
     fn a_block_dense_resnet_trains_its_dense_layers_and_its_loss_falls() {
         let vars = VarMap::new();
@@ -327,7 +454,7 @@ mod tests {
         for _ in 0..30 {
             let logits = net.forward(&xs, &mut Pass::Train(&mut rng)).unwrap();
             let loss = candle_nn::loss::cross_entropy(&logits, &ys).unwrap();
-            let grads = loss.backward().unwrap();
+            let grads = net.backward(&loss).unwrap();
             {
                 let data = vars.data().lock().unwrap();
                 for name in ["stage0.dense.weight", "stage2.dense.bias"] {

@@ -4,6 +4,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
+use rayon::prelude::*;
+
 use crate::ops::storage::{f32_slice, par_filled};
 
 /// Elements per parallel task: large enough that scheduling costs nothing beside the work.
@@ -21,6 +23,33 @@ fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32>
             }
         })
     }
+}
+
+/// `a[i] = f(a[i], b[i])` for every element, in place, in parallel chunks.
+fn zip_in_place(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "zip_in_place: operands of different lengths"
+    );
+    a.par_chunks_mut(CHUNK)
+        .zip(b.par_chunks(CHUNK))
+        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y)));
+}
+
+/// `a = relu(a + b)` on CPU values: a residual block's output, written over its main branch.
+pub(crate) fn add_relu_in_place(a: &mut [f32], b: &[f32]) {
+    zip_in_place(a, b, |x, s| (x + s).max(0.0));
+}
+
+/// `dy = 0` wherever the ReLU's output `y` is not positive, on CPU values.
+pub(crate) fn relu_mask_in_place(dy: &mut [f32], y: &[f32]) {
+    zip_in_place(dy, y, |g, v| if v > 0.0 { g } else { 0.0 });
+}
+
+/// `a += b` on CPU values: a second gradient into a map that two layers read.
+pub(crate) fn add_in_place(a: &mut [f32], b: &[f32]) {
+    zip_in_place(a, b, |x, y| x + y);
 }
 
 /// `relu(a + b)`.

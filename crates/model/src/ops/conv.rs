@@ -432,6 +432,57 @@ impl Epilogue {
     }
 }
 
+/// `conv(x, w)` on CPU values, then the epilogue if there is one: `n × o × oh × ow`. With
+/// `direct`, [`direct`]'s kernel (only where [`direct::supports`] the geometry), else im2col
+/// and the gemm.
+pub(crate) fn forward_values(
+    x: &[f32],
+    w: &[f32],
+    g: &Geometry,
+    epilogue: Option<&Epilogue>,
+    direct: bool,
+) -> Vec<f32> {
+    let g = *g;
+    let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
+    let len = g.n * g.o * pixels;
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    if direct {
+        direct::forward(x, w, &g, epilogue, &mut y.spare_capacity_mut()[..len]);
+        // SAFETY: the direct kernel writes all of its output.
+        unsafe { y.set_len(len) };
+        return y;
+    }
+    // Each chunk writes all of its part of `y` (the parts cover it), so it is not
+    // zero-filled first.
+    per_chunk(
+        &g,
+        &mut y.spare_capacity_mut()[..len],
+        g.o * pixels,
+        |gc, start, threads, y| {
+            let width = gc.n * pixels;
+            with_scratch([ckk * width, g.o * width], |cols, product| {
+                im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
+                let (w, cols) = ((w, (ckk, 1)), (&cols[..], (width, 1)));
+                if gc.n == 1 {
+                    // One image's product is already in the tensor layout.
+                    gemm_into_uninit((g.o, width, ckk), (y, (width, 1)), w, cols, threads);
+                } else {
+                    gemm_into((g.o, width, ckk), (product, (width, 1)), w, cols, threads);
+                    to_image_major(product, gc.n, g.o, pixels, y);
+                }
+                // SAFETY: the product (o × width, all of the part) or the copy wrote it.
+                let y = unsafe { assume_init(y) };
+                if let Some(epilogue) = epilogue {
+                    epilogue.apply(y, g.o, pixels);
+                }
+            })
+        },
+    );
+    // SAFETY: the chunks' parts cover `0..len`, and each chunk wrote all of its part.
+    unsafe { y.set_len(len) };
+    y
+}
+
 /// `y = conv(x, w)`, then the epilogue if there is one; with `direct`, forward and input
 /// gradient run [`direct`]'s kernel (only where [`direct::supports`] the geometry).
 struct Forward(Geometry, Option<Epilogue>, bool);
@@ -451,49 +502,7 @@ impl CustomOp2 for Forward {
         let g = self.0;
         let x = f32_slice(s1, l1, "conv2d", "the input")?;
         let w = f32_slice(s2, l2, "conv2d", "the kernel")?;
-        let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
-        let len = g.n * g.o * pixels;
-        let mut y: Vec<f32> = Vec::with_capacity(len);
-        if self.2 {
-            direct::forward(
-                x,
-                w,
-                &g,
-                self.1.as_ref(),
-                &mut y.spare_capacity_mut()[..len],
-            );
-            // SAFETY: the direct kernel writes all of its output.
-            unsafe { y.set_len(len) };
-            return Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh(), g.ow()))));
-        }
-        // Each chunk writes all of its part of `y` (the parts cover it), so it is not
-        // zero-filled first.
-        per_chunk(
-            &g,
-            &mut y.spare_capacity_mut()[..len],
-            g.o * pixels,
-            |gc, start, threads, y| {
-                let width = gc.n * pixels;
-                with_scratch([ckk * width, g.o * width], |cols, product| {
-                    im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
-                    let (w, cols) = ((w, (ckk, 1)), (&cols[..], (width, 1)));
-                    if gc.n == 1 {
-                        // One image's product is already in the tensor layout.
-                        gemm_into_uninit((g.o, width, ckk), (y, (width, 1)), w, cols, threads);
-                    } else {
-                        gemm_into((g.o, width, ckk), (product, (width, 1)), w, cols, threads);
-                        to_image_major(product, gc.n, g.o, pixels, y);
-                    }
-                    // SAFETY: the product (o × width, all of the part) or the copy wrote it.
-                    let y = unsafe { assume_init(y) };
-                    if let Some(epilogue) = &self.1 {
-                        epilogue.apply(y, g.o, pixels);
-                    }
-                })
-            },
-        );
-        // SAFETY: the chunks' parts cover `0..len`, and each chunk wrote all of its part.
-        unsafe { y.set_len(len) };
+        let y = forward_values(x, w, &g, self.1.as_ref(), self.2);
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh(), g.ow()))))
     }
 
@@ -530,6 +539,38 @@ fn channel_major<'a>(dy: &'a [f32], gc: &Geometry, scratch: &'a mut [f32]) -> &'
     }
 }
 
+/// `dx` of `conv(x, w)` from `dy` and `w` on CPU values: `wᵀ · dy` folded back onto the
+/// images, or with `direct`, [`direct`]'s kernel.
+pub(crate) fn input_grad_values(dy: &[f32], w: &[f32], g: &Geometry, direct: bool) -> Vec<f32> {
+    let g = *g;
+    let (pixels, ckk, out, image) = (g.pixels(), g.ckk(), g.o * g.pixels(), g.c * g.h * g.w);
+    if direct {
+        let mut dx = Vec::with_capacity(g.n * image);
+        direct::input_grad(dy, w, &g, &mut dx.spare_capacity_mut()[..g.n * image]);
+        // SAFETY: the direct kernel writes all of its output.
+        unsafe { dx.set_len(g.n * image) };
+        return dx;
+    }
+    let mut dx = vec![0f32; g.n * image];
+    per_chunk(&g, &mut dx, image, |gc, start, threads, dx| {
+        let width = gc.n * pixels;
+        with_scratch([g.o * width, ckk * width], |scratch, dcols| {
+            let dy = channel_major(&dy[start * out..(start + gc.n) * out], &gc, scratch);
+            gemm(
+                (ckk, width, g.o),
+                dcols,
+                w,
+                (1, ckk),
+                dy,
+                (width, 1),
+                threads,
+            );
+            col2im(dcols, &gc, dx);
+        })
+    });
+    dx
+}
+
 /// `dx` from `dy` and `w`: `wᵀ · dy`, folded back onto the images (or [`direct`]'s kernel).
 struct InputGrad(Geometry, bool);
 
@@ -548,33 +589,52 @@ impl CustomOp2 for InputGrad {
         let g = self.0;
         let dy = f32_slice(s1, l1, "conv2d", "the output gradient")?;
         let w = f32_slice(s2, l2, "conv2d", "the kernel")?;
-        let (pixels, ckk, out, image) = (g.pixels(), g.ckk(), g.o * g.pixels(), g.c * g.h * g.w);
-        if self.1 {
-            let mut dx = Vec::with_capacity(g.n * image);
-            direct::input_grad(dy, w, &g, &mut dx.spare_capacity_mut()[..g.n * image]);
-            // SAFETY: the direct kernel writes all of its output.
-            unsafe { dx.set_len(g.n * image) };
-            return Ok((CpuStorage::F32(dx), Shape::from((g.n, g.c, g.h, g.w))));
-        }
-        let mut dx = vec![0f32; g.n * image];
-        per_chunk(&g, &mut dx, image, |gc, start, threads, dx| {
-            let width = gc.n * pixels;
-            with_scratch([g.o * width, ckk * width], |scratch, dcols| {
-                let dy = channel_major(&dy[start * out..(start + gc.n) * out], &gc, scratch);
-                gemm(
-                    (ckk, width, g.o),
-                    dcols,
-                    w,
-                    (1, ckk),
-                    dy,
-                    (width, 1),
-                    threads,
-                );
-                col2im(dcols, &gc, dx);
-            })
-        });
+        let dx = input_grad_values(dy, w, &g, self.1);
         Ok((CpuStorage::F32(dx), Shape::from((g.n, g.c, g.h, g.w))))
     }
+}
+
+/// `dw` of `conv(x, w)` from `x` and `dy` on CPU values: `Σ dy · colsᵀ` over the chunks of
+/// the batch, in chunk order (`o × c × k × k`).
+pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+    let g = *g;
+    let (pixels, ckk, image, out) = (g.pixels(), g.ckk(), g.c * g.h * g.w, g.o * g.pixels());
+    // Each chunk's product is `dwᵀ` (`ckk × o`) from `dyᵀ` (`width × o`): with `dst` and
+    // `dy` both contiguous along `o`, the gemm runs ≈ 2× faster than on `dy`'s own layout
+    // (see `matmul::gemm_into`), for the price of transposing `dy`, the smaller operand.
+    let parts = per_chunk(&g, &mut [0f32; 0], 0, |gc, start, threads, _| {
+        let width = gc.n * pixels;
+        with_scratch([ckk * width, g.o * width], |cols, dyt| {
+            im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
+            for (i, block) in dy[start * out..(start + gc.n) * out]
+                .chunks(out)
+                .enumerate()
+            {
+                transpose(block, (g.o, pixels), &mut dyt[i * out..(i + 1) * out]);
+            }
+            // The product writes every element (its strides cover `dwt`), so the part is
+            // not zero-filled first.
+            let mut dwt = Vec::with_capacity(ckk * g.o);
+            gemm_into_uninit(
+                (g.o, ckk, width),
+                (&mut dwt.spare_capacity_mut()[..ckk * g.o], (1, g.o)),
+                (dyt, (1, g.o)),
+                (cols, (1, width)),
+                threads,
+            );
+            // SAFETY: the `o × ckk` product with strides `(1, o)` wrote all `ckk · o`.
+            unsafe { dwt.set_len(ckk * g.o) };
+            dwt
+        })
+    });
+    let mut parts = parts.into_iter();
+    let mut total = parts.next().unwrap_or_else(|| vec![0f32; ckk * g.o]);
+    for part in parts {
+        total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
+    }
+    let mut dw = vec![0f32; g.o * ckk];
+    transpose(&total, (ckk, g.o), &mut dw);
+    dw
 }
 
 /// `dw` from `x` and `dy`: `Σ dy · colsᵀ` over the chunks of the batch, in chunk order.
@@ -595,42 +655,7 @@ impl CustomOp2 for WeightGrad {
         let g = self.0;
         let x = f32_slice(s1, l1, "conv2d", "the input")?;
         let dy = f32_slice(s2, l2, "conv2d", "the output gradient")?;
-        let (pixels, ckk, image, out) = (g.pixels(), g.ckk(), g.c * g.h * g.w, g.o * g.pixels());
-        // Each chunk's product is `dwᵀ` (`ckk × o`) from `dyᵀ` (`width × o`): with `dst` and
-        // `dy` both contiguous along `o`, the gemm runs ≈ 2× faster than on `dy`'s own layout
-        // (see `matmul::gemm_into`), for the price of transposing `dy`, the smaller operand.
-        let parts = per_chunk(&g, &mut [0f32; 0], 0, |gc, start, threads, _| {
-            let width = gc.n * pixels;
-            with_scratch([ckk * width, g.o * width], |cols, dyt| {
-                im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
-                for (i, block) in dy[start * out..(start + gc.n) * out]
-                    .chunks(out)
-                    .enumerate()
-                {
-                    transpose(block, (g.o, pixels), &mut dyt[i * out..(i + 1) * out]);
-                }
-                // The product writes every element (its strides cover `dwt`), so the part is
-                // not zero-filled first.
-                let mut dwt = Vec::with_capacity(ckk * g.o);
-                gemm_into_uninit(
-                    (g.o, ckk, width),
-                    (&mut dwt.spare_capacity_mut()[..ckk * g.o], (1, g.o)),
-                    (dyt, (1, g.o)),
-                    (cols, (1, width)),
-                    threads,
-                );
-                // SAFETY: the `o × ckk` product with strides `(1, o)` wrote all `ckk · o`.
-                unsafe { dwt.set_len(ckk * g.o) };
-                dwt
-            })
-        });
-        let mut parts = parts.into_iter();
-        let mut total = parts.next().unwrap_or_else(|| vec![0f32; ckk * g.o]);
-        for part in parts {
-            total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
-        }
-        let mut dw = vec![0f32; g.o * ckk];
-        transpose(&total, (ckk, g.o), &mut dw);
+        let dw = weight_grad_values(x, dy, &g);
         Ok((CpuStorage::F32(dw), Shape::from((g.o, g.c, g.k, g.k))))
     }
 }
@@ -802,33 +827,43 @@ pub fn conv2d_eval(
 }
 
 fn geometry(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Geometry> {
-    let (n, c, h, wd) = x.dims4()?;
-    let (o, c2, k, k2) = w.dims4()?;
-    if c != c2 || k != k2 {
-        candle_core::bail!(
-            "conv2d: input {:?} and kernel {:?} do not match",
-            x.dims(),
-            w.dims()
-        )
-    }
-    // Everything below sizes buffers from these, so a window that does not fit is refused
-    // here rather than wrapped around in the arithmetic.
-    if stride == 0 || k == 0 || h == 0 || wd == 0 || h + 2 * pad < k || wd + 2 * pad < k {
-        candle_core::bail!(
-            "conv2d: a {k}×{k} kernel with stride {stride} and padding {pad} does not fit a \
+    Geometry::of(x.dims4()?, w.dims4()?, stride, pad)
+}
+
+impl Geometry {
+    /// The convolution of an `n × c × h × w` input with an `o × c × k × k` kernel, checked.
+    pub(crate) fn of(
+        (n, c, h, wd): (usize, usize, usize, usize),
+        (o, c2, k, k2): (usize, usize, usize, usize),
+        stride: usize,
+        pad: usize,
+    ) -> Result<Geometry> {
+        if c != c2 || k != k2 {
+            candle_core::bail!(
+                "conv2d: input {:?} and kernel {:?} do not match",
+                [n, c, h, wd],
+                [o, c2, k, k2]
+            )
+        }
+        // Everything below sizes buffers from these, so a window that does not fit is refused
+        // here rather than wrapped around in the arithmetic.
+        if stride == 0 || k == 0 || h == 0 || wd == 0 || h + 2 * pad < k || wd + 2 * pad < k {
+            candle_core::bail!(
+                "conv2d: a {k}×{k} kernel with stride {stride} and padding {pad} does not fit a \
              {h}×{wd} input"
-        )
+            )
+        }
+        Ok(Geometry {
+            n,
+            c,
+            h,
+            w: wd,
+            o,
+            k,
+            stride,
+            pad,
+        })
     }
-    Ok(Geometry {
-        n,
-        c,
-        h,
-        w: wd,
-        o,
-        k,
-        stride,
-        pad,
-    })
 }
 
 #[cfg(test)]

@@ -323,6 +323,48 @@ pub(crate) fn gradients(
     )
 }
 
+/// [`gradients`] on CPU values: `[dx, dγ, dβ]` from the forward's input `x` (of `dims`), `γ`,
+/// the output gradient `dy` (pooled, with `pool`) and what the forward saved; `relu` and
+/// `pool` as the forward had them.
+pub(crate) fn gradient_values(
+    x: &[f32],
+    (n, c, h, w): (usize, usize, usize, usize),
+    gamma: &[f32],
+    dy: &[f32],
+    saved: &Saved,
+    eps: f32,
+    (relu, pool): (bool, bool),
+) -> Vec<f32> {
+    let (scale, shift) = (saved.scale.clone(), saved.shift.clone());
+    let backward = |relu| Backward {
+        eps,
+        stats: saved.stats.clone(),
+        relu,
+    };
+    if pool {
+        let routed = Route { relu, scale, shift }.route(x, dy, (c, h, w));
+        backward(None).values(x, gamma, &routed, (n, c, h * w))
+    } else {
+        backward(relu.then_some((scale, shift))).values(x, gamma, dy, (n, c, h * w))
+    }
+}
+
+/// Per channel, `Σ dy` over the batch and the plane (`dy` of `n × c × plane`): the gradient
+/// of a per-channel bias, summed in [`lane_sums`]'s fixed order.
+pub(crate) fn channel_sums(dy: &[f32], n: usize, c: usize, plane: usize) -> Vec<f32> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            (0..n)
+                .map(|i| {
+                    let range = (i * c + ch) * plane..(i * c + ch + 1) * plane;
+                    lane_sums(&dy[range.clone()], &dy[range], |g, _| (g, 0.0)).0
+                })
+                .sum::<f64>() as f32
+        })
+        .collect()
+}
+
 /// `relu?(x · scale[c] + shift[c])` of every 2×2 window (stride 2; an odd last row or column
 /// is dropped), pooled to its maximum: `n × c × h/2 × w/2`.
 fn pooled_affine(
@@ -391,25 +433,13 @@ struct Route {
     shift: Vec<f32>,
 }
 
-impl CustomOp2 for Route {
-    fn name(&self) -> &'static str {
-        "sweep-batch-norm-pool-route"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (_, c, h, w) = l1.shape().dims4()?;
-        let x = f32_slice(s1, l1, "batch norm", "the input")?;
-        let dy = f32_slice(s2, l2, "batch norm", "the pooled gradient")?;
+impl Route {
+    /// The routed gradient of `x` (`n × c × h × w` values) from the pooled `dy`.
+    fn route(&self, x: &[f32], dy: &[f32], (c, h, w): (usize, usize, usize)) -> Vec<f32> {
         let (oh, ow) = (h / 2, w / 2);
         let floor = if self.relu { 0.0 } else { f32::NEG_INFINITY };
         // SAFETY: each part (one plane) is written whole: zeros first, then the windows' maxima.
-        let g = unsafe {
+        unsafe {
             par_filled(x.len(), h * w, |row, out| {
                 let (sc, sh) = (self.scale[row % c], self.shift[row % c]);
                 let plane = &x[row * h * w..(row + 1) * h * w];
@@ -426,7 +456,26 @@ impl CustomOp2 for Route {
                     }
                 }
             })
-        };
+        }
+    }
+}
+
+impl CustomOp2 for Route {
+    fn name(&self) -> &'static str {
+        "sweep-batch-norm-pool-route"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, c, h, w) = l1.shape().dims4()?;
+        let x = f32_slice(s1, l1, "batch norm", "the input")?;
+        let dy = f32_slice(s2, l2, "batch norm", "the pooled gradient")?;
+        let g = self.route(x, dy, (c, h, w));
         Ok((CpuStorage::F32(g), l1.shape().clone()))
     }
 }
@@ -458,25 +507,35 @@ impl CustomOp3 for Backward {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l1.shape().dims4()?;
-        let plane = h * w;
         let x = f32_slice(s1, l1, "batch norm", "the input")?;
         let gamma = f32_slice(s2, l2, "batch norm", "the scale")?;
         let dy = f32_slice(s3, l3, "batch norm", "the output gradient")?;
-        let out = match &self.relu {
-            None => self.gradients(x, gamma, dy, (n, c, plane), |_, g, _| g),
-            Some((scale, shift)) => self.gradients(x, gamma, dy, (n, c, plane), |ch, g, v| {
+        let out = self.values(x, gamma, dy, (n, c, h * w));
+        Ok((CpuStorage::F32(out), Shape::from(x.len() + 2 * c)))
+    }
+}
+
+impl Backward {
+    /// `[dx, dγ, dβ]` on CPU values, `x` and `dy` of `n × c × plane`.
+    fn values(
+        &self,
+        x: &[f32],
+        gamma: &[f32],
+        dy: &[f32],
+        dims: (usize, usize, usize),
+    ) -> Vec<f32> {
+        match &self.relu {
+            None => self.gradients(x, gamma, dy, dims, |_, g, _| g),
+            Some((scale, shift)) => self.gradients(x, gamma, dy, dims, |ch, g, v| {
                 if v * scale[ch] + shift[ch] > 0.0 {
                     g
                 } else {
                     0.0
                 }
             }),
-        };
-        Ok((CpuStorage::F32(out), Shape::from(x.len() + 2 * c)))
+        }
     }
-}
 
-impl Backward {
     /// `[dx, dγ, dβ]` for the output gradient `passed(ch, dy, x)` of each element of channel
     /// `ch` (`dy` itself, or 0 where the ReLU was off): a generic closure, so the loops are
     /// compiled once with the mask and once without.

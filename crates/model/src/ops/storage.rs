@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use candle_core::{CpuStorage, Layout, Result};
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 use rayon::prelude::*;
 
 /// The f32 values of a contiguous CPU tensor; `op` and `what` name it in the error.
@@ -16,6 +16,21 @@ pub(crate) fn f32_slice<'a>(
     match (storage, layout.contiguous_offsets()) {
         (CpuStorage::F32(v), Some((start, end))) => Ok(&v[start..end]),
         _ => candle_core::bail!("{op}: {what} must be a contiguous f32 tensor"),
+    }
+}
+
+/// `f` of the f32 values of a contiguous CPU tensor, read in place under its storage's lock
+/// (a layer's weight, without a copy); `op` and `what` name it in the error.
+pub(crate) fn with_f32<R>(
+    t: &Tensor,
+    op: &str,
+    what: &str,
+    f: impl FnOnce(&[f32]) -> R,
+) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => Ok(f(f32_slice(cpu, layout, op, what)?)),
+        _ => candle_core::bail!("{op}: {what} must be on the CPU"),
     }
 }
 

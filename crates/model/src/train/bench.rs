@@ -223,7 +223,7 @@ pub fn measure(
             Step::Train => {
                 let logits = net.forward(&xs, &mut Pass::Train(&mut rng))?;
                 let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
-                optimizer.step(&loss.backward()?)?;
+                optimizer.step(&net.backward(&loss)?)?;
                 loss.to_scalar::<f32>()?;
             }
             Step::Infer => {

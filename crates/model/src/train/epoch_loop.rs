@@ -137,7 +137,7 @@ pub(crate) fn train_step(
             grads: None,
         });
     }
-    let grads = loss.backward()?;
+    let grads = net.backward(&loss)?;
     optimizer.step(&grads)?;
     let correct = logits
         .argmax(D::Minus1)?
