@@ -76,6 +76,27 @@ pub(crate) fn gemm_into_uninit(
     }
 }
 
+/// [`gemm_into`] adding the product to `dst` (`dst += lhs · rhs`) instead of overwriting it.
+pub(crate) fn gemm_add_into(
+    dims: (usize, usize, usize),
+    (dst, dst_strides): (&mut [f32], (usize, usize)),
+    lhs: (&[f32], (usize, usize)),
+    rhs: (&[f32], (usize, usize)),
+    threads: usize,
+) {
+    // SAFETY: `dst` is an exclusively borrowed slice of `dst.len()` initialised floats.
+    unsafe {
+        gemm_raw_with(
+            dims,
+            (dst.as_mut_ptr(), dst.len(), dst_strides),
+            lhs,
+            rhs,
+            threads,
+            true,
+        )
+    }
+}
+
 /// The product of [`gemm_into`] into `dst_len` floats at `dst`, after checking that the
 /// strides stay inside every buffer.
 ///
@@ -84,11 +105,28 @@ pub(crate) fn gemm_into_uninit(
 /// `dst` must be valid for writes of `dst_len` floats, and nothing else may read or write
 /// them during the call.
 unsafe fn gemm_raw(
+    dims: (usize, usize, usize),
+    dst: (*mut f32, usize, (usize, usize)),
+    lhs: (&[f32], (usize, usize)),
+    rhs: (&[f32], (usize, usize)),
+    threads: usize,
+) {
+    // SAFETY: as the caller vouches; without `add`, `dst` is only written.
+    unsafe { gemm_raw_with(dims, dst, lhs, rhs, threads, false) }
+}
+
+/// [`gemm_raw`], adding the product to `dst` with `add`.
+///
+/// # Safety
+///
+/// As [`gemm_raw`]; with `add`, the `dst_len` floats must also be initialised.
+unsafe fn gemm_raw_with(
     (m, n, k): (usize, usize, usize),
     (dst, dst_len, (dst_rs, dst_cs)): (*mut f32, usize, (usize, usize)),
     (lhs, (lhs_rs, lhs_cs)): (&[f32], (usize, usize)),
     (rhs, (rhs_rs, rhs_cs)): (&[f32], (usize, usize)),
     threads: usize,
+    add: bool,
 ) {
     // The index of the last element a matrix's strides address (checked: a wrapped product
     // must not slip past the asserts).
@@ -120,7 +158,8 @@ unsafe fn gemm_raw(
     };
     // SAFETY: the asserts above check that every element the strides address lies inside its
     // buffer; the caller vouches that `dst` holds `dst_len` floats that only this call
-    // touches, and with `read_dst` false the product only writes them.
+    // touches, and with `read_dst` false the product only writes them (with `add`, the
+    // caller vouches that they are initialised).
     unsafe {
         gemm::gemm(
             m,
@@ -129,14 +168,15 @@ unsafe fn gemm_raw(
             dst,
             dst_cs as isize,
             dst_rs as isize,
-            false,
+            add,
             lhs.as_ptr(),
             lhs_cs as isize,
             lhs_rs as isize,
             rhs.as_ptr(),
             rhs_cs as isize,
             rhs_rs as isize,
-            0.0,
+            // `dst = alpha · dst + beta · lhs · rhs`, alpha read only with `read_dst`.
+            if add { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
