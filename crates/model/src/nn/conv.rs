@@ -116,9 +116,9 @@ impl Conv2d {
     }
 
     /// `bn(conv(xs))`, then a ReLU when `relu`; in evaluation the normalisation is the
-    /// convolution's epilogue (this layer has no bias when a batch norm follows it), and in
-    /// training on the CPU the two are one op ([`op::conv2d_bn_train`]), the running averages
-    /// updated here.
+    /// convolution's epilogue (this layer has no bias when a batch norm follows it). A ResNet
+    /// trained on the CPU does not come here: its trunk runs on its own tape
+    /// ([`trunk`](crate::nn::trunk)).
     pub fn forward_bn(
         &self,
         xs: &Tensor,
@@ -130,20 +130,6 @@ impl Conv2d {
             if let Some(epilogue) = bn.eval_epilogue(relu)? {
                 return op::conv2d_eval(xs, &self.weight, self.stride, self.padding, epilogue);
             }
-        }
-        if let (true, None, Some((gamma, beta, eps))) = (train, &self.bias, bn.fused_parts(xs)) {
-            let (ys, stats) = op::conv2d_bn_train(
-                xs,
-                &self.weight,
-                self.stride,
-                self.padding,
-                (gamma, beta),
-                eps,
-                relu,
-            )?;
-            let (n, _, h, w) = ys.dims4()?;
-            bn.update_running(&stats, n * h * w)?;
-            return Ok(ys);
         }
         let ys = self.forward_t(xs, train)?;
         if relu {

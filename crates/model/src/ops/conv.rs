@@ -11,14 +11,11 @@
 
 use std::mem::MaybeUninit;
 
-use std::sync::{Arc, Mutex};
-
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::ops::direct;
 use crate::ops::matmul::{gemm, gemm_add_into, gemm_into, gemm_into_uninit};
-use crate::ops::norm;
 use crate::ops::storage::{assume_init, f32_slice};
 
 /// The shape of one convolution: input `n × c × h × w`, kernel `o × c × k × k`.
@@ -700,129 +697,6 @@ impl CustomOp2 for WeightGrad {
     }
 }
 
-/// `batch_norm(conv(x, w))` in training (then a ReLU when `relu`) as one op, with `gb` the
-/// normalisation's `[γ, β]`. The convolution's output is not a node of candle's graph, so its
-/// gradient goes from the normalisation's backward straight to the convolution's: candle
-/// would add it into a zero-filled tensor first (a zero-fill and a sum over the map, for each
-/// convolution of the network).
-struct ConvBn {
-    g: Geometry,
-    direct: bool,
-    eps: f32,
-    relu: bool,
-    /// The convolution's output and what the normalisation's backward needs.
-    saved: Arc<Mutex<Option<(Tensor, norm::Saved)>>>,
-}
-
-impl CustomOp3 for ConvBn {
-    fn name(&self) -> &'static str {
-        "sweep-conv2d-batch-norm"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (conv, shape) = Forward(self.g, None, self.direct).cpu_fwd(s1, l1, s2, l2)?;
-        let CpuStorage::F32(conv) = conv else {
-            candle_core::bail!("conv2d: the convolution's output is not f32")
-        };
-        let gb = f32_slice(s3, l3, "conv2d", "the batch norm's scale and shift")?;
-        let c = self.g.o;
-        if gb.len() != 2 * c {
-            candle_core::bail!(
-                "conv2d: {} batch-norm parameters for {c} channels",
-                gb.len()
-            )
-        }
-        let (y, y_shape, saved) = norm::normalize(
-            &conv,
-            shape.dims4()?,
-            (&gb[..c], &gb[c..]),
-            self.eps,
-            self.relu,
-            false,
-        );
-        let conv = Tensor::from_vec(conv, shape, &candle_core::Device::Cpu)?;
-        *self.saved.lock().expect("the saved lock is never poisoned") = Some((conv, saved));
-        Ok((CpuStorage::F32(y), y_shape))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        gb: &Tensor,
-        _y: &Tensor,
-        dy: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let Some((conv, saved)) = self
-            .saved
-            .lock()
-            .expect("the saved lock is never poisoned")
-            .clone()
-        else {
-            candle_core::bail!("conv2d: a backward before the forward")
-        };
-        let c = self.g.o;
-        let gamma = gb.narrow(0, 0, c)?;
-        let packed = norm::gradients(&conv, &gamma, dy, saved, self.eps, self.relu, false)?;
-        let count = conv.elem_count();
-        // `[dconv, dγ, dβ]`: the last two are the gradient of `gb`, in its order.
-        let dconv = packed.narrow(0, 0, count)?.reshape(conv.shape())?;
-        let dgb = packed.narrow(0, count, 2 * c)?;
-        let dx = if x.track_op() {
-            Some(dconv.apply_op2_no_bwd(w, &InputGrad(self.g, self.direct))?)
-        } else {
-            None
-        };
-        let dw = x.apply_op2_no_bwd(&dconv, &WeightGrad(self.g))?;
-        Ok((dx, Some(dw), Some(dgb)))
-    }
-}
-
-/// `batch_norm(conv(x, w))` in training with the batch's statistics (then a ReLU when
-/// `relu`), in one op on the CPU ([`ConvBn`]), and those statistics (per channel: mean,
-/// biased variance) for the running averages. CPU f32 tensors only.
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_bn_train(
-    x: &Tensor,
-    w: &Tensor,
-    stride: usize,
-    pad: usize,
-    (gamma, beta): (&Tensor, &Tensor),
-    eps: f32,
-    relu: bool,
-) -> Result<(Tensor, Vec<(f32, f32)>)> {
-    if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
-        candle_core::bail!("conv2d: the fused batch norm is for CPU f32 tensors")
-    }
-    let g = geometry(x, w, stride, pad)?;
-    let saved = Arc::new(Mutex::new(None));
-    let gb = Tensor::cat(&[gamma, beta], 0)?;
-    let y = x.contiguous()?.apply_op3(
-        &w.contiguous()?,
-        &gb,
-        ConvBn {
-            g,
-            direct: direct::supports(&g),
-            eps,
-            relu,
-            saved: saved.clone(),
-        },
-    )?;
-    let stats = match &*saved.lock().expect("the saved lock is never poisoned") {
-        Some((_, saved)) => saved.stats().to_vec(),
-        None => candle_core::bail!("conv2d: the fused op ran no forward"),
-    };
-    Ok((y, stats))
-}
-
 /// `conv(x, w)` with square kernels: `x` is `n × c × h × w`, `w` is `o × c × k × k`.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
     if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
@@ -1017,65 +891,6 @@ mod tests {
             };
             let err = max_rel_err(&eval(true), &eval(false));
             assert!(err <= 1e-5, "output with the epilogue {case}: {err}");
-        }
-    }
-
-    /// The fused convolution + batch norm (+ ReLU) against the two ops it replaces: output,
-    /// statistics and the gradients of the input, the kernel, `γ` and `β`.
-    #[test]
-    fn conv_with_batch_norm_equals_the_two_ops() {
-        let dev = Device::Cpu;
-        for &(n, c, hw, o, k, stride, pad) in &[
-            (3, 5, 8, 6, 3, 1, 1),
-            (4, 3, 9, 5, 3, 2, 1),
-            (2, 4, 10, 9, 1, 1, 0),
-        ] {
-            for relu in [false, true] {
-                let case = format!("n{n} c{c} {hw}x{hw} o{o} k{k} s{stride} relu {relu}");
-                let x = Var::randn(0f32, 1.0, (n, c, hw, hw), &dev).unwrap();
-                let w = Var::randn(0f32, 0.5, (o, c, k, k), &dev).unwrap();
-                let gamma = Var::new(
-                    (0..o).map(|i| 0.5 + 0.2 * i as f32).collect::<Vec<_>>(),
-                    &dev,
-                )
-                .unwrap();
-                let beta = Var::new(
-                    (0..o).map(|i| 0.3 - 0.1 * i as f32).collect::<Vec<_>>(),
-                    &dev,
-                )
-                .unwrap();
-                let (fused, stats) = conv2d_bn_train(
-                    x.as_tensor(),
-                    w.as_tensor(),
-                    stride,
-                    pad,
-                    (gamma.as_tensor(), beta.as_tensor()),
-                    1e-5,
-                    relu,
-                )
-                .unwrap();
-                let conv = conv2d(x.as_tensor(), w.as_tensor(), stride, pad).unwrap();
-                let (plain, plain_stats) = crate::ops::norm::train_forward(
-                    &conv,
-                    gamma.as_tensor(),
-                    beta.as_tensor(),
-                    1e-5,
-                    relu,
-                )
-                .unwrap();
-                assert_eq!(stats, plain_stats, "{case}");
-                assert!(max_rel_err(&fused, &plain) <= 1e-6, "output {case}");
-                let weights = Tensor::randn(0f32, 1.0, plain.dims(), &dev).unwrap();
-                let grads = |y: &Tensor| weighted_grads(y, &weights);
-                let (a, b) = (grads(&fused), grads(&plain));
-                for (name, var) in [("input", &x), ("kernel", &w), ("γ", &gamma), ("β", &beta)] {
-                    let (ga, gb) = (
-                        a.get(var.as_tensor()).unwrap(),
-                        b.get(var.as_tensor()).unwrap(),
-                    );
-                    assert!(max_rel_err(ga, gb) <= 1e-5, "{name} gradient {case}");
-                }
-            }
         }
     }
 
