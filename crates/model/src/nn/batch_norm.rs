@@ -132,9 +132,9 @@ impl BatchNorm2d {
         Ok(y)
     }
 
-    /// `γ`, `β` and ε for an op that normalises on its own (a convolution's fused training
-    /// forward), where the layer has them and the input is a CPU f32 map.
-    pub fn fused_parts(&self, x: &Tensor) -> Option<(&Tensor, &Tensor, f32)> {
+    /// `γ`, `β` and ε for the layer's fused CPU op, where the layer has them and the input
+    /// is a CPU f32 map.
+    fn fused_parts(&self, x: &Tensor) -> Option<(&Tensor, &Tensor, f32)> {
         (x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.rank() == 4)
             .then(|| self.affine())
             .flatten()
