@@ -68,6 +68,7 @@ impl Conv {
     /// `conv(x)`, plus the bias when the layer has one, then a ReLU when `relu` (which only
     /// a layer with a bias asks for).
     fn forward(&self, x: &[f32], relu: bool) -> Result<Vec<f32>> {
+        debug_assert!(!relu || self.bias.is_some(), "a ReLU without a bias");
         let epilogue = match &self.bias {
             Some(bias) => {
                 let shift = bias.to_vec1::<f32>()?;
@@ -87,7 +88,7 @@ impl Conv {
     /// Files the weight's (and the bias's) gradient, from the input `x` and the output
     /// gradient `dy`.
     fn file_grads(&self, x: &[f32], dy: &[f32], grads: &mut GradStore) -> Result<()> {
-        let dw = weight_grad_values(x, dy, &self.g);
+        let dw = weight_grad_values(x, dy, &self.g, true);
         grads.insert(&self.weight, to_tensor(dw, self.weight.dims())?);
         if let Some(bias) = &self.bias {
             let (n, o, oh, ow) = self.out_dims();

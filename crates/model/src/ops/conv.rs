@@ -526,7 +526,7 @@ impl CustomOp2 for Forward {
         } else {
             None
         };
-        let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(self.0))?;
+        let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(self.0, true))?;
         Ok((dx, Some(dw)))
     }
 }
@@ -597,9 +597,10 @@ impl CustomOp2 for InputGrad {
     }
 }
 
-/// `dw` of `conv(x, w)` from `x` and `dy` on CPU values: `Σ dy · colsᵀ` over the chunks of
-/// the batch, in chunk order (`o × c × k × k`).
-pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+/// `dw` of `conv(x, w)` from `x` and `dy` on CPU values (`o × c × k × k`): `Σ dy · colsᵀ`
+/// over the chunks of the batch, in fixed groups of chunks; with `direct`,
+/// [`direct::weight_grad_add`]'s kernel where the CPU has it, else im2col and the gemm.
+pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry, direct: bool) -> Vec<f32> {
     let g = *g;
     let (pixels, ckk, image, out) = (g.pixels(), g.ckk(), g.c * g.h * g.w, g.o * g.pixels());
     // Each chunk's product is `dwᵀ` (`ckk × o`) from `dyᵀ` (`width × o`): with `dst` and
@@ -612,6 +613,31 @@ pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32
     let groups: Vec<&[usize]> = starts
         .chunks(starts.len().div_ceil(WEIGHT_GRAD_GROUPS).max(1))
         .collect();
+    if direct && direct::supports_weight_grad() {
+        let padded = (g.h + 2 * g.pad) * (g.w + 2 * g.pad) * g.c;
+        let group = |starts: &[usize]| {
+            let mut dwt = vec![0f32; ckk * g.o];
+            for &start in starts {
+                let gc = Geometry {
+                    n: per.min(g.n - start),
+                    ..g
+                };
+                with_scratch([gc.n * padded, gc.n * out], |xpad, dyt| {
+                    direct::pad_images(&x[start * image..(start + gc.n) * image], &gc, xpad);
+                    for (i, block) in dy[start * out..(start + gc.n) * out]
+                        .chunks(out)
+                        .enumerate()
+                    {
+                        transpose(block, (g.o, pixels), &mut dyt[i * out..(i + 1) * out]);
+                    }
+                    direct::weight_grad_add(xpad, dyt, &gc, &mut dwt);
+                })
+            }
+            dwt
+        };
+        let sums: Vec<Vec<f32>> = groups.into_par_iter().map(group).collect();
+        return sum_and_transpose(sums, (ckk, g.o));
+    }
     let group = |starts: &[usize], threads: usize| {
         let mut dwt = Vec::with_capacity(ckk * g.o);
         for (j, &start) in starts.iter().enumerate() {
@@ -664,18 +690,23 @@ pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32
             .map(|starts| group(starts, threads))
             .collect()
     };
-    let mut sums = sums.into_iter();
-    let mut total = sums.next().unwrap_or_else(|| vec![0f32; ckk * g.o]);
-    for part in sums {
+    sum_and_transpose(sums, (ckk, g.o))
+}
+
+/// `(Σ parts)ᵀ`, the parts (`rows × cols` each) added in order.
+fn sum_and_transpose(parts: Vec<Vec<f32>>, (rows, cols): (usize, usize)) -> Vec<f32> {
+    let mut parts = parts.into_iter();
+    let mut total = parts.next().unwrap_or_else(|| vec![0f32; rows * cols]);
+    for part in parts {
         total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
     }
-    let mut dw = vec![0f32; g.o * ckk];
-    transpose(&total, (ckk, g.o), &mut dw);
+    let mut dw = vec![0f32; rows * cols];
+    transpose(&total, (rows, cols), &mut dw);
     dw
 }
 
-/// `dw` from `x` and `dy`: `Σ dy · colsᵀ` over the chunks of the batch, in chunk order.
-struct WeightGrad(Geometry);
+/// `dw` from `x` and `dy` ([`weight_grad_values`]; `direct` as there).
+struct WeightGrad(Geometry, bool);
 
 impl CustomOp2 for WeightGrad {
     fn name(&self) -> &'static str {
@@ -692,7 +723,7 @@ impl CustomOp2 for WeightGrad {
         let g = self.0;
         let x = f32_slice(s1, l1, "conv2d", "the input")?;
         let dy = f32_slice(s2, l2, "conv2d", "the output gradient")?;
-        let dw = weight_grad_values(x, dy, &g);
+        let dw = weight_grad_values(x, dy, &g, self.1);
         Ok((CpuStorage::F32(dw), Shape::from((g.o, g.c, g.k, g.k))))
     }
 }
@@ -784,7 +815,7 @@ impl Geometry {
 mod tests {
     use super::*;
     use crate::testing::{max_rel_err, weighted_grads};
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     /// Output, input gradient and weight gradient against candle's own conv2d.
     fn check(n: usize, c: usize, hw: usize, o: usize, k: usize, stride: usize, pad: usize) {
@@ -891,6 +922,40 @@ mod tests {
             };
             let err = max_rel_err(&eval(true), &eval(false));
             assert!(err <= 1e-5, "output with the epilogue {case}: {err}");
+        }
+    }
+
+    /// The weight gradient's kernel (`direct::weight_grad_add`) must give the im2col path's
+    /// gradient: strides 1 and 2, paddings 0 to 3, the stem's 7×7, 1×1 skips, a 4×4 layer's
+    /// many images per chunk, output channels that are not a multiple of 32 (the masked
+    /// tail), positions that are not a multiple of its tile, batch 1.
+    #[test]
+    fn the_weight_gradient_kernel_and_the_im2col_path_agree() {
+        let dev = Device::Cpu;
+        for &(n, c, (h, wd), o, k, stride, pad) in &[
+            (3, 5, (16, 16), 64, 3, 1, 1),
+            (2, 3, (20, 20), 8, 7, 2, 3),
+            (1, 3, (17, 23), 33, 7, 2, 3),
+            (20, 7, (4, 4), 40, 3, 1, 1),
+            (3, 6, (9, 9), 17, 1, 2, 0),
+            (2, 4, (10, 10), 5, 3, 2, 1),
+            (2, 70, (8, 8), 10, 3, 1, 1),
+            (4, 2, (6, 7), 3, 2, 1, 0),
+        ] {
+            if !direct::supports_weight_grad() {
+                eprintln!("no weight-gradient kernel on this CPU: nothing to compare");
+                return;
+            }
+            let x = Tensor::randn(0f32, 1.0, (n, c, h, wd), &dev).unwrap();
+            let w = Tensor::zeros((o, c, k, k), DType::F32, &dev).unwrap();
+            let g = geometry(&x, &w, stride, pad).unwrap();
+            let dy = Tensor::randn(0f32, 1.0, (n, o, g.oh(), g.ow()), &dev).unwrap();
+            let dw = |direct| x.apply_op2_no_bwd(&dy, &WeightGrad(g, direct)).unwrap();
+            let (kernel, im2col) = (dw(true), dw(false));
+            assert_eq!(kernel.dims(), [o, c, k, k]);
+            let err = max_rel_err(&kernel, &im2col);
+            let case = format!("n{n} c{c} {h}x{wd} o{o} k{k} s{stride} p{pad}");
+            assert!(err <= 1e-5, "{case}: {err}");
         }
     }
 
@@ -1004,7 +1069,7 @@ mod tests {
             };
             let run = |threads: &str| {
                 std::env::set_var("RAYON_NUM_THREADS", threads);
-                let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(g)).unwrap();
+                let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(g, true)).unwrap();
                 dw.flatten_all().unwrap().to_vec1::<f32>().unwrap()
             };
             let (one, three) = (run("1"), run("3"));
