@@ -20,7 +20,6 @@ use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::conv::Conv2d;
 use crate::ops::activation::{add_in_place, add_relu_in_place, relu_mask_in_place};
 use crate::ops::conv::{forward_values, input_grad_values, weight_grad_values, Epilogue, Geometry};
-use crate::ops::direct;
 use crate::ops::norm::{channel_sums, gradient_values, normalize, Saved};
 use crate::ops::storage::with_f32;
 
@@ -81,7 +80,7 @@ impl Conv {
             None => None,
         };
         with_f32(&self.weight, "conv2d", "the kernel", |w| {
-            forward_values(x, w, &self.g, epilogue.as_ref(), direct::supports(&self.g))
+            forward_values(x, w, &self.g, epilogue.as_ref(), true)
         })
     }
 
@@ -103,14 +102,16 @@ impl Conv {
     /// The input's gradient from the output gradient `dy`.
     fn input_grad(&self, dy: &[f32]) -> Result<Vec<f32>> {
         with_f32(&self.weight, "conv2d", "the kernel", |w| {
-            input_grad_values(dy, w, &self.g, direct::supports(&self.g))
+            input_grad_values(dy, w, &self.g, true)
         })
     }
 }
 
-/// A batch norm as the tape keeps it: `γ`, `β`, ε and what its forward saved.
+/// A batch norm as the tape keeps it: `γ` (the variable and the values the forward read),
+/// `β`, ε and what its forward saved.
 struct Norm {
     gamma: Tensor,
+    gamma_values: Vec<f32>,
     beta: Tensor,
     eps: f32,
     saved: Saved,
@@ -135,6 +136,7 @@ impl Norm {
         layer.update_running(saved.stats(), n * h * w)?;
         let norm = Norm {
             gamma: gamma.clone(),
+            gamma_values: g,
             beta: beta.clone(),
             eps,
             saved,
@@ -152,8 +154,15 @@ impl Norm {
         relu_pool: (bool, bool),
         grads: &mut GradStore,
     ) -> Result<Vec<f32>> {
-        let gamma = self.gamma.to_vec1::<f32>()?;
-        let mut packed = gradient_values(x, dims, &gamma, dy, &self.saved, self.eps, relu_pool);
+        let mut packed = gradient_values(
+            x,
+            dims,
+            &self.gamma_values,
+            dy,
+            &self.saved,
+            self.eps,
+            relu_pool,
+        );
         let c = dims.1;
         let dbeta = packed.split_off(x.len() + c);
         let dgamma = packed.split_off(x.len());

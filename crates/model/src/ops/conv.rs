@@ -436,8 +436,8 @@ impl Epilogue {
 }
 
 /// `conv(x, w)` on CPU values, then the epilogue if there is one: `n × o × oh × ow`. With
-/// `direct`, [`direct`]'s kernel (only where [`direct::supports`] the geometry), else im2col
-/// and the gemm.
+/// `direct`, [`direct`]'s kernel where [`direct::supports`] the geometry, else im2col and the
+/// gemm.
 pub(crate) fn forward_values(
     x: &[f32],
     w: &[f32],
@@ -449,7 +449,7 @@ pub(crate) fn forward_values(
     let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
     let len = g.n * g.o * pixels;
     let mut y: Vec<f32> = Vec::with_capacity(len);
-    if direct {
+    if direct && direct::supports(&g) {
         direct::forward(x, w, &g, epilogue, &mut y.spare_capacity_mut()[..len]);
         // SAFETY: the direct kernel writes all of its output.
         unsafe { y.set_len(len) };
@@ -486,8 +486,8 @@ pub(crate) fn forward_values(
     y
 }
 
-/// `y = conv(x, w)`, then the epilogue if there is one; with `direct`, forward and input
-/// gradient run [`direct`]'s kernel (only where [`direct::supports`] the geometry).
+/// `y = conv(x, w)`, then the epilogue if there is one; with `direct`, its three products
+/// run [`direct`]'s kernels where they take the geometry (false: im2col and the gemm).
 struct Forward(Geometry, Option<Epilogue>, bool);
 
 impl CustomOp2 for Forward {
@@ -526,7 +526,7 @@ impl CustomOp2 for Forward {
         } else {
             None
         };
-        let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(self.0, true))?;
+        let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(self.0, self.2))?;
         Ok((dx, Some(dw)))
     }
 }
@@ -543,11 +543,11 @@ fn channel_major<'a>(dy: &'a [f32], gc: &Geometry, scratch: &'a mut [f32]) -> &'
 }
 
 /// `dx` of `conv(x, w)` from `dy` and `w` on CPU values: `wᵀ · dy` folded back onto the
-/// images, or with `direct`, [`direct`]'s kernel.
+/// images, or with `direct`, [`direct`]'s kernel where [`direct::supports`] the geometry.
 pub(crate) fn input_grad_values(dy: &[f32], w: &[f32], g: &Geometry, direct: bool) -> Vec<f32> {
     let g = *g;
     let (pixels, ckk, out, image) = (g.pixels(), g.ckk(), g.o * g.pixels(), g.c * g.h * g.w);
-    if direct {
+    if direct && direct::supports(&g) {
         let mut dx = Vec::with_capacity(g.n * image);
         direct::input_grad(dy, w, &g, &mut dx.spare_capacity_mut()[..g.n * image]);
         // SAFETY: the direct kernel writes all of its output.
@@ -574,7 +574,7 @@ pub(crate) fn input_grad_values(dy: &[f32], w: &[f32], g: &Geometry, direct: boo
     dx
 }
 
-/// `dx` from `dy` and `w`: `wᵀ · dy`, folded back onto the images (or [`direct`]'s kernel).
+/// `dx` from `dy` and `w` ([`input_grad_values`]; `direct` as there).
 struct InputGrad(Geometry, bool);
 
 impl CustomOp2 for InputGrad {
@@ -603,92 +603,63 @@ impl CustomOp2 for InputGrad {
 pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry, direct: bool) -> Vec<f32> {
     let g = *g;
     let (pixels, ckk, image, out) = (g.pixels(), g.ckk(), g.c * g.h * g.w, g.o * g.pixels());
-    // Each chunk's product is `dwᵀ` (`ckk × o`) from `dyᵀ` (`width × o`): with `dst` and
-    // `dy` both contiguous along `o`, the gemm runs ≈ 2× faster than on `dy`'s own layout
-    // (see `matmul::gemm_into`), for the price of transposing `dy`, the smaller operand.
     let per = GEMM_COLUMNS.div_ceil(pixels).clamp(1, g.n.max(1));
     let starts: Vec<usize> = (0..g.n).step_by(per).collect();
-    // Each group adds its chunks' products into one buffer, in order (the gemm adds into
-    // it); the groups depend on the batch only, never on the thread count.
+    // Each group adds its chunks' products into one buffer, in order; the groups depend on
+    // the batch only, never on the thread count.
     let groups: Vec<&[usize]> = starts
         .chunks(starts.len().div_ceil(WEIGHT_GRAD_GROUPS).max(1))
         .collect();
-    if direct && direct::supports_weight_grad() {
-        let padded = (g.h + 2 * g.pad) * (g.w + 2 * g.pad) * g.c;
-        let group = |starts: &[usize]| {
-            let mut dwt = vec![0f32; ckk * g.o];
-            for &start in starts {
-                let gc = Geometry {
-                    n: per.min(g.n - start),
-                    ..g
-                };
-                with_scratch([gc.n * padded, gc.n * out], |xpad, dyt| {
-                    direct::pad_images(&x[start * image..(start + gc.n) * image], &gc, xpad);
-                    for (i, block) in dy[start * out..(start + gc.n) * out]
-                        .chunks(out)
-                        .enumerate()
-                    {
-                        transpose(block, (g.o, pixels), &mut dyt[i * out..(i + 1) * out]);
-                    }
-                    direct::weight_grad_add(xpad, dyt, &gc, &mut dwt);
-                })
-            }
-            dwt
-        };
-        let sums: Vec<Vec<f32>> = groups.into_par_iter().map(group).collect();
-        return sum_and_transpose(sums, (ckk, g.o));
-    }
-    let group = |starts: &[usize], threads: usize| {
-        let mut dwt = Vec::with_capacity(ckk * g.o);
-        for (j, &start) in starts.iter().enumerate() {
+    let kernel = direct && direct::supports_weight_grad();
+    // The kernel runs a group per task; the gemm takes the threads itself when the groups
+    // are too few to share them.
+    let threads = candle_core::utils::get_num_threads().max(1);
+    let (parallel, gemm_threads) = if kernel || (threads > 1 && groups.len() >= 2 * threads) {
+        (true, 1)
+    } else {
+        (false, threads)
+    };
+    let padded = (g.h + 2 * g.pad) * (g.w + 2 * g.pad) * g.c;
+    let group = |starts: &[usize]| {
+        let mut dwt = vec![0f32; ckk * g.o];
+        for &start in starts {
             let gc = Geometry {
                 n: per.min(g.n - start),
                 ..g
             };
+            let x = &x[start * image..(start + gc.n) * image];
+            let dy = &dy[start * out..(start + gc.n) * out];
             let width = gc.n * pixels;
-            with_scratch([ckk * width, g.o * width], |cols, dyt| {
-                im2col(&x[start * image..(start + gc.n) * image], &gc, cols);
-                for (i, block) in dy[start * out..(start + gc.n) * out]
-                    .chunks(out)
-                    .enumerate()
-                {
-                    transpose(block, (g.o, pixels), &mut dyt[i * out..(i + 1) * out]);
+            let unfolded = if kernel { gc.n * padded } else { ckk * width };
+            with_scratch([unfolded, gc.n * out], |xs, dyt| {
+                for (block, t) in dy.chunks(out).zip(dyt.chunks_mut(out)) {
+                    transpose(block, (g.o, pixels), t);
                 }
-                let (dims, dyt, cols) = (
-                    (g.o, ckk, width),
-                    (&dyt[..], (1, g.o)),
-                    (&cols[..], (1, width)),
-                );
-                if j == 0 {
-                    // The first product writes every element (its strides cover `dwt`), so
-                    // the buffer is not zero-filled first.
-                    gemm_into_uninit(
-                        dims,
-                        (&mut dwt.spare_capacity_mut()[..ckk * g.o], (1, g.o)),
-                        dyt,
-                        cols,
-                        threads,
-                    );
-                    // SAFETY: the `o × ckk` product with strides `(1, o)` wrote all `ckk · o`.
-                    unsafe { dwt.set_len(ckk * g.o) };
+                if kernel {
+                    direct::pad_images(x, &gc, xs);
+                    direct::weight_grad_add(xs, dyt, &gc, &mut dwt);
                 } else {
-                    gemm_add_into(dims, (&mut dwt, (1, g.o)), dyt, cols, threads);
+                    // The product is `dwᵀ` (`ckk × o`) from `dyᵀ` (`width × o`): with `dst`
+                    // and `dy` both contiguous along `o`, the gemm runs ≈ 2× faster than on
+                    // `dy`'s own layout (see `matmul::gemm_into`), for the price of
+                    // transposing `dy`, the smaller operand.
+                    im2col(x, &gc, xs);
+                    gemm_add_into(
+                        (g.o, ckk, width),
+                        (&mut dwt, (1, g.o)),
+                        (dyt, (1, g.o)),
+                        (xs, (1, width)),
+                        gemm_threads,
+                    );
                 }
             })
         }
         dwt
     };
-    let threads = candle_core::utils::get_num_threads().max(1);
-    let sums: Vec<Vec<f32>> = if threads > 1 && groups.len() >= 2 * threads {
-        groups
-            .into_par_iter()
-            .map(|starts| group(starts, 1))
-            .collect()
+    let sums: Vec<Vec<f32>> = if parallel {
+        groups.into_par_iter().map(group).collect()
     } else {
-        groups
-            .into_iter()
-            .map(|starts| group(starts, threads))
-            .collect()
+        groups.into_iter().map(group).collect()
     };
     sum_and_transpose(sums, (ckk, g.o))
 }
@@ -735,7 +706,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tenso
     }
     let g = geometry(x, w, stride, pad)?;
     x.contiguous()?
-        .apply_op2(&w.contiguous()?, Forward(g, None, direct::supports(&g)))
+        .apply_op2(&w.contiguous()?, Forward(g, None, true))
 }
 
 /// `epilogue(conv(x, w))` for evaluation, without a gradient: one pass over the output where
@@ -765,10 +736,8 @@ pub fn conv2d_eval(
             g.o
         )
     }
-    x.contiguous()?.apply_op2_no_bwd(
-        &w.contiguous()?,
-        &Forward(g, Some(epilogue), direct::supports(&g)),
-    )
+    x.contiguous()?
+        .apply_op2_no_bwd(&w.contiguous()?, &Forward(g, Some(epilogue), true))
 }
 
 fn geometry(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Geometry> {
