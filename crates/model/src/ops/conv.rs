@@ -15,6 +15,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::ops::direct;
+use crate::ops::implicit;
 use crate::ops::matmul::{gemm, gemm_add_into, gemm_into, gemm_into_uninit};
 use crate::ops::storage::{assume_init, f32_slice};
 
@@ -259,7 +260,16 @@ fn to_image_major(t: &[f32], n: usize, o: usize, pixels: usize, out: &mut [Maybe
 /// `out (cols × rows) = tᵀ` for `t` of `rows × cols`, in tiles that stay in cache: 8×8 blocks
 /// in AVX registers where the CPU has AVX (the weight gradient transposes every `dy`; element
 /// by element that was ≈ 3% of a ResNet step), the edges element by element.
-fn transpose(t: &[f32], (rows, cols): (usize, usize), out: &mut [f32]) {
+fn transpose(t: &[f32], dims: (usize, usize), out: &mut [f32]) {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and `transpose_uninit` writes only
+    // initialised values.
+    let out = unsafe { &mut *(out as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    transpose_uninit(t, dims, out);
+}
+
+/// [`transpose`] into memory that may be uninitialised: all of `out[..rows · cols]` is
+/// written.
+fn transpose_uninit(t: &[f32], (rows, cols): (usize, usize), out: &mut [MaybeUninit<f32>]) {
     assert!(t.len() >= rows * cols && out.len() >= rows * cols);
     let (mut r8, mut c8) = (0, 0);
     #[cfg(target_arch = "x86_64")]
@@ -280,14 +290,14 @@ fn transpose_tiles(
     t: &[f32],
     (rows, cols): (usize, usize),
     (rs, cs): (std::ops::Range<usize>, std::ops::Range<usize>),
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     const TILE: usize = 16;
     for r0 in rs.clone().step_by(TILE) {
         for c0 in cs.clone().step_by(TILE) {
             for c in c0..(c0 + TILE).min(cs.end) {
                 for r in r0..(r0 + TILE).min(rs.end) {
-                    out[c * rows + r] = t[r * cols + c];
+                    out[c * rows + r].write(t[r * cols + c]);
                 }
             }
         }
@@ -301,7 +311,7 @@ fn transpose_blocks_avx(
     t: &[f32],
     (rows, cols): (usize, usize),
     (r8, c8): (usize, usize),
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     use std::arch::x86_64::*;
     assert!(r8 <= rows && c8 <= cols && t.len() >= rows * cols && out.len() >= rows * cols);
@@ -325,7 +335,7 @@ fn transpose_blocks_avx(
                 let c5v = _mm256_shuffle_ps::<0xEE>(b4, b6);
                 let c6v = _mm256_shuffle_ps::<0x44>(b5, b7);
                 let c7v = _mm256_shuffle_ps::<0xEE>(b5, b7);
-                let dst = out.as_mut_ptr();
+                let dst = out.as_mut_ptr() as *mut f32;
                 let store =
                     |j: usize, v: __m256| _mm256_storeu_ps(dst.add((c0 + j) * rows + r0), v);
                 store(0, _mm256_permute2f128_ps::<0x20>(c0v, c4v));
@@ -412,6 +422,93 @@ fn per_chunk<T: Send, E: Send>(
     }
 }
 
+/// The kernel that runs a convolution's forward or input gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// [`implicit`]'s (AVX-512F).
+    Implicit,
+    /// im2col (or col2im) around the `gemm` crate.
+    Im2col,
+}
+
+impl Kernel {
+    /// The kernel for `g`'s forward (else its input gradient), with the AVX-512 kernels
+    /// allowed when `kernels`. The 1×1 forwards (the skips, the block dense layers) stay on
+    /// the gemm: on the seed's strided skips the implicit kernel ran at 0.75–0.9× its rate
+    /// (108 against 140 and 160 against 177 GFLOP/s, 2 threads), its runs there being a
+    /// single pixel's channels; their input gradients ran at 1.1× it. Every other layer of the
+    /// seed's ResNet ran at 1.15–1.4× im2col on the implicit kernel, and at 1.0–1.1× the
+    /// pixel-vector kernel it replaced on the stride-1 layers of 8×8 pictures and more.
+    fn of(g: &Geometry, kernels: bool, forward: bool) -> Self {
+        if !kernels || !implicit::supported() || (forward && g.k == 1) {
+            Self::Im2col
+        } else {
+            Self::Implicit
+        }
+    }
+}
+
+/// [`implicit::gathered`] over the batch: `input` (`n` images of `channels × plane`, the
+/// tensor layout) is transposed image by image into the pixels × channels layout the kernel
+/// reads, and `out` (`n` images of `outs × plan`'s pixels) is all written. A parallel task
+/// takes a tile of [`implicit::IMAGES`] images, and a share of the output channels when the
+/// tiles are too few to keep every thread busy.
+fn implicit_tiles(
+    input: &[f32],
+    (channels, plane): (usize, usize),
+    plan: &implicit::Plan,
+    packed: &[f32],
+    outs: usize,
+    epilogue: Option<&Epilogue>,
+    out: &mut [MaybeUninit<f32>],
+) {
+    let (image, pixels) = (channels * plane, plan.pixels());
+    let n = input.len() / image.max(1);
+    let tiles = n.div_ceil(implicit::IMAGES);
+    let blocks = outs.div_ceil(implicit::OUTS);
+    let threads = candle_core::utils::get_num_threads().max(1);
+    let splits = (2 * threads).div_ceil(tiles.max(1)).clamp(1, blocks.max(1));
+    let width = blocks.div_ceil(splits) * implicit::OUTS;
+    // Each task's part of the output: for each of its images, the planes of its channels.
+    let mut parts: Vec<Vec<&mut [MaybeUninit<f32>]>> =
+        (0..tiles * splits).map(|_| Vec::new()).collect();
+    for (i, out) in out.chunks_mut(outs * pixels).enumerate() {
+        for (split, planes) in out.chunks_mut(width * pixels).enumerate() {
+            parts[i / implicit::IMAGES * splits + split].push(planes);
+        }
+    }
+    parts
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(task, mut planes)| {
+            let (first, o0) = (task / splits * implicit::IMAGES, task % splits * width);
+            let images = planes.len();
+            let channels_here = width.min(outs - o0);
+            with_scratch(
+                [images * image, images * channels_here * pixels],
+                |xt, yt| {
+                    for (x, t) in input[first * image..(first + images) * image]
+                        .chunks(image)
+                        .zip(xt.chunks_mut(image))
+                    {
+                        transpose(x, (channels, plane), t);
+                    }
+                    implicit::gathered(
+                        xt,
+                        packed,
+                        plan,
+                        (outs, o0..o0 + channels_here),
+                        epilogue,
+                        yt,
+                    );
+                    for (t, y) in yt.chunks(channels_here * pixels).zip(planes.iter_mut()) {
+                        transpose_uninit(t, (pixels, channels_here), y);
+                    }
+                },
+            )
+        });
+}
+
 /// A per-channel affine map, then optionally a ReLU, applied to a convolution's output as it
 /// is written, while it is still in cache: batch norm in evaluation (its running statistics
 /// folded into a scale and shift), or a bias.
@@ -436,22 +533,24 @@ impl Epilogue {
 }
 
 /// `conv(x, w)` on CPU values, then the epilogue if there is one: `n × o × oh × ow`. With
-/// `direct`, [`direct`]'s kernel where [`direct::supports`] the geometry, else im2col and the
-/// gemm.
+/// `kernels`, [`implicit`]'s kernel where [`Kernel::of`] picks it, else im2col and the gemm.
 pub(crate) fn forward_values(
     x: &[f32],
     w: &[f32],
     g: &Geometry,
     epilogue: Option<&Epilogue>,
-    direct: bool,
+    kernels: bool,
 ) -> Vec<f32> {
     let g = *g;
     let (pixels, ckk, image) = (g.pixels(), g.ckk(), g.c * g.h * g.w);
     let len = g.n * g.o * pixels;
     let mut y: Vec<f32> = Vec::with_capacity(len);
-    if direct && direct::supports(&g) {
-        direct::forward(x, w, &g, epilogue, &mut y.spare_capacity_mut()[..len]);
-        // SAFETY: the direct kernel writes all of its output.
+    if Kernel::of(&g, kernels, true) == Kernel::Implicit {
+        let plan = implicit::Plan::forward(&g);
+        let packed = implicit::pack_forward(w, &g);
+        let y_parts = &mut y.spare_capacity_mut()[..len];
+        implicit_tiles(x, (g.c, g.h * g.w), &plan, &packed, g.o, epilogue, y_parts);
+        // SAFETY: each tile writes all of its part of the output.
         unsafe { y.set_len(len) };
         return y;
     }
@@ -486,8 +585,9 @@ pub(crate) fn forward_values(
     y
 }
 
-/// `y = conv(x, w)`, then the epilogue if there is one; with `direct`, its three products
-/// run [`direct`]'s kernels where they take the geometry (false: im2col and the gemm).
+/// `y = conv(x, w)`, then the epilogue if there is one; with `kernels`, its three products
+/// run the AVX-512 kernels ([`implicit`], [`direct`]) where [`Kernel::of`] picks them
+/// (false: im2col and the gemm).
 struct Forward(Geometry, Option<Epilogue>, bool);
 
 impl CustomOp2 for Forward {
@@ -543,14 +643,17 @@ fn channel_major<'a>(dy: &'a [f32], gc: &Geometry, scratch: &'a mut [f32]) -> &'
 }
 
 /// `dx` of `conv(x, w)` from `dy` and `w` on CPU values: `wᵀ · dy` folded back onto the
-/// images, or with `direct`, [`direct`]'s kernel where [`direct::supports`] the geometry.
-pub(crate) fn input_grad_values(dy: &[f32], w: &[f32], g: &Geometry, direct: bool) -> Vec<f32> {
+/// images, or with `kernels`, [`implicit`]'s kernel where [`Kernel::of`] picks it.
+pub(crate) fn input_grad_values(dy: &[f32], w: &[f32], g: &Geometry, kernels: bool) -> Vec<f32> {
     let g = *g;
     let (pixels, ckk, out, image) = (g.pixels(), g.ckk(), g.o * g.pixels(), g.c * g.h * g.w);
-    if direct && direct::supports(&g) {
+    if Kernel::of(&g, kernels, false) == Kernel::Implicit {
         let mut dx = Vec::with_capacity(g.n * image);
-        direct::input_grad(dy, w, &g, &mut dx.spare_capacity_mut()[..g.n * image]);
-        // SAFETY: the direct kernel writes all of its output.
+        let plan = implicit::Plan::input_grad(&g);
+        let packed = implicit::pack_input_grad(w, &g);
+        let dx_parts = &mut dx.spare_capacity_mut()[..g.n * image];
+        implicit_tiles(dy, (g.o, pixels), &plan, &packed, g.c, None, dx_parts);
+        // SAFETY: each tile writes all of its part of the output.
         unsafe { dx.set_len(g.n * image) };
         return dx;
     }
@@ -574,7 +677,7 @@ pub(crate) fn input_grad_values(dy: &[f32], w: &[f32], g: &Geometry, direct: boo
     dx
 }
 
-/// `dx` from `dy` and `w` ([`input_grad_values`]; `direct` as there).
+/// `dx` from `dy` and `w` ([`input_grad_values`]; `kernels` as there).
 struct InputGrad(Geometry, bool);
 
 impl CustomOp2 for InputGrad {
@@ -598,9 +701,9 @@ impl CustomOp2 for InputGrad {
 }
 
 /// `dw` of `conv(x, w)` from `x` and `dy` on CPU values (`o × c × k × k`): `Σ dy · colsᵀ`
-/// over the chunks of the batch, in fixed groups of chunks; with `direct`,
+/// over the chunks of the batch, in fixed groups of chunks; with `kernels`,
 /// [`direct::weight_grad_add`]'s kernel where the CPU has it, else im2col and the gemm.
-pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry, direct: bool) -> Vec<f32> {
+pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry, kernels: bool) -> Vec<f32> {
     let g = *g;
     let (pixels, ckk, image, out) = (g.pixels(), g.ckk(), g.c * g.h * g.w, g.o * g.pixels());
     let per = GEMM_COLUMNS.div_ceil(pixels).clamp(1, g.n.max(1));
@@ -610,7 +713,8 @@ pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry, direct: bo
     let groups: Vec<&[usize]> = starts
         .chunks(starts.len().div_ceil(WEIGHT_GRAD_GROUPS).max(1))
         .collect();
-    let kernel = direct && direct::supports_weight_grad();
+    let kernel = kernels && direct::supports_weight_grad();
+    let padded = (g.h + 2 * g.pad) * (g.w + 2 * g.pad) * g.c;
     // The kernel runs a group per task; the gemm takes the threads itself when the groups
     // are too few to share them.
     let threads = candle_core::utils::get_num_threads().max(1);
@@ -619,7 +723,6 @@ pub(crate) fn weight_grad_values(x: &[f32], dy: &[f32], g: &Geometry, direct: bo
     } else {
         (false, threads)
     };
-    let padded = (g.h + 2 * g.pad) * (g.w + 2 * g.pad) * g.c;
     let group = |starts: &[usize]| {
         let mut dwt = vec![0f32; ckk * g.o];
         for &start in starts {
@@ -676,7 +779,7 @@ fn sum_and_transpose(parts: Vec<Vec<f32>>, (rows, cols): (usize, usize)) -> Vec<
     dw
 }
 
-/// `dw` from `x` and `dy` ([`weight_grad_values`]; `direct` as there).
+/// `dw` from `x` and `dy` ([`weight_grad_values`]; `kernels` as there).
 struct WeightGrad(Geometry, bool);
 
 impl CustomOp2 for WeightGrad {
@@ -839,8 +942,7 @@ mod tests {
             (3, 2, 23, 4, 3, 1, 1),
             (13, 3, 10, 5, 3, 1, 1),
             (20, 3, 12, 7, 3, 2, 1),
-            // Stride-1 "same" convolutions of 64 pixels and more (the direct kernel where the
-            // CPU has AVX-512): two blocks of input channels, 1×1 and 5×5 kernels.
+            // Stride-1 "same" convolutions of 64 pixels and more: 1×1 and 5×5 kernels.
             (4, 70, 8, 10, 3, 1, 1),
             (1, 4, 8, 6, 3, 1, 1),
             (3, 5, 9, 7, 1, 1, 0),
@@ -850,43 +952,52 @@ mod tests {
         }
     }
 
-    /// Where the direct kernel runs, the im2col path must give the same output and input
+    /// Where the implicit kernel runs, the im2col path must give the same output and input
     /// gradient (it is what other CPUs run, and `matches_candle_on_many_shapes` sees only one
-    /// of the two on any machine).
+    /// of the two on any machine): strides 1 and 2, paddings 0 to 3, the stem's 7×7, 4×4
+    /// pictures, windows that see no input, an even kernel, a picture that is not square,
+    /// batches that are not a multiple of the kernel's tile of images, channels that are not
+    /// a multiple of its 32 lanes, batch 1.
     #[test]
-    fn the_direct_kernel_and_the_im2col_path_agree() {
+    fn the_implicit_kernel_and_the_im2col_path_agree() {
         let dev = Device::Cpu;
-        for &(n, c, hw, o, k) in &[
-            (3, 70, 8, 10, 3),
-            (1, 70, 8, 10, 3),
-            (4, 6, 16, 9, 3),
-            (5, 4, 11, 3, 1),
-            (2, 3, 9, 17, 5),
+        if !implicit::supported() {
+            eprintln!("no implicit kernel on this CPU: nothing to compare");
+            return;
+        }
+        for &(n, c, (h, wd), o, k, stride, pad) in &[
+            (3, 70, (8, 8), 10, 3, 1, 1),
+            (1, 70, (8, 8), 10, 3, 1, 1),
+            (9, 6, (16, 16), 40, 3, 1, 1),
+            (2, 3, (20, 20), 33, 7, 2, 3),
+            (2, 3, (2, 2), 4, 7, 2, 3),
+            (10, 20, (4, 4), 64, 3, 1, 1),
+            (9, 5, (8, 8), 17, 3, 2, 1),
+            (3, 6, (9, 9), 17, 1, 2, 0),
+            (5, 4, (11, 11), 3, 1, 1, 0),
+            (1, 2, (11, 11), 3, 3, 2, 0),
+            (2, 3, (9, 9), 17, 5, 1, 2),
+            (4, 2, (6, 7), 3, 2, 1, 0),
         ] {
-            let x = Tensor::randn(0f32, 1.0, (n, c, hw, hw), &dev).unwrap();
+            let x = Tensor::randn(0f32, 1.0, (n, c, h, wd), &dev).unwrap();
             let w = Tensor::randn(0f32, 0.5, (o, c, k, k), &dev).unwrap();
-            let dy = Tensor::randn(0f32, 1.0, (n, o, hw, hw), &dev).unwrap();
-            let g = geometry(&x, &w, 1, k / 2).unwrap();
-            if !direct::supports(&g) {
-                eprintln!("no direct kernel on this CPU for {g:?}: nothing to compare");
-                continue;
-            }
-            let y = |direct| x.apply_op2_no_bwd(&w, &Forward(g, None, direct)).unwrap();
-            let dx = |direct| dy.apply_op2_no_bwd(&w, &InputGrad(g, direct)).unwrap();
-            let case = format!("n{n} c{c} {hw}x{hw} o{o} k{k}");
+            let g = geometry(&x, &w, stride, pad).unwrap();
+            let dy = Tensor::randn(0f32, 1.0, (n, o, g.oh(), g.ow()), &dev).unwrap();
+            let y = |kernels| x.apply_op2_no_bwd(&w, &Forward(g, None, kernels)).unwrap();
+            let dx = |kernels| dy.apply_op2_no_bwd(&w, &InputGrad(g, kernels)).unwrap();
+            let case = format!("n{n} c{c} {h}x{wd} o{o} k{k} s{stride} p{pad}");
             let err = max_rel_err(&y(true), &y(false));
             assert!(err <= 1e-5, "output {case}: {err}");
             let err = max_rel_err(&dx(true), &dx(false));
             assert!(err <= 1e-5, "input gradient {case}: {err}");
-            // The epilogue, which the direct kernel applies as it stores the last block of
-            // input channels.
+            // The epilogue, which the kernel applies as it stores each vector.
             let epilogue = Epilogue {
                 scale: (0..o).map(|j| 1.5 - 0.25 * j as f32).collect(),
                 shift: (0..o).map(|j| 0.1 * j as f32 - 0.3).collect(),
                 relu: true,
             };
-            let eval = |direct| {
-                x.apply_op2_no_bwd(&w, &Forward(g, Some(epilogue.clone()), direct))
+            let eval = |kernels| {
+                x.apply_op2_no_bwd(&w, &Forward(g, Some(epilogue.clone()), kernels))
                     .unwrap()
             };
             let err = max_rel_err(&eval(true), &eval(false));
@@ -919,7 +1030,7 @@ mod tests {
             let w = Tensor::zeros((o, c, k, k), DType::F32, &dev).unwrap();
             let g = geometry(&x, &w, stride, pad).unwrap();
             let dy = Tensor::randn(0f32, 1.0, (n, o, g.oh(), g.ow()), &dev).unwrap();
-            let dw = |direct| x.apply_op2_no_bwd(&dy, &WeightGrad(g, direct)).unwrap();
+            let dw = |kernels| x.apply_op2_no_bwd(&dy, &WeightGrad(g, kernels)).unwrap();
             let (kernel, im2col) = (dw(true), dw(false));
             assert_eq!(kernel.dims(), [o, c, k, k]);
             let err = max_rel_err(&kernel, &im2col);
