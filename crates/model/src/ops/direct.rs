@@ -1,11 +1,13 @@
-//! The weight gradient of a convolution (any stride and padding), on CPUs with AVX-512F:
-//! [`weight_grad_add`] reads a zero-padded copy of the images instead of unfolding them, and
-//! runs its vectors along the output channels of the transposed output gradient. The
-//! forward and the input gradient have their own kernel, [`implicit`](crate::ops::implicit).
-//! No crate we can reach has either (the `gemm` crate only multiplies matrices it is given),
-//! so they are written here.
+//! The weight gradient of a convolution (any stride and padding), on CPUs with AVX-512F, its
+//! vectors along the output channels of the transposed output gradient:
+//! [`weight_grad_channels_add`] for layers whose channels come in whole tiles of 8 (reading
+//! the images transposed, pixels × channels, and skipping the windows' taps outside the
+//! picture), [`weight_grad_add`] for the others (the stem's 3 channels; reading a zero-padded
+//! copy of the images). Neither unfolds the images. The forward and the input gradient have
+//! their own kernel, [`implicit`](crate::ops::implicit). No crate we can reach has these (the
+//! `gemm` crate only multiplies matrices it is given), so they are written here.
 
-use crate::ops::conv::Geometry;
+use crate::ops::conv::{valid, Geometry};
 
 /// Lanes of a vector: output channels per vector.
 const LANES: usize = 16;
@@ -140,6 +142,111 @@ fn weight_grad_avx512(xpad: &[f32], dyt: &[f32], g: &Geometry, offsets: &[usize]
             }
         }
     }
+}
+
+/// Channels per tile of [`weight_grad_channels_add`], and what their count must be a
+/// multiple of.
+pub(crate) const CHANNEL_ROWS: usize = 8;
+/// Vectors of output channels per tile of [`weight_grad_channels_add`].
+const CHANNEL_VECS: usize = 2;
+
+/// [`weight_grad_add`] for layers whose channels are a multiple of [`CHANNEL_ROWS`], from
+/// `xt`, the images transposed (`pixels × c` each, no padding): a tile is `CHANNEL_ROWS`
+/// consecutive channels at one kernel offset × 32 output channels, and runs over the output
+/// pixels whose window has that offset inside the picture (a rectangle of them), so the
+/// padding's zeros cost nothing (a third of a 3×3 kernel's work on a 4×4 picture). The tile's
+/// channels are consecutive values of the transposed image: one pointer, its broadcasts at
+/// fixed offsets from it.
+pub(crate) fn weight_grad_channels_add(xt: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut [f32]) {
+    let pixels = g.oh() * g.ow();
+    assert!(g.c.is_multiple_of(CHANNEL_ROWS));
+    assert_eq!(xt.len(), g.n * g.c * g.h * g.w);
+    assert_eq!(dyt.len(), g.n * pixels * g.o);
+    assert_eq!(dwt.len(), g.c * g.k * g.k * g.o);
+    assert!(
+        supports_weight_grad(),
+        "direct conv: the weight gradient's kernel needs AVX-512F"
+    );
+    // SAFETY: the CPU has AVX-512F; the lengths are asserted above, and the kernel reads an
+    // image only at the input pixels of the valid windows (`conv::valid`).
+    unsafe { weight_grad_channels_avx512(xt, dyt, g, dwt) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn weight_grad_channels_avx512(xt: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (oh, ow, o, k, c, stride) = (g.oh(), g.ow(), g.o, g.k, g.c, g.stride);
+    let (image, pixels, kk) = (g.h * g.w * c, oh * ow, k * k);
+    let mask = |lanes: usize| -> u16 {
+        if lanes >= LANES {
+            u16::MAX
+        } else {
+            (1u16 << lanes) - 1
+        }
+    };
+    for s in 0..kk {
+        let (ki, kj) = (s / k, s % k);
+        let (di, dj) = (ki as isize - g.pad as isize, kj as isize - g.pad as isize);
+        let (ys, xs) = (valid(oh, g.h, stride, di), valid(ow, g.w, stride, dj));
+        if ys.is_empty() || xs.is_empty() {
+            continue;
+        }
+        for c0 in (0..c).step_by(CHANNEL_ROWS) {
+            for o0 in (0..o).step_by(CHANNEL_VECS * LANES) {
+                let mut m = [0u16; CHANNEL_VECS];
+                for (v, m) in m.iter_mut().enumerate() {
+                    *m = mask((o - o0).saturating_sub(v * LANES));
+                }
+                let mut acc = [[_mm512_setzero_ps(); CHANNEL_VECS]; CHANNEL_ROWS];
+                for i in 0..g.n {
+                    for oy in ys.clone() {
+                        let iy = ((oy * stride) as isize + di) as usize;
+                        let ix = ((xs.start * stride) as isize + dj) as usize;
+                        let mut x = xt[i * image + (iy * g.w + ix) * c + c0..].as_ptr();
+                        let mut dy = dyt[(i * pixels + oy * ow + xs.start) * o + o0..].as_ptr();
+                        for _ in xs.clone() {
+                            // SAFETY: `x` is the tile's first channel at an input pixel of a
+                            // valid window (`ys`, `xs`), and the tile's channels follow it;
+                            // the masked lanes of `dy` are channels `o0..o` of an output
+                            // pixel's gradient.
+                            unsafe {
+                                let mut d = [_mm512_setzero_ps(); CHANNEL_VECS];
+                                for (v, d) in d.iter_mut().enumerate() {
+                                    *d = _mm512_maskz_loadu_ps(m[v], dy.wrapping_add(v * LANES));
+                                }
+                                for (t, acc) in acc.iter_mut().enumerate() {
+                                    let b = _mm512_set1_ps(*x.add(t));
+                                    for v in 0..CHANNEL_VECS {
+                                        acc[v] = _mm512_fmadd_ps(b, d[v], acc[v]);
+                                    }
+                                }
+                            }
+                            x = x.wrapping_add(stride * c);
+                            dy = dy.wrapping_add(o);
+                        }
+                    }
+                }
+                for (t, acc) in acc.iter().enumerate() {
+                    let at = ((c0 + t) * kk + s) * o + o0;
+                    for v in 0..CHANNEL_VECS {
+                        // SAFETY: the masked lanes are columns `o0..o` of row `(c0 + t, s)`
+                        // of `dwt` (`ckk × o`, its length asserted by the caller).
+                        unsafe {
+                            let out = dwt.as_mut_ptr().wrapping_add(at + v * LANES);
+                            let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], out), acc[v]);
+                            _mm512_mask_storeu_ps(out, m[v], sum);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn weight_grad_channels_avx512(_xt: &[f32], _dyt: &[f32], _g: &Geometry, _dwt: &mut [f32]) {
+    unreachable!("direct conv: no AVX-512F here")
 }
 
 #[cfg(not(target_arch = "x86_64"))]
