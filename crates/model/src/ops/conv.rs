@@ -1151,30 +1151,30 @@ mod tests {
     }
 
     #[test]
-    fn the_weight_gradient_does_not_depend_on_the_thread_count() {
+    fn the_products_do_not_depend_on_the_thread_count() {
         let dev = Device::Cpu;
-        // Many chunks (parallel over chunks) and three (one at a time, parallel gemms).
-        for (n, hw) in [(40, 8), (3, 23)] {
-            let x = Tensor::randn(0f32, 1.0, (n, 3, hw, hw), &dev).unwrap();
-            let dy = Tensor::randn(0f32, 1.0, (n, 4, hw, hw), &dev).unwrap();
-            let g = Geometry {
-                n,
-                c: 3,
-                h: hw,
-                w: hw,
-                o: 4,
-                k: 3,
-                stride: 1,
-                pad: 1,
-            };
+        // Many chunks (parallel over chunks) and three (one at a time, parallel gemms); 8
+        // channels (the transposed images' weight gradient), and 2 tiles of images that 3
+        // threads split by their output channels.
+        for (n, c, hw, o) in [(40, 3, 8, 4), (3, 3, 23, 4), (10, 8, 4, 64)] {
+            let x = Tensor::randn(0f32, 1.0, (n, c, hw, hw), &dev).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (o, c, 3, 3), &dev).unwrap();
+            let dy = Tensor::randn(0f32, 1.0, (n, o, hw, hw), &dev).unwrap();
+            let g = geometry(&x, &w, 1, 1).unwrap();
             let run = |threads: &str| {
                 std::env::set_var("RAYON_NUM_THREADS", threads);
-                let dw = x.apply_op2_no_bwd(&dy, &WeightGrad(g, true)).unwrap();
-                dw.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                let values = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                [
+                    values(x.apply_op2_no_bwd(&dy, &WeightGrad(g, true)).unwrap()),
+                    values(x.apply_op2_no_bwd(&w, &Forward(g, None, true)).unwrap()),
+                    values(dy.apply_op2_no_bwd(&w, &InputGrad(g, true)).unwrap()),
+                ]
             };
             let (one, three) = (run("1"), run("3"));
             std::env::remove_var("RAYON_NUM_THREADS");
-            assert_eq!(one, three, "{n} images of {hw}×{hw}");
+            for (what, (one, three)) in ["dw", "y", "dx"].iter().zip(one.iter().zip(&three)) {
+                assert_eq!(one, three, "{what}: {n} images of {c}×{hw}×{hw}");
+            }
         }
     }
 
