@@ -2,12 +2,13 @@
 //! variables have candle-nn's `linear` names and shapes (and its initialisation with
 //! `WeightInit::Kaiming`), so checkpoints are unchanged.
 
+use candle_core::backprop::GradStore;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::nn::config::WeightInit;
 use crate::nn::init::hints;
-use crate::ops::dense::product;
+use crate::ops::dense::{product, weight_grad};
 
 /// `y = x · wᵀ + b` for `x` of shape `batch × inputs` and `w` of shape `outputs × inputs`.
 pub struct Dense {
@@ -23,6 +24,27 @@ pub fn dense(inputs: usize, outputs: usize, init: WeightInit, vb: VarBuilder) ->
         weight: vb.get_with_hints((outputs, inputs), "weight", weight_init)?,
         bias: vb.get_with_hints(outputs, "bias", bias_init)?,
     })
+}
+
+impl Dense {
+    /// `x · wᵀ + b` outside candle's graph: the values only, for a caller that files the
+    /// layer's gradients itself ([`Dense::gradients`]).
+    pub(crate) fn forward_detached(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward(x)?.detach())
+    }
+
+    /// Files the weight's and the bias's gradients in `grads`, from the layer's input `x`
+    /// (which trains nothing) and its output's gradient `dy`.
+    pub(crate) fn file_gradients(
+        &self,
+        x: &Tensor,
+        dy: &Tensor,
+        grads: &mut GradStore,
+    ) -> Result<()> {
+        grads.insert(&self.weight, weight_grad(x, dy)?);
+        grads.insert(&self.bias, dy.sum(0)?);
+        Ok(())
+    }
 }
 
 impl Module for Dense {

@@ -44,12 +44,14 @@ impl Net {
     }
 
     /// The gradients of `loss`, computed from the last training forward, for every
-    /// variable: candle's backward through its graph, and for a ResNet trained on the CPU its
-    /// trunk's own backward (which that forward recorded instead of a graph).
+    /// variable: candle's backward through its graph, then, on the CPU, the ResNet's trunk's
+    /// own backward or the MLP's first layer's (which that forward recorded instead of a
+    /// graph).
     pub fn backward(&self, loss: &Tensor) -> Result<GradStore> {
         let mut grads = loss.backward()?;
-        if let Net::ResNet(r) = self {
-            r.backward_trunk(&mut grads)?;
+        match self {
+            Net::Mlp(m) => m.backward_first(&mut grads)?,
+            Net::ResNet(r) => r.backward_trunk(&mut grads)?,
         }
         Ok(grads)
     }
