@@ -113,7 +113,7 @@ mod tests {
     use super::*;
     use crate::nn::config::Arch;
     use crate::rng::Rng;
-    use crate::testing::max_rel_err;
+    use crate::testing::{assert_same_gradients, max_rel_err};
     use candle_core::Device;
     use candle_nn::{VarBuilder, VarMap};
 
@@ -147,18 +147,8 @@ mod tests {
             let (graph_logits, graph) = step(false);
             let (own_logits, own) = step(true);
             assert!(max_rel_err(&own_logits, &graph_logits) < 1e-6);
-            let data = vars.data().lock().unwrap();
-            assert_eq!(data.len(), 2 * (config.hidden.len() + 2));
-            for (name, var) in data.iter() {
-                let want = graph
-                    .get(var.as_tensor())
-                    .expect("candle's graph reaches it");
-                let got = own
-                    .get(var.as_tensor())
-                    .unwrap_or_else(|| panic!("{name} has no gradient"));
-                let err = max_rel_err(got, want);
-                assert!(err < 1e-5, "{name}: {err}");
-            }
+            let checked = assert_same_gradients(&vars, &own, &graph, 1e-5, "the MLP");
+            assert_eq!(checked, 2 * (config.hidden.len() + 2));
         }
     }
 }

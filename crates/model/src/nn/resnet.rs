@@ -305,7 +305,7 @@ mod tests {
     use crate::nn::Net;
     use crate::ops::conv::conv2d;
     use crate::rng::Rng;
-    use crate::testing::max_rel_err;
+    use crate::testing::{assert_same_gradients, max_rel_err};
     use crate::train::checkpoint;
     use crate::train::optim::{Optimizer, OptimizerKind};
     use candle_core::{DType, Device};
@@ -411,19 +411,7 @@ mod tests {
                 max_rel_err(&own_logits, &graph_logits) < 1e-5,
                 "logits, {what}"
             );
-            let data = vars.data().lock().unwrap();
-            let mut checked = 0;
-            for (name, var) in data.iter().filter(|(name, _)| !name.contains("running")) {
-                let want = graph
-                    .get(var.as_tensor())
-                    .expect("candle's graph reaches it");
-                let got = own
-                    .get(var.as_tensor())
-                    .unwrap_or_else(|| panic!("{name} has no gradient, {what}"));
-                let err = max_rel_err(got, want);
-                assert!(err < 1e-5, "{name}: {err}, {what}");
-                checked += 1;
-            }
+            let checked = assert_same_gradients(&vars, &own, &graph, 1e-5, &what);
             assert!(checked > 20, "{checked} parameters, {what}");
         }
     }

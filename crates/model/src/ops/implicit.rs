@@ -1,20 +1,21 @@
-//! An implicit-gemm convolution for the layers [`direct`](crate::ops::direct)'s kernel does
-//! not take or takes badly: strided layers (the stem, a stage's first convolution and its
-//! skip), their input gradients, and pictures of a few pixels (a ResNet's last stage at 4×4),
-//! on CPUs with AVX-512F.
+//! An implicit-gemm convolution: the forward and the input gradient of every convolution of
+//! the seed's networks but the 1×1 forwards, on CPUs with AVX-512F ([`conv`]'s `Kernel`
+//! chooses).
 //!
-//! The direct kernel runs its vectors along a plane's pixels and masks the lanes whose window
-//! leaves the picture: on a 4×4 picture a 3×3 kernel's masked lanes are a third of its work,
-//! and a stride cannot be expressed as a shifted load. The im2col path unfolds the images,
-//! zeros included, and the `gemm` crate copies them once more into its packed layout. Here
-//! the vectors run along the output channels instead: for each output pixel the kernel walks
-//! a list of the input it reads (runs of consecutive values of an image transposed to
-//! pixels × channels, each against consecutive rows of the packed weights), so a window's
-//! taps outside the picture are not in the list and cost nothing, any stride is only another
-//! list, and the input gradient of a strided convolution (a transposed convolution) is one
-//! too. A tile of `IMAGES` images at the same pixel shares the list and each weight vector.
-//! No crate we can reach has such a kernel (the `gemm` crate multiplies the matrices it is
-//! given), so it is written here.
+//! The im2col path unfolds the images, a window's zeros included, and the `gemm` crate
+//! copies them once more into its packed layout. A kernel with its vectors along a plane's
+//! pixels (the one this replaced) masks the lanes whose window leaves the picture (on a 4×4
+//! picture a 3×3 kernel's masked lanes are a third of its work) and cannot express a stride
+//! as a shifted load. Here the vectors run along the output channels: for each output pixel
+//! the kernel walks a list of the input it reads (runs of consecutive values of an image
+//! transposed to pixels × channels, each against consecutive rows of the packed weights), so
+//! a window's taps outside the picture are not in the list and cost nothing, any stride is
+//! only another list, and the input gradient of a strided convolution (a transposed
+//! convolution) is one too. A tile of `IMAGES` images at the same pixel shares the list and
+//! each weight vector. No crate we can reach has such a kernel (the `gemm` crate multiplies
+//! the matrices it is given), so it is written here.
+//!
+//! [`conv`]: crate::ops::conv
 
 use crate::ops::conv::{Epilogue, Geometry};
 
