@@ -58,6 +58,7 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
         e.is::<BadInput>()
             || e.is::<DataError>()
             || e.is::<SweepFileError>()
+            || e.is::<sweep_scheduler::sweep_name::UnsafeName>()
             || matches!(
                 e.downcast_ref::<RunError>(),
                 Some(
@@ -66,6 +67,7 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
                         | RunError::Submit(_)
                         | RunError::Attached { .. }
                         | RunError::NoSlurm
+                        | RunError::Name(_)
                         | RunError::Store(sweep_store::StoreError::NetworkFilesystem { .. })
                 )
             )

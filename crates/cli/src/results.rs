@@ -4,6 +4,7 @@ use std::path::Path;
 use sweep_model::Objective;
 use sweep_scheduler::prune::objective_value;
 use sweep_scheduler::sweep_file::TrialConfig;
+use sweep_scheduler::sweep_name;
 use sweep_store::TrialStatus;
 
 use anyhow::{bail, Context, Result};
@@ -390,12 +391,17 @@ pub fn report(args: ReportArgs) -> Result<i32> {
                 .map(|s| s.name)
                 .collect(),
         };
-        for name in names {
-            let out = match (&args.out, &args.sweep) {
-                (Some(out), Some(_)) => out.clone(),
-                (Some(out), None) => out.join(&name),
-                (None, _) => Path::new("results").join(&name),
-            };
+        // Every folder is decided before the first file is written: a name that cannot be
+        // a folder (from a database written before names were checked) writes nothing.
+        let folders = names
+            .iter()
+            .map(|name| match (&args.out, &args.sweep) {
+                (Some(out), Some(_)) => Ok(out.clone()),
+                (Some(out), None) => sweep_name::folder(out, name),
+                (None, _) => sweep_name::folder(Path::new("results"), name),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (name, out) in names.into_iter().zip(folders) {
             let written = match sweep_report::write_report(&pool, &name, &out).await {
                 Err(sweep_report::ReportError::NoSweep(name)) => {
                     return Err(unknown_sweep(&pool, &name).await)

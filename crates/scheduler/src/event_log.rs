@@ -15,6 +15,24 @@ use sweep_model::TrialEvent;
 /// The file in a trial's folder that its events are appended to.
 pub const EVENTS_FILE: &str = "events.jsonl";
 
+/// The longest line read, in bytes. A trial's longest event (its start, with every epoch's
+/// metrics, or its end, with a confusion matrix of 1,000 classes) is far shorter; a longer
+/// line is a damaged or hostile file, and fails the trial instead of filling the memory.
+pub const MAX_LINE: u64 = 16 << 20;
+
+/// The most bytes one read takes in; what is left is read next time.
+const MAX_READ: u64 = 4 * MAX_LINE;
+
+/// The last `MAX_LINE` bytes of `file` (all of it when it is shorter) and where they start.
+fn tail(file: &mut File) -> std::io::Result<(u64, Vec<u8>)> {
+    let len = file.seek(SeekFrom::End(0))?;
+    let start = len.saturating_sub(MAX_LINE);
+    file.seek(SeekFrom::Start(start))?;
+    let mut text = Vec::new();
+    file.take(len - start).read_to_end(&mut text)?;
+    Ok((start, text))
+}
+
 /// Appends a trial's events to its folder's events file.
 #[derive(Debug)]
 pub struct EventWriter {
@@ -32,17 +50,19 @@ impl EventWriter {
             .append(true)
             .create(true)
             .open(path)?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text)?;
+        // Only the tail is read: it holds the last complete line and any torn one after it.
+        let (start, text) = tail(&mut file)?;
         let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if complete < text.len() {
-            file.set_len(complete as u64)?;
+            file.set_len(start + complete as u64)?;
         }
         let next_seq = text[..complete]
             .split(|&b| b == b'\n')
             .rev()
-            .find_map(|line| parse_line(line).map(|(seq, _)| seq + 1))
-            .unwrap_or(1);
+            .find_map(|line| parse_line(line).map(|(seq, _)| seq.saturating_add(1)))
+            // No event in the tail (a long damaged line): the numbers so far are at most the
+            // file's length, one a line, so numbering on past it skips none.
+            .unwrap_or(start + 1);
         Ok(EventWriter { file, next_seq })
     }
 
@@ -81,6 +101,8 @@ pub struct EventReader {
     offset: u64,
     /// The numbers below this were read already.
     next_seq: u64,
+    /// Inside a line longer than [`MAX_LINE`], which is skipped up to its end.
+    skipping: bool,
 }
 
 impl EventReader {
@@ -90,16 +112,21 @@ impl EventReader {
             path: dir.join(EVENTS_FILE),
             offset,
             next_seq: 0,
+            skipping: false,
         }
     }
 
     /// A reader of the events file in `dir` from where its complete lines end now: it will
     /// read only what a trial launched next appends.
     pub fn at_end(dir: &Path) -> Self {
-        let offset = std::fs::read(dir.join(EVENTS_FILE))
+        let offset = File::open(dir.join(EVENTS_FILE))
+            .and_then(|mut file| tail(&mut file))
             .ok()
-            .and_then(|text| text.iter().rposition(|&b| b == b'\n'))
-            .map_or(0, |i| i as u64 + 1);
+            .and_then(|(start, text)| {
+                let end = text.iter().rposition(|&b| b == b'\n')?;
+                Some(start + end as u64 + 1)
+            })
+            .unwrap_or(0);
         EventReader::new(dir, offset)
     }
 
@@ -109,25 +136,46 @@ impl EventReader {
     }
 
     /// The events of the complete lines appended since the last read (none when the file
-    /// does not exist yet).
+    /// does not exist yet), at most [`MAX_READ`] bytes of them. A line longer than
+    /// [`MAX_LINE`] is skipped, and reported once as the trial's failure.
     pub fn read_new(&mut self) -> Vec<TrialEvent> {
         let mut text = Vec::new();
         let read = File::open(&self.path).and_then(|mut file| {
             file.seek(SeekFrom::Start(self.offset))?;
-            file.read_to_end(&mut text)
+            file.take(MAX_READ).read_to_end(&mut text)
         });
         if read.is_err() {
             return Vec::new();
         }
+        let mut events = Vec::new();
+        if self.skipping {
+            let Some(end) = text.iter().position(|&b| b == b'\n') else {
+                self.offset += text.len() as u64;
+                return events;
+            };
+            self.skipping = false;
+            self.offset += end as u64 + 1;
+            text.drain(..=end);
+        }
         let Some(end) = text.iter().rposition(|&b| b == b'\n') else {
-            return Vec::new();
+            if text.len() as u64 >= MAX_LINE {
+                let reason = format!(
+                    "{}: the line at byte {} is longer than {} MiB: the events file is damaged",
+                    self.path.display(),
+                    self.offset,
+                    MAX_LINE >> 20
+                );
+                self.skipping = true;
+                self.offset += text.len() as u64;
+                events.push(TrialEvent::Failed { reason });
+            }
+            return events;
         };
         self.offset += end as u64 + 1;
-        let mut events = Vec::new();
         for line in text[..end].split(|&b| b == b'\n') {
             if let Some((seq, event)) = parse_line(line) {
                 if seq >= self.next_seq {
-                    self.next_seq = seq + 1;
+                    self.next_seq = seq.saturating_add(1);
                     events.push(event);
                 }
             }
@@ -188,6 +236,36 @@ mod tests {
             .unwrap();
         file.write_all(duplicate.as_bytes()).unwrap();
         assert_eq!(reader.read_new(), []);
+        assert_eq!(EventReader::at_end(dir).offset(), reader.offset());
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_fails_the_trial_once_and_is_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut writer = EventWriter::open(dir).unwrap();
+        writer.write(&interrupted(1)).unwrap();
+        let mut reader = EventReader::new(dir, 0);
+        assert_eq!(reader.read_new(), [interrupted(1)]);
+        let path = dir.join(EVENTS_FILE);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        let junk = vec![b'x'; (MAX_LINE + MAX_LINE / 2) as usize];
+        file.write_all(&junk).unwrap();
+        let events = reader.read_new();
+        assert!(
+            matches!(&events[..], [TrialEvent::Failed { reason }] if reason.contains("longer than 16 MiB")),
+            "{events:?}"
+        );
+        assert_eq!(reader.read_new(), [], "reported once");
+        file.write_all(b"\n").unwrap();
+        drop(file);
+        let mut writer = EventWriter::open(dir).unwrap();
+        writer.write(&interrupted(2)).unwrap();
+        assert_eq!(
+            reader.read_new(),
+            [interrupted(2)],
+            "read on after the long line"
+        );
         assert_eq!(EventReader::at_end(dir).offset(), reader.offset());
     }
 }

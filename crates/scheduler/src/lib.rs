@@ -13,6 +13,7 @@ pub mod runner;
 pub mod slots;
 pub mod slurm;
 pub mod sweep_file;
+pub mod sweep_name;
 pub mod trial;
 
 pub use runner::{prepare_data, run_sweep, RunError, RunOptions, RunSummary, Update};

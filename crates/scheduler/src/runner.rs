@@ -50,6 +50,8 @@ pub enum RunError {
     Submit(#[from] SubmitError),
     #[error("sweep `{sweep}` is followed by another `sweep run` ({holder}), which is alive: it alone writes the database; wait for it, stop it, or follow the sweep with `sweep show {sweep}`")]
     Attached { sweep: String, holder: String },
+    #[error(transparent)]
+    Name(#[from] crate::sweep_name::UnsafeName),
     #[error("the Slurm executor needs Slurm: sbatch is not on the PATH or no controller answers squeue (run sweep on a login node of the cluster, or use `--executor local`)")]
     NoSlurm,
 }
@@ -219,6 +221,13 @@ pub async fn run_sweep(
     updates: mpsc::UnboundedSender<Update>,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
+    let results = std::path::absolute(&options.results).map_err(|source| RunError::Io {
+        path: options.results.clone(),
+        source,
+    })?;
+    // The file's reader checked the name; this is the second line of defence, before
+    // anything is written.
+    let sweep_dir = crate::sweep_name::folder(&results, &file.name)?;
     let pool = store::open(&options.db).await?;
     let sweep = store::record_sweep(
         &pool,
@@ -237,11 +246,7 @@ pub async fn run_sweep(
     let runner = runner_name();
     let host = runner.split(':').next().unwrap_or_default().to_string();
     let executor = options.executor.unwrap_or(file.run.executor);
-    let results = std::path::absolute(&options.results).map_err(|source| RunError::Io {
-        path: options.results.clone(),
-        source,
-    })?;
-    let trials_dir = results.join(&file.name).join("trials");
+    let trials_dir = sweep_dir.join("trials");
     let slurm = match executor {
         Executor::Local => None,
         Executor::Slurm => {
@@ -263,7 +268,7 @@ pub async fn run_sweep(
                 options.exe.clone(),
                 results.join("cache"),
                 &file.name,
-                &results.join(&file.name),
+                &sweep_dir,
             ))
         }
     };

@@ -7,6 +7,29 @@ use std::path::PathBuf;
 /// Three colour channels: every image becomes RGB when it is decoded.
 pub const CHANNELS: usize = 3;
 
+/// The most classes a data set may have: the output layer and the confusion matrix grow with
+/// it, so a stray label of 4,000,000,000 must be an error, not an allocation.
+pub const MAX_CLASSES: usize = 1000;
+
+/// The widest image, in pixels (images are square).
+pub const MAX_IMAGE_SIDE: usize = 512;
+
+/// The most bytes a decoded data set may take (all splits' pixels): it is held in memory and
+/// cached on disk, so a folder or a spec that asks for more is refused before decoding.
+pub const MAX_DATA_BYTES: u64 = 8 << 30;
+
+/// Why `images` images of `side`×`side` pixels are too many bytes to decode, if they are.
+pub fn too_large(images: usize, side: usize) -> Option<String> {
+    let bytes = (images as u128) * (side as u128).pow(2) * CHANNELS as u128;
+    (bytes > MAX_DATA_BYTES as u128).then(|| {
+        format!(
+            "{images} images of {side}×{side} pixels take {:.1} GiB decoded; at most {} GiB",
+            bytes as f64 / (1u64 << 30) as f64,
+            MAX_DATA_BYTES >> 30
+        )
+    })
+}
+
 /// Why a data set could not be loaded; each variant names the file (and CSV line).
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {

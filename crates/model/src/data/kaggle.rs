@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::data::{Columns, DataError, Dataset, Pixels, Split, CHANNELS};
+use crate::data::{
+    dataset, Columns, DataError, Dataset, Pixels, Split, CHANNELS, MAX_CLASSES, MAX_IMAGE_SIDE,
+};
 
 /// Where one split's CSV and images are.
 #[derive(Debug, Clone)]
@@ -117,6 +119,25 @@ impl Layout {
             .filter_map(|r| r.label)
             .max()
             .unwrap_or(0) as usize;
+        if let Some((csv, row)) = [(&self.train.csv, &train_rows), (&self.val.csv, &val_rows)]
+            .into_iter()
+            .find_map(|(csv, rows)| {
+                let row = rows
+                    .iter()
+                    .find(|r| r.label.is_some_and(|l| l as usize >= MAX_CLASSES));
+                row.map(|row| (csv, row))
+            })
+        {
+            return Err(DataError::Csv {
+                path: csv.clone(),
+                line: row.line,
+                message: format!(
+                    "label {} is out of range: a data set has at most {MAX_CLASSES} classes (0–{})",
+                    row.label.unwrap_or(0),
+                    MAX_CLASSES - 1
+                ),
+            });
+        }
         let classes = classes.unwrap_or(max_label + 1);
         for (csv, rows) in [(&self.train.csv, &train_rows), (&self.val.csv, &val_rows)] {
             if let Some(row) = rows
@@ -141,6 +162,11 @@ impl Layout {
         let first_path = image_path(&self.train, first)?;
         let probe = decode_png(&first_path, None)?;
         let size = ((probe.len() / CHANNELS) as f64).sqrt() as usize;
+        let images = train_rows.len() + val_rows.len() + test_rows.len();
+        if let Some(message) = dataset::too_large(images, size) {
+            let path = self.dir.clone();
+            return Err(DataError::Invalid { path, message });
+        }
         Ok(Dataset {
             size,
             classes,
@@ -201,10 +227,7 @@ fn read_csv(path: &Path, labelled: bool) -> Result<(Columns, Vec<Row>), DataErro
         line,
         message,
     };
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_at_most(path, MAX_CSV_BYTES)?;
     let lines = LineStarts::of(&bytes);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -253,6 +276,13 @@ fn read_csv(path: &Path, labelled: bool) -> Result<(Columns, Vec<Row>), DataErro
             .filter(|n| !n.is_empty())
             .ok_or_else(|| csv_error(line, "the image name is empty".into()))?
             .to_string();
+        if !is_file_name(&name) {
+            let message = format!(
+                "image {name:?} is not a file name: the images are read from the split's \
+                 image folder, so a name holds no path separator, `..` or control character"
+            );
+            return Err(csv_error(line, message));
+        }
         let label = match (labelled, label_col) {
             (true, Some(col)) => {
                 let text = record.get(col).unwrap_or("");
@@ -269,6 +299,42 @@ fn read_csv(path: &Path, labelled: bool) -> Result<(Columns, Vec<Row>), DataErro
         rows.push(Row { line, name, label });
     }
     Ok((columns, rows))
+}
+
+/// The largest CSV read, in bytes: a million rows fit many times over.
+const MAX_CSV_BYTES: u64 = 256 << 20;
+
+/// The bytes of `path`, refused when there are more than `max`.
+fn read_at_most(path: &Path, max: u64) -> Result<Vec<u8>, DataError> {
+    use std::io::Read;
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("larger than {} MiB", max >> 20),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Whether a CSV's image name is one file's name in its folder: one normal path component,
+/// without control characters, so that no row can make the reader open a file elsewhere.
+fn is_file_name(name: &str) -> bool {
+    let mut components = Path::new(name).components();
+    matches!(
+        (components.next(), components.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    ) && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
 }
 
 fn image_path(files: &SplitFiles, row: &Row) -> Result<PathBuf, DataError> {
@@ -292,13 +358,25 @@ fn decode_png(path: &Path, size: Option<usize>) -> Result<Vec<u8>, DataError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let image =
-        image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).map_err(|e| {
-            DataError::Image {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }
-        })?;
+    let image_error = |e: image::ImageError| DataError::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    // The header's size is checked before the pixels are allocated: a few hostile bytes can
+    // claim an image of 2^31 × 2^31 pixels.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => DataError::Image {
+            path: path.to_path_buf(),
+            message: format!("larger than {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} pixels"),
+        },
+        e => image_error(e),
+    })?;
     let (width, height) = (image.width(), image.height());
     let expected = size.unwrap_or(width as usize);
     if width != height || width as usize != expected {

@@ -10,4 +10,7 @@ pub mod dataset;
 pub mod kaggle;
 pub mod synthetic;
 
-pub use dataset::{Columns, DataError, Dataset, Normalization, Pixels, Split, SplitName, CHANNELS};
+pub use dataset::{
+    Columns, DataError, Dataset, Normalization, Pixels, Split, SplitName, CHANNELS, MAX_CLASSES,
+    MAX_DATA_BYTES, MAX_IMAGE_SIDE,
+};

@@ -5,11 +5,12 @@
 
 use rayon::prelude::*;
 
-use crate::data::{Columns, Dataset, Pixels, Split, CHANNELS};
+use crate::data::{dataset, Columns, Dataset, Pixels, Split, CHANNELS, MAX_IMAGE_SIDE};
 use crate::rng::{stream, Rng};
 
 /// The most classes the drawing can tell apart: 5 shapes × 5 colours × 4 textures.
 pub const MAX_CLASSES: usize = 100;
+const _: () = assert!(MAX_CLASSES <= super::MAX_CLASSES);
 
 /// How big a synthetic data set to draw, and from which seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -45,16 +46,20 @@ impl SyntheticSpec {
                 self.classes
             ));
         }
-        if self.size < 8 || self.size > 512 {
+        if self.size < 8 || self.size > MAX_IMAGE_SIDE {
             return Some(format!(
-                "size must be between 8 and 512 pixels, not {}",
+                "size must be between 8 and {MAX_IMAGE_SIDE} pixels, not {}",
                 self.size
             ));
         }
         if self.train == 0 || self.val == 0 {
             return Some("train and val need at least one image each".into());
         }
-        None
+        let images = self
+            .train
+            .saturating_add(self.val)
+            .saturating_add(self.test);
+        dataset::too_large(images, self.size)
     }
 
     /// Draws the data set.

@@ -42,6 +42,9 @@ pub enum Problem {
     NotAHyperparameter { key: String, known: String },
     #[error("`random.{key}` is also a grid axis (`grid.{key}`, line {grid_line}): a hyperparameter is either gridded or drawn")]
     GriddedAndDrawn { key: String, grid_line: usize },
+    /// The file, or what it expands to, is beyond a documented limit.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("missing `{key}`")]
     Missing { key: String },
 }

@@ -8,6 +8,11 @@ use sha2::{Digest, Sha256};
 use super::hyperparameters::{Configs, Param, Setting};
 use super::schema::{SweepFile, TrialConfig};
 
+/// The most trials one sweep file may make (grid cells × random samples), counted before
+/// anything is expanded: each trial is a database row, a folder and a process, so a file that
+/// asks for more is a typo or a hostile file, not a search to run.
+pub const MAX_TRIALS: usize = 100_000;
+
 /// One trial: a point of the grid (and a random sample) with everything else filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrialSpec {
@@ -28,6 +33,11 @@ pub struct TrialSpec {
 /// at its first place.
 pub fn expand_grid(file: &SweepFile) -> Vec<TrialSpec> {
     let cells: usize = file.grid.iter().map(|a| a.values.len()).product();
+    let draws = file.random.as_ref().map_or(1, |r| r.trials);
+    assert!(
+        cells.saturating_mul(draws) <= MAX_TRIALS,
+        "the reader refuses files of more than MAX_TRIALS trials"
+    );
     let samples: Vec<Vec<(&str, Setting)>> = match &file.random {
         Some(random) => (0..random.trials).map(|i| random.sample(i)).collect(),
         None => vec![Vec::new()],

@@ -15,7 +15,10 @@ pub mod schema;
 use std::path::Path;
 
 pub use error::{closest, Problem, SweepFileError};
-pub use grid::{expand_grid, TrialSpec};
+pub use grid::{expand_grid, TrialSpec, MAX_TRIALS};
+
+/// The largest sweep file read, in bytes: a grid of thousands of values fits many times.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
 pub use hyperparameters::{Param, Setting};
 pub use prune::Prune;
 pub use random::{Distribution, Random, RandomAxis};
@@ -25,11 +28,31 @@ pub use schema::{
 
 impl SweepFile {
     /// Reads and validates the sweep file at `path`.
+    /// A file larger than [`MAX_FILE_BYTES`] is refused unread.
     pub fn load(path: &Path) -> Result<Self, SweepFileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SweepFileError {
+        use std::io::Read;
+        let error = |problem| SweepFileError {
             path: path.to_path_buf(),
             line: None,
-            problem: Problem::Io(e),
+            problem,
+        };
+        let file = std::fs::File::open(path).map_err(|e| error(Problem::Io(e)))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| error(Problem::Io(e)))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            let message = format!("larger than {} KiB: not a sweep file", MAX_FILE_BYTES >> 10);
+            return Err(error(Problem::TooLarge(message)));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            SweepFileError {
+                path: path.to_path_buf(),
+                line: Some(line),
+                problem: Problem::Syntax("not UTF-8 text".into()),
+            }
         })?;
         Self::parse(path, &text)
     }

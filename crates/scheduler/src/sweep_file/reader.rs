@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use sweep_model::data::MAX_CLASSES;
 use sweep_model::{Augment, DeviceName, SyntheticSpec};
 use toml_edit::{Item, TableLike, Value};
 
 use super::error::{closest, Problem, Refusal, SweepFileError};
+use super::grid::MAX_TRIALS;
 use super::hyperparameters::{
     self as hyper, Configs, Form, Hyperparameter, Param, Section, Setting,
 };
@@ -209,7 +211,13 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
             let (line, expected) = (r.key_line(root, "name"), "a non-empty string");
             let value = r.value(item, line, "name", expected)?;
             match value.as_str() {
-                Some(s) if !s.trim().is_empty() => s.to_string(),
+                Some(s) if !s.trim().is_empty() => match crate::sweep_name::check(s) {
+                    None => s.to_string(),
+                    Some(reason) => {
+                        let message = format!("{:?} {reason}", s);
+                        return Err(r.out_of_range(line, "name", message));
+                    }
+                },
                 _ => return Err(r.refused(line, "name", value, Refusal::expected(expected))),
             }
         }
@@ -242,7 +250,12 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
         Some(item) => {
             let line = r.key_line(data, "classes");
             let value = r.value(item, line, "data.classes", "an integer")?;
-            Some(r.int(value, line, "data.classes", 2)? as usize)
+            let classes = r.int(value, line, "data.classes", 2)?;
+            if classes as u64 > MAX_CLASSES as u64 {
+                let message = format!("at most {MAX_CLASSES}, not {classes}");
+                return Err(r.out_of_range(line, "data.classes", message));
+            }
+            Some(classes as usize)
         }
         None => None,
     };
@@ -266,6 +279,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
     }
     let grid = r.grid(root, &configs)?;
     let random = r.random(root, &configs)?;
+    r.trial_count(root, &grid, random.as_ref())?;
     let prune = r.prune(root)?;
     let run = r.run(root)?;
     Ok(SweepFile {
@@ -325,6 +339,55 @@ impl Reader<'_> {
             });
         }
         Ok(grid)
+    }
+
+    /// Refuses a file whose grid cells times random samples are more than [`MAX_TRIALS`],
+    /// counted (without overflow) before anything is expanded.
+    fn trial_count(
+        &self,
+        root: &dyn TableLike,
+        grid: &[Axis],
+        random: Option<&Random>,
+    ) -> Result<(), SweepFileError> {
+        let limit = format!(
+            "at most {} trials in a sweep",
+            thousands(MAX_TRIALS as u128)
+        );
+        let cells = grid
+            .iter()
+            .try_fold(1u128, |n, axis| n.checked_mul(axis.values.len() as u128));
+        let cells_text = |cells: Option<u128>| match cells {
+            Some(n) => thousands(n),
+            None => "more than 10^38".into(),
+        };
+        if cells.is_none_or(|n| n > MAX_TRIALS as u128) {
+            let message = format!("the grid has {} cells; {limit}", cells_text(cells));
+            return Err(self.at(self.key_line(root, "grid"), Problem::TooLarge(message)));
+        }
+        let Some(random) = random else {
+            return Ok(());
+        };
+        let table = root
+            .get("random")
+            .and_then(Item::as_table_like)
+            .expect("`random` was read as a table");
+        let line = self.key_line(table, "trials");
+        let samples = random.trials as u128;
+        if samples > MAX_TRIALS as u128 {
+            let message = format!("{} samples; {limit}", thousands(samples));
+            return Err(self.out_of_range(line, "random.trials", message));
+        }
+        let cells = cells.unwrap_or(1);
+        if cells * samples > MAX_TRIALS as u128 {
+            let message = format!(
+                "the grid's {} cells × {} samples make {} trials; {limit}",
+                thousands(cells),
+                thousands(samples),
+                thousands(cells * samples)
+            );
+            return Err(self.out_of_range(line, "random.trials", message));
+        }
+        Ok(())
     }
 
     /// `section.key`, at `line`, is not a hyperparameter that may vary; hints come from the
@@ -547,6 +610,19 @@ impl Reader<'_> {
             _ => Err(refused()),
         }
     }
+}
+
+/// `n` with a comma between each group of three digits: `1,000,000`.
+fn thousands(n: u128) -> String {
+    let digits = n.to_string();
+    let mut text = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
 }
 
 /// Reading `[random]` and `[prune]`.
