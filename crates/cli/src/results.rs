@@ -462,10 +462,19 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
     for (name, label) in names.iter().zip(&labelled.prediction.labels) {
         csv.push_str(&format!("{name},{label}\n"));
     }
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&args.out, csv).with_context(|| format!("writing {}", args.out.display()))?;
+    let dir = args
+        .out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Written beside and renamed into place: a full disk or a kill never leaves half a
+    // submission where a whole one was.
+    let writing = || format!("writing {}", args.out.display());
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(writing)?;
+    std::io::Write::write_all(&mut tmp, csv.as_bytes()).with_context(writing)?;
+    tmp.as_file().sync_all().with_context(writing)?;
+    tmp.persist(&args.out).with_context(writing)?;
     println!(
         "wrote {} predictions of trial {} ({}, epoch {}) to {}",
         names.len(),

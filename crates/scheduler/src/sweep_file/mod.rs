@@ -898,4 +898,37 @@ trials_per_device = 2
             [0, 1, 2]
         );
     }
+
+    #[test]
+    fn sbatch_args_cannot_set_what_sweep_sets() {
+        let slurm = |args: &str| {
+            let text =
+                format!("{SEED_GRID}executor = \"slurm\"\n[run.slurm]\nsbatch_args = {args}\n");
+            parse(&text).map(|f| f.run.slurm.sbatch_args)
+        };
+        assert_eq!(
+            slurm("[\"--constraint=a100\", \"--exclusive\"]").unwrap(),
+            ["--constraint=a100", "--exclusive"]
+        );
+        for (arg, option) in [
+            ("--output=/home/someone/.bashrc", "--output"),
+            ("--output", "--output"),
+            ("-o/tmp/x", "--output"),
+            ("--chdir=/", "--chdir"),
+            ("-D", "--chdir"),
+            ("--wrap=rm -rf ~", "--wrap"),
+            ("--array=0-100000", "--array"),
+            ("--error=/tmp/e", "--error"),
+        ] {
+            let error = slurm(&format!("[\"--exclusive\", {arg:?}]"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("s.toml:32: `run.slurm.sbatch_args`: ")
+                    && error.contains(&format!("sets sbatch's `{option}`")),
+                "{arg}: {error}"
+            );
+        }
+        assert!(slurm("[\"--outputs\"]").is_ok(), "only the option itself");
+    }
 }

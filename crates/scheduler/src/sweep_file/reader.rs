@@ -583,6 +583,17 @@ impl Reader<'_> {
                         let expected = "a list of strings, such as [\"--constraint=a100\"]";
                         self.refused(line, &full, value, Refusal::expected(expected))
                     })?;
+                    if let Some((arg, option)) = slurm
+                        .sbatch_args
+                        .iter()
+                        .find_map(|arg| reserved_sbatch_option(arg).map(|option| (arg, option)))
+                    {
+                        let message = format!(
+                            "{arg:?} sets sbatch's `{option}`, which sweep sets itself (where \
+                             the jobs write and what they run); use the `[run.slurm]` keys"
+                        );
+                        return Err(self.out_of_range(line, &full, message));
+                    }
                 }
                 _ => unreachable!("only_known checked the keys"),
             }
@@ -919,6 +930,47 @@ impl Reader<'_> {
 }
 
 /// Whether `text` is a memory size as sbatch's `--mem` takes it: digits, then K, M, G or T.
+/// The sbatch option that `arg` sets, when sweep sets it itself: what a job writes where
+/// (`--output`, `--chdir`, …), what it runs (`--wrap`, `--array`) and how sweep follows it.
+/// sbatch takes the last of repeated options, and `sbatch_args` come last, so a shared file
+/// could otherwise send the jobs' logs anywhere.
+fn reserved_sbatch_option(arg: &str) -> Option<&'static str> {
+    const LONG: &[&str] = &[
+        "--output",
+        "--error",
+        "--input",
+        "--chdir",
+        "--wrap",
+        "--array",
+        "--job-name",
+        "--parsable",
+        "--signal",
+        "--requeue",
+        "--no-requeue",
+        "--open-mode",
+        "--export",
+        "--export-file",
+    ];
+    const SHORT: &[(&str, &str)] = &[
+        ("-o", "--output"),
+        ("-e", "--error"),
+        ("-i", "--input"),
+        ("-D", "--chdir"),
+        ("-a", "--array"),
+        ("-J", "--job-name"),
+    ];
+    let long = LONG.iter().copied().find(|option| {
+        arg.strip_prefix(option)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+    });
+    long.or_else(|| {
+        SHORT
+            .iter()
+            .find(|(short, _)| arg.starts_with(short))
+            .map(|(_, long)| *long)
+    })
+}
+
 fn slurm_memory(text: &str) -> bool {
     let digits = text.trim_end_matches(['K', 'M', 'G', 'T']);
     !digits.is_empty()
