@@ -360,7 +360,10 @@ fn a_halving_sweeps_page_says_each_status_once_and_draws_every_trial() {
     for status in &statuses {
         assert!(!status.contains("stopped \u{2014} stopped"), "{status}");
     }
-    let stopped = statuses.iter().filter(|s| s.starts_with("stopped at epoch 1: ")).count();
+    let stopped = statuses
+        .iter()
+        .filter(|s| s.starts_with("stopped at epoch 1: "))
+        .count();
     assert_eq!(stopped, 8, "{statuses:?}");
 
     // Each figure's legend names every curve's trial, its status when it did not finish.
@@ -376,15 +379,26 @@ fn a_halving_sweeps_page_says_each_status_once_and_draws_every_trial() {
         assert_eq!(entries.iter().map(|e| e.0).collect::<BTreeSet<_>>(), drawn);
         for (id, entry) in &entries {
             let t = trials.iter().find(|t| t.row.id == *id).unwrap();
-            assert!(entry.starts_with(&format!("{} lr=", t.row.number)), "{entry}");
+            assert!(
+                entry.starts_with(&format!("{} lr=", t.row.number)),
+                "{entry}"
+            );
             assert!(!entry.contains("optimizer="), "the figure says it: {entry}");
             let status = t.row.status.name();
-            assert_eq!(entry.ends_with(&format!("({status})")), status != "done", "{entry}");
+            assert_eq!(
+                entry.ends_with(&format!("({status})")),
+                status != "done",
+                "{entry}"
+            );
         }
     }
     // A trial with one epoch is a marker in each of the three charts.
-    assert_eq!(count(&mut browser, "#curves circle.curve-marker"), 3 * single);
-    let radius = browser.eval("Number(document.querySelector('circle.curve-marker').getAttribute('r'))");
+    assert_eq!(
+        count(&mut browser, "#curves circle.curve-marker"),
+        3 * single
+    );
+    let radius =
+        browser.eval("Number(document.querySelector('circle.curve-marker').getAttribute('r'))");
     assert!(radius.as_f64().unwrap() >= 3.0);
 
     // Parallel coordinates: the objective's labels right of its axis, away from the lines;

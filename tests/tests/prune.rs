@@ -146,13 +146,22 @@ fn halving_stops_the_losers_at_the_first_rung_and_keeps_the_full_grids_best() {
     // what halving would train.
     std::fs::write(dir.join("halved.toml"), sweep_file("halved", HALVING, 2)).unwrap();
     let dry = |dir: &Path| {
-        let out = sweep(dir, &["run", "halved.toml", "--db", "sweep.db", "--dry-run"]);
+        let out = sweep(
+            dir,
+            &["run", "halved.toml", "--db", "sweep.db", "--dry-run"],
+        );
         assert!(out.status.success(), "{}", text(&out).1);
         text(&out).0
     };
     let plan = dry(dir);
-    assert!(plan.contains("\n      1  lr=0.01 optimizer=adam\n"), "{plan}");
-    assert!(plan.contains("\n      9  lr=1e-6 optimizer=sgd\n"), "{plan}");
+    assert!(
+        plan.contains("\n      1  lr=0.01 optimizer=adam\n"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("\n      9  lr=1e-6 optimizer=sgd\n"),
+        "{plan}"
+    );
     assert!(
         plan.contains(
             "halving (η 3) trains to epoch 2: 9 trials, epoch 6: 3 trials; 30 epochs of a full grid's 54"
@@ -215,7 +224,10 @@ fn halving_stops_the_losers_at_the_first_rung_and_keeps_the_full_grids_best() {
     // Best first whatever the status: stopped trials among the done ones by their objective.
     let rows = assert_show_is_best_first(dir, "halved");
     assert_eq!(rows.len(), 9);
-    assert_eq!(rows[0]["status"], "done", "the full grid's best trial is done");
+    assert_eq!(
+        rows[0]["status"], "done",
+        "the full grid's best trial is done"
+    );
     // Run again: the counts say what the sweep holds, and nothing runs.
     let (again, log) = run_and_log(dir, "halved.toml", &sweep_file("halved", HALVING, 2));
     assert!(

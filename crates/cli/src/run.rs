@@ -7,10 +7,10 @@ use sweep_store::TrialStatus;
 use anyhow::{Context, Result};
 use sweep_model::gpu_count;
 use sweep_scheduler::event_log::{EventWriter, EVENTS_FILE};
-use sweep_scheduler::slurm;
-use sweep_scheduler::trial::{run_trial, TrialExit};
 use sweep_scheduler::prune::{halving_plan, planned_epochs};
+use sweep_scheduler::slurm;
 use sweep_scheduler::sweep_file::{Prune, TrialSpec};
+use sweep_scheduler::trial::{run_trial, TrialExit};
 use sweep_scheduler::{
     expand_grid, prepare_data, run_sweep, Devices, Executor, RunOptions, SweepFile,
 };
@@ -164,7 +164,10 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
     let pending = summary.trials.len() - done - failed - stopped - paused;
     let mut pruned = String::new();
     if summary.pruned.is_some() {
-        pruned.push_str(&format!(", {}", status_count(TrialStatus::Stopped, stopped)));
+        pruned.push_str(&format!(
+            ", {}",
+            status_count(TrialStatus::Stopped, stopped)
+        ));
     }
     if paused > 0 {
         pruned.push_str(&format!(", {}", status_count(TrialStatus::Paused, paused)));

@@ -300,8 +300,12 @@ fn draw_lines<DB: DrawingBackend>(
         .pos(Pos::new(HPos::Center, VPos::Top));
     for (k, line) in fitted.lines.iter().enumerate() {
         let y = top + (k as u32 * (fitted.size + LINE_GAP)) as i32;
-        area.draw(&Text::new(line.as_str(), (width as i32 / 2, y), style.clone()))
-            .map_err(draw_err)?;
+        area.draw(&Text::new(
+            line.as_str(),
+            (width as i32 / 2, y),
+            style.clone(),
+        ))
+        .map_err(draw_err)?;
     }
     Ok(())
 }
@@ -335,7 +339,13 @@ pub fn draw_figure(
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
     let words: Vec<String> = title.split(' ').map(str::to_string).collect();
-    let heading = fit_text(&words, size.0 - 2 * PANEL_MARGIN, 1, &TITLE_FONTS, &text_width);
+    let heading = fit_text(
+        &words,
+        size.0 - 2 * PANEL_MARGIN,
+        1,
+        &TITLE_FONTS,
+        &text_width,
+    );
     let (top, root) = root.split_vertically(TITLE_HEIGHT);
     let room = TITLE_HEIGHT.saturating_sub(heading.height()) as i32 / 2;
     draw_lines(&top, &heading, room)?;
@@ -346,7 +356,9 @@ pub fn draw_figure(
     let captions: Vec<Fitted> = figure
         .panels
         .iter()
-        .map(|(_, _, panel_title, index)| panel_caption(panel_title, &curves[*index], caption_width))
+        .map(|(_, _, panel_title, index)| {
+            panel_caption(panel_title, &curves[*index], caption_width)
+        })
         .collect();
     let caption_height = captions.iter().map(Fitted::height).max().unwrap_or(0) + PANEL_MARGIN;
     let members: Vec<&Curve> = figure.panels.iter().map(|p| &curves[p.3]).collect();
@@ -523,7 +535,13 @@ mod tests {
     #[test]
     fn a_caption_that_fits_stays_one_line_at_the_largest_size() {
         let fitted = fit_text(&words("lr=0.01 neurons=8"), 200, 2, &[16, 12], &half);
-        assert_eq!(fitted, Fitted { size: 16, lines: vec!["lr=0.01 neurons=8".into()] });
+        assert_eq!(
+            fitted,
+            Fitted {
+                size: 16,
+                lines: vec!["lr=0.01 neurons=8".into()]
+            }
+        );
     }
 
     #[test]
@@ -533,7 +551,10 @@ mod tests {
         // 49 characters: 392 pixels at 16, two lines of 28 and 20 at 16 fit 240.
         let fitted = fit_text(&text, 240, 2, &[16, 12], &half);
         assert_eq!(fitted.size, 16);
-        assert_eq!(fitted.lines, ["lr=0.001 arch=mlp neurons=16", "(stopped at epoch 1)"]);
+        assert_eq!(
+            fitted.lines,
+            ["lr=0.001 arch=mlp neurons=16", "(stopped at epoch 1)"]
+        );
         // At 120 pixels it takes more than two lines at either size: the last is cut.
         let fitted = fit_text(&text, 120, 2, &[16, 12], &half);
         assert_eq!(fitted.size, 12);
@@ -548,10 +569,21 @@ mod tests {
     fn every_caption_of_a_three_axis_grid_fits_its_panel_in_the_real_font() {
         crate::register_font().unwrap();
         let width = PANEL.0 - 2 * PANEL_MARGIN;
-        for status in [TrialStatus::Done, TrialStatus::Stopped, TrialStatus::Interrupted] {
+        for status in [
+            TrialStatus::Done,
+            TrialStatus::Stopped,
+            TrialStatus::Interrupted,
+        ] {
             let epochs = Vec::new();
-            let curve = Curve { epochs: &epochs, status };
-            let caption = panel_caption("lr=0.001 arch=resnet neurons=128 dropout=0.25", &curve, width);
+            let curve = Curve {
+                epochs: &epochs,
+                status,
+            };
+            let caption = panel_caption(
+                "lr=0.001 arch=resnet neurons=128 dropout=0.25",
+                &curve,
+                width,
+            );
             assert!(caption.lines.len() <= CAPTION_LINES, "{caption:?}");
             for line in &caption.lines {
                 assert!(text_width(line, caption.size) <= width, "{line}");

@@ -243,7 +243,11 @@ mod tests {
         // arch is mlp for every sgd trial and resnet for every adam one.
         let all: Vec<Params> = (0..8)
             .map(|k| {
-                let (opt, arch) = if k < 4 { ("sgd", "mlp") } else { ("adam", "resnet") };
+                let (opt, arch) = if k < 4 {
+                    ("sgd", "mlp")
+                } else {
+                    ("adam", "resnet")
+                };
                 params(&format!(
                     r#"{{"lr":{},"neurons":{},"arch":"{arch}","optimizer":"{opt}"}}"#,
                     k % 2,
@@ -259,7 +263,12 @@ mod tests {
         let titles: Vec<&str> = figures[1].panels.iter().map(|p| p.2.as_str()).collect();
         assert_eq!(
             titles,
-            ["lr=0 neurons=0", "lr=1 neurons=0", "lr=0 neurons=1", "lr=1 neurons=1"]
+            [
+                "lr=0 neurons=0",
+                "lr=1 neurons=0",
+                "lr=0 neurons=1",
+                "lr=1 neurons=1"
+            ]
         );
     }
 }

@@ -12,9 +12,9 @@ pub fn pruning_note(t: &TrialRow, decision: Option<&String>) -> Option<String> {
         None => rest,
     };
     match (t.status, t.until_epoch, decision) {
-        (TrialStatus::Paused, Some(rung), _) => {
-            Some(format!("paused at epoch {rung}: waits for its rung's decision"))
-        }
+        (TrialStatus::Paused, Some(rung), _) => Some(format!(
+            "paused at epoch {rung}: waits for its rung's decision"
+        )),
         (TrialStatus::Stopped, _, Some(reason)) => Some(reason.clone()),
         (TrialStatus::Pending, Some(rung), reason) => {
             Some(after(reason, format!("waits to train to epoch {rung}")))
@@ -66,7 +66,12 @@ mod tests {
                 None,
                 Some("paused at epoch 2: waits for its rung's decision"),
             ),
-            (TrialStatus::Stopped, None, Some(&stopped), Some(stopped.as_str())),
+            (
+                TrialStatus::Stopped,
+                None,
+                Some(&stopped),
+                Some(stopped.as_str()),
+            ),
             (
                 TrialStatus::Pending,
                 Some(2),
@@ -91,7 +96,12 @@ mod tests {
                 None,
                 Some("interrupted before epoch 2, its rung: the next run resumes it"),
             ),
-            (TrialStatus::Done, None, Some(&promoted), Some(promoted.as_str())),
+            (
+                TrialStatus::Done,
+                None,
+                Some(&promoted),
+                Some(promoted.as_str()),
+            ),
             (TrialStatus::Done, None, None, None),
         ] {
             assert_eq!(

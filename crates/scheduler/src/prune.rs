@@ -287,7 +287,11 @@ mod tests {
     fn a_halving_plan_keeps_a_third_per_rung_and_counts_its_epochs() {
         let plan = halving_plan(&[2, 6], 3, 9);
         assert_eq!(plan, [(2, 9), (6, 3)]);
-        assert_eq!(planned_epochs(&plan), 9 * 2 + 3 * 4, "as the halving test trains");
+        assert_eq!(
+            planned_epochs(&plan),
+            9 * 2 + 3 * 4,
+            "as the halving test trains"
+        );
         let seed = halving_plan(&[2, 6, 18, 20], 3, 27);
         assert_eq!(seed, [(2, 27), (6, 9), (18, 3), (20, 1)]);
         assert_eq!(planned_epochs(&seed), 128, "the README's seed grid");

@@ -838,7 +838,9 @@ impl TrialRow {
 /// the others in grid order. What `sweep best` and `predict` pick from: a finished trial.
 pub fn rank_best_first(trials: &mut [TrialRow]) {
     rank_by_score(trials, |t| {
-        (t.status == TrialStatus::Done).then_some(t.objective).flatten()
+        (t.status == TrialStatus::Done)
+            .then_some(t.objective)
+            .flatten()
     });
 }
 
@@ -860,7 +862,10 @@ pub fn rank_by_score(trials: &mut [TrialRow], score: impl Fn(&TrialRow) -> Optio
             };
             order.then(a.grid_index.cmp(&b.grid_index))
         }
-        (x, y) => y.is_some().cmp(&x.is_some()).then(a.grid_index.cmp(&b.grid_index)),
+        (x, y) => y
+            .is_some()
+            .cmp(&x.is_some())
+            .then(a.grid_index.cmp(&b.grid_index)),
     });
 }
 
@@ -1835,9 +1840,17 @@ mod tests {
         };
         rank_by_score(&mut trials, score);
         let order: Vec<i64> = trials.iter().map(|t| t.number).collect();
-        assert_eq!(order, [4, 3, 1, 5, 2, 6], "ties in grid order, unscored last");
+        assert_eq!(
+            order,
+            [4, 3, 1, 5, 2, 6],
+            "ties in grid order, unscored last"
+        );
         rank_best_first(&mut trials);
         let order: Vec<i64> = trials.iter().map(|t| t.number).collect();
-        assert_eq!(order, [3, 1, 2, 4, 5, 6], "a finished trial first, then grid order");
+        assert_eq!(
+            order,
+            [3, 1, 2, 4, 5, 6],
+            "a finished trial first, then grid order"
+        );
     }
 }
