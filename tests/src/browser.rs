@@ -333,6 +333,29 @@ impl Browser {
         std::fs::write(path, base64_decode(data)).unwrap();
     }
 
+    /// A PNG of the element `selector` alone at `scale` times its size, at `path`: a close
+    /// look at one plot.
+    pub fn screenshot_of(&mut self, selector: &str, scale: f64, path: &Path) {
+        let selector = serde_json::to_string(selector).unwrap();
+        let r = self.eval(&format!(
+            "(() => {{ const r = document.querySelector({selector}).getBoundingClientRect();
+                return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]; }})()"
+        ));
+        let shot = self.page(
+            "Page.captureScreenshot",
+            json!({
+                "format": "png",
+                "captureBeyondViewport": true,
+                "clip": { "x": r[0], "y": r[1], "width": r[2], "height": r[3], "scale": scale },
+            }),
+        );
+        let data = shot["data"].as_str().expect("screenshot data");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, base64_decode(data)).unwrap();
+    }
+
     /// The events of `method` so far (an evaluation first flushes those that came before).
     fn events_of(&mut self, method: &str) -> Vec<Value> {
         self.eval("1");

@@ -237,3 +237,35 @@ pub fn artifacts_dir() -> PathBuf {
         .join("../results/test-artifacts")
         .to_path_buf()
 }
+
+/// The rows of a table that `sweep ls`, `show` or `query` printed (a header, a line of
+/// dashes, the rows), each as column name → cell. Cells may hold spaces: each column starts
+/// where its name does.
+pub fn parse_table(text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<char> = lines.next().unwrap_or_default().chars().collect();
+    let mut starts: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != ' ' && (i == 0 || header[i - 1] == ' '))
+        .collect();
+    let names: Vec<String> = starts
+        .iter()
+        .map(|&s| header[s..].iter().take_while(|c| **c != ' ').collect())
+        .collect();
+    starts.push(usize::MAX);
+    lines
+        .skip(1)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let chars: Vec<char> = line.chars().collect();
+            names
+                .iter()
+                .zip(starts.windows(2))
+                .map(|(name, span)| {
+                    let end = span[1].min(chars.len());
+                    let cell: String = chars[span[0].min(end)..end].iter().collect();
+                    (name.clone(), cell.trim().to_string())
+                })
+                .collect()
+        })
+        .collect()
+}

@@ -316,6 +316,118 @@ fn report_html_from_file_sorts_filters_and_names_the_hovered_trial() {
     assert_eq!(browser.requests(), [file], "the page alone, nothing else");
 }
 
+#[test]
+fn a_halving_sweeps_page_says_each_status_once_and_draws_every_trial() {
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // 12 trials; halving keeps 4 after epoch 1, so 8 stop with one epoch (a single point).
+    let grid = "lr = [0.05, 0.01, 0.000001]\nneurons = [4, 8]\noptimizer = [\"sgd\", \"adam\"]";
+    let file = sweep_file("halving", 3, grid, 2).replace(
+        "[run]",
+        "[prune]\nmethod = \"halving\"\nmin_epochs = 1\nreduction_factor = 3\n\n[run]",
+    );
+    std::fs::write(dir.join("s.toml"), file).unwrap();
+    let out = sweep(dir, &["run", "s.toml", "--db", "sweep.db"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = sweep(dir, &["report", "halving", "--db", "sweep.db"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let trials = stored_trials(&dir.join("sweep.db"), "halving");
+    let single = trials.iter().filter(|t| t.epochs.len() == 1).count();
+    assert_eq!(single, 8, "8 stopped at the first rung");
+    let page = dir.join("results/halving/report.html");
+    browser.open(
+        &format!("file://{}", page.display()),
+        "document.body.dataset.rendered",
+    );
+    browser.screenshot(&artifacts_dir().join("report-halving.png"));
+    browser.screenshot_of(
+        "#parallel-svg",
+        2.0,
+        &artifacts_dir().join("report-halving-parallel.png"),
+    );
+    browser.screenshot_of(
+        "#curves .figure[data-group=adam]",
+        2.0,
+        &artifacts_dir().join("report-halving-curves.png"),
+    );
+
+    // The status cell says the status once: `stopped at epoch 1: …`.
+    let statuses = column(&mut browser, 4);
+    assert_eq!(statuses.len(), 12);
+    for status in &statuses {
+        assert!(!status.contains("stopped \u{2014} stopped"), "{status}");
+    }
+    let stopped = statuses
+        .iter()
+        .filter(|s| s.starts_with("stopped at epoch 1: "))
+        .count();
+    assert_eq!(stopped, 8, "{statuses:?}");
+
+    // Each figure's legend names every curve's trial, its status when it did not finish.
+    for optimizer in ["adam", "sgd"] {
+        let figure = format!("#curves .figure[data-group={optimizer}]");
+        let entries = browser.eval(&format!(
+            "Array.from(document.querySelectorAll('{figure} .legend-item'))
+               .map((e) => [Number(e.dataset.trial), e.textContent])"
+        ));
+        let entries: Vec<(i64, String)> = serde_json::from_value(entries).unwrap();
+        let drawn = curves(&mut browser, "val_f1")[optimizer].clone();
+        let drawn: BTreeSet<i64> = serde_json::from_value(drawn).unwrap();
+        assert_eq!(entries.iter().map(|e| e.0).collect::<BTreeSet<_>>(), drawn);
+        for (id, entry) in &entries {
+            let t = trials.iter().find(|t| t.row.id == *id).unwrap();
+            assert!(
+                entry.starts_with(&format!("{} lr=", t.row.number)),
+                "{entry}"
+            );
+            assert!(!entry.contains("optimizer="), "the figure says it: {entry}");
+            let status = t.row.status.name();
+            assert_eq!(
+                entry.ends_with(&format!("({status})")),
+                status != "done",
+                "{entry}"
+            );
+        }
+    }
+    // A trial with one epoch is a marker in each of the three charts.
+    assert_eq!(
+        count(&mut browser, "#curves circle.curve-marker"),
+        3 * single
+    );
+    let radius =
+        browser.eval("Number(document.querySelector('circle.curve-marker').getAttribute('r'))");
+    assert!(radius.as_f64().unwrap() >= 3.0);
+
+    // Parallel coordinates: the objective's labels right of its axis, away from the lines;
+    // the others' on a white halo that the lines pass under.
+    let labels = browser.eval(
+        "Array.from(document.querySelectorAll('#parallel-svg g.pc-axis')).map((g) => {
+           const axis = Number(g.querySelector('line').getAttribute('x1'));
+           return Array.from(g.querySelectorAll('text:not(.title)')).map((t) => [
+             Number(t.getAttribute('x')) - axis, getComputedStyle(t).paintOrder,
+             getComputedStyle(t).stroke]);
+         })",
+    );
+    let axes = labels.as_array().unwrap();
+    assert_eq!(axes.len(), 4, "lr, neurons, optimizer and the objective");
+    for (i, axis) in axes.iter().enumerate() {
+        for label in axis.as_array().unwrap() {
+            let offset = label[0].as_f64().unwrap();
+            if i == axes.len() - 1 {
+                assert!(offset > 0.0, "the objective's labels on the right: {label}");
+            } else {
+                assert!(offset < 0.0, "{label}");
+            }
+            assert!(label[1].as_str().unwrap().starts_with("stroke"), "{label}");
+            assert_eq!(label[2], "rgb(255, 255, 255)", "{label}");
+        }
+    }
+    assert_eq!(browser.exceptions(), Vec::<Value>::new());
+}
+
 /// Starts `sweep serve --addr 127.0.0.1:0` on `db` in `dir`; its URL.
 fn spawn_serve(dir: &Path, db: &str) -> (Child, String) {
     let mut child = Command::new(sweep_bin())

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use sweep_store::TrialStatus;
-use sweep_tests::{signal, spawn_run, stored_trials, sweep, text, wait_for, StoredTrial};
+use sweep_tests::{
+    parse_table, signal, spawn_run, stored_trials, sweep, text, wait_for, StoredTrial,
+};
 
 /// 3 learning rates (one far too small to learn anything in 6 epochs) × 3 optimizers.
 fn sweep_file(name: &str, prune: &str, slots: usize) -> String {
@@ -45,11 +47,50 @@ const HALVING: &str = "[prune]\nmethod = \"halving\"\nmin_epochs = 2\nreduction_
 
 /// Runs sweep file `text` as `file` in `dir`; returns stdout.
 fn run(dir: &Path, file: &str, text_of_file: &str) -> String {
+    run_and_log(dir, file, text_of_file).0
+}
+
+/// Runs sweep file `text` as `file` in `dir`; returns stdout and stderr (the progress).
+fn run_and_log(dir: &Path, file: &str, text_of_file: &str) -> (String, String) {
     std::fs::write(dir.join(file), text_of_file).unwrap();
     let out = sweep(dir, &["run", file, "--db", "sweep.db"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    stdout
+    (stdout, stderr)
+}
+
+/// Asserts that `sweep show SWEEP` lists every trial best first by its objective (higher
+/// is better), whatever its status; returns the rows.
+fn assert_show_is_best_first(
+    dir: &Path,
+    sweep_name: &str,
+) -> Vec<std::collections::BTreeMap<String, String>> {
+    let show = text(&sweep(dir, &["show", sweep_name, "--db", "sweep.db"])).0;
+    let rows = parse_table(&show);
+    let objectives: Vec<f64> = rows
+        .iter()
+        .map_while(|r| r["objective"].parse().ok())
+        .collect();
+    assert!(
+        objectives.windows(2).all(|w| w[0] >= w[1]),
+        "best first by the objective: {show}"
+    );
+    assert!(
+        rows[objectives.len()..]
+            .iter()
+            .all(|r| r["objective"] == "-"),
+        "the trials without an objective last: {show}"
+    );
+    rows
+}
+
+/// The best objective (val_f1) any of these trials has recorded, as `sweep ls` prints it.
+fn best_recorded(trials: &[StoredTrial]) -> String {
+    let best = trials
+        .iter()
+        .flat_map(|t| t.metrics.iter().map(|e| e.val_f1))
+        .fold(f64::NEG_INFINITY, f64::max);
+    format!("{best:.4}")
 }
 
 /// Each trial by its configuration hash: its status, its lr and its epochs' metrics.
@@ -101,6 +142,32 @@ fn halving_stops_the_losers_at_the_first_rung_and_keeps_the_full_grids_best() {
     let dir = tmp.path();
     let db = dir.join("sweep.db");
     run(dir, "full.toml", &sweep_file("full", "", 2));
+    // Before it runs, a dry run numbers the trials as every other command does and says
+    // what halving would train.
+    std::fs::write(dir.join("halved.toml"), sweep_file("halved", HALVING, 2)).unwrap();
+    let dry = |dir: &Path| {
+        let out = sweep(
+            dir,
+            &["run", "halved.toml", "--db", "sweep.db", "--dry-run"],
+        );
+        assert!(out.status.success(), "{}", text(&out).1);
+        text(&out).0
+    };
+    let plan = dry(dir);
+    assert!(
+        plan.contains("\n      1  lr=0.01 optimizer=adam\n"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("\n      9  lr=1e-6 optimizer=sgd\n"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(
+            "halving (η 3) trains to epoch 2: 9 trials, epoch 6: 3 trials; 30 epochs of a full grid's 54"
+        ),
+        "{plan}"
+    );
     let stdout = run(dir, "halved.toml", &sweep_file("halved", HALVING, 2));
     assert!(
         stdout.contains("3 done, 0 failed, 6 stopped by pruning, 0 not finished"),
@@ -154,6 +221,24 @@ fn halving_stops_the_losers_at_the_first_rung_and_keeps_the_full_grids_best() {
         show.contains("stopped at epoch 2: 4 of 9, below the top 3"),
         "{show}"
     );
+    // Best first whatever the status: stopped trials among the done ones by their objective.
+    let rows = assert_show_is_best_first(dir, "halved");
+    assert_eq!(rows.len(), 9);
+    assert_eq!(
+        rows[0]["status"], "done",
+        "the full grid's best trial is done"
+    );
+    // Run again: the counts say what the sweep holds, and nothing runs.
+    let (again, log) = run_and_log(dir, "halved.toml", &sweep_file("halved", HALVING, 2));
+    assert!(
+        log.contains("sweep `halved`: 9 trials (3 done, 6 stopped by pruning); 0 to run on"),
+        "{log}"
+    );
+    assert!(again.contains("ran 0 in"), "{again}");
+    // The dry run now shows each trial's number and status.
+    let plan = dry(dir);
+    let numbers = |status: &str| plan.matches(&format!("({status})")).count();
+    assert_eq!((numbers("done"), numbers("stopped")), (3, 6), "{plan}");
 }
 
 #[test]
@@ -172,7 +257,20 @@ fn a_halving_sweep_killed_anywhere_decides_as_an_uninterrupted_one() {
     });
     signal(child.id(), libc::SIGKILL);
     child.wait().unwrap();
-    run(dir, "killed.toml", &sweep_file("killed", HALVING, 2));
+    // `ls` and `show` rank by what the trials recorded so far, paused ones included.
+    let so_far = stored_trials(&db, "killed");
+    let ls = text(&sweep(dir, &["ls", "--db", "sweep.db"])).0;
+    let listed = parse_table(&ls);
+    let row = listed.iter().find(|r| r["sweep"] == "killed").unwrap();
+    assert_ne!(row["paused"], "0", "{ls}");
+    assert_eq!(row["best"], best_recorded(&so_far), "{ls}");
+    let shown = assert_show_is_best_first(dir, "killed");
+    assert_eq!(shown[0]["objective"], row["best"]);
+    let (_, log) = run_and_log(dir, "killed.toml", &sweep_file("killed", HALVING, 2));
+    assert!(
+        log.contains(" paused at their rung") && log.contains(" to run or decide on "),
+        "the rerun says what was paused: {log}"
+    );
     let killed = by_hash(&stored_trials(&db, "killed"));
     assert_eq!(killed, straight);
 }

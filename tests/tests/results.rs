@@ -128,6 +128,14 @@ fn query_reads_in_three_formats_and_refuses_every_write() {
     );
     let table = text(&sweep(dir, &["query", "SELECT name FROM sweeps"])).0;
     assert_eq!(table, "name\n----\nres\n");
+    // No rows: the header all the same, and how many.
+    let none = "SELECT name, id AS sweep_id FROM sweeps WHERE name = 'nope'";
+    let table = text(&sweep(dir, &["query", none])).0;
+    assert_eq!(table, "name  sweep_id\n----  --------\n0 rows\n");
+    let out = sweep(dir, &["query", none, "--format", "csv"]);
+    assert_eq!(text(&out), ("name,sweep_id\n".into(), "0 rows\n".into()));
+    let out = sweep(dir, &["query", none, "--format", "json"]);
+    assert_eq!(text(&out).0, "[]\n");
     for sql in [
         "DELETE FROM epochs",
         "UPDATE trials SET status = 'done'",

@@ -524,7 +524,17 @@ fn dry_run_prints_the_trials_and_writes_nothing() {
     let out = sweep(dir, &["run", "s.toml", "--db", "sweep.db", "--dry-run"]);
     let (stdout, _) = text(&out);
     assert!(out.status.success());
-    assert!(stdout.starts_with("sweep `dry`: 4 trials"), "{stdout}");
-    assert!(stdout.contains("lr=0.005 optimizer=sgd"), "{stdout}");
+    assert!(
+        stdout.starts_with("sweep `dry`: 4 trials\n  trial  params\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n      4  lr=0.005 optimizer=sgd\n"),
+        "numbered as every other command numbers them: {stdout}"
+    );
+    assert!(
+        !stdout.contains("halving"),
+        "no [prune], no rungs: {stdout}"
+    );
     assert!(!dir.join("sweep.db").exists());
 }

@@ -237,7 +237,7 @@ pub struct RunArgs {
     /// Devices instead of the file's `run.devices`: auto, cpu, or cuda:K,cuda:L,…
     #[arg(long)]
     pub devices: Option<String>,
-    /// Print the expanded trials and write nothing.
+    /// Print the expanded trials (by number) and what pruning would train; write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Run the sweep's failed trials again (after fixing what made them fail): they resume

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sweep_scheduler::{TrialEvent, Update};
-use sweep_store::TrialId;
+use sweep_store::{TrialId, TrialStatus};
 
 /// A trial's line: who it is and how far it got.
 pub struct Running {
@@ -43,6 +43,34 @@ pub fn params_label(params: &str) -> String {
             .join(" "),
         Err(_) => params.to_string(),
     }
+}
+
+/// How many trials of a status a sweep has, in words: `11 stopped by pruning`.
+pub fn status_count(status: TrialStatus, n: usize) -> String {
+    match status {
+        TrialStatus::Stopped => format!("{n} stopped by pruning"),
+        TrialStatus::Paused => format!("{n} paused at their rung"),
+        status => format!("{n} {status}"),
+    }
+}
+
+/// The line a run starts with: what the sweep holds, by status, and what is left to do.
+fn planned_line(
+    sweep: &str,
+    total: usize,
+    counts: &[(TrialStatus, usize)],
+    to_run: usize,
+    devices: &str,
+    slots: usize,
+) -> String {
+    let counts: Vec<String> = counts.iter().map(|&(s, n)| status_count(s, n)).collect();
+    let paused = counts.iter().any(|c| c.contains("paused"));
+    // A paused trial goes on or stops by its rung's decision, taken as the run starts.
+    let left = if paused { "to run or decide" } else { "to run" };
+    format!(
+        "sweep `{sweep}`: {total} trials ({}); {to_run} {left} on {slots} slots ({devices})",
+        counts.join(", ")
+    )
 }
 
 /// The overall bar's style. Its ETA only means something once a trial has ended: before
@@ -94,15 +122,10 @@ impl Display {
     /// Shows one update.
     pub fn show(&mut self, update: Update) {
         match update {
-            Update::Planned { sweep, total, to_run, slots } => {
+            Update::Planned { sweep, total, counts, to_run, slots } => {
                 let mut devices: Vec<String> = slots.iter().map(|s| format!("{}×{}t", s.device, s.threads)).collect();
                 devices.dedup();
-                self.log(format!(
-                    "sweep `{sweep}`: {total} trials, {} done or failed before, {to_run} to run on {} slots ({})",
-                    total - to_run,
-                    slots.len(),
-                    devices.join(", ")
-                ));
+                self.log(planned_line(&sweep, total, &counts, to_run, &devices.join(", "), slots.len()));
                 if let Display::Terminal { overall, .. } = self {
                     overall.set_prefix(sweep);
                     overall.set_length(to_run as u64);
@@ -228,6 +251,35 @@ impl Display {
     pub fn finish(&self) {
         if let Display::Terminal { overall, .. } = self {
             overall.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_planned_line_says_what_is_paused_stopped_done_and_failed() {
+        use TrialStatus::*;
+        for (counts, to_run, line) in [
+            (
+                vec![(Pending, 12)],
+                12,
+                "sweep `s`: 12 trials (12 pending); 12 to run on 2 slots (cpu×1t)",
+            ),
+            (
+                vec![(Done, 2), (Paused, 10)],
+                10,
+                "sweep `s`: 12 trials (2 done, 10 paused at their rung); 10 to run or decide on 2 slots (cpu×1t)",
+            ),
+            (
+                vec![(Done, 1), (Stopped, 10), (Failed, 1)],
+                0,
+                "sweep `s`: 12 trials (1 done, 10 stopped by pruning, 1 failed); 0 to run on 2 slots (cpu×1t)",
+            ),
+        ] {
+            assert_eq!(planned_line("s", 12, &counts, to_run, "cpu×1t", 2), line);
         }
     }
 }

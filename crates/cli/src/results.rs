@@ -139,13 +139,12 @@ pub fn ls(db: DbArgs) -> Result<i32> {
             }
             on_slurm |= !counts.is_empty();
             let slurm: Vec<String> = counts.iter().map(|(n, c)| format!("{c} {n}")).collect();
-            sweep_store::rank_best_first(&mut trials);
+            let epochs = sweep_store::sweep_epochs(&pool, sweep.id).await?;
+            let scored = |t: &TrialRow| score(t, history_of(&epochs, t)).1;
+            sweep_store::rank_by_score(&mut trials, scored);
             let count =
                 |s: TrialStatus| trials.iter().filter(|t| t.status == s).count().to_string();
-            let best = trials
-                .first()
-                .filter(|t| t.status == TrialStatus::Done)
-                .and_then(|t| t.objective);
+            let best = trials.first().and_then(scored);
             let mut row = vec![sweep.name, trials.len().to_string()];
             row.extend(TrialStatus::ALL.map(count));
             row.extend([number(best), sweep.created_at]);
@@ -177,11 +176,14 @@ pub fn ls(db: DbArgs) -> Result<i32> {
 pub fn show(args: SweepArgs) -> Result<i32> {
     block_on(async {
         let pool = open(&args.db).await?;
-        let trials = ranked_trials(&pool, &args.sweep).await?;
-        let id = sweep_store::find_sweep(&pool, &args.sweep)
-            .await?
-            .expect("the sweep was just found");
+        let Some(id) = sweep_store::find_sweep(&pool, &args.sweep).await? else {
+            return Err(unknown_sweep(&pool, &args.sweep).await);
+        };
+        let mut trials = sweep_store::trials(&pool, id).await?;
         let epochs = sweep_store::sweep_epochs(&pool, id).await?;
+        // Best first by the objective whatever the status: a trial pruning paused or stopped
+        // counts with its best epoch so far.
+        sweep_store::rank_by_score(&mut trials, |t| score(t, history_of(&epochs, t)).1);
         let decisions = sweep_store::last_decisions(&pool, id).await?;
         // The pruning column only for a sweep that prunes, the Slurm one for a sweep that ran
         // on Slurm.
@@ -191,16 +193,8 @@ pub fn show(args: SweepArgs) -> Result<i32> {
         let rows: Vec<Vec<String>> = trials
             .iter()
             .map(|t| {
-                let history = epochs.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
-                let ranked_by = objective(t);
-                // A trial that has not finished shows its best epoch so far.
-                let best = match t.best_epoch {
-                    Some(epoch) => history.iter().find(|e| e.epoch == epoch),
-                    None => best_so_far(ranked_by, history),
-                };
-                let objective = t
-                    .objective
-                    .or_else(|| best.map(|e| objective_value(ranked_by, e)));
+                let history = history_of(&epochs, t);
+                let (best, objective) = score(t, history);
                 let mut row = vec![
                     t.number.to_string(),
                     params_label(&t.params),
@@ -247,6 +241,31 @@ pub fn show(args: SweepArgs) -> Result<i32> {
 /// Where pruning has a trial (`-` where it has not touched it).
 fn pruning_of(t: &TrialRow, decision: Option<&String>) -> String {
     sweep_report::pruning::pruning_note(t, decision).unwrap_or_else(|| "-".into())
+}
+
+/// A trial's recorded epochs (none yet: empty).
+fn history_of<'a>(
+    epochs: &'a std::collections::HashMap<i64, Vec<sweep_store::EpochRow>>,
+    t: &TrialRow,
+) -> &'a [sweep_store::EpochRow] {
+    epochs.get(&t.id).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// A trial's best epoch and objective: the recorded ones of a finished trial, else (paused,
+/// stopped, running, interrupted, failed) the best of its epochs so far.
+fn score<'a>(
+    t: &TrialRow,
+    history: &'a [sweep_store::EpochRow],
+) -> (Option<&'a sweep_store::EpochRow>, Option<f64>) {
+    let ranked_by = objective(t);
+    let best = match t.best_epoch {
+        Some(epoch) => history.iter().find(|e| e.epoch == epoch),
+        None => best_so_far(ranked_by, history),
+    };
+    let objective = t
+        .objective
+        .or_else(|| best.map(|e| objective_value(ranked_by, e)));
+    (best, objective)
 }
 
 /// The metric a trial is ranked by (`train.objective` in its configuration).
@@ -342,6 +361,9 @@ pub fn query(args: QueryArgs) -> Result<i32> {
                     .map(|r| r.iter().map(cell_text).collect())
                     .collect();
                 print_table(&columns, &rows);
+                if rows.is_empty() {
+                    println!("0 rows");
+                }
             }
             Format::Csv => {
                 let quote = |s: String| sweep_report::summary::csv_field(&s);
@@ -362,6 +384,10 @@ pub fn query(args: QueryArgs) -> Result<i32> {
                             .collect::<Vec<_>>()
                             .join(",")
                     );
+                }
+                // Said beside the CSV, which stays a header alone.
+                if rows.is_empty() {
+                    eprintln!("0 rows");
                 }
             }
             Format::Json => {

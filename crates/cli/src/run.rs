@@ -7,7 +7,9 @@ use sweep_store::TrialStatus;
 use anyhow::{Context, Result};
 use sweep_model::gpu_count;
 use sweep_scheduler::event_log::{EventWriter, EVENTS_FILE};
+use sweep_scheduler::prune::{halving_plan, planned_epochs};
 use sweep_scheduler::slurm;
+use sweep_scheduler::sweep_file::{Prune, TrialSpec};
 use sweep_scheduler::trial::{run_trial, TrialExit};
 use sweep_scheduler::{
     expand_grid, prepare_data, run_sweep, Devices, Executor, RunOptions, SweepFile,
@@ -15,7 +17,7 @@ use sweep_scheduler::{
 
 use crate::args::{AttachArgs, RunArgs, SweepArgs, TrialArgs};
 use crate::errors::BadInput;
-use crate::progress::{params_label, Display};
+use crate::progress::{params_label, status_count, Display};
 
 /// Exit code of a run stopped by Ctrl-C.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -95,16 +97,7 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
     }
     let devices = args.devices.as_deref().map(parse_devices).transpose()?;
     if args.dry_run {
-        let plural = if trials.len() == 1 { "" } else { "s" };
-        println!("sweep `{}`: {} trial{plural}", file.name, trials.len());
-        for t in &trials {
-            println!(
-                "  {}  {}",
-                &t.hash[..12],
-                params_label(&serde_json::to_string(&t.params)?)
-            );
-        }
-        return Ok(0);
+        return dry_run(&file, &trials, &args.db.db);
     }
     let executor = args
         .executor
@@ -162,17 +155,23 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
         summary
     })?;
 
-    let (done, failed, stopped) = (
+    let (done, failed, stopped, paused) = (
         summary.count(TrialStatus::Done),
         summary.count(TrialStatus::Failed),
         summary.count(TrialStatus::Stopped),
+        summary.count(TrialStatus::Paused),
     );
-    let pending = summary.trials.len() - done - failed - stopped;
-    let stopped = if summary.pruned.is_some() {
-        format!(", {stopped} stopped by pruning")
-    } else {
-        String::new()
-    };
+    let pending = summary.trials.len() - done - failed - stopped - paused;
+    let mut pruned = String::new();
+    if summary.pruned.is_some() {
+        pruned.push_str(&format!(
+            ", {}",
+            status_count(TrialStatus::Stopped, stopped)
+        ));
+    }
+    if paused > 0 {
+        pruned.push_str(&format!(", {}", status_count(TrialStatus::Paused, paused)));
+    }
     let overhead = if summary.launched > 0 {
         (summary.wall_seconds * summary.slots as f64 - summary.trial_seconds).max(0.0)
             / summary.launched as f64
@@ -180,7 +179,7 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
         0.0
     };
     println!(
-        "sweep `{}`: {done} done, {failed} failed{stopped}, {pending} not finished of {} trials; ran {} in {:.1} s (scheduler idle per trial and slot: {:.2} s)",
+        "sweep `{}`: {done} done, {failed} failed{pruned}, {pending} not finished of {} trials; ran {} in {:.1} s (scheduler idle per trial and slot: {:.2} s)",
         file.name,
         summary.trials.len(),
         summary.launched,
@@ -226,6 +225,81 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
         1
     } else {
         0
+    })
+}
+
+/// `sweep run --dry-run`: the trials by the numbers every other command shows (those the
+/// database has already, with their status; the new ones as they would be numbered) and,
+/// for a sweep that prunes, what pruning would train. Writes nothing.
+fn dry_run(file: &SweepFile, trials: &[TrialSpec], db: &std::path::Path) -> Result<i32> {
+    let plural = if trials.len() == 1 { "" } else { "s" };
+    println!("sweep `{}`: {} trial{plural}", file.name, trials.len());
+    let recorded = recorded_trials(&file.name, db)?;
+    let mut next = recorded.values().map(|&(n, _)| n).max().unwrap_or(0);
+    let width = (next as usize + trials.len()).to_string().len().max(5);
+    println!("  {:>width$}  params", "trial");
+    for t in trials {
+        let params = params_label(&serde_json::to_string(&t.params)?);
+        match recorded.get(&t.hash) {
+            Some((number, status)) => println!("  {number:>width$}  {params}  ({status})"),
+            None => {
+                next += 1;
+                println!("  {next:>width$}  {params}");
+            }
+        }
+    }
+    match file.prune {
+        Some(prune @ Prune::Halving {
+            reduction_factor, ..
+        }) => {
+            let plan = halving_plan(&prune.rungs(file.train.epochs), reduction_factor, trials.len());
+            let rungs: Vec<String> = plan
+                .iter()
+                .map(|(epoch, n)| format!("epoch {epoch}: {n} trial{}", if *n == 1 { "" } else { "s" }))
+                .collect();
+            println!(
+                "halving (η {reduction_factor}) trains to {}; {} epochs of a full grid's {}",
+                rungs.join(", "),
+                planned_epochs(&plan),
+                trials.len() * file.train.epochs as usize
+            );
+        }
+        Some(Prune::Median {
+            warmup_epochs,
+            min_trials,
+        }) => println!(
+            "median stopping: from epoch {} on, a trial below the median of the others (once {min_trials} reached that epoch) stops",
+            warmup_epochs + 1
+        ),
+        None => {}
+    }
+    Ok(0)
+}
+
+/// The trials of sweep `name` that the database at `db` holds, by configuration hash: their
+/// number and status (none without the database or the sweep).
+fn recorded_trials(
+    name: &str,
+    db: &std::path::Path,
+) -> Result<std::collections::HashMap<String, (i64, TrialStatus)>> {
+    if !db.exists() {
+        return Ok(Default::default());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let pool = sweep_store::open_read_only(db).await?;
+        let rows = match sweep_store::find_sweep(&pool, name).await? {
+            Some(sweep) => sweep_store::trials(&pool, sweep).await?,
+            None => Vec::new(),
+        };
+        pool.close().await;
+        Ok(rows
+            .into_iter()
+            .map(|t| (t.config_hash, (t.number, t.status)))
+            .collect())
     })
 }
 

@@ -301,7 +301,12 @@
       for (const axis of state.axes) tr.appendChild(el('td', {}, valueText(t.params[axis])));
       const status = el('td', {});
       status.appendChild(el('span', { class: 'status-' + t.status }, t.status));
-      if (t.note) status.appendChild(el('span', { class: 'note' }, ' \u2014 ' + t.note));
+      // A note that starts with the status (`stopped at epoch 3: …`) goes on from it.
+      if (t.note && t.note.startsWith(t.status + ' ')) {
+        status.appendChild(el('span', { class: 'note' }, t.note.slice(t.status.length)));
+      } else if (t.note) {
+        status.appendChild(el('span', { class: 'note' }, ' \u2014 ' + t.note));
+      }
       tr.appendChild(status);
       tr.appendChild(el('td', { class: 'num' }, epochsOf(t).length));
       tr.appendChild(el('td', { class: 'num' }, t.best_epoch === null ? '' : t.best_epoch));
@@ -367,8 +372,35 @@
       const charts = el('div', { class: 'charts' });
       for (const metric of CHARTS) charts.appendChild(chart(group, metric, maxEpoch));
       figure.appendChild(charts);
+      figure.appendChild(legend(group));
       box.appendChild(figure);
     }
+  }
+
+  // Which colour is which trial: one entry per curve of the figure, its params without the
+  // figure's own axis; a dashed sample for a trial that did not train to the end.
+  function legend(group) {
+    const box = el('div', { class: 'legend' });
+    const own = state.axes.includes(state.figureAxis) ? state.figureAxis : null;
+    for (const t of group.trials) {
+      if (!epochsOf(t).length) continue;
+      const item = el('span', { class: 'legend-item', 'data-trial': t.id });
+      if (t.id === state.selected) item.classList.add('selected');
+      const sample = svgEl('svg', { width: 18, height: 10, class: 'legend-sample' });
+      const line = svgEl('line', { x1: 1, x2: 17, y1: 5, y2: 5, stroke: colourOf(t) });
+      if (!['done', 'running'].includes(t.status)) line.classList.add('dashed');
+      sample.appendChild(line);
+      item.appendChild(sample);
+      const params = state.axes
+        .filter((a) => a !== own && a in t.params)
+        .map((a) => a + '=' + valueText(t.params[a]))
+        .join(' ');
+      const status = ['done', 'running'].includes(t.status) ? '' : ' (' + t.status + ')';
+      item.appendChild(document.createTextNode(t.number + (params ? ' ' + params : '') + status));
+      item.addEventListener('click', () => select(t.id));
+      box.appendChild(item);
+    }
+    return box;
   }
 
   let clipCount = 0;
@@ -427,7 +459,8 @@
     const clip = 'clip' + clipCount++;
     const defs = svgEl('defs');
     const clipPath = svgEl('clipPath', { id: clip });
-    clipPath.appendChild(svgEl('rect', { x: m.l, y: m.t - 2, width: W - m.l - m.r, height: H - m.t - m.b + 4 }));
+    // A little room on both sides, so that a marker at the first or last epoch is whole.
+    clipPath.appendChild(svgEl('rect', { x: m.l - 6, y: m.t - 2, width: W - m.l - m.r + 12, height: H - m.t - m.b + 4 }));
     defs.appendChild(clipPath);
     svg.appendChild(defs);
     const lines = svgEl('g', { 'clip-path': 'url(#' + clip + ')' });
@@ -446,6 +479,16 @@
       if (s.t.id === state.selected) path.classList.add('selected');
       paths.set(s.t.id, path);
       lines.appendChild(path);
+      // One epoch makes no line: a marker shows where it is.
+      if (s.rows.length === 1) {
+        const r = s.rows[0];
+        const marker = svgEl('circle', {
+          cx: x(r[1]).toFixed(1), cy: y(r[index]).toFixed(1), r: 4, class: 'curve-marker',
+          fill: colourOf(s.t), 'data-trial': s.t.id,
+        });
+        if (s.t.id === state.selected) marker.classList.add('selected');
+        lines.appendChild(marker);
+      }
       for (const r of s.rows) points.push({ x: x(r[1]), y: y(r[index]), t: s.t, epoch: r[1], value: r[index] });
     }
     if (state.selected !== null && paths.has(state.selected)) {
@@ -573,14 +616,19 @@
     }
     svg.appendChild(lines);
     names.forEach((name, i) => {
-      const g = svgEl('g', { class: 'axis' });
+      const g = svgEl('g', { class: 'axis pc-axis' });
+      // The last axis's labels go on its right, where no line runs; the others keep a white
+      // halo, so that the lines arriving at a value stop short of its label.
+      const right = i === names.length - 1 && names.length > 1;
       g.appendChild(svgEl('line', { x1: xs[i], x2: xs[i], y1: m.t, y2: H - m.b }));
       g.appendChild(svgEl('text', { x: xs[i], y: m.t - 22, 'text-anchor': 'middle', class: 'title' }, name));
       for (const tick of scales[i].ticks) {
         if (tick.y === null) continue;
-        g.appendChild(svgEl('line', { x1: xs[i] - 3, x2: xs[i], y1: tick.y, y2: tick.y }));
+        g.appendChild(svgEl('line', { x1: xs[i] + (right ? 3 : -3), x2: xs[i], y1: tick.y, y2: tick.y }));
         const label = tick.label.length > 14 ? tick.label.slice(0, 13) + '\u2026' : tick.label;
-        const text = svgEl('text', { x: xs[i] - 5, y: tick.y + 4, 'text-anchor': 'end' }, label);
+        const text = right
+          ? svgEl('text', { x: xs[i] + 5, y: tick.y + 4, 'text-anchor': 'start' }, label)
+          : svgEl('text', { x: xs[i] - 5, y: tick.y + 4, 'text-anchor': 'end' }, label);
         text.appendChild(svgEl('title', {}, tick.label));
         g.appendChild(text);
       }

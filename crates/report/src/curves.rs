@@ -31,6 +31,14 @@ pub struct Curve<'a> {
 
 const PANEL: (u32, u32) = (340, 260);
 const TITLE_HEIGHT: u32 = 50;
+/// The figure title's font sizes, largest first: the first at which it fits the width.
+const TITLE_FONTS: [u32; 5] = [26, 22, 19, 16, 14];
+/// A panel caption's font sizes, largest first, and at most how many lines it takes.
+const CAPTION_FONTS: [u32; 4] = [CAPTION_FONT, 14, 13, 12];
+const CAPTION_LINES: usize = 2;
+/// The space around a panel's plot (plotters' chart margin) and its caption's lines.
+const PANEL_MARGIN: u32 = 6;
+const LINE_GAP: u32 = 3;
 /// Font sizes (pixels) of tick labels, axis descriptions, panel captions and legends.
 const TICK_FONT: u32 = 14;
 const AXIS_FONT: u32 = 14;
@@ -193,6 +201,115 @@ fn legend_corner(
         .unwrap_or(Corner::UpperRight)
 }
 
+/// Text set to fit a width: its font size and its lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fitted {
+    pub size: u32,
+    pub lines: Vec<String>,
+}
+
+impl Fitted {
+    /// The height of its lines, in pixels.
+    fn height(&self) -> u32 {
+        self.lines.len() as u32 * (self.size + LINE_GAP)
+    }
+}
+
+/// Sets `words` (whole, in order, one space apart) in at most `max_lines` lines no wider than
+/// `width` pixels, at the first of `sizes` (largest first) where they fit; at the last size,
+/// words that still do not fit join the last line and a line too wide is cut with `…`.
+/// `measure(text, size)` is a text's width in pixels.
+pub fn fit_text(
+    words: &[String],
+    width: u32,
+    max_lines: usize,
+    sizes: &[u32],
+    measure: &dyn Fn(&str, u32) -> u32,
+) -> Fitted {
+    let wrap = |size: u32| {
+        let mut lines: Vec<String> = Vec::new();
+        for word in words {
+            match lines.last_mut() {
+                Some(line) if measure(&format!("{line} {word}"), size) <= width => {
+                    line.push(' ');
+                    line.push_str(word);
+                }
+                _ => lines.push(word.clone()),
+            }
+        }
+        lines
+    };
+    for &size in sizes {
+        let lines = wrap(size);
+        if lines.len() <= max_lines && lines.iter().all(|l| measure(l, size) <= width) {
+            return Fitted { size, lines };
+        }
+    }
+    let size = sizes.last().copied().unwrap_or(CAPTION_FONT);
+    let mut lines = wrap(size);
+    if lines.len() > max_lines.max(1) {
+        let rest = lines.split_off(max_lines.max(1) - 1).join(" ");
+        lines.push(rest);
+    }
+    for line in lines.iter_mut().filter(|l| measure(l, size) > width) {
+        while !line.is_empty() && measure(&format!("{line}…"), size) > width {
+            line.pop();
+        }
+        line.push('…');
+    }
+    Fitted { size, lines }
+}
+
+/// A text's width in pixels in the embedded font at `size`.
+fn text_width(text: &str, size: u32) -> u32 {
+    ("sans-serif", size as f64)
+        .into_font()
+        .box_size(text)
+        .map_or(text.chars().count() as u32 * size, |(w, _)| w)
+}
+
+/// A panel's caption: the params that tell it from the figure's other panels, then where a
+/// trial that did not finish stands (`(stopped at epoch 2)`), fitted to `width` pixels.
+fn panel_caption(title: &str, curve: &Curve, width: u32) -> Fitted {
+    let status = match curve.status {
+        TrialStatus::Done => None,
+        TrialStatus::Stopped | TrialStatus::Paused => Some(format!(
+            "({} at epoch {})",
+            curve.status,
+            curve.epochs.len()
+        )),
+        status => Some(format!("({status})")),
+    };
+    let words: Vec<String> = title
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .chain(status)
+        .collect();
+    fit_text(&words, width, CAPTION_LINES, &CAPTION_FONTS, &text_width)
+}
+
+/// Draws fitted lines centred across `area`, from its top.
+fn draw_lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    fitted: &Fitted,
+    top: i32,
+) -> Result<(), ReportError> {
+    let (width, _) = area.dim_in_pixel();
+    let style = TextStyle::from(("sans-serif", fitted.size as f64).into_font())
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    for (k, line) in fitted.lines.iter().enumerate() {
+        let y = top + (k as u32 * (fitted.size + LINE_GAP)) as i32;
+        area.draw(&Text::new(
+            line.as_str(),
+            (width as i32 / 2, y),
+            style.clone(),
+        ))
+        .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
 /// What an empty panel (a trial without epochs) says in its middle.
 fn empty_label(status: TrialStatus) -> String {
     match status {
@@ -221,8 +338,29 @@ pub fn draw_figure(
     );
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
-    let root = root.titled(title, ("sans-serif", 26)).map_err(draw_err)?;
+    let words: Vec<String> = title.split(' ').map(str::to_string).collect();
+    let heading = fit_text(
+        &words,
+        size.0 - 2 * PANEL_MARGIN,
+        1,
+        &TITLE_FONTS,
+        &text_width,
+    );
+    let (top, root) = root.split_vertically(TITLE_HEIGHT);
+    let room = TITLE_HEIGHT.saturating_sub(heading.height()) as i32 / 2;
+    draw_lines(&top, &heading, room)?;
     let cells = root.split_evenly((figure.rows.max(1), figure.cols.max(1)));
+    // Every panel's caption fits its width; the figure's captions take the height of the
+    // tallest, so that the plots line up.
+    let caption_width = size.0 / figure.cols.max(1) as u32 - 2 * PANEL_MARGIN;
+    let captions: Vec<Fitted> = figure
+        .panels
+        .iter()
+        .map(|(_, _, panel_title, index)| {
+            panel_caption(panel_title, &curves[*index], caption_width)
+        })
+        .collect();
+    let caption_height = captions.iter().map(Fitted::height).max().unwrap_or(0) + PANEL_MARGIN;
     let members: Vec<&Curve> = figure.panels.iter().map(|p| &curves[p.3]).collect();
     let owned: Vec<Curve> = members
         .iter()
@@ -242,18 +380,11 @@ pub fn draw_figure(
         Metric::Loss => "loss",
         Metric::ValF1 => "val macro F1",
     };
-    for (row, col, panel_title, index) in &figure.panels {
-        let area = &cells[row * figure.cols.max(1) + col];
+    for ((row, col, _, index), caption) in figure.panels.iter().zip(&captions) {
+        let (head, area) = cells[row * figure.cols.max(1) + col].split_vertically(caption_height);
+        draw_lines(&head, caption, PANEL_MARGIN as i32)?;
+        let area = &area;
         let curve = &curves[*index];
-        let caption = match curve.status {
-            TrialStatus::Done => panel_title.clone(),
-            TrialStatus::Stopped | TrialStatus::Paused => format!(
-                "{panel_title} ({} at epoch {})",
-                curve.status,
-                curve.epochs.len()
-            ),
-            status => format!("{panel_title} ({status})"),
-        };
         // A trial pruning stopped is drawn as far as it went, faded.
         let fade = if curve.status == TrialStatus::Stopped {
             0.45
@@ -261,8 +392,8 @@ pub fn draw_figure(
             1.0
         };
         let mut chart = ChartBuilder::on(area)
-            .caption(caption, ("sans-serif", CAPTION_FONT))
-            .margin(6)
+            .margin(PANEL_MARGIN)
+            .margin_top(2)
             .x_label_area_size(40)
             .y_label_area_size(56)
             .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
@@ -386,4 +517,77 @@ fn draw_empty<DB: DrawingBackend>(
     ))
     .map_err(draw_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A monospaced stand-in: every character half the font size wide.
+    fn half(text: &str, size: u32) -> u32 {
+        text.chars().count() as u32 * size / 2
+    }
+
+    fn words(text: &str) -> Vec<String> {
+        text.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_caption_that_fits_stays_one_line_at_the_largest_size() {
+        let fitted = fit_text(&words("lr=0.01 neurons=8"), 200, 2, &[16, 12], &half);
+        assert_eq!(
+            fitted,
+            Fitted {
+                size: 16,
+                lines: vec!["lr=0.01 neurons=8".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_long_caption_wraps_then_shrinks_then_is_cut() {
+        let mut text = words("lr=0.001 arch=mlp neurons=16");
+        text.push("(stopped at epoch 1)".into());
+        // 49 characters: 392 pixels at 16, two lines of 28 and 20 at 16 fit 240.
+        let fitted = fit_text(&text, 240, 2, &[16, 12], &half);
+        assert_eq!(fitted.size, 16);
+        assert_eq!(
+            fitted.lines,
+            ["lr=0.001 arch=mlp neurons=16", "(stopped at epoch 1)"]
+        );
+        // At 120 pixels it takes more than two lines at either size: the last is cut.
+        let fitted = fit_text(&text, 120, 2, &[16, 12], &half);
+        assert_eq!(fitted.size, 12);
+        assert_eq!(fitted.lines.len(), 2);
+        for line in &fitted.lines {
+            assert!(half(line, 12) <= 120, "{line}");
+        }
+        assert!(fitted.lines[1].ends_with('…'), "{:?}", fitted.lines);
+    }
+
+    #[test]
+    fn every_caption_of_a_three_axis_grid_fits_its_panel_in_the_real_font() {
+        crate::register_font().unwrap();
+        let width = PANEL.0 - 2 * PANEL_MARGIN;
+        for status in [
+            TrialStatus::Done,
+            TrialStatus::Stopped,
+            TrialStatus::Interrupted,
+        ] {
+            let epochs = Vec::new();
+            let curve = Curve {
+                epochs: &epochs,
+                status,
+            };
+            let caption = panel_caption(
+                "lr=0.001 arch=resnet neurons=128 dropout=0.25",
+                &curve,
+                width,
+            );
+            assert!(caption.lines.len() <= CAPTION_LINES, "{caption:?}");
+            for line in &caption.lines {
+                assert!(text_width(line, caption.size) <= width, "{line}");
+            }
+        }
+    }
 }

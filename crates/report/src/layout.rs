@@ -18,9 +18,13 @@ pub const FIGURE_AXIS: &str = "optimizer";
 pub struct Figure {
     /// The figure axis's value (`adam`), or `None` when the grid has no such axis.
     pub key: Option<String>,
+    /// What every panel of the figure shares (`arch=mlp`): said once, in the figure's title,
+    /// and left out of the panels' titles.
+    pub shared: Vec<String>,
     pub rows: usize,
     pub cols: usize,
-    /// `(row, col, panel title, index of the trial in the input)`.
+    /// `(row, col, panel title, index of the trial in the input)`: the title names the axes
+    /// whose values differ between the figure's panels.
     pub panels: Vec<(usize, usize, String, usize)>,
 }
 
@@ -82,26 +86,40 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
                         .is_none_or(|k| params[i].get(FIGURE_AXIS) == Some(k))
                 })
                 .collect();
+            // An axis with one value among the figure's trials (and held by all of them) is
+            // the figure's, not a panel's.
+            let (shared, varying): (Vec<&str>, Vec<&str>) = others.iter().partition(|a| {
+                let values: Vec<Option<&Value>> =
+                    members.iter().map(|&i| params[i].get(**a)).collect();
+                members.len() > 1 && values.iter().all(|v| v.is_some() && *v == values[0])
+            });
+            let shared: Vec<String> = shared
+                .iter()
+                .filter_map(|a| {
+                    let i = *members.first()?;
+                    params[i].get(*a).map(|v| format!("{a}={}", value_text(v)))
+                })
+                .collect();
             let title = |i: usize| {
-                others
+                varying
                     .iter()
                     .filter_map(|a| params[i].get(*a).map(|v| format!("{a}={}", value_text(v))))
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            let (rows, cols, panels) = if others.len() == 2 {
-                let row_values = distinct(params, others[0]);
-                let col_values = distinct(params, others[1]);
+            let (rows, cols, panels) = if varying.len() == 2 {
+                let row_values = distinct(params, varying[0]);
+                let col_values = distinct(params, varying[1]);
                 let panels = members
                     .iter()
                     .map(|&i| {
                         let r = row_values
                             .iter()
-                            .position(|v| params[i].get(others[0]) == Some(v))
+                            .position(|v| params[i].get(varying[0]) == Some(v))
                             .unwrap_or(0);
                         let c = col_values
                             .iter()
-                            .position(|v| params[i].get(others[1]) == Some(v))
+                            .position(|v| params[i].get(varying[1]) == Some(v))
                             .unwrap_or(0);
                         (r, c, title(i), i)
                     })
@@ -110,7 +128,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
             } else {
                 let mut sorted = members.clone();
                 sorted.sort_by(|&a, &b| {
-                    others
+                    varying
                         .iter()
                         .map(|k| {
                             compare(
@@ -123,7 +141,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
                 });
                 let n = sorted.len().max(1);
                 // One axis: learning rate down the rows, anything else across; more: a square.
-                let cols = match others.as_slice() {
+                let cols = match varying.as_slice() {
                     ["lr"] => 1,
                     [_] => n,
                     _ => (n as f64).sqrt().ceil() as usize,
@@ -138,6 +156,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
             };
             Figure {
                 key: key.as_ref().map(value_text),
+                shared,
                 rows,
                 cols,
                 panels,
@@ -216,6 +235,40 @@ mod tests {
         assert_eq!(
             (figures[0].rows, figures[0].cols, figures[0].panels.len()),
             (3, 3, 8)
+        );
+    }
+
+    #[test]
+    fn an_axis_every_panel_shares_goes_to_the_figure_title() {
+        // arch is mlp for every sgd trial and resnet for every adam one.
+        let all: Vec<Params> = (0..8)
+            .map(|k| {
+                let (opt, arch) = if k < 4 {
+                    ("sgd", "mlp")
+                } else {
+                    ("adam", "resnet")
+                };
+                params(&format!(
+                    r#"{{"lr":{},"neurons":{},"arch":"{arch}","optimizer":"{opt}"}}"#,
+                    k % 2,
+                    k / 2 % 2
+                ))
+            })
+            .collect();
+        let figures = lay_out(&all);
+        assert_eq!(figures[0].key.as_deref(), Some("adam"));
+        assert_eq!(figures[0].shared, ["arch=resnet"]);
+        assert_eq!(figures[1].shared, ["arch=mlp"]);
+        assert_eq!((figures[0].rows, figures[0].cols), (2, 2));
+        let titles: Vec<&str> = figures[1].panels.iter().map(|p| p.2.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "lr=0 neurons=0",
+                "lr=1 neurons=0",
+                "lr=0 neurons=1",
+                "lr=1 neurons=1"
+            ]
         );
     }
 }

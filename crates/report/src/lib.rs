@@ -85,11 +85,14 @@ pub async fn write_report(
         .collect();
     for figure in lay_out(&params) {
         let suffix = figure.key.clone().unwrap_or_else(|| "all".into());
-        let heading = figure
+        let mut heading = figure
             .key
             .as_ref()
             .map(|k| format!("Performance with optimizer: {k}"))
             .unwrap_or_else(|| format!("Performance of sweep {name}"));
+        if !figure.shared.is_empty() {
+            heading = format!("{heading}, {}", figure.shared.join(" "));
+        }
         for (metric, prefix, what) in [
             (Metric::Loss, "loss", "loss"),
             (Metric::ValF1, "f1", "validation macro F1"),

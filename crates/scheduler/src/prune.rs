@@ -26,6 +26,35 @@ pub fn first_until(prune: &Prune, epochs: u32) -> Option<i64> {
     (rungs.len() > 1).then(|| rungs[0] as i64)
 }
 
+/// How successive halving over `rungs` with reduction factor `eta` spends a sweep of
+/// `trials` trials: each rung's epoch and how many trials train to it (all to the first,
+/// the top ⌊n/η⌋ of a rung's n, at least one, to the next), as [`halving`] decides.
+pub fn halving_plan(rungs: &[u32], eta: u32, trials: usize) -> Vec<(u32, usize)> {
+    let mut racing = trials;
+    rungs
+        .iter()
+        .enumerate()
+        .map(|(k, &rung)| {
+            if k > 0 {
+                racing = (racing / eta.max(1) as usize).max(1).min(racing);
+            }
+            (rung, racing)
+        })
+        .collect()
+}
+
+/// The epochs a [`halving_plan`] trains: each rung's trials over the epochs since the last.
+pub fn planned_epochs(plan: &[(u32, usize)]) -> usize {
+    let mut last = 0;
+    plan.iter()
+        .map(|&(rung, trials)| {
+            let epochs = (rung - last) as usize * trials;
+            last = rung;
+            epochs
+        })
+        .sum()
+}
+
 /// The decisions the records call for now (halving), or about `trial` after `epoch`
 /// (median), in a sweep of `epochs` epochs.
 pub fn decide(
@@ -253,6 +282,23 @@ mod tests {
     }
 
     use TrialStatus::{Failed, Paused, Running, Stopped};
+
+    #[test]
+    fn a_halving_plan_keeps_a_third_per_rung_and_counts_its_epochs() {
+        let plan = halving_plan(&[2, 6], 3, 9);
+        assert_eq!(plan, [(2, 9), (6, 3)]);
+        assert_eq!(
+            planned_epochs(&plan),
+            9 * 2 + 3 * 4,
+            "as the halving test trains"
+        );
+        let seed = halving_plan(&[2, 6, 18, 20], 3, 27);
+        assert_eq!(seed, [(2, 27), (6, 9), (18, 3), (20, 1)]);
+        assert_eq!(planned_epochs(&seed), 128, "the README's seed grid");
+        assert_eq!(halving_plan(&[1, 3, 9], 3, 2), [(1, 2), (3, 1), (9, 1)]);
+        assert_eq!(halving_plan(&[1, 3], 3, 0), [(1, 0), (3, 0)]);
+        assert_eq!(halving_plan(&[5], 3, 4), [(5, 4)]);
+    }
 
     #[test]
     fn a_rung_is_decided_once_every_trial_reached_it() {

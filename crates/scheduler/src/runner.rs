@@ -83,10 +83,13 @@ pub struct RunOptions {
 /// What a run tells its display as it goes.
 #[derive(Debug, Clone)]
 pub enum Update {
-    /// The sweep is recorded: `total` trials, `to_run` of them not done, on these slots.
+    /// The sweep is recorded: `total` trials, so many of each status (those it has, in
+    /// [`TrialStatus::ALL`]'s order), `to_run` of them not ended (paused ones included: their
+    /// rung's decision may send them on), on these slots.
     Planned {
         sweep: String,
         total: usize,
+        counts: Vec<(TrialStatus, usize)>,
         to_run: usize,
         slots: Vec<Slot>,
     },
@@ -339,9 +342,15 @@ async fn run_trials(
             plan_slots(&devices, per_device, options.gpus, cores)
         }
     };
+    let counts = TrialStatus::ALL
+        .into_iter()
+        .map(|s| (s, rows.iter().filter(|t| t.status == s).count()))
+        .filter(|&(_, n)| n > 0)
+        .collect();
     let _ = updates.send(Update::Planned {
         sweep: file.name.clone(),
         total: rows.len(),
+        counts,
         to_run,
         slots: slots.clone(),
     });

@@ -835,24 +835,37 @@ impl TrialRow {
 }
 
 /// Orders trials best first: finished trials by their objective (in its direction), then
-/// the others in grid order.
+/// the others in grid order. What `sweep best` and `predict` pick from: a finished trial.
 pub fn rank_best_first(trials: &mut [TrialRow]) {
+    rank_by_score(trials, |t| {
+        (t.status == TrialStatus::Done)
+            .then_some(t.objective)
+            .flatten()
+    });
+}
+
+/// Orders trials best first by `score` (in the objective's direction, ties in grid order),
+/// then those without a finite score in grid order. `sweep show` and `ls` score a trial that
+/// pruning paused or stopped by its best epoch so far, as the report page does.
+pub fn rank_by_score(trials: &mut [TrialRow], score: impl Fn(&TrialRow) -> Option<f64>) {
     let minimise = trials.first().is_some_and(TrialRow::minimises);
-    let unranked = |t: &TrialRow| t.status != TrialStatus::Done || t.objective.is_none();
-    trials.sort_by(|a, b| match (unranked(a), unranked(b)) {
-        (false, false) => {
-            let (x, y) = (
-                a.objective.unwrap_or(f64::NAN),
-                b.objective.unwrap_or(f64::NAN),
-            );
+    let scores: std::collections::HashMap<i64, f64> = trials
+        .iter()
+        .filter_map(|t| Some((t.id, score(t).filter(|v| v.is_finite())?)))
+        .collect();
+    trials.sort_by(|a, b| match (scores.get(&a.id), scores.get(&b.id)) {
+        (Some(x), Some(y)) => {
             let order = if minimise {
-                x.total_cmp(&y)
+                x.total_cmp(y)
             } else {
-                y.total_cmp(&x)
+                y.total_cmp(x)
             };
             order.then(a.grid_index.cmp(&b.grid_index))
         }
-        (x, y) => x.cmp(&y).then(a.grid_index.cmp(&b.grid_index)),
+        (x, y) => y
+            .is_some()
+            .cmp(&x.is_some())
+            .then(a.grid_index.cmp(&b.grid_index)),
     });
 }
 
@@ -1127,10 +1140,19 @@ pub async fn query(pool: &SqlitePool, sql: &str) -> Result<(Vec<String>, Vec<Vec
             StoreError::Sql(e)
         }
     })?;
-    let columns = rows
-        .first()
-        .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
-        .unwrap_or_default();
+    let columns = match rows.first() {
+        Some(row) => row.columns().iter().map(|c| c.name().to_string()).collect(),
+        // No row to read the names from: the prepared statement has them.
+        None => {
+            use sqlx::{Executor, Statement};
+            let statement = (&mut *conn).prepare(sql).await?;
+            statement
+                .columns()
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect()
+        }
+    };
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut cells = Vec::with_capacity(row.len());
@@ -1769,5 +1791,66 @@ mod tests {
             assert_eq!(count, 8, "round {round}");
             ro.close().await;
         }
+    }
+
+    #[sqlx::test]
+    async fn a_query_without_rows_still_names_its_columns(pool: SqlitePool) {
+        record_sweep(&pool, "s", "s.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let (columns, rows) = query(&pool, "SELECT number, params AS p FROM trials WHERE 0")
+            .await
+            .unwrap();
+        assert_eq!(columns, ["number", "p"]);
+        assert!(rows.is_empty());
+    }
+
+    #[test]
+    fn trials_rank_by_score_whatever_their_status() {
+        let row = |id: i64, status: TrialStatus, objective: Option<f64>| TrialRow {
+            id,
+            number: id,
+            grid_index: id - 1,
+            params: "{}".into(),
+            config: "{}".into(),
+            config_hash: format!("h{id}"),
+            status,
+            until_epoch: None,
+            device: None,
+            attempts: 1,
+            error: None,
+            best_epoch: None,
+            objective,
+            checkpoint: None,
+            slurm_job: None,
+        };
+        // Stopped and paused trials carry no objective of their own: the score is given.
+        let so_far = [(1, 0.52), (2, 0.19), (4, 0.82), (5, 0.52)];
+        let mut trials = vec![
+            row(1, TrialStatus::Stopped, None),
+            row(2, TrialStatus::Stopped, None),
+            row(3, TrialStatus::Done, Some(0.70)),
+            row(4, TrialStatus::Paused, None),
+            row(5, TrialStatus::Stopped, None),
+            row(6, TrialStatus::Failed, None),
+        ];
+        let score = |t: &TrialRow| {
+            t.objective
+                .or_else(|| so_far.iter().find(|(id, _)| *id == t.id).map(|s| s.1))
+        };
+        rank_by_score(&mut trials, score);
+        let order: Vec<i64> = trials.iter().map(|t| t.number).collect();
+        assert_eq!(
+            order,
+            [4, 3, 1, 5, 2, 6],
+            "ties in grid order, unscored last"
+        );
+        rank_best_first(&mut trials);
+        let order: Vec<i64> = trials.iter().map(|t| t.number).collect();
+        assert_eq!(
+            order,
+            [3, 1, 2, 4, 5, 6],
+            "a finished trial first, then grid order"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! Regenerating the fixtures (by hand; CI only reads them):
 //!
 //! ```text
-//! SWEEP_STEP_FIXTURE_EXPORT=/tmp/step cargo test --release -p sweep-model -- fidelity
+//! SWEEP_STEP_FIXTURE_EXPORT=/tmp/step cargo test --release --workspace --lib -- fidelity
 //! /tmp/torch-venv/bin/python scripts/step_reference.py /tmp/step crates/model/tests/fixtures
 //! ```
 //!
