@@ -47,6 +47,30 @@ pub fn synthetic_data(dir: &Path, train: usize, val: usize, test: usize) {
     assert!(out.status.success(), "{}", text(&out).1);
 }
 
+/// A one-trial sweep named `name` (as written in TOML, escapes and all): a one-epoch MLP on
+/// a tiny synthetic set, on the CPU, with `rest` appended from line 17 on (`[grid]`, …).
+pub fn tiny_sweep_file(name: &str, rest: &str) -> String {
+    format!(
+        r#"name = "{name}"
+
+[data]
+synthetic = {{ classes = 2, size = 8, train = 8, val = 4, test = 2, seed = 1 }}
+
+[model]
+arch = "mlp"
+neurons = 4
+hidden = [4]
+
+[train]
+epochs = 1
+batch_size = 4
+
+[run]
+devices = "cpu"
+{rest}"#
+    )
+}
+
 /// Starts `sweep run FILE --db sweep.db` in `dir` (stderr piped, for its end).
 pub fn spawn_run(dir: &Path, file: &str) -> std::process::Child {
     Command::new(sweep_bin())

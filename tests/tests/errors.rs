@@ -6,30 +6,10 @@ use std::path::Path;
 
 use sweep_tests::{sweep, synthetic_data, text};
 
-/// A one-trial sweep on a tiny synthetic set, with `grid` as its `[grid]` section.
+/// A one-trial sweep on a tiny synthetic set, with `grid` as its `[grid]` section (from line
+/// 17).
 fn sweep_file(name: &str, grid: &str) -> String {
-    format!(
-        r#"name = "{name}"
-
-[data]
-synthetic = {{ classes = 2, size = 8, train = 8, val = 4, test = 2, seed = 1 }}
-
-[model]
-arch = "mlp"
-neurons = 4
-hidden = [4]
-
-[train]
-epochs = 1
-batch_size = 4
-
-[grid]
-{grid}
-
-[run]
-devices = "cpu"
-"#
-    )
+    sweep_tests::tiny_sweep_file(name, &format!("[grid]\n{grid}\n"))
 }
 
 /// Runs `sweep run FILE` on `text` written to `dir/file`; returns the exit code and stderr.
@@ -60,7 +40,7 @@ fn a_bad_grid_value_names_the_grid_key_the_value_and_the_choices() {
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(
         stderr.trim_end(),
-        "error: bad.toml:16: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \
+        "error: bad.toml:18: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \
          not \"rmsprob\" (did you mean \"rmsprop\"?)"
     );
 
@@ -72,7 +52,7 @@ fn a_bad_grid_value_names_the_grid_key_the_value_and_the_choices() {
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(
         stderr.trim_end(),
-        "error: bad.toml:17: `grid.neurons` must be an integer, not \"x\"",
+        "error: bad.toml:19: `grid.neurons` must be an integer, not \"x\"",
         "the value's own line"
     );
     assert!(

@@ -8,31 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sweep_tests::{sweep, sweep_bin, synthetic_data, text};
-
-/// A one-trial sweep on a tiny synthetic set, named `name` as written in TOML (escapes and
-/// all), with `rest` appended.
-fn sweep_file(name: &str, rest: &str) -> String {
-    format!(
-        r#"name = "{name}"
-
-[data]
-synthetic = {{ classes = 2, size = 8, train = 8, val = 4, test = 2, seed = 1 }}
-
-[model]
-arch = "mlp"
-neurons = 4
-hidden = [4]
-
-[train]
-epochs = 1
-batch_size = 4
-
-[run]
-devices = "cpu"
-{rest}"#
-    )
-}
+use sweep_tests::{sweep, sweep_bin, synthetic_data, text, tiny_sweep_file as sweep_file};
 
 /// Every path under `dir`, relative to it, sorted.
 fn tree(dir: &Path) -> Vec<String> {

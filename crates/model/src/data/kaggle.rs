@@ -119,41 +119,30 @@ impl Layout {
             .filter_map(|r| r.label)
             .max()
             .unwrap_or(0) as usize;
-        if let Some((csv, row)) = [(&self.train.csv, &train_rows), (&self.val.csv, &val_rows)]
-            .into_iter()
-            .find_map(|(csv, rows)| {
+        // The first label at or above `bound`, as the error that names its CSV and line.
+        let labelled = [(&self.train.csv, &train_rows), (&self.val.csv, &val_rows)];
+        let out_of_range = |bound: usize, classes: &str| {
+            labelled.iter().find_map(|(csv, rows)| {
                 let row = rows
                     .iter()
-                    .find(|r| r.label.is_some_and(|l| l as usize >= MAX_CLASSES));
-                row.map(|row| (csv, row))
-            })
-        {
-            return Err(DataError::Csv {
-                path: csv.clone(),
-                line: row.line,
-                message: format!(
-                    "label {} is out of range: a data set has at most {MAX_CLASSES} classes (0–{})",
-                    row.label.unwrap_or(0),
-                    MAX_CLASSES - 1
-                ),
-            });
-        }
-        let classes = classes.unwrap_or(max_label + 1);
-        for (csv, rows) in [(&self.train.csv, &train_rows), (&self.val.csv, &val_rows)] {
-            if let Some(row) = rows
-                .iter()
-                .find(|r| r.label.is_some_and(|l| l as usize >= classes))
-            {
-                return Err(DataError::Csv {
-                    path: csv.clone(),
+                    .find(|r| r.label.is_some_and(|l| l as usize >= bound))?;
+                Some(DataError::Csv {
+                    path: csv.to_path_buf(),
                     line: row.line,
                     message: format!(
-                        "label {} is out of range: the data set has {classes} classes (0–{})",
+                        "label {} is out of range: {classes} {bound} classes (0–{})",
                         row.label.unwrap_or(0),
-                        classes - 1
+                        bound - 1
                     ),
-                });
-            }
+                })
+            })
+        };
+        if let Some(error) = out_of_range(MAX_CLASSES, "a data set has at most") {
+            return Err(error);
+        }
+        let classes = classes.unwrap_or(max_label + 1);
+        if let Some(error) = out_of_range(classes, "the data set has") {
+            return Err(error);
         }
         let first = train_rows.first().ok_or_else(|| DataError::Invalid {
             path: self.train.csv.clone(),
