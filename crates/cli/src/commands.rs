@@ -146,6 +146,10 @@ fn train(args: TrainArgs) -> Result<i32> {
             "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>7.4}  {:>6.4}  {:>7.1}",
             m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.val_f1, m.seconds
         ),
+        TrialEvent::Started {
+            recovered: Some(recovery),
+            ..
+        } => eprintln!("{}: {recovery}", args.out.display()),
         TrialEvent::Started { history, .. } if !args.json && !history.is_empty() => println!(
             "resuming after epoch {} from {}",
             history.len(),

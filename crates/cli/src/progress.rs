@@ -197,6 +197,15 @@ impl Display {
             return;
         };
         let line = match event {
+            TrialEvent::Started {
+                history,
+                recovered: Some(recovery),
+                ..
+            } => {
+                run.epoch = history.len() as u32;
+                run.last_f1 = history.last().map(|m| m.val_f1);
+                Some(format!("{}: {recovery}", run.label))
+            }
             TrialEvent::Started { history, .. } if !history.is_empty() => {
                 let resumed_epochs = history.len();
                 run.epoch = resumed_epochs as u32;

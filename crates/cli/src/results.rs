@@ -189,6 +189,8 @@ pub fn show(args: SweepArgs) -> Result<i32> {
         // on Slurm.
         let pruned = trials.iter().any(|t| t.until_epoch.is_some()) || !decisions.is_empty();
         let on_slurm = trials.iter().any(|t| t.slurm_job.is_some());
+        // The note column only where some trial has one (it got past a damaged checkpoint).
+        let noted = trials.iter().any(|t| t.note.is_some());
         let states = slurm_states(&trials);
         let rows: Vec<Vec<String>> = trials
             .iter()
@@ -212,6 +214,9 @@ pub fn show(args: SweepArgs) -> Result<i32> {
                 if on_slurm {
                     row.push(slurm_cell(t, &states));
                 }
+                if noted {
+                    row.push(t.note.clone().unwrap_or_else(|| "-".into()));
+                }
                 row
             })
             .collect();
@@ -231,6 +236,9 @@ pub fn show(args: SweepArgs) -> Result<i32> {
         }
         if on_slurm {
             columns.push("slurm");
+        }
+        if noted {
+            columns.push("note");
         }
         let columns: Vec<String> = columns.into_iter().map(String::from).collect();
         print_table(&columns, &rows);

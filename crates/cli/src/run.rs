@@ -1,7 +1,7 @@
 //! `sweep run` and the hidden `sweep trial` that it starts for each trial.
 
 use std::io::Write;
-use sweep_model::DeviceName;
+use sweep_model::{DeviceName, TrialEvent};
 use sweep_store::TrialStatus;
 
 use anyhow::{Context, Result};
@@ -316,6 +316,13 @@ pub fn trial(args: TrialArgs) -> Result<i32> {
         &args.cache,
         args.until,
         &mut |event| {
+            if let TrialEvent::Started {
+                recovered: Some(recovery),
+                ..
+            } = &event
+            {
+                eprintln!("{}: {recovery}", args.dir.display());
+            }
             if let Some(file) = &mut events {
                 if let Err(e) = file.write(&event) {
                     eprintln!(

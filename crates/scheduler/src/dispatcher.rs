@@ -67,6 +67,14 @@ pub enum Action {
         trial: TrialId,
         epochs: Vec<EpochRow>,
     },
+    /// `trial` started from a checkpoint that holds `epochs` (none: from scratch): store
+    /// them in place of what was stored, forget every later epoch (the run trains them again,
+    /// perhaps to other values) and keep `note`, when given, on the trial.
+    Rewind {
+        trial: TrialId,
+        epochs: Vec<EpochRow>,
+        note: Option<String>,
+    },
     /// Store how `trial` ended.
     End { trial: TrialId, ending: Ending },
     /// Stop a running trial.
@@ -280,35 +288,45 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
                 }),
                 _ => None,
             };
-            let epochs = match &event {
-                TrialEvent::Epoch(m) => vec![epoch_row(m)],
+            let store = match &event {
+                TrialEvent::Epoch(m) => Some(Action::Record {
+                    trial,
+                    epochs: vec![epoch_row(m)],
+                }),
                 // A resumed trial's checkpoint may hold epochs whose events never reached the
-                // database (the runner died after the checkpoint was written): record them all.
-                TrialEvent::Started { history, .. } => {
+                // database (the runner died after the checkpoint was written): record them
+                // all. It may also hold fewer than the database (it fell back to an older
+                // checkpoint, or started again, past a damaged one): those go.
+                TrialEvent::Started {
+                    history, recovered, ..
+                } => {
                     // A requeued job starts again after it was interrupted.
                     report.interrupted = false;
-                    history.iter().map(epoch_row).collect()
+                    Some(Action::Rewind {
+                        trial,
+                        epochs: history.iter().map(epoch_row).collect(),
+                        note: recovered.as_ref().map(ToString::to_string),
+                    })
                 }
                 TrialEvent::Finished { .. } => {
                     report.finished = Some(event);
-                    Vec::new()
+                    None
                 }
                 TrialEvent::Failed { reason } => {
                     report.failed = Some(reason.clone());
-                    Vec::new()
+                    None
                 }
                 TrialEvent::Interrupted { .. } => {
                     report.interrupted = true;
-                    Vec::new()
+                    None
                 }
                 TrialEvent::Paused { .. } => {
                     report.paused = true;
-                    Vec::new()
+                    None
                 }
-                TrialEvent::Batch { .. } | TrialEvent::Checkpoint { .. } => Vec::new(),
+                TrialEvent::Batch { .. } | TrialEvent::Checkpoint { .. } => None,
             };
-            let record = (!epochs.is_empty()).then_some(Action::Record { trial, epochs });
-            record.into_iter().chain(judge).collect()
+            store.into_iter().chain(judge).collect()
         }
         Event::Ended { trial, exit } => {
             let (max_retries, stopping) = (state.max_retries, state.stopping > 0);
@@ -411,6 +429,7 @@ pub fn decide_ending(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sweep_model::train::{Damaged, Recovery};
     use sweep_model::Confusion;
 
     fn claimed(id: i64, attempts: i64) -> ClaimedTrial {
@@ -646,12 +665,14 @@ mod tests {
         let started = TrialEvent::Started {
             device: "cpu".into(),
             history: (1..=3).map(metrics).collect(),
+            recovered: None,
         };
         assert_eq!(
             reported(&mut state, 4, started),
-            [Action::Record {
+            [Action::Rewind {
                 trial: TrialId(4),
-                epochs: (1..=3).map(|e| epoch_row(&metrics(e))).collect()
+                epochs: (1..=3).map(|e| epoch_row(&metrics(e))).collect(),
+                note: None,
             }]
         );
         reported(&mut state, 4, TrialEvent::Epoch(metrics(4)));
@@ -734,6 +755,7 @@ mod tests {
         let started = TrialEvent::Started {
             device: "cpu".into(),
             history: vec![metrics(1)],
+            recovered: None,
         };
         reported(&mut state, 1, started);
         reported(&mut state, 1, finished());
@@ -806,5 +828,65 @@ mod tests {
         );
         assert!(state.finished());
         assert_eq!(handle(&mut state, Event::Tick), [Action::Heartbeat]);
+    }
+
+    #[test]
+    fn a_trial_past_a_damaged_checkpoint_rewinds_its_epochs_and_keeps_a_note() {
+        let mut state = State::new(1, 0, Pruning::Off);
+        handle(&mut state, Event::Begin);
+        claim(&mut state, 0, Some(claimed(3, 2)));
+        // The database has epochs 1 to 4; the last checkpoint was truncated, and the one
+        // before it holds epochs 1 and 2.
+        let recovery = Recovery {
+            damaged: vec![Damaged {
+                file: "last.safetensors".into(),
+                problem: "not a sweep checkpoint: invalid header length".into(),
+            }],
+            resumed_from: Some("previous.safetensors".into()),
+            epochs: 2,
+        };
+        let started = TrialEvent::Started {
+            device: "cpu".into(),
+            history: (1..=2).map(metrics).collect(),
+            recovered: Some(recovery),
+        };
+        assert_eq!(
+            reported(&mut state, 3, started),
+            [Action::Rewind {
+                trial: TrialId(3),
+                epochs: (1..=2).map(|e| epoch_row(&metrics(e))).collect(),
+                note: Some(
+                    "last.safetensors did not load (not a sweep checkpoint: invalid header \
+                     length); resumed from previous.safetensors after epoch 2"
+                        .into()
+                ),
+            }],
+            "the checkpoint's epochs replace the stored ones, and the note says why"
+        );
+        // Nothing loaded: a start from scratch forgets every stored epoch.
+        let restarted = TrialEvent::Started {
+            device: "cpu".into(),
+            history: Vec::new(),
+            recovered: Some(Recovery {
+                damaged: Vec::new(),
+                resumed_from: None,
+                epochs: 0,
+            }),
+        };
+        assert_eq!(
+            reported(&mut state, 3, restarted),
+            [Action::Rewind {
+                trial: TrialId(3),
+                epochs: Vec::new(),
+                note: Some("started again from epoch 1".into()),
+            }]
+        );
+        assert_eq!(
+            reported(&mut state, 3, TrialEvent::Epoch(metrics(1))),
+            [Action::Record {
+                trial: TrialId(3),
+                epochs: vec![epoch_row(&metrics(1))]
+            }]
+        );
     }
 }

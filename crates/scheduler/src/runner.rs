@@ -550,6 +550,13 @@ impl Run<'_> {
             Action::Record { trial, epochs } => {
                 store::record_epochs(self.pool, trial, &epochs).await?;
             }
+            Action::Rewind {
+                trial,
+                epochs,
+                note,
+            } => {
+                store::rewind_trial(self.pool, trial, &epochs, note.as_deref()).await?;
+            }
             Action::End { trial, ending } => {
                 let result = store::end_trial(self.pool, trial, &ending).await;
                 let seconds = self

@@ -608,10 +608,65 @@ pub async fn record_epoch(pool: &SqlitePool, trial: TrialId, row: &EpochRow) -> 
     record_epochs(pool, trial, std::slice::from_ref(row)).await
 }
 
-/// Records several epochs of a trial in one transaction (a resumed trial's history from its
-/// checkpoint), each replacing what the database had for that epoch.
+/// Records several epochs of a trial in one transaction, each replacing what the database
+/// had for that epoch.
 pub async fn record_epochs(pool: &SqlitePool, trial: TrialId, rows: &[EpochRow]) -> Result<()> {
     let mut tx = pool.begin().await?;
+    insert_epochs(&mut tx, trial, rows).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records that a trial started from a checkpoint holding the epochs `rows` (none: from
+/// scratch), in one transaction: they replace what the database had for them, every later
+/// epoch is deleted (the run trains it again, perhaps to other values), a best epoch among
+/// those is forgotten with its confusion matrix, and `note` (how the trial got past damaged
+/// checkpoints), when given, is kept on the trial.
+pub async fn rewind_trial(
+    pool: &SqlitePool,
+    trial: TrialId,
+    rows: &[EpochRow],
+    note: Option<&str>,
+) -> Result<()> {
+    let kept = rows.iter().map(|r| r.epoch).max().unwrap_or(0);
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM epochs WHERE trial_id = ?1 AND epoch > ?2")
+        .bind(trial.0)
+        .bind(kept)
+        .execute(&mut *tx)
+        .await?;
+    insert_epochs(&mut tx, trial, rows).await?;
+    let forgotten = sqlx::query(
+        "UPDATE trials SET best_epoch = NULL, objective = NULL, checkpoint = NULL
+         WHERE id = ?1 AND best_epoch > ?2",
+    )
+    .bind(trial.0)
+    .bind(kept)
+    .execute(&mut *tx)
+    .await?;
+    if forgotten.rows_affected() > 0 {
+        sqlx::query("DELETE FROM confusion WHERE trial_id = ?1")
+            .bind(trial.0)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(note) = note {
+        sqlx::query("UPDATE trials SET note = ?2 WHERE id = ?1")
+            .bind(trial.0)
+            .bind(note)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts or replaces epochs of a trial within a transaction.
+async fn insert_epochs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    trial: TrialId,
+    rows: &[EpochRow],
+) -> Result<()> {
     for row in rows {
         sqlx::query(
             "INSERT OR REPLACE INTO epochs
@@ -627,10 +682,9 @@ pub async fn record_epochs(pool: &SqlitePool, trial: TrialId, rows: &[EpochRow])
         .bind(row.val_f1)
         .bind(row.lr)
         .bind(row.seconds)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -813,6 +867,9 @@ pub struct TrialRow {
     pub checkpoint: Option<String>,
     /// The Slurm job (`123_4`) of its current or last Slurm attempt.
     pub slurm_job: Option<String>,
+    /// What happened to it that a user should know: how it last got past damaged
+    /// checkpoints (resumed from an older one, or started again from epoch 1).
+    pub note: Option<String>,
 }
 
 impl TrialRow {
@@ -873,7 +930,7 @@ pub fn rank_by_score(trials: &mut [TrialRow], score: impl Fn(&TrialRow) -> Optio
 pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> {
     Ok(sqlx::query_as(
         "SELECT id, number, grid_index, params, config, config_hash, status, until_epoch, device,
-                attempts, error, best_epoch, objective, checkpoint, slurm_job
+                attempts, error, best_epoch, objective, checkpoint, slurm_job, note
          FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
     )
     .bind(sweep.0)
@@ -1698,6 +1755,81 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(cells, [(0, 0, 2), (1, 0, 1), (1, 1, 3)]);
+    }
+
+    #[sqlx::test]
+    async fn a_rewound_trial_keeps_only_its_checkpoints_epochs_and_forgets_a_lost_best(
+        pool: SqlitePool,
+    ) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(2))
+            .await
+            .unwrap();
+        let a = claim_trial(&pool, sweep, "r", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = claim_trial(&pool, sweep, "r", "cpu", STALE)
+            .await
+            .unwrap()
+            .unwrap();
+        let four: Vec<EpochRow> = (1..=4).map(|n| epoch(n, 0.1 * n as f64)).collect();
+        record_epochs(&pool, a.id, &four).await.unwrap();
+        record_epochs(&pool, b.id, &four).await.unwrap();
+        // A best epoch 4 and its confusion matrix, as a finished trial has them.
+        sqlx::query(
+            "UPDATE trials SET best_epoch = 4, objective = 0.4, checkpoint = 'b' WHERE id = ?1",
+        )
+        .bind(a.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO confusion VALUES (?1, 0, 0, 5)")
+            .bind(a.id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        // Its checkpoint holds epochs 1 and 2, the second with other values than stored.
+        let resumed = [epoch(1, 0.1), epoch(2, 0.9)];
+        let note = "last.safetensors did not load (the checksum does not match); resumed from previous.safetensors after epoch 2";
+        rewind_trial(&pool, a.id, &resumed, Some(note))
+            .await
+            .unwrap();
+        assert_eq!(epochs(&pool, a.id).await.unwrap(), resumed);
+        assert_eq!(
+            epochs(&pool, b.id).await.unwrap(),
+            four,
+            "other trials are untouched"
+        );
+        let rows = trials(&pool, sweep).await.unwrap();
+        assert_eq!(
+            (
+                rows[0].best_epoch,
+                rows[0].objective,
+                rows[0].checkpoint.as_deref()
+            ),
+            (None, None, None),
+            "the best epoch is gone"
+        );
+        assert_eq!(rows[0].note.as_deref(), Some(note));
+        assert_eq!(rows[1].note, None);
+        assert!(confusion(&pool, a.id).await.unwrap().is_empty());
+
+        // A best epoch the checkpoint holds stays; a rewind without a note keeps the last.
+        sqlx::query("UPDATE trials SET best_epoch = 1, objective = 0.1 WHERE id = ?1")
+            .bind(b.id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        rewind_trial(&pool, b.id, &four[..2], None).await.unwrap();
+        rewind_trial(&pool, a.id, &[], None).await.unwrap();
+        let rows = trials(&pool, sweep).await.unwrap();
+        assert_eq!(rows[1].best_epoch, Some(1));
+        assert_eq!(epochs(&pool, b.id).await.unwrap(), four[..2]);
+        assert!(
+            epochs(&pool, a.id).await.unwrap().is_empty(),
+            "a start from scratch"
+        );
+        assert_eq!(rows[0].note.as_deref(), Some(note));
     }
 
     #[tokio::test]

@@ -72,13 +72,21 @@ pub fn train(
 ) -> Result<Outcome, TrainError> {
     let mut run = Run::new(trial)?;
     let checkpointer = Checkpointer::new(trial);
-    let mut state = match checkpointer.resume(&run.vars, &mut run.optimizer, trial.device)? {
+    let resumed = checkpointer.resume(&run.vars, &mut run.optimizer, trial.device)?;
+    let mut state = match resumed.state {
         Some(state) => state,
-        None => checkpointer.fresh(Normalization::measure(&trial.dataset.train)),
+        None => {
+            if resumed.recovery.is_some() {
+                // A damaged checkpoint may have been half loaded before it was refused.
+                run = Run::new(trial)?;
+            }
+            checkpointer.fresh(Normalization::measure(&trial.dataset.train))
+        }
     };
     on_event(TrialEvent::Started {
         device: device_label(trial.device),
         history: state.history.clone(),
+        recovered: resumed.recovery,
     });
     for epoch in state.history.len() as u32 + 1..=trial.train.epochs {
         let started = Instant::now();
@@ -94,7 +102,7 @@ pub fn train(
         on_event(TrialEvent::Epoch(metrics));
         on_event(TrialEvent::Checkpoint {
             epoch,
-            path: checkpointer.last_path().to_path_buf(),
+            path: checkpointer.last_path(),
             best: is_best,
         });
     }
@@ -549,7 +557,12 @@ mod tests {
                 dir: b.path(),
             };
             let resumed = train(&trial, &AtomicBool::new(false), &mut |p| events.push(p)).unwrap();
-            let TrialEvent::Started { device, history } = &events[0] else {
+            let TrialEvent::Started {
+                device,
+                history,
+                recovered: None,
+            } = &events[0]
+            else {
                 panic!(
                     "a resumed run reports its checkpoint first: {:?}",
                     events[0]

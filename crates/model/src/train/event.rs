@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::train::checkpoint::Recovery;
 use crate::train::metrics::{Confusion, EpochMetrics};
 
 /// What a trial process reports, one JSON object per line.
@@ -13,10 +14,16 @@ pub enum TrialEvent {
     /// Training started on `device`. A resumed trial sends the epochs its checkpoint holds
     /// (done by earlier runs): the scheduler records them again, so that no epoch of a
     /// checkpoint is missing from the database whichever process died when.
+    ///
+    /// `recovered` tells how it got past checkpoints that did not load (damaged: it resumed
+    /// from an older one, or started again from epoch 1, and `history` is what it resumed
+    /// from). Whatever the database holds beyond `history` is trained again.
     Started {
         device: String,
         #[serde(default)]
         history: Vec<EpochMetrics>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered: Option<Recovery>,
     },
     /// A training batch finished.
     Batch {
@@ -88,6 +95,19 @@ mod tests {
             TrialEvent::Started {
                 device: "cuda:1".into(),
                 history: vec![metrics.clone()],
+                recovered: None,
+            },
+            TrialEvent::Started {
+                device: "cpu".into(),
+                history: Vec::new(),
+                recovered: Some(Recovery {
+                    damaged: vec![crate::train::checkpoint::Damaged {
+                        file: "last.safetensors".into(),
+                        problem: "the checksum does not match".into(),
+                    }],
+                    resumed_from: None,
+                    epochs: 0,
+                }),
             },
             TrialEvent::Batch {
                 epoch: 1,

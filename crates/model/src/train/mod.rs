@@ -15,7 +15,7 @@ pub mod metrics;
 pub mod optim;
 mod predict;
 
-pub use checkpoint::{ModelCard, BEST, LAST};
+pub use checkpoint::{Damaged, ModelCard, Recovery, BEST, LAST, PREVIOUS, PREVIOUS_BEST};
 pub use config::{Objective, TrainConfig, Trial};
 pub use epoch_loop::{train, Outcome, TrainError};
 pub use event::TrialEvent;
