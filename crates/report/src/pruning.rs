@@ -52,6 +52,7 @@ mod tests {
             objective: None,
             checkpoint: None,
             slurm_job: None,
+            note: None,
         }
     }
 

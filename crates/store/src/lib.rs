@@ -295,9 +295,34 @@ pub async fn open_read_only(path: &Path) -> Result<SqlitePool> {
             .await?;
         Ok(pool)
     };
-    opened
+    let pool = opened.await.map_err(|error| StoreError::Open {
+        path: name.clone(),
+        error,
+    })?;
+    if !lacks_migrations(&pool).await {
+        return Ok(pool);
+    }
+    // Written by an older sweep: the read commands would miss its newer columns. Bring it up
+    // to date as `sweep run` would (migrations only add), then read it as asked.
+    pool.close().await;
+    close(open(path).await?).await;
+    Box::pin(open_read_only(path)).await
+}
+
+/// Whether the database lacks some of this build's migrations (a database with none at all
+/// is no sweep database, and is left to the queries to say so).
+async fn lacks_migrations(pool: &SqlitePool) -> bool {
+    let latest = sqlx::migrate!()
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+    let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+        .fetch_one(pool)
         .await
-        .map_err(|error| StoreError::Open { path: name, error })
+        .ok()
+        .flatten();
+    applied.is_some_and(|version| version < latest)
 }
 
 /// Closes a pool opened by [`open`] with everything it wrote in the database file itself, so
@@ -1604,6 +1629,37 @@ mod tests {
         assert!(orphan.is_err(), "epochs still refer to trials");
     }
 
+    #[tokio::test]
+    async fn a_read_of_a_database_from_an_older_sweep_brings_it_up_to_date_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!();
+        let all = before.migrations.len();
+        before.migrations = before.migrations[..all - 1].to_vec().into();
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sweeps (id, name, file_text, file_path) VALUES (1, 's', '', 's.toml')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let pool = open_read_only(&path).await.unwrap();
+        assert!(!lacks_migrations(&pool).await);
+        assert_eq!(trials(&pool, SweepId(1)).await.unwrap().len(), 0);
+        assert!(
+            sqlx::query("INSERT INTO sweeps (name, file_text, file_path) VALUES ('t', '', '')")
+                .execute(&pool)
+                .await
+                .is_err(),
+            "still read-only"
+        );
+    }
+
     #[test]
     fn network_filesystems_are_named_and_local_ones_are_not() {
         assert_eq!(filesystem_name(0x6969), Some("nfs"));
@@ -1955,6 +2011,7 @@ mod tests {
             objective,
             checkpoint: None,
             slurm_job: None,
+            note: None,
         };
         // Stopped and paused trials carry no objective of their own: the score is given.
         let so_far = [(1, 0.52), (2, 0.19), (4, 0.82), (5, 0.52)];
