@@ -24,7 +24,9 @@ pub struct EventWriter {
 
 impl EventWriter {
     /// Opens (or creates) the events file in `dir`, dropping a torn last line that a killed
-    /// process left, and numbers on from the file's last event.
+    /// process left, and numbers on from the file's highest event number: a reader skips
+    /// numbers below the highest it has seen, so a damaged file whose numbers go down must
+    /// not make it skip what this writer appends.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         let path = dir.join(EVENTS_FILE);
         let mut file = OpenOptions::new()
@@ -40,9 +42,9 @@ impl EventWriter {
         }
         let next_seq = text[..complete]
             .split(|&b| b == b'\n')
-            .rev()
-            .find_map(|line| parse_line(line).map(|(seq, _)| seq + 1))
-            .unwrap_or(1);
+            .filter_map(|line| parse_line(line).map(|(seq, _)| seq))
+            .max()
+            .map_or(1, |seq| seq.saturating_add(1));
         Ok(EventWriter { file, next_seq })
     }
 
@@ -51,7 +53,9 @@ impl EventWriter {
     pub fn write(&mut self, event: &TrialEvent) -> std::io::Result<()> {
         let line = numbered(self.next_seq, event);
         self.file.write_all(line.as_bytes())?;
-        self.next_seq += 1;
+        // A damaged file can hold `u64::MAX`: past it, lines share the number, which a reader
+        // that has seen it still takes (its next number saturates too).
+        self.next_seq = self.next_seq.saturating_add(1);
         if !matches!(event, TrialEvent::Batch { .. }) {
             self.file.sync_data()?;
         }
@@ -127,7 +131,7 @@ impl EventReader {
         for line in text[..end].split(|&b| b == b'\n') {
             if let Some((seq, event)) = parse_line(line) {
                 if seq >= self.next_seq {
-                    self.next_seq = seq + 1;
+                    self.next_seq = seq.saturating_add(1);
                     events.push(event);
                 }
             }
@@ -169,6 +173,42 @@ mod tests {
             "{text}"
         );
         assert_eq!(reader.read_new(), [interrupted(3)]);
+    }
+
+    /// Found by the fuzz target (tests/fuzz): a damaged earlier line with a higher number made
+    /// a resumed trial's writer number on from the last line, below what the reader had
+    /// seen, so the reader skipped every event the trial wrote after.
+    #[test]
+    fn a_writer_numbers_on_from_the_highest_number_not_the_last() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let path = dir.join(EVENTS_FILE);
+        let lines = [numbered(9, &interrupted(1)), numbered(2, &interrupted(2))].concat();
+        std::fs::write(&path, lines).unwrap();
+        let mut reader = EventReader::new(dir, 0);
+        assert_eq!(reader.read_new(), [interrupted(1)], "2 is below 9: read already");
+        let mut writer = EventWriter::open(dir).unwrap();
+        writer.write(&interrupted(3)).unwrap();
+        assert_eq!(reader.read_new(), [interrupted(3)]);
+    }
+
+    /// A line numbered `u64::MAX` (a damaged file) neither wraps the numbering round to 0
+    /// nor hides the lines a writer appends after it.
+    #[test]
+    fn numbering_saturates_at_the_largest_number() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let path = dir.join(EVENTS_FILE);
+        let lines = [numbered(1, &interrupted(1)), numbered(u64::MAX, &interrupted(2))].concat();
+        std::fs::write(&path, lines).unwrap();
+        let mut reader = EventReader::new(dir, 0);
+        assert_eq!(reader.read_new(), [interrupted(1), interrupted(2)]);
+        let mut writer = EventWriter::open(dir).unwrap();
+        writer.write(&interrupted(3)).unwrap();
+        writer.write(&interrupted(4)).unwrap();
+        assert_eq!(reader.read_new(), [interrupted(3), interrupted(4)]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with(&numbered(u64::MAX, &interrupted(4))), "{text}");
     }
 
     #[test]
