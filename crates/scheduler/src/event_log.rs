@@ -186,7 +186,11 @@ mod tests {
         let lines = [numbered(9, &interrupted(1)), numbered(2, &interrupted(2))].concat();
         std::fs::write(&path, lines).unwrap();
         let mut reader = EventReader::new(dir, 0);
-        assert_eq!(reader.read_new(), [interrupted(1)], "2 is below 9: read already");
+        assert_eq!(
+            reader.read_new(),
+            [interrupted(1)],
+            "2 is below 9: read already"
+        );
         let mut writer = EventWriter::open(dir).unwrap();
         writer.write(&interrupted(3)).unwrap();
         assert_eq!(reader.read_new(), [interrupted(3)]);
@@ -199,7 +203,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let path = dir.join(EVENTS_FILE);
-        let lines = [numbered(1, &interrupted(1)), numbered(u64::MAX, &interrupted(2))].concat();
+        let lines = [
+            numbered(1, &interrupted(1)),
+            numbered(u64::MAX, &interrupted(2)),
+        ]
+        .concat();
         std::fs::write(&path, lines).unwrap();
         let mut reader = EventReader::new(dir, 0);
         assert_eq!(reader.read_new(), [interrupted(1), interrupted(2)]);
@@ -208,7 +216,10 @@ mod tests {
         writer.write(&interrupted(4)).unwrap();
         assert_eq!(reader.read_new(), [interrupted(3), interrupted(4)]);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.ends_with(&numbered(u64::MAX, &interrupted(4))), "{text}");
+        assert!(
+            text.ends_with(&numbered(u64::MAX, &interrupted(4))),
+            "{text}"
+        );
     }
 
     #[test]

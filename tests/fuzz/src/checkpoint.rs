@@ -68,11 +68,27 @@ fn hostile_value() -> impl Strategy<Value = Value> {
 /// One change to a checkpoint's header, by tensor index (taken modulo the tensor count).
 #[derive(Debug, Clone)]
 enum HeaderEdit {
-    Dtype { tensor: u8, dtype: u8 },
-    Shape { tensor: u8, dims: Vec<Value> },
-    Offsets { tensor: u8, offsets: Vec<Value> },
-    Field { tensor: u8, field: u8, value: Value },
-    Remove { tensor: u8, field: u8 },
+    Dtype {
+        tensor: u8,
+        dtype: u8,
+    },
+    Shape {
+        tensor: u8,
+        dims: Vec<Value>,
+    },
+    Offsets {
+        tensor: u8,
+        offsets: Vec<Value>,
+    },
+    Field {
+        tensor: u8,
+        field: u8,
+        value: Value,
+    },
+    Remove {
+        tensor: u8,
+        field: u8,
+    },
     /// The metadata's JSON document, mutated as bytes.
     Meta(Case),
 }
@@ -85,8 +101,11 @@ fn header_edit(meta: &Corpus) -> impl Strategy<Value = HeaderEdit> {
             .prop_map(|(tensor, dims)| HeaderEdit::Shape { tensor, dims }),
         (tensor, prop::collection::vec(hostile_value(), 0..4))
             .prop_map(|(tensor, offsets)| HeaderEdit::Offsets { tensor, offsets }),
-        (tensor, 0..3u8, hostile_value())
-            .prop_map(|(tensor, field, value)| HeaderEdit::Field { tensor, field, value }),
+        (tensor, 0..3u8, hostile_value()).prop_map(|(tensor, field, value)| HeaderEdit::Field {
+            tensor,
+            field,
+            value
+        }),
         (tensor, 0..4u8).prop_map(|(tensor, field)| HeaderEdit::Remove { tensor, field }),
         meta.cases(6).prop_map(HeaderEdit::Meta),
     ]
@@ -137,9 +156,12 @@ impl Checkpoint {
                 let name = DTYPES[*dtype as usize % DTYPES.len()];
                 set(&mut self.header, *tensor, "dtype", json!(name));
             }
-            HeaderEdit::Shape { tensor, dims } => {
-                set(&mut self.header, *tensor, "shape", Value::Array(dims.clone()))
-            }
+            HeaderEdit::Shape { tensor, dims } => set(
+                &mut self.header,
+                *tensor,
+                "shape",
+                Value::Array(dims.clone()),
+            ),
             HeaderEdit::Offsets { tensor, offsets } => set(
                 &mut self.header,
                 *tensor,
@@ -264,7 +286,10 @@ fn damaged_checkpoints_load_or_name_the_file() {
     let parsed: Vec<Checkpoint> = seeds.iter().map(|s| Checkpoint::parse(s)).collect();
     let meta_seed = serde_json::to_vec(&card()).expect("a card serialises");
     let meta = Corpus::new(vec![meta_seed], &[b"\"size\":", b"\"classes\":", b"null"]);
-    let bytes = Corpus::new(seeds, &[b"__metadata__", b"\"dtype\":\"F4\"", b"\"shape\":["]);
+    let bytes = Corpus::new(
+        seeds,
+        &[b"__metadata__", b"\"dtype\":\"F4\"", b"\"shape\":["],
+    );
     let strategy = (
         0..parsed.len(),
         prop::collection::vec(header_edit(&meta), 0..4),
@@ -290,9 +315,8 @@ fn damaged_checkpoints_load_or_name_the_file() {
                 seed: 0,
                 edits: case.edits,
             });
-            load_checkpoint(&path, &damaged).map_err(|e| {
-                TestCaseError::fail(format!("{e}\nfile: {}", escaped(&damaged, 3000)))
-            })
+            load_checkpoint(&path, &damaged)
+                .map_err(|e| TestCaseError::fail(format!("{e}\nfile: {}", escaped(&damaged, 3000))))
         },
     );
 }

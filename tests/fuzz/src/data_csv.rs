@@ -94,7 +94,9 @@ fn decode(dir: &Path, csvs: [&[u8]; 3], classes: Option<usize>) -> Result<(), Te
                 || message
                     .split_once(": ")
                     .is_some_and(|(path, _)| Path::new(path).is_file());
-            check(named, || format!("the error does not name a file: {message}"))
+            check(named, || {
+                format!("the error does not name a file: {message}")
+            })
         }
     }
 }

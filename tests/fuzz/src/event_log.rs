@@ -134,7 +134,9 @@ fn ingest(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
             "the reader handed on an event the scheduler cannot record: {event:?}"
         )));
     }
-    check(reader.read_new().is_empty(), || "a line was read twice".into())?;
+    check(reader.read_new().is_empty(), || {
+        "a line was read twice".into()
+    })?;
     check(EventReader::at_end(dir).offset() == reader.offset(), || {
         "at_end and the reader disagree on where the lines end".into()
     })?;
@@ -150,7 +152,10 @@ fn ingest(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
     })?;
     let all = EventReader::new(dir, 0).read_new();
     check(all.last() == Some(&marker), || {
-        format!("a new reader's last event is {:?}, not {marker:?}", all.last())
+        format!(
+            "a new reader's last event is {:?}, not {marker:?}",
+            all.last()
+        )
     })
 }
 
@@ -158,17 +163,11 @@ fn ingest(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
 fn mutated_events_files_are_followed_without_loss_or_panic() {
     let tmp = tempfile::tempdir().expect("a temporary folder");
     let corpus = corpus(tmp.path());
-    fuzz(
-        "event_log",
-        1000,
-        0.5,
-        corpus.cases(8),
-        |case: Case| {
-            let bytes = corpus.bytes(&case);
-            ingest(tmp.path(), &bytes)
-                .map_err(|e| TestCaseError::fail(format!("{e}\ninput: {}", escaped(&bytes, 3000))))
-        },
-    );
+    fuzz("event_log", 1000, 0.5, corpus.cases(8), |case: Case| {
+        let bytes = corpus.bytes(&case);
+        ingest(tmp.path(), &bytes)
+            .map_err(|e| TestCaseError::fail(format!("{e}\ninput: {}", escaped(&bytes, 3000))))
+    });
 }
 
 /// Deep nesting in a line: serde_json's recursion limit (128) refuses it; run on the test's

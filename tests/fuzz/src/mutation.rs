@@ -110,7 +110,10 @@ impl Corpus {
 
     /// Cases of up to `max_edits` edits of one seed; a case with no edit is the seed itself.
     pub fn cases(&self, max_edits: usize) -> impl Strategy<Value = Case> {
-        (0..self.seeds.len(), prop::collection::vec(edit(), 0..=max_edits))
+        (
+            0..self.seeds.len(),
+            prop::collection::vec(edit(), 0..=max_edits),
+        )
             .prop_map(|(seed, edits)| Case { seed, edits })
     }
 

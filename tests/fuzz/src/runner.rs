@@ -5,9 +5,7 @@
 use std::time::Instant;
 
 use proptest::strategy::Strategy;
-use proptest::test_runner::{
-    Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
 /// The seed of a run without `SWEEP_FUZZ_SEED`.
 pub const DEFAULT_SEED: u64 = 23;

@@ -100,7 +100,9 @@ fn accepted(file: &SweepFile) -> Result<(), TestCaseError> {
         ("data.augment.zoom", file.augment.zoom),
     ];
     for (key, value) in floats {
-        check(value.is_finite(), || format!("`{key}` was accepted as {value}"))?;
+        check(value.is_finite(), || {
+            format!("`{key}` was accepted as {value}")
+        })?;
     }
     let cells = file
         .grid
@@ -112,7 +114,9 @@ fn accepted(file: &SweepFile) -> Result<(), TestCaseError> {
         .is_some_and(|n| n <= 2000)
     {
         let trials = expand_grid(file);
-        check(!trials.is_empty(), || "an accepted sweep has no trial".into())?;
+        check(!trials.is_empty(), || {
+            "an accepted sweep has no trial".into()
+        })?;
     }
     Ok(())
 }
@@ -121,17 +125,11 @@ fn accepted(file: &SweepFile) -> Result<(), TestCaseError> {
 fn mutated_sweep_files_are_read_or_refused_with_the_file_named() {
     let corpus = corpus();
     let tmp = tempfile::tempdir().expect("a temporary folder");
-    fuzz(
-        "sweep_file",
-        2000,
-        1.0,
-        corpus.cases(8),
-        |case: Case| {
-            let bytes = corpus.bytes(&case);
-            read(tmp.path(), &bytes)
-                .map_err(|e| TestCaseError::fail(format!("{e}\ninput: {}", escaped(&bytes, 2000))))
-        },
-    );
+    fuzz("sweep_file", 2000, 1.0, corpus.cases(8), |case: Case| {
+        let bytes = corpus.bytes(&case);
+        read(tmp.path(), &bytes)
+            .map_err(|e| TestCaseError::fail(format!("{e}\ninput: {}", escaped(&bytes, 2000))))
+    });
 }
 
 /// `depth` levels of `open`, an innermost `inner`, then `close` as often (when given).
