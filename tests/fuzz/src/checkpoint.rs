@@ -14,7 +14,7 @@ use sweep_model::train::ModelCard;
 use sweep_model::{ModelConfig, Normalization};
 
 use crate::mutation::{escaped, Case, Corpus};
-use crate::runner::{check, fuzz};
+use crate::runner::{check, fuzz, Outcome};
 
 /// safetensors' dtype names, and names that are not.
 const DTYPES: &[&str] = &[
@@ -251,7 +251,7 @@ fn seeds(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 /// The property, for `bytes` as the checkpoint at `path`.
-fn load_checkpoint(path: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
+fn load_checkpoint(path: &Path, bytes: &[u8]) -> Result<Outcome, TestCaseError> {
     std::fs::write(path, bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let bytes_on_disk = bytes.len();
     let named = |message: String| {
@@ -259,7 +259,7 @@ fn load_checkpoint(path: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
             format!("the error does not name the file: {message}")
         })
     };
-    match load::<ModelCard>(path, &Device::Cpu) {
+    let outcome = match load::<ModelCard>(path, &Device::Cpu) {
         Ok((tensors, _card)) => {
             for (name, tensor) in &tensors {
                 let bytes = tensor
@@ -269,13 +269,17 @@ fn load_checkpoint(path: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
                     format!("`{name}` holds more than the file: {:?}", tensor.shape())
                 })?;
             }
+            Outcome::Read
         }
-        Err(e) => named(e.to_string())?,
-    }
+        Err(e) => {
+            named(e.to_string())?;
+            Outcome::Refused
+        }
+    };
     // The same bytes with an untyped metadata document (what a newer or older card would be).
     match load::<Value>(path, &Device::Cpu) {
-        Ok(_) => Ok(()),
-        Err(e) => named(e.to_string()),
+        Ok(_) => Ok(outcome),
+        Err(e) => named(e.to_string()).map(|()| outcome),
     }
 }
 

@@ -10,7 +10,7 @@ use proptest::test_runner::TestCaseError;
 use sweep_model::kaggle::Layout;
 
 use crate::mutation::{escaped, Case, Corpus};
-use crate::runner::{check, fuzz};
+use crate::runner::{check, fuzz, Outcome};
 
 /// The images each split's folder holds (4×4 RGB PNGs).
 const IMAGES: [&str; 3] = ["a.png", "b.png", "c.png"];
@@ -67,7 +67,7 @@ fn data_folder(dir: &Path) {
 
 /// The property: with `csvs` as train.csv, val.csv and test.csv, the folder decodes into a
 /// consistent data set, or the error names a file.
-fn decode(dir: &Path, csvs: [&[u8]; 3], classes: Option<usize>) -> Result<(), TestCaseError> {
+fn decode(dir: &Path, csvs: [&[u8]; 3], classes: Option<usize>) -> Result<Outcome, TestCaseError> {
     for (name, bytes) in ["train.csv", "val.csv", "test.csv"].iter().zip(csvs) {
         std::fs::write(dir.join(name), bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
@@ -86,7 +86,7 @@ fn decode(dir: &Path, csvs: [&[u8]; 3], classes: Option<usize>) -> Result<(), Te
                     format!("a label is not below the {} classes", data.classes)
                 })?;
             }
-            Ok(())
+            Ok(Outcome::Read)
         }
         Err(e) => {
             let message = e.to_string();
@@ -97,6 +97,7 @@ fn decode(dir: &Path, csvs: [&[u8]; 3], classes: Option<usize>) -> Result<(), Te
             check(named, || {
                 format!("the error does not name a file: {message}")
             })
+            .map(|()| Outcome::Refused)
         }
     }
 }

@@ -10,7 +10,7 @@ use sweep_model::{Confusion, EpochMetrics, TrialEvent};
 use sweep_scheduler::event_log::{EventReader, EventWriter, EVENTS_FILE};
 
 use crate::mutation::{escaped, Case, Corpus};
-use crate::runner::{check, fuzz};
+use crate::runner::{check, fuzz, Outcome};
 
 /// JSON's words and the events' keys.
 const WORDS: &[&[u8]] = &[
@@ -113,8 +113,9 @@ fn recordable(event: &TrialEvent) -> bool {
     }
 }
 
-/// The property, for `bytes` as the events file in `dir`.
-fn ingest(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
+/// The property, for `bytes` as the events file in `dir`; `Read` when every complete line
+/// was an event.
+fn ingest(dir: &Path, bytes: &[u8]) -> Result<Outcome, TestCaseError> {
     let fail = |e: std::io::Error| TestCaseError::fail(format!("{}: {e}", dir.display()));
     let path = dir.join(EVENTS_FILE);
     std::fs::write(&path, bytes).map_err(fail)?;
@@ -156,6 +157,10 @@ fn ingest(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
             "a new reader's last event is {:?}, not {marker:?}",
             all.last()
         )
+    })?;
+    Ok(match events.len() == lines {
+        true => Outcome::Read,
+        false => Outcome::Refused,
     })
 }
 

@@ -2,6 +2,7 @@
 //! come from `SWEEP_FUZZ_CASES` and `SWEEP_FUZZ_SEED`; without them a run is the same every
 //! time (CI's), and `just fuzz` sets them to run on with new seeds.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use proptest::strategy::Strategy;
@@ -45,6 +46,14 @@ fn rng_seed(seed: u64, target: &str) -> [u8; 32] {
     out
 }
 
+/// What a reader made of one case. Both pass; their tally shows that the damage reaches the
+/// reader's acceptance paths as well as its refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Read,
+    Refused,
+}
+
 /// Runs `property` on cases drawn from `strategy`: `default_cases` of them in a plain run,
 /// `SWEEP_FUZZ_CASES × weight` when it is set. A failing case is shrunk and the test panics
 /// with it and the seed that finds it again.
@@ -53,7 +62,7 @@ pub fn fuzz<S: Strategy>(
     default_cases: u32,
     weight: f64,
     strategy: S,
-    property: impl Fn(S::Value) -> Result<(), TestCaseError>,
+    property: impl Fn(S::Value) -> Result<Outcome, TestCaseError>,
 ) {
     let cases = cases(default_cases, weight);
     let seed = env_number("SWEEP_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
@@ -66,10 +75,18 @@ pub fn fuzz<S: Strategy>(
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &rng_seed(seed, target));
     let mut runner = TestRunner::new_with_rng(config, rng);
     let start = Instant::now();
-    let result = runner.run(&strategy, property);
+    let read = Cell::new(0u32);
+    let result = runner.run(&strategy, |case| {
+        let outcome = property(case)?;
+        read.set(read.get() + u32::from(outcome == Outcome::Read));
+        Ok(())
+    });
     let seconds = start.elapsed().as_secs_f64();
     match result {
-        Ok(()) => eprintln!("fuzz {target}: {cases} cases, seed {seed}, {seconds:.1} s"),
+        Ok(()) => eprintln!(
+            "fuzz {target}: {cases} cases ({} read, the rest refused), seed {seed}, {seconds:.1} s",
+            read.get()
+        ),
         Err(TestError::Fail(reason, case)) => panic!(
             "fuzz {target} (SWEEP_FUZZ_SEED={seed}, SWEEP_FUZZ_CASES={cases}): {reason}\n\
              the smallest failing case: {case:#?}"

@@ -10,7 +10,7 @@ use proptest::test_runner::TestCaseError;
 use sweep_scheduler::sweep_file::{expand_grid, SweepFile, SweepFileError};
 
 use crate::mutation::{escaped, Case, Corpus};
-use crate::runner::{check, fuzz};
+use crate::runner::{check, fuzz, Outcome};
 
 /// TOML's own words and the sweep file's keys.
 const WORDS: &[&[u8]] = &[
@@ -66,7 +66,7 @@ fn corpus() -> Corpus {
 
 /// The property for one input: read as the tool reads it, an error names the file, a file
 /// read has finite numbers, and a small accepted sweep expands.
-fn read(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
+fn read(dir: &Path, bytes: &[u8]) -> Result<Outcome, TestCaseError> {
     let path = dir.join("fuzzed.toml");
     let result = match std::str::from_utf8(bytes) {
         Ok(text) => SweepFile::parse(&path, text),
@@ -76,8 +76,8 @@ fn read(dir: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
         }
     };
     match result {
-        Err(e) => named(&path, &e),
-        Ok(file) => accepted(&file),
+        Err(e) => named(&path, &e).map(|()| Outcome::Refused),
+        Ok(file) => accepted(&file).map(|()| Outcome::Read),
     }
 }
 
