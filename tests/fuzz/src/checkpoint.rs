@@ -111,6 +111,7 @@ fn header_edit(meta: &Corpus) -> impl Strategy<Value = HeaderEdit> {
     ]
 }
 
+/// The keys a header edit sets or removes: a tensor's three, then the metadata.
 const FIELDS: [&str; 4] = ["dtype", "shape", "data_offsets", "__metadata__"];
 
 /// A checkpoint file split into its header's JSON and the tensor bytes after it.

@@ -75,6 +75,8 @@ pub enum Edit {
     InsertBytes { at: u32, bytes: Vec<u8> },
     /// Insert a dictionary word (from [`HOSTILE`] and the target's own words).
     InsertWord { at: u32, word: u16 },
+    /// Insert a dictionary word at the start of a line: a whole key or section, in place.
+    InsertLine { line: u32, word: u16 },
     /// Replace the `nth` number of the input (digits, with a sign, point or exponent) by a
     /// dictionary word: where a reader looks for a count or a size.
     ReplaceNumber { nth: u16, word: u16 },
@@ -137,6 +139,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         2 => (at, prop::collection::vec(any::<u8>(), 1..16))
             .prop_map(|(at, bytes)| Edit::InsertBytes { at, bytes }),
         6 => (at, any::<u16>()).prop_map(|(at, word)| Edit::InsertWord { at, word }),
+        4 => (at, any::<u16>()).prop_map(|(line, word)| Edit::InsertLine { line, word }),
         6 => (any::<u16>(), any::<u16>()).prop_map(|(nth, word)| Edit::ReplaceNumber { nth, word }),
         2 => (at, 1..256u16, at).prop_map(|(from, len, to)| Edit::Splice { from, len, to }),
         1 => (at, 1..64u8, 2..2000u16).prop_map(|(at, len, times)| Edit::Repeat { at, len, times }),
@@ -168,6 +171,13 @@ fn apply(bytes: &mut Vec<u8>, edit: &Edit, words: &[Vec<u8>]) {
         }
         Edit::InsertWord { at, word: w } => {
             let at = gap(at, len);
+            bytes.splice(at..at, word(w).iter().copied());
+        }
+        Edit::InsertLine { line, word: w } => {
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain((0..len).filter(|&i| bytes[i] == b'\n').map(|i| i + 1))
+                .collect();
+            let at = starts[line as usize % starts.len()];
             bytes.splice(at..at, word(w).iter().copied());
         }
         Edit::ReplaceNumber { nth, word: w } => {

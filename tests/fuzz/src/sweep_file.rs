@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use proptest::test_runner::TestCaseError;
+use sweep_model::{Augment, ModelConfig, TrainConfig};
 use sweep_scheduler::sweep_file::{expand_grid, SweepFile, SweepFileError};
 
 use crate::mutation::{escaped, Case, Corpus};
@@ -33,6 +34,11 @@ const WORDS: &[&[u8]] = &[
     b"optimizer = { choice = [] }\n",
     b"max_retries = 4294967296\n",
     b"synthetic = { classes = 1000000000, size = 1000000 }\n",
+    b"[random]\ntrials = 3\nlr = { log_uniform = [1e-308, 1e308] }\n",
+    b"[random]\ntrials = 2\nbn_momentum = { uniform = [0.0, 1.0] }\nseed = { int = [0, 9223372036854775807] }\n",
+    b"[random]\ntrials = 2\nepochs = { int = [1, 4294967295], log = true }\n",
+    b"[grid]\nbn_eps = [1e-308, 1e308]\nmomentum = [0.0, 0.999999]\n",
+    b"[grid]\nfilters = [[1], [9223372036854775807]]\n",
     b"[[",
     b"]]",
     b"'''",
@@ -89,21 +95,33 @@ fn named(path: &Path, error: &SweepFileError) -> Result<(), TestCaseError> {
     )
 }
 
-fn accepted(file: &SweepFile) -> Result<(), TestCaseError> {
+/// Every number of a configuration is finite.
+fn finite(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    augment: &Augment,
+) -> Result<(), TestCaseError> {
     let floats = [
-        ("train.lr", file.train.lr),
-        ("train.momentum", file.train.momentum),
-        ("train.eps", file.train.eps),
-        ("model.dropout", file.model.dropout),
-        ("data.augment.rotation", file.augment.rotation),
-        ("data.augment.shift", file.augment.shift),
-        ("data.augment.zoom", file.augment.zoom),
+        ("train.lr", train.lr),
+        ("train.momentum", train.momentum),
+        ("train.eps", train.eps),
+        ("model.dropout", model.dropout),
+        ("model.bn_momentum", model.bn_momentum),
+        ("model.bn_eps", model.bn_eps),
+        ("data.augment.rotation", augment.rotation),
+        ("data.augment.shift", augment.shift),
+        ("data.augment.zoom", augment.zoom),
     ];
     for (key, value) in floats {
         check(value.is_finite(), || {
             format!("`{key}` was accepted as {value}")
         })?;
     }
+    Ok(())
+}
+
+fn accepted(file: &SweepFile) -> Result<(), TestCaseError> {
+    finite(&file.model, &file.train, &file.augment)?;
     let cells = file
         .grid
         .iter()
@@ -117,6 +135,10 @@ fn accepted(file: &SweepFile) -> Result<(), TestCaseError> {
         check(!trials.is_empty(), || {
             "an accepted sweep has no trial".into()
         })?;
+        for trial in &trials {
+            let c = &trial.config;
+            finite(&c.model, &c.train, &c.augment)?;
+        }
     }
     Ok(())
 }
