@@ -12,6 +12,20 @@ test:
 ci:
     .ci/run
 
+# The fuzz targets (tests/fuzz) round after round with a new seed each, `cases` per target per
+# round, until Ctrl-C or a failure, which prints its seed and the smallest failing input
+# (`SWEEP_FUZZ_SEED=… SWEEP_FUZZ_CASES=… cargo test --release -p sweep-fuzz` finds it again).
+fuzz cases="20000":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo test --release -p sweep-fuzz --no-run
+    for round in $(seq 1 1000000); do
+        seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+        echo "round $round: SWEEP_FUZZ_SEED=$seed SWEEP_FUZZ_CASES={{cases}}"
+        SWEEP_FUZZ_SEED=$seed SWEEP_FUZZ_CASES={{cases}} \
+            cargo test --release -q -p sweep-fuzz -- --nocapture
+    done
+
 # The demo sweep: 12 small ResNets on the built-in synthetic data.
 demo:
     cargo run --release -- run sweeps/quick.toml

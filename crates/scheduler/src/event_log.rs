@@ -42,7 +42,9 @@ pub struct EventWriter {
 
 impl EventWriter {
     /// Opens (or creates) the events file in `dir`, dropping a torn last line that a killed
-    /// process left, and numbers on from the file's last event.
+    /// process left, and numbers on from the file's highest event number: a reader skips
+    /// numbers below the highest it has seen, so a damaged file whose numbers go down must
+    /// not make it skip what this writer appends.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         let path = dir.join(EVENTS_FILE);
         let mut file = OpenOptions::new()
@@ -50,19 +52,14 @@ impl EventWriter {
             .append(true)
             .create(true)
             .open(path)?;
-        // Only the tail is read: it holds the last complete line and any torn one after it.
+        // The tail holds the last complete line and any torn one after it.
         let (start, text) = tail(&mut file)?;
         let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if complete < text.len() {
             file.set_len(start + complete as u64)?;
         }
-        let next_seq = text[..complete]
-            .split(|&b| b == b'\n')
-            .rev()
-            .find_map(|line| parse_line(line).map(|(seq, _)| seq.saturating_add(1)))
-            // No event in the tail (a long damaged line): the numbers so far are at most the
-            // file's length, one a line, so numbering on past it skips none.
-            .unwrap_or(start + 1);
+        let next_seq =
+            highest_seq(&mut file, start + complete as u64)?.map_or(1, |seq| seq.saturating_add(1));
         Ok(EventWriter { file, next_seq })
     }
 
@@ -71,11 +68,45 @@ impl EventWriter {
     pub fn write(&mut self, event: &TrialEvent) -> std::io::Result<()> {
         let line = numbered(self.next_seq, event);
         self.file.write_all(line.as_bytes())?;
-        self.next_seq += 1;
+        // A damaged file can hold `u64::MAX`: past it, lines share the number, which a reader
+        // that has seen it still takes (its next number saturates too).
+        self.next_seq = self.next_seq.saturating_add(1);
         if !matches!(event, TrialEvent::Batch { .. }) {
             self.file.sync_data()?;
         }
         Ok(())
+    }
+}
+
+/// The highest event number in the first `len` bytes of `file`, read piece by piece in
+/// bounded memory: a line longer than [`MAX_LINE`] is skipped unparsed.
+fn highest_seq(file: &mut File, len: u64) -> std::io::Result<Option<u64>> {
+    use std::io::BufRead;
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = std::io::BufReader::new(file.take(len));
+    let (mut line, mut overlong, mut highest) = (Vec::new(), false, None);
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(highest);
+        }
+        let end = chunk.iter().position(|&b| b == b'\n');
+        let piece = &chunk[..end.unwrap_or(chunk.len())];
+        overlong |= line.len() + piece.len() > MAX_LINE as usize;
+        if !overlong {
+            line.extend_from_slice(piece);
+        }
+        let used = piece.len() + end.is_some() as usize;
+        reader.consume(used);
+        if end.is_some() {
+            if !overlong {
+                if let Some((seq, _)) = parse_line(&line) {
+                    highest = highest.max(Some(seq));
+                }
+            }
+            line.clear();
+            overlong = false;
+        }
     }
 }
 
@@ -217,6 +248,53 @@ mod tests {
             "{text}"
         );
         assert_eq!(reader.read_new(), [interrupted(3)]);
+    }
+
+    /// Found by the fuzz target (tests/fuzz): a damaged earlier line with a higher number made
+    /// a resumed trial's writer number on from the last line, below what the reader had
+    /// seen, so the reader skipped every event the trial wrote after.
+    #[test]
+    fn a_writer_numbers_on_from_the_highest_number_not_the_last() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let path = dir.join(EVENTS_FILE);
+        let lines = [numbered(9, &interrupted(1)), numbered(2, &interrupted(2))].concat();
+        std::fs::write(&path, lines).unwrap();
+        let mut reader = EventReader::new(dir, 0);
+        assert_eq!(
+            reader.read_new(),
+            [interrupted(1)],
+            "2 is below 9: read already"
+        );
+        let mut writer = EventWriter::open(dir).unwrap();
+        writer.write(&interrupted(3)).unwrap();
+        assert_eq!(reader.read_new(), [interrupted(3)]);
+    }
+
+    /// A line numbered `u64::MAX` (a damaged file) neither wraps the numbering round to 0
+    /// nor hides the lines a writer appends after it.
+    #[test]
+    fn numbering_saturates_at_the_largest_number() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let path = dir.join(EVENTS_FILE);
+        let lines = [
+            numbered(1, &interrupted(1)),
+            numbered(u64::MAX, &interrupted(2)),
+        ]
+        .concat();
+        std::fs::write(&path, lines).unwrap();
+        let mut reader = EventReader::new(dir, 0);
+        assert_eq!(reader.read_new(), [interrupted(1), interrupted(2)]);
+        let mut writer = EventWriter::open(dir).unwrap();
+        writer.write(&interrupted(3)).unwrap();
+        writer.write(&interrupted(4)).unwrap();
+        assert_eq!(reader.read_new(), [interrupted(3), interrupted(4)]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with(&numbered(u64::MAX, &interrupted(4))),
+            "{text}"
+        );
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl Layout {
                     message: format!(
                         "label {} is out of range: {classes} {bound} classes (0–{})",
                         row.label.unwrap_or(0),
-                        bound - 1
+                        bound.saturating_sub(1)
                     ),
                 })
             })

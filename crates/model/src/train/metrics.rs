@@ -16,11 +16,40 @@ pub struct EpochMetrics {
 }
 
 /// Counts of (true label, predicted label) pairs; rows are true labels, columns predictions.
+/// Read from JSON (a trial's `finished` event) only when the counts fill the matrix.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "UncheckedConfusion")]
 pub struct Confusion {
     pub classes: usize,
     /// Row-major `classes × classes` counts.
     pub counts: Vec<u64>,
+}
+
+/// A confusion matrix as a line of JSON gives it, its shape not yet checked: a damaged
+/// `events.jsonl` could otherwise hand the store 0 classes (a division by zero) or a count
+/// that does not fill the matrix.
+#[derive(serde::Deserialize)]
+struct UncheckedConfusion {
+    classes: usize,
+    counts: Vec<u64>,
+}
+
+impl TryFrom<UncheckedConfusion> for Confusion {
+    type Error = String;
+
+    fn try_from(m: UncheckedConfusion) -> Result<Self, String> {
+        match m.classes.checked_mul(m.classes) {
+            Some(cells) if m.classes > 0 && cells == m.counts.len() => Ok(Self {
+                classes: m.classes,
+                counts: m.counts,
+            }),
+            _ => Err(format!(
+                "a confusion matrix of {} classes cannot have {} counts",
+                m.classes,
+                m.counts.len()
+            )),
+        }
+    }
 }
 
 impl Confusion {
@@ -133,6 +162,27 @@ mod tests {
             m.macro_f1()
         );
         assert!(close(m.accuracy(), 0.5));
+    }
+
+    /// Found by fuzzing `events.jsonl` (tests/fuzz): a damaged `finished` line gave the store
+    /// 0 classes, and it divides by the class count.
+    #[test]
+    fn only_a_matrix_that_its_counts_fill_is_read_from_json() {
+        let m = Confusion::from_labels(2, &[0, 1, 1], &[0, 1, 0]);
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Confusion>(&json).unwrap(), m);
+        for bad in [
+            r#"{"classes":0,"counts":[]}"#,
+            r#"{"classes":0,"counts":[1]}"#,
+            r#"{"classes":2,"counts":[1,2,3]}"#,
+            r#"{"classes":9223372036854775807,"counts":[1,0,0,1]}"#,
+            r#"{"classes":4294967296,"counts":[]}"#,
+        ] {
+            let err = serde_json::from_str::<Confusion>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("a confusion matrix of"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -276,6 +276,15 @@ trials_per_device = 2
             .starts_with("s.toml:32: `run.slurm.cpus_per_trial`"));
         assert!(error(&slurm("sbatch_args = \"--x\"\n"))
             .starts_with("s.toml:32: `run.slurm.sbatch_args` must be a list"));
+        // A count past a u32 was cut to its low 32 bits (4294967296 became 0); now refused.
+        assert_eq!(
+            error(&slurm("max_requeues = 4294967296\n")),
+            "s.toml:32: `run.slurm.max_requeues`: 4294967296 is too large"
+        );
+        assert_eq!(
+            error(&edited("trials_per_device = 2", "max_retries = 4294967297")),
+            "s.toml:29: `run.max_retries`: 4294967297 is too large"
+        );
         let err = error(&edited("trials_per_device = 2", "executor = \"slurn\""));
         assert_eq!(
             err,

@@ -145,6 +145,12 @@ impl Reader<'_> {
         hyper::int(value, min).map_err(|r| self.refused(line, key, value, r))
     }
 
+    /// An integer of at least `min` that fits a `u32` (a larger one is refused, not cut).
+    fn u32(&self, value: &Value, line: usize, key: &str, min: i64) -> Result<u32, SweepFileError> {
+        let v = self.int(value, line, key, min)?;
+        u32::try_from(v).map_err(|_| self.out_of_range(line, key, format!("{v} is too large")))
+    }
+
     fn float(&self, value: &Value, line: usize, key: &str) -> Result<f64, SweepFileError> {
         hyper::float(value).map_err(|r| self.refused(line, key, value, r))
     }
@@ -523,7 +529,7 @@ impl Reader<'_> {
                 "trials_per_device" => {
                     run.trials_per_device = self.int(value, line, &full, 1)? as usize
                 }
-                "max_retries" => run.max_retries = self.int(value, line, &full, 0)? as u32,
+                "max_retries" => run.max_retries = self.u32(value, line, &full, 0)?,
                 _ => unreachable!("only_known checked the keys"),
             }
         }
@@ -560,7 +566,7 @@ impl Reader<'_> {
                 _ => Err(self.refused(line, &full, value, Refusal::expected(expected))),
             };
             let name = |v: &str| !v.is_empty() && !v.contains(char::is_whitespace);
-            let count = |min: i64| self.int(value, line, &full, min).map(|n| n as u32);
+            let count = |min: i64| self.u32(value, line, &full, min);
             match key {
                 "partition" => slurm.partition = text(name, "a partition's name")?,
                 "account" => slurm.account = text(name, "an account's name")?,
