@@ -43,7 +43,7 @@ fn hostile_sweep_names_are_refused_and_nothing_is_written() {
         ("nul\\u0000", "holds a control character"),
         ("new\\nline", "holds a control character"),
         ("$(touch pwned)", "holds `$`"),
-        ("cache", "the results folder's own"),
+        ("cache", "is taken by the results folder's data cache"),
     ];
     for (name, reason) in names {
         std::fs::write(dir.join("s.toml"), sweep_file(name, "")).unwrap();

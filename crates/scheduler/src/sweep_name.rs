@@ -42,9 +42,7 @@ pub fn check(name: &str) -> Option<String> {
         return Some("ends with a space".into());
     }
     if RESERVED.contains(&name) {
-        return Some(format!(
-            "`{name}` is the results folder's own; choose another"
-        ));
+        return Some("is taken by the results folder's data cache; choose another".into());
     }
     None
 }
