@@ -8,12 +8,12 @@ pub mod curves;
 pub mod layout;
 pub mod page;
 pub mod pruning;
+mod rows;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
-use sweep_store::TrialStatus;
 
-use sweep_store::{Pool, StoreError, TrialId};
+use sweep_store::{Pool, StoreError};
 
 use crate::curves::{Curve, Metric};
 use crate::layout::{lay_out, Params};
@@ -50,15 +50,9 @@ pub async fn write_report(
     out: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
     register_font()?;
-    let sweep_store::SweepRow {
-        id: sweep,
-        file_path,
-        ..
-    } = sweep_store::sweep_named(pool, name)
-        .await?
-        .ok_or_else(|| ReportError::NoSweep(name.to_string()))?;
-    let mut trials = sweep_store::trials(pool, sweep).await?;
-    let epochs = sweep_store::sweep_epochs(pool, sweep).await?;
+    let read = rows::load(pool, name, 0, None).await?;
+    let mut trials = read.trials.clone();
+    let epochs = read.epochs_by_trial();
     sweep_store::rank_best_first(&mut trials);
     let params: Vec<Params> = trials
         .iter()
@@ -108,16 +102,19 @@ pub async fn write_report(
             written.push(path);
         }
     }
-    if let Some(best) = trials.first().filter(|t| t.status == TrialStatus::Done) {
-        let cells = sweep_store::confusion(pool, TrialId(best.id)).await?;
-        let classes = page::classes_of(best, &cells);
+    if let Some(rows::Best {
+        trial: best,
+        cells: Some(cells),
+    }) = &read.best
+    {
+        let classes = page::classes_of(best, cells);
         let path = out.join("confusion_best.png");
         let title = format!(
             "Confusion matrix of trial {} at epoch {}",
             best.number,
             best.best_epoch.unwrap_or(0)
         );
-        confusion::draw_confusion(&path, &title, classes, &cells)?;
+        confusion::draw_confusion(&path, &title, classes, cells)?;
         written.push(path);
     }
 
@@ -141,7 +138,7 @@ pub async fn write_report(
     for (file, text) in [
         (
             "summary.md",
-            summary::markdown(name, &file_path, &lines, &axes, &images),
+            summary::markdown(name, &read.sweep.file_path, &lines, &axes, &images),
         ),
         ("trials.csv", summary::csv(&lines, &axes)),
     ] {
@@ -153,7 +150,7 @@ pub async fn write_report(
         written.push(path);
     }
     let path = out.join("report.html");
-    let snapshot = page::snapshot(pool, name, 0, None).await?;
+    let snapshot = page::snapshot_of(&read, 0);
     std::fs::write(&path, page::html(&snapshot, None)).map_err(|source| ReportError::Io {
         path: path.clone(),
         source,

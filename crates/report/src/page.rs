@@ -11,10 +11,11 @@
 //! or value from the database is ever parsed as HTML.
 
 use serde::Serialize;
-use sweep_store::{Pool, TrialId, TrialRow, TrialStatus};
+use sweep_store::{Pool, TrialRow, TrialStatus};
 
 use crate::layout::{Params, FIGURE_AXIS};
 use crate::pruning::pruning_note;
+use crate::rows::{self, Best, SweepRows};
 use crate::ReportError;
 
 const TEMPLATE: &str = include_str!("../page/report.html");
@@ -115,16 +116,19 @@ pub async fn snapshot(
     after: i64,
     have_confusion: Option<i64>,
 ) -> Result<Snapshot, ReportError> {
-    let sweep_store::SweepRow {
-        id: sweep,
-        created_at: created,
-        ..
-    } = sweep_store::sweep_named(pool, name)
-        .await?
-        .ok_or_else(|| ReportError::NoSweep(name.to_string()))?;
-    let mut rows = sweep_store::trials(pool, sweep).await?;
-    let decisions = sweep_store::last_decisions(pool, sweep).await?;
-    let epochs = sweep_store::epochs_after(pool, sweep, after).await?;
+    let read = rows::load(pool, name, after, have_confusion).await?;
+    Ok(snapshot_of(&read, after))
+}
+
+/// The page's view of rows read with [`rows::load`] (`after` as they were read with).
+pub(crate) fn snapshot_of(read: &SweepRows, after: i64) -> Snapshot {
+    let SweepRows {
+        sweep,
+        trials: rows,
+        decisions,
+        epochs,
+        best,
+    } = read;
     let objective = rows
         .first()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t.config).ok())
@@ -152,25 +156,23 @@ pub async fn snapshot(
         .collect();
     axes.sort();
     axes.dedup();
-    sweep_store::rank_best_first(&mut rows);
-    let best = rows.first().filter(|t| t.status == TrialStatus::Done);
     let confusion = match best {
-        Some(b) if have_confusion == Some(b.id) => None,
-        Some(b) => {
-            let cells = sweep_store::confusion(pool, TrialId(b.id)).await?;
-            Some(Some(PageConfusion {
-                trial: b.id,
-                number: b.number,
-                epoch: b.best_epoch,
-                classes: classes_of(b, &cells),
-                cells,
-            }))
-        }
+        Some(Best { cells: None, .. }) => None,
+        Some(Best {
+            trial: b,
+            cells: Some(cells),
+        }) => Some(Some(PageConfusion {
+            trial: b.id,
+            number: b.number,
+            epoch: b.best_epoch,
+            classes: classes_of(b, cells),
+            cells: cells.clone(),
+        })),
         None => Some(None),
     };
-    Ok(Snapshot {
-        sweep: name.to_string(),
-        key: format!("{}@{created}", sweep.0),
+    Snapshot {
+        sweep: sweep.name.clone(),
+        key: format!("{}@{}", sweep.id.0, sweep.created_at),
         objective,
         minimise,
         axes,
@@ -192,7 +194,7 @@ pub async fn snapshot(
             })
             .collect(),
         confusion,
-    })
+    }
 }
 
 /// JSON that is safe inside a `<script>` element: no `<`, `>` or `&` (so no `</script>` or

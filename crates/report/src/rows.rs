@@ -1,0 +1,80 @@
+//! What the report and the page read of a sweep, read once: `write_report` and
+//! [`page::snapshot`](crate::page::snapshot) both start from [`load`].
+
+use std::collections::HashMap;
+
+use sweep_store::{Pool, SweepRow, TrialId, TrialRow, TrialStatus, WrittenEpoch};
+
+use crate::ReportError;
+
+/// A sweep's rows as the report and the page draw them.
+pub(crate) struct SweepRows {
+    pub sweep: SweepRow,
+    /// In grid order.
+    pub trials: Vec<TrialRow>,
+    /// The reason of each trial's last pruning decision, by trial id.
+    pub decisions: HashMap<i64, String>,
+    /// The epochs written after `after`, in write order.
+    pub epochs: Vec<WrittenEpoch>,
+    /// The best finished trial, if any, with its confusion matrix.
+    pub best: Option<Best>,
+}
+
+/// The best finished trial and the non-zero `(actual, predicted, count)` cells of its
+/// confusion matrix: `None` when the caller already holds them (see [`load`]).
+pub(crate) struct Best {
+    pub trial: TrialRow,
+    pub cells: Option<Vec<(i64, i64, i64)>>,
+}
+
+impl SweepRows {
+    /// The epochs of each trial by trial id, in epoch order.
+    pub fn epochs_by_trial(&self) -> HashMap<i64, Vec<sweep_store::EpochRow>> {
+        let mut out: HashMap<i64, Vec<sweep_store::EpochRow>> = HashMap::new();
+        for e in &self.epochs {
+            out.entry(e.trial_id).or_default().push(e.row.clone());
+        }
+        // Write order is epoch order but for an epoch written again (a resumed trial
+        // repeating it); a trial has each epoch once.
+        for rows in out.values_mut() {
+            rows.sort_by_key(|r| r.epoch);
+        }
+        out
+    }
+}
+
+/// Reads sweep `name`: its trials, their last decisions, the epochs written after `after`
+/// (0: all), and the best trial's confusion matrix unless it is trial `have_confusion`.
+pub(crate) async fn load(
+    pool: &Pool,
+    name: &str,
+    after: i64,
+    have_confusion: Option<i64>,
+) -> Result<SweepRows, ReportError> {
+    let sweep = sweep_store::sweep_named(pool, name)
+        .await?
+        .ok_or_else(|| ReportError::NoSweep(name.to_string()))?;
+    let trials = sweep_store::trials(pool, sweep.id).await?;
+    let decisions = sweep_store::last_decisions(pool, sweep.id).await?;
+    let epochs = sweep_store::epochs_after(pool, sweep.id, after).await?;
+    let mut ranked = trials.clone();
+    sweep_store::rank_best_first(&mut ranked);
+    let best = match ranked.into_iter().next() {
+        Some(trial) if trial.status == TrialStatus::Done => {
+            let cells = if have_confusion == Some(trial.id) {
+                None
+            } else {
+                Some(sweep_store::confusion(pool, TrialId(trial.id)).await?)
+            };
+            Some(Best { trial, cells })
+        }
+        _ => None,
+    };
+    Ok(SweepRows {
+        sweep,
+        trials,
+        decisions,
+        epochs,
+        best,
+    })
+}

@@ -1,0 +1,33 @@
+//! What the store's unit tests share: a sweep's trials, a heartbeat timeout and an epoch.
+
+use std::time::Duration;
+
+use crate::rows::EpochRow;
+use crate::sweeps::NewTrial;
+
+pub(crate) fn new_trials(n: usize) -> Vec<NewTrial> {
+    (0..n)
+        .map(|i| NewTrial {
+            grid_index: i as i64,
+            params: format!("{{\"lr\":{i}}}"),
+            config: "{}".into(),
+            config_hash: format!("hash{i}"),
+            until_epoch: None,
+        })
+        .collect()
+}
+
+pub(crate) const STALE: Duration = Duration::from_secs(60);
+
+pub(crate) fn epoch(n: i64, f1: f64) -> EpochRow {
+    EpochRow {
+        epoch: n,
+        train_loss: 1.0,
+        train_acc: 0.5,
+        val_loss: 1.1,
+        val_acc: 0.4,
+        val_f1: f1,
+        lr: 0.01,
+        seconds: 2.0,
+    }
+}

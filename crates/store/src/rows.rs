@@ -1,0 +1,137 @@
+//! The database's identities and the rows more than one operation shares: the pool, the
+//! sweep and trial ids, where a trial stands, an epoch's metrics and a trial's stored state.
+
+use sqlx::sqlite::SqlitePool;
+
+/// A connection pool to the results database.
+pub type Pool = SqlitePool;
+
+/// Where a trial stands; stored as its lower-case name in `trials.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum TrialStatus {
+    /// Waiting to be claimed (never run, put back for a retry, or promoted to its next rung).
+    Pending,
+    /// Claimed by a runner, which keeps its heartbeat fresh.
+    Running,
+    /// Reached its rung of a pruned sweep; its checkpoint waits for the rung's decision.
+    Paused,
+    /// All epochs ran; its results are final.
+    Done,
+    /// Stopped early by pruning, with the rung or epoch it reached (see `decisions`).
+    Stopped,
+    /// It failed and is out of retries; `sweep run --retry-failed` puts it back.
+    Failed,
+    /// Stopped on request (or its runner died); it resumes from its checkpoint.
+    Interrupted,
+}
+
+impl TrialStatus {
+    /// Every status, in the order a sweep's counts are listed.
+    pub const ALL: [TrialStatus; 7] = [
+        TrialStatus::Done,
+        TrialStatus::Running,
+        TrialStatus::Paused,
+        TrialStatus::Pending,
+        TrialStatus::Interrupted,
+        TrialStatus::Stopped,
+        TrialStatus::Failed,
+    ];
+
+    /// The name stored in the database and shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialStatus::Pending => "pending",
+            TrialStatus::Running => "running",
+            TrialStatus::Paused => "paused",
+            TrialStatus::Done => "done",
+            TrialStatus::Stopped => "stopped",
+            TrialStatus::Failed => "failed",
+            TrialStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the trial has ended for good (nothing left to run unless the user asks).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TrialStatus::Done | TrialStatus::Stopped | TrialStatus::Failed
+        )
+    }
+}
+
+impl std::fmt::Display for TrialStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// A sweep's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct SweepId(pub i64);
+
+/// A trial's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct TrialId(pub i64);
+
+/// One epoch's metrics as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct EpochRow {
+    pub epoch: i64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub val_f1: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+/// A trial's stored state, for summaries and tests.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct TrialRow {
+    pub id: i64,
+    /// The trial's number within its sweep (from 1): the one users see.
+    pub number: i64,
+    pub grid_index: i64,
+    pub params: String,
+    /// JSON of the full resolved configuration.
+    pub config: String,
+    pub config_hash: String,
+    pub status: TrialStatus,
+    /// The epoch it trains to this time (a pruned sweep's rung); `None`: to the end.
+    pub until_epoch: Option<i64>,
+    pub device: Option<String>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub best_epoch: Option<i64>,
+    pub objective: Option<f64>,
+    pub checkpoint: Option<String>,
+    /// The Slurm job (`123_4`) of its current or last Slurm attempt.
+    pub slurm_job: Option<String>,
+    /// What happened to it that a user should know: how it last got past damaged
+    /// checkpoints (resumed from an older one, or started again from epoch 1).
+    pub note: Option<String>,
+}
+
+impl TrialRow {
+    /// The first line of its error (empty without one): what a summary shows.
+    pub fn error_line(&self) -> &str {
+        self.error
+            .as_deref()
+            .and_then(|e| e.lines().next())
+            .unwrap_or("")
+    }
+
+    /// Whether this trial's objective is minimised (`train.objective = "val_loss"` in its
+    /// configuration) rather than maximised.
+    pub fn minimises(&self) -> bool {
+        serde_json::from_str::<serde_json::Value>(&self.config)
+            .ok()
+            .and_then(|c| c["train"]["objective"].as_str().map(|o| o == "val_loss"))
+            .unwrap_or(false)
+    }
+}
