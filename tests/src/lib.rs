@@ -71,6 +71,26 @@ devices = "cpu"
     )
 }
 
+/// Stops (SIGSTOP) every trial process of the scheduler `pid`, so that none can finish while
+/// the test acts; returns the ones that were still alive (SIGCONT lets them go on).
+pub fn freeze_trials(pid: u32) -> Vec<u32> {
+    let trials = children_of(pid);
+    for &child in &trials {
+        signal(child, libc::SIGSTOP);
+    }
+    // SIGSTOP takes effect asynchronously: wait until each is stopped (or was already gone).
+    wait_until(|| {
+        trials
+            .iter()
+            .all(|&c| matches!(process_state(c), None | Some('T' | 'Z' | 'X')))
+            .then_some(())
+    });
+    trials
+        .into_iter()
+        .filter(|&c| process_state(c) == Some('T'))
+        .collect()
+}
+
 /// Starts `sweep run FILE --db sweep.db` in `dir` (stderr piped, for its end).
 pub fn spawn_run(dir: &Path, file: &str) -> std::process::Child {
     Command::new(sweep_bin())

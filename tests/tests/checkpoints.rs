@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sweep_store::TrialStatus;
 use sweep_tests::{
-    children_of, process_state, signal, spawn_run, stored_trials, sweep, text, trial_dir,
+    freeze_trials, process_state, signal, spawn_run, stored_trials, sweep, text, trial_dir,
     try_stored_trials, wait_until,
 };
 
@@ -56,24 +56,6 @@ fn history(path: &Path) -> Vec<serde_json::Value> {
         .expect("a sweep checkpoint has its metadata");
     let meta: serde_json::Value = serde_json::from_str(meta).expect("its metadata is JSON");
     meta["history"].as_array().cloned().unwrap_or_default()
-}
-
-/// Stops (SIGSTOP) the trial processes of the scheduler `pid`; returns those alive.
-fn freeze_trials(pid: u32) -> Vec<u32> {
-    let trials = children_of(pid);
-    for &child in &trials {
-        signal(child, libc::SIGSTOP);
-    }
-    wait_until(|| {
-        trials
-            .iter()
-            .all(|&c| matches!(process_state(c), None | Some('T' | 'Z' | 'X')))
-            .then_some(())
-    });
-    trials
-        .into_iter()
-        .filter(|&c| process_state(c) == Some('T'))
-        .collect()
 }
 
 /// Runs the sweep `name` in `dir` and kills it (kill -9) while its trial is frozen with a

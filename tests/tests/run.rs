@@ -7,7 +7,7 @@ use std::path::Path;
 
 use sweep_store::TrialStatus;
 use sweep_tests::{
-    checkpoint_epochs, children_of, process_state, signal, spawn_run, stored_trials, sweep, text,
+    checkpoint_epochs, freeze_trials, process_state, signal, spawn_run, stored_trials, sweep, text,
     trial_dir, trial_dir_of_process, try_stored_trials, wait_for, wait_until, StoredTrial,
 };
 
@@ -90,26 +90,6 @@ fn freeze_when(
             }
         }
     })
-}
-
-/// Stops (SIGSTOP) every trial process of the scheduler `pid`, so that none can finish while
-/// the test acts; returns the ones that were still alive. [`resume`] lets them go on.
-fn freeze_trials(pid: u32) -> Vec<u32> {
-    let trials = children_of(pid);
-    for &child in &trials {
-        signal(child, libc::SIGSTOP);
-    }
-    // SIGSTOP takes effect asynchronously: wait until each is stopped (or was already gone).
-    wait_until(|| {
-        trials
-            .iter()
-            .all(|&c| matches!(process_state(c), None | Some('T' | 'Z' | 'X')))
-            .then_some(())
-    });
-    trials
-        .into_iter()
-        .filter(|&c| process_state(c) == Some('T'))
-        .collect()
 }
 
 /// Freezes the trial processes of the scheduler `pid` ([`freeze_trials`]) at a moment when

@@ -1,4 +1,4 @@
-//! Helpers shared by the unit tests of the custom ops.
+//! Helpers shared by the unit tests: the custom ops' gradients, and metrics compared across runs.
 
 use candle_core::backprop::GradStore;
 use candle_core::Tensor;
@@ -51,4 +51,15 @@ pub fn assert_same_gradients(
         checked += 1;
     }
     checked
+}
+
+/// The metrics without the wall-clock seconds, which differ from run to run.
+pub fn timeless(history: &[crate::train::EpochMetrics]) -> Vec<crate::train::EpochMetrics> {
+    history
+        .iter()
+        .map(|m| crate::train::EpochMetrics {
+            seconds: 0.0,
+            ..m.clone()
+        })
+        .collect()
 }

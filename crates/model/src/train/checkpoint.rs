@@ -570,6 +570,7 @@ mod tests {
     use crate::data::synthetic::SyntheticSpec;
     use crate::data::Dataset;
     use crate::nn::Arch;
+    use crate::testing::timeless;
     use crate::train::event::TrialEvent;
     use crate::train::metrics::Confusion;
     use crate::train::{train, Outcome};
@@ -624,17 +625,6 @@ mod tests {
         .unwrap();
         let (resumed, recovered) = started.expect("a run reports its start");
         (outcome, resumed, recovered)
-    }
-
-    /// The metrics without the wall-clock seconds, which differ from run to run.
-    fn timeless(history: &[EpochMetrics]) -> Vec<EpochMetrics> {
-        history
-            .iter()
-            .map(|m| EpochMetrics {
-                seconds: 0.0,
-                ..m.clone()
-            })
-            .collect()
     }
 
     fn truncate(path: &Path) {

@@ -350,6 +350,7 @@ mod tests {
     use crate::data::synthetic::SyntheticSpec;
     use crate::data::Dataset;
     use crate::nn::{Arch, ModelConfig};
+    use crate::testing::timeless;
     use crate::train::checkpoint::{self, BEST, LAST};
     use crate::train::config::TrainConfig;
     use crate::train::optim::OptimizerKind;
@@ -394,17 +395,6 @@ mod tests {
             dir,
         };
         train(&trial, &AtomicBool::new(false), &mut |_| {})
-    }
-
-    /// The metrics without the wall-clock seconds, which differ from run to run.
-    fn timeless(history: &[EpochMetrics]) -> Vec<EpochMetrics> {
-        history
-            .iter()
-            .map(|m| EpochMetrics {
-                seconds: 0.0,
-                ..m.clone()
-            })
-            .collect()
     }
 
     fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
