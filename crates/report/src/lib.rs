@@ -34,6 +34,18 @@ pub enum ReportError {
     },
 }
 
+impl ReportError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            ReportError::NoSweep(_) => true,
+            ReportError::Store(e) => e.is_bad_input(),
+            ReportError::Draw(_) | ReportError::Io { .. } => false,
+        }
+    }
+}
+
 static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 
 /// Registers the embedded font (DejaVu Sans) as plotters' `sans-serif`, so text renders on a

@@ -56,6 +56,21 @@ pub enum RunError {
     NoSlurm,
 }
 
+impl RunError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            RunError::Data(e) => e.is_bad_input(),
+            RunError::Store(e) => e.is_bad_input(),
+            RunError::Submit(e) => e.is_bad_input(),
+            RunError::Name(e) => e.is_bad_input(),
+            RunError::NoData { .. } | RunError::Attached { .. } | RunError::NoSlurm => true,
+            RunError::Io { .. } => false,
+        }
+    }
+}
+
 /// Where a run reads and writes, and what overrides the sweep file.
 #[derive(Debug, Clone)]
 pub struct RunOptions {

@@ -45,9 +45,16 @@ pub enum TrialError {
 }
 
 impl TrialError {
-    /// Whether the user's input (configuration, data) is at fault.
+    /// Whether the user's input (configuration, data) is at fault (a trial process exits 2
+    /// for it, as the cli does). A match with no catch-all: a new variant must be decided here.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, TrialError::Config { .. } | TrialError::Data(_))
+        match self {
+            TrialError::Config { .. } => true,
+            TrialError::Data(e) => e.is_bad_input(),
+            TrialError::Train(e) => e.is_bad_input(),
+            TrialError::Predict(e) => e.is_bad_input(),
+            TrialError::Device { .. } => false,
+        }
     }
 }
 

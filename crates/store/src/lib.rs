@@ -37,6 +37,23 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            // A database on a network filesystem is the user's choice of --db.
+            StoreError::NetworkFilesystem { .. } => true,
+            StoreError::Open { .. }
+            | StoreError::Migrate { .. }
+            | StoreError::Sql(_)
+            | StoreError::Json(_)
+            | StoreError::ReadOnly
+            | StoreError::ForeignWal { .. } => false,
+        }
+    }
+}
+
 /// SQLite's own words for an error, without sqlx's "error returned from database: (code: N)".
 fn plainly(error: &sqlx::Error) -> String {
     match error {

@@ -59,6 +59,22 @@ pub enum DataError {
     Invalid { path: PathBuf, message: String },
 }
 
+impl DataError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            // The data folder is the user's: one that cannot be read is bad input too.
+            DataError::Io { .. }
+            | DataError::Missing { .. }
+            | DataError::Csv { .. }
+            | DataError::Image { .. }
+            | DataError::WrongSize { .. }
+            | DataError::Invalid { .. } => true,
+        }
+    }
+}
+
 /// Image bytes, either owned or mapped from the cache file, seen as one slice.
 pub enum Pixels {
     Owned(Vec<u8>),

@@ -54,6 +54,20 @@ pub enum CheckpointError {
 }
 
 impl CheckpointError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            // A trial's checkpoints are sweep's own files, not the user's input.
+            CheckpointError::Io { .. }
+            | CheckpointError::Format { .. }
+            | CheckpointError::Checksum { .. }
+            | CheckpointError::Foreign { .. }
+            | CheckpointError::BestLost { .. }
+            | CheckpointError::Candle(_) => false,
+        }
+    }
+
     /// What is wrong, without the path (a [`Recovery`] names the file itself).
     pub fn problem(&self) -> String {
         match self {
