@@ -40,22 +40,11 @@ pub async fn unknown_sweep(pool: &sweep_store::Pool, name: &str) -> anyhow::Erro
     BadInput(message).into()
 }
 
-/// An error as one line: its messages from the outermost in, each cause once. A library
-/// error's text often already ends with its source's (`{path}: {source}`), which anyhow's
-/// `{:#}` would print again.
+/// An error as one line: its messages from the outermost in, as anyhow's `{:#}` joins them.
+/// Each error in the chain says only its own part (an error that says its inner error's text
+/// does not also give it as its `source`), so the chain is printed as it is, once.
 pub fn error_report(err: &anyhow::Error) -> String {
-    let mut report = String::new();
-    for cause in err.chain() {
-        let message = cause.to_string();
-        if message.is_empty() || report.contains(&message) {
-            continue;
-        }
-        if !report.is_empty() {
-            report.push_str(": ");
-        }
-        report.push_str(&message);
-    }
-    report
+    format!("{err:#}")
 }
 
 /// The exit code for an error: 2 for bad input, 1 otherwise (clap's own usage errors exit 2
@@ -103,29 +92,84 @@ fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
 mod tests {
     use super::*;
 
-    #[derive(Debug, thiserror::Error)]
-    #[error("{path}: {source}")]
-    struct WithPath {
-        path: &'static str,
-        source: std::io::Error,
+    /// Every library error that names a path with its inner error's text, as the cli meets
+    /// them (behind a context); each must be reported with no part twice.
+    fn with_paths() -> Vec<anyhow::Error> {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let sqlite = || sqlx::Error::Io(io());
+        vec![
+            DataError::Io {
+                path: "data/train.csv".into(),
+                error: io(),
+            }
+            .into(),
+            sweep_model::train::checkpoint::CheckpointError::Io {
+                path: "last.safetensors".into(),
+                error: io(),
+            }
+            .into(),
+            sweep_report::ReportError::Io {
+                path: "report/index.html".into(),
+                error: io(),
+            }
+            .into(),
+            sweep_scheduler::RunError::Io {
+                path: "results".into(),
+                error: io(),
+            }
+            .into(),
+            sweep_scheduler::RunError::Data(DataError::Io {
+                path: "data/train.csv".into(),
+                error: io(),
+            })
+            .into(),
+            sweep_store::StoreError::Migrate {
+                path: "sweep.db".into(),
+                error: sqlx::migrate::MigrateError::Execute(sqlite()),
+            }
+            .into(),
+            sweep_store::StoreError::Sql(sqlite()).into(),
+            sweep_store::StoreError::Json(serde_json::from_str::<u8>("x").unwrap_err()).into(),
+            sweep_scheduler::RunError::Submit(sweep_scheduler::launch::SubmitError(
+                "sbatch: error: invalid partition".into(),
+            ))
+            .into(),
+            sweep_scheduler::trial::TrialError::Data(DataError::Io {
+                path: "data/train.csv".into(),
+                error: io(),
+            })
+            .into(),
+            sweep_scheduler::SweepFileError {
+                path: "s.toml".into(),
+                line: None,
+                problem: sweep_scheduler::sweep_file::Problem::Io(io()),
+            }
+            .into(),
+        ]
     }
 
     #[test]
-    fn an_error_report_names_each_cause_once() {
+    fn an_error_report_says_each_part_once() {
+        for err in with_paths() {
+            let text = err.to_string();
+            assert_eq!(
+                err.chain().count(),
+                1,
+                "{text}: its inner error is not a source"
+            );
+            assert_eq!(error_report(&err), text);
+            let err = err.context("sweep `quick`");
+            assert_eq!(error_report(&err), format!("sweep `quick`: {text}"));
+        }
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
-        let err = anyhow::Error::new(WithPath {
-            path: "s.toml",
-            source: io,
-        });
+        let err = anyhow::Error::new(DataError::Io {
+            path: "data/train.csv".into(),
+            error: io,
+        })
+        .context("reading the data");
         assert_eq!(
             error_report(&err),
-            "s.toml: No such file or directory",
-            "a source already in its error's text"
-        );
-        let err = err.context("reading the sweep file");
-        assert_eq!(
-            error_report(&err),
-            "reading the sweep file: s.toml: No such file or directory"
+            "reading the data: data/train.csv: No such file or directory"
         );
         let err = anyhow::anyhow!("disk full")
             .context("writing trials.csv")
@@ -134,6 +178,12 @@ mod tests {
             error_report(&err),
             "sweep `quick`: writing trials.csv: disk full",
             "distinct causes are all kept, outermost first"
+        );
+        let err = anyhow::anyhow!("disk full").context("disk full");
+        assert_eq!(
+            error_report(&err),
+            "disk full: disk full",
+            "the chain is printed as it is, not matched by text"
         );
     }
 
@@ -165,7 +215,7 @@ mod tests {
             data().into(),
             DataError::Io {
                 path: "data".into(),
-                source: io(),
+                error: io(),
             }
             .into(),
             sweep_scheduler::SweepFileError {
@@ -221,7 +271,7 @@ mod tests {
             RunError::Store(StoreError::ReadOnly).into(),
             RunError::Io {
                 path: "results".into(),
-                source: io(),
+                error: io(),
             }
             .into(),
             TrialError::Device {

@@ -19,6 +19,9 @@ use crate::curves::{Curve, Metric};
 use crate::layout::{lay_out, Params};
 
 /// Why a report could not be written.
+///
+/// A variant that holds another error either says its text and has no `source`, or is
+/// `transparent`: no part of an error's chain repeats another.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("no sweep named `{0}` in the database")]
@@ -27,10 +30,10 @@ pub enum ReportError {
     Store(#[from] StoreError),
     #[error("drawing a plot: {0}")]
     Draw(String),
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -81,9 +84,9 @@ pub async fn write_report(
         .iter()
         .map(|t| epochs.get(&t.id).unwrap_or(&no_epochs))
         .collect();
-    std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
+    std::fs::create_dir_all(out).map_err(|error| ReportError::Io {
         path: out.to_path_buf(),
-        source,
+        error,
     })?;
     let mut written = Vec::new();
 
@@ -158,17 +161,17 @@ pub async fn write_report(
         ("trials.csv", summary::csv(&lines, &axes)),
     ] {
         let path = out.join(file);
-        std::fs::write(&path, text).map_err(|source| ReportError::Io {
+        std::fs::write(&path, text).map_err(|error| ReportError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
         written.push(path);
     }
     let path = out.join("report.html");
     let snapshot = page::snapshot(pool, name, 0, None).await?;
-    std::fs::write(&path, page::html(&snapshot, None)).map_err(|source| ReportError::Io {
+    std::fs::write(&path, page::html(&snapshot, None)).map_err(|error| ReportError::Io {
         path: path.clone(),
-        source,
+        error,
     })?;
     written.push(path);
     Ok(written)

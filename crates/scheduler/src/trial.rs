@@ -30,18 +30,21 @@ pub enum TrialExit {
 }
 
 /// Why a trial, or a prediction with a trial's model, cannot run.
+///
+/// A variant that holds another error either says its text and has no `source`, or is
+/// `transparent`: no part of an error's chain repeats another.
 #[derive(Debug, thiserror::Error)]
 pub enum TrialError {
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
-    #[error("{0}")]
-    Data(#[source] DataError),
+    #[error(transparent)]
+    Data(DataError),
     #[error("cannot open device {device}: {message}")]
     Device { device: DeviceName, message: String },
-    #[error("{0}")]
-    Train(#[source] TrainError),
-    #[error("{0}")]
-    Predict(#[source] PredictError),
+    #[error(transparent)]
+    Train(TrainError),
+    #[error(transparent)]
+    Predict(PredictError),
 }
 
 impl TrialError {

@@ -31,12 +31,15 @@ pub fn too_large(images: usize, side: usize) -> Option<String> {
 }
 
 /// Why a data set could not be loaded; each variant names the file (and CSV line).
+///
+/// A variant that holds another error either says its text and has no `source`, or is
+/// `transparent`: no part of an error's chain repeats another.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: missing (the data folder needs {what})")]
     Missing { path: PathBuf, what: String },
