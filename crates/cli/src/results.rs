@@ -508,7 +508,10 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(writing)?;
     std::io::Write::write_all(&mut tmp, csv.as_bytes()).with_context(writing)?;
     tmp.as_file().sync_all().with_context(writing)?;
-    tmp.persist(&args.out).with_context(writing)?;
+    // The persist error's text repeats its io error's, which it also gives as its source.
+    tmp.persist(&args.out)
+        .map_err(|e| e.error)
+        .with_context(writing)?;
     println!(
         "wrote {} predictions of trial {} ({}, epoch {}) to {}",
         names.len(),

@@ -19,6 +19,9 @@ use crate::curves::{Curve, Metric};
 use crate::layout::{lay_out, Params};
 
 /// Why a report could not be written.
+///
+/// A variant that holds another error either says its text and has no `source`, or is
+/// `transparent`: no part of an error's chain repeats another.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("no sweep named `{0}` in the database")]
@@ -27,11 +30,23 @@ pub enum ReportError {
     Store(#[from] StoreError),
     #[error("drawing a plot: {0}")]
     Draw(String),
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+impl ReportError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            ReportError::NoSweep(_) => true,
+            ReportError::Store(e) => e.is_bad_input(),
+            ReportError::Draw(_) | ReportError::Io { .. } => false,
+        }
+    }
 }
 
 static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
@@ -63,9 +78,9 @@ pub async fn write_report(
         .iter()
         .map(|t| epochs.get(&t.id).unwrap_or(&no_epochs))
         .collect();
-    std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
+    std::fs::create_dir_all(out).map_err(|error| ReportError::Io {
         path: out.to_path_buf(),
-        source,
+        error,
     })?;
     let mut written = Vec::new();
 
@@ -143,17 +158,17 @@ pub async fn write_report(
         ("trials.csv", summary::csv(&lines, &axes)),
     ] {
         let path = out.join(file);
-        std::fs::write(&path, text).map_err(|source| ReportError::Io {
+        std::fs::write(&path, text).map_err(|error| ReportError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
         written.push(path);
     }
     let path = out.join("report.html");
     let snapshot = page::snapshot_of(&read, 0);
-    std::fs::write(&path, page::html(&snapshot, None)).map_err(|source| ReportError::Io {
+    std::fs::write(&path, page::html(&snapshot, None)).map_err(|error| ReportError::Io {
         path: path.clone(),
-        source,
+        error,
     })?;
     written.push(path);
     Ok(written)

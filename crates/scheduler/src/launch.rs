@@ -86,6 +86,14 @@ pub struct Submitted {
 #[error("{0}")]
 pub struct SubmitError(pub String);
 
+impl SubmitError {
+    /// Whether the user's input is at fault: yes, the batch system refused what the sweep
+    /// file asks for (a partition, a time limit), and nothing was submitted.
+    pub fn is_bad_input(&self) -> bool {
+        true
+    }
+}
+
 /// Starts trials.
 pub trait Launcher {
     /// Starts the trial `trial`, whose folder `dir` holds its configuration, on `slot`, to

@@ -32,6 +32,9 @@ const STALE_AFTER: Duration = Duration::from_secs(60);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
 /// Why a sweep could not run.
+///
+/// A variant that holds another error either says its text and has no `source`, or is
+/// `transparent`: no part of an error's chain repeats another.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -40,20 +43,41 @@ pub enum RunError {
     NoData { path: PathBuf },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Nothing was submitted, and no trial is left running.
     #[error("{0}; nothing was submitted")]
-    Submit(#[from] SubmitError),
+    Submit(SubmitError),
     #[error("sweep `{sweep}` is followed by another `sweep run` ({holder}), which is alive: it alone writes the database; wait for it, stop it, or follow the sweep with `sweep show {sweep}`")]
     Attached { sweep: String, holder: String },
     #[error(transparent)]
     Name(#[from] crate::sweep_name::UnsafeName),
     #[error("the Slurm executor needs Slurm: sbatch is not on the PATH or no controller answers squeue (run sweep on a login node of the cluster, or use `--executor local`)")]
     NoSlurm,
+}
+
+impl RunError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            RunError::Data(e) => e.is_bad_input(),
+            RunError::Store(e) => e.is_bad_input(),
+            RunError::Submit(e) => e.is_bad_input(),
+            RunError::Name(e) => e.is_bad_input(),
+            RunError::NoData { .. } | RunError::Attached { .. } | RunError::NoSlurm => true,
+            RunError::Io { .. } => false,
+        }
+    }
+}
+
+impl From<SubmitError> for RunError {
+    fn from(error: SubmitError) -> Self {
+        RunError::Submit(error)
+    }
 }
 
 /// Where a run reads and writes, and what overrides the sweep file.
@@ -224,9 +248,9 @@ pub async fn run_sweep(
     updates: mpsc::UnboundedSender<Update>,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let results = std::path::absolute(&options.results).map_err(|source| RunError::Io {
+    let results = std::path::absolute(&options.results).map_err(|error| RunError::Io {
         path: options.results.clone(),
-        source,
+        error,
     })?;
     // The file's reader checked the name; this is the second line of defence, before
     // anything is written.
@@ -393,9 +417,9 @@ async fn run_trials(
     // loop would miss a Ctrl-C that came while the runner was writing to the database (and
     // once tokio handles SIGINT, a missed one is lost, not fatal).
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|source| RunError::Io {
+        .map_err(|error| RunError::Io {
             path: PathBuf::from("SIGINT"),
-            source,
+            error,
         })?;
     if !attached.is_empty() {
         let _ = updates.send(Update::Attached {

@@ -55,6 +55,13 @@ pub struct UnsafeName {
     pub reason: String,
 }
 
+impl UnsafeName {
+    /// Whether the user's input is at fault: yes, the name is the user's.
+    pub fn is_bad_input(&self) -> bool {
+        true
+    }
+}
+
 /// The folder of sweep `name` inside `root`: `root/name`, refused unless the name passes
 /// [`check`] and the joined path is lexically one level below `root`.
 pub fn folder(root: &Path, name: &str) -> Result<PathBuf, UnsafeName> {

@@ -30,24 +30,34 @@ pub enum TrialExit {
 }
 
 /// Why a trial, or a prediction with a trial's model, cannot run.
+///
+/// A variant that holds another error either says its text and has no `source`, or is
+/// `transparent`: no part of an error's chain repeats another.
 #[derive(Debug, thiserror::Error)]
 pub enum TrialError {
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
-    #[error("{0}")]
-    Data(#[source] DataError),
+    #[error(transparent)]
+    Data(DataError),
     #[error("cannot open device {device}: {message}")]
     Device { device: DeviceName, message: String },
-    #[error("{0}")]
-    Train(#[source] TrainError),
-    #[error("{0}")]
-    Predict(#[source] PredictError),
+    #[error(transparent)]
+    Train(TrainError),
+    #[error(transparent)]
+    Predict(PredictError),
 }
 
 impl TrialError {
-    /// Whether the user's input (configuration, data) is at fault.
+    /// Whether the user's input (configuration, data) is at fault (a trial process exits 2
+    /// for it, as the cli does). A match with no catch-all: a new variant must be decided here.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, TrialError::Config { .. } | TrialError::Data(_))
+        match self {
+            TrialError::Config { .. } => true,
+            TrialError::Data(e) => e.is_bad_input(),
+            TrialError::Train(e) => e.is_bad_input(),
+            TrialError::Predict(e) => e.is_bad_input(),
+            TrialError::Device { .. } => false,
+        }
     }
 }
 

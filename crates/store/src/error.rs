@@ -1,20 +1,22 @@
 //! Why the database could not be opened, read or written.
 
 /// Why the database could not be opened, read or written.
+///
+/// No variant has a `source`: the error it holds is said in its own text, once (sqlx's own
+/// errors repeat their source in their text).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// `error` is not a `source`: its text is part of this one's, said once and plainly.
     #[error("{path}: {}", plainly(error))]
     Open { path: String, error: sqlx::Error },
-    #[error("{path}: cannot update the schema: {source}")]
+    #[error("{path}: cannot update the schema: {error}")]
     Migrate {
         path: String,
-        source: sqlx::migrate::MigrateError,
+        error: sqlx::migrate::MigrateError,
     },
     #[error("{0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(sqlx::Error),
     #[error("a trial's stored JSON is invalid: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[error("{READ_ONLY_REFUSAL}")]
     ReadOnly,
     #[error("{path}-shm and {path}-wal belong to another database: a process (a `sweep run`?) still has open the database that was at {path} before a file was moved over it, and uses them; read with them, the new file would show that database's rows. It is read once that process ends")]
@@ -27,6 +29,35 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl StoreError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            // A database on a network filesystem is the user's choice of --db.
+            StoreError::NetworkFilesystem { .. } => true,
+            StoreError::Open { .. }
+            | StoreError::Migrate { .. }
+            | StoreError::Sql(_)
+            | StoreError::Json(_)
+            | StoreError::ReadOnly
+            | StoreError::ForeignWal { .. } => false,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Sql(error)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(error: serde_json::Error) -> Self {
+        StoreError::Json(error)
+    }
+}
 
 /// SQLite's own words for an error, without sqlx's "error returned from database: (code: N)".
 fn plainly(error: &sqlx::Error) -> String {

@@ -68,7 +68,7 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
         match sqlx::migrate!().run(&pool).await {
             Ok(()) => return Ok(pool),
             Err(_) if patient() => pause().await,
-            Err(source) => return Err(StoreError::Migrate { path: name, source }),
+            Err(error) => return Err(StoreError::Migrate { path: name, error }),
         }
     }
 }

@@ -31,12 +31,15 @@ pub fn too_large(images: usize, side: usize) -> Option<String> {
 }
 
 /// Why a data set could not be loaded; each variant names the file (and CSV line).
+///
+/// A variant that holds another error either says its text and has no `source`, or is
+/// `transparent`: no part of an error's chain repeats another.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: missing (the data folder needs {what})")]
     Missing { path: PathBuf, what: String },
@@ -57,6 +60,22 @@ pub enum DataError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+}
+
+impl DataError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            // The data folder is the user's: one that cannot be read is bad input too.
+            DataError::Io { .. }
+            | DataError::Missing { .. }
+            | DataError::Csv { .. }
+            | DataError::Image { .. }
+            | DataError::WrongSize { .. }
+            | DataError::Invalid { .. } => true,
+        }
+    }
 }
 
 /// Image bytes, either owned or mapped from the cache file, seen as one slice.

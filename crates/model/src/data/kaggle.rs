@@ -72,15 +72,15 @@ impl Layout {
         let mut hash = Sha256::new();
         hash.update(b"sweep-dataset-v1");
         for files in [&self.train, &self.val, &self.test] {
-            let text = std::fs::read(&files.csv).map_err(|source| DataError::Io {
+            let text = std::fs::read(&files.csv).map_err(|error| DataError::Io {
                 path: files.csv.clone(),
-                source,
+                error,
             })?;
             hash.update((text.len() as u64).to_le_bytes());
             hash.update(&text);
-            let io = |source| DataError::Io {
+            let io = |error| DataError::Io {
                 path: files.images.clone(),
-                source,
+                error,
             };
             let mut entries: Vec<(String, u64, u128)> = Vec::new();
             for entry in std::fs::read_dir(&files.images).map_err(io)? {
@@ -296,9 +296,9 @@ const MAX_CSV_BYTES: u64 = 256 << 20;
 /// The bytes of `path`, refused when there are more than `max`.
 fn read_at_most(path: &Path, max: u64) -> Result<Vec<u8>, DataError> {
     use std::io::Read;
-    let io = |source| DataError::Io {
+    let io = |error| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut bytes = Vec::new();
     std::fs::File::open(path)
@@ -343,9 +343,9 @@ fn image_path(files: &SplitFiles, row: &Row) -> Result<PathBuf, DataError> {
 
 /// Decodes one PNG into RGB bytes; with `size`, the image must be `size × size`.
 fn decode_png(path: &Path, size: Option<usize>) -> Result<Vec<u8>, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+    let bytes = std::fs::read(path).map_err(|error| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let image_error = |e: image::ImageError| DataError::Image {
         path: path.to_path_buf(),
@@ -406,7 +406,7 @@ fn decode_split(
 pub fn write_layout(dataset: &Dataset, dir: &Path) -> Result<(), DataError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| DataError::Io { path, source }
+        move |error| DataError::Io { path, error }
     };
     let splits = [
         (&dataset.train, "train.csv", "train_images", true),

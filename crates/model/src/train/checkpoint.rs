@@ -34,12 +34,15 @@ const META_KEY: &str = "sweep";
 const CHECKSUM_KEY: &str = "sweep_sha256";
 
 /// Why a checkpoint could not be written or read; each variant names the file.
+///
+/// A variant that holds another error either says its text and has no `source`, or is
+/// `transparent`: no part of an error's chain repeats another.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: not a sweep checkpoint: {message}")]
     Format { path: PathBuf, message: String },
@@ -54,10 +57,24 @@ pub enum CheckpointError {
 }
 
 impl CheckpointError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            // A trial's checkpoints are sweep's own files, not the user's input.
+            CheckpointError::Io { .. }
+            | CheckpointError::Format { .. }
+            | CheckpointError::Checksum { .. }
+            | CheckpointError::Foreign { .. }
+            | CheckpointError::BestLost { .. }
+            | CheckpointError::Candle(_) => false,
+        }
+    }
+
     /// What is wrong, without the path (a [`Recovery`] names the file itself).
     pub fn problem(&self) -> String {
         match self {
-            CheckpointError::Io { source, .. } => source.to_string(),
+            CheckpointError::Io { error, .. } => error.to_string(),
             CheckpointError::Format { message, .. } => format!("not a sweep checkpoint: {message}"),
             CheckpointError::Checksum { .. } => "the checksum does not match".into(),
             CheckpointError::Foreign { .. } => "it belongs to another configuration".into(),
@@ -119,9 +136,9 @@ fn save_keeping<M: serde::Serialize>(
         path: path.to_path_buf(),
         message,
     };
-    let io = |source| CheckpointError::Io {
+    let io = |error| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let json = serde_json::to_string(meta).map_err(|e| format(e.to_string()))?;
     // Once on the host: the checksum and the file read the same bytes.
@@ -154,9 +171,9 @@ fn save_keeping<M: serde::Serialize>(
 /// Makes `spare` a copy of `current` (a hard link where the filesystem has them), replacing
 /// it atomically; nothing to do while `current` does not exist.
 fn keep_spare(current: &Path, spare: &Path) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io {
+    let io = |error| CheckpointError::Io {
         path: spare.to_path_buf(),
-        source,
+        error,
     };
     if !current.exists() {
         return Ok(());
@@ -177,9 +194,9 @@ fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
     #[cfg(unix)]
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|source| CheckpointError::Io {
+        .map_err(|error| CheckpointError::Io {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
     Ok(())
 }
@@ -213,9 +230,9 @@ fn verified_meta<M: serde::de::DeserializeOwned>(
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    std::fs::read(path).map_err(|source| CheckpointError::Io {
+    std::fs::read(path).map_err(|error| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -407,7 +424,7 @@ impl Checkpointer {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(CheckpointError::Io {
                         path: self.path(file),
-                        source: e,
+                        error: e,
                     })
                 }
                 _ => {}
@@ -458,10 +475,10 @@ impl Checkpointer {
             return Ok(());
         }
         if holds(PREVIOUS_BEST) {
-            std::fs::rename(self.path(PREVIOUS_BEST), self.path(BEST)).map_err(|source| {
+            std::fs::rename(self.path(PREVIOUS_BEST), self.path(BEST)).map_err(|error| {
                 CheckpointError::Io {
                     path: self.path(BEST),
-                    source,
+                    error,
                 }
             })?;
             return sync_dir(&self.dir);
@@ -480,7 +497,7 @@ impl Checkpointer {
             let aside = self.path(&format!("{}{DAMAGED_SUFFIX}", d.file));
             match std::fs::rename(&path, &aside) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(CheckpointError::Io { path, source: e })
+                    return Err(CheckpointError::Io { path, error: e })
                 }
                 _ => {}
             }

@@ -36,6 +36,19 @@ pub enum TrainError {
     Candle(#[from] candle_core::Error),
 }
 
+impl TrainError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            TrainError::Checkpoint(e) => e.is_bad_input(),
+            TrainError::Diverged { .. } | TrainError::Unlabelled { .. } | TrainError::Candle(_) => {
+                false
+            }
+        }
+    }
+}
+
 /// The result of [`train`].
 #[derive(Debug, Clone)]
 pub struct Outcome {

@@ -60,6 +60,17 @@ pub enum PredictError {
     Candle(#[from] candle_core::Error),
 }
 
+impl PredictError {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
+    /// A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            PredictError::Checkpoint(e) => e.is_bad_input(),
+            PredictError::Mismatch { .. } | PredictError::Candle(_) => false,
+        }
+    }
+}
+
 /// What [`predict`] returns: a label per image, and the macro F1 when the split has labels.
 #[derive(Debug, Clone)]
 pub struct Prediction {

@@ -49,6 +49,34 @@ pub enum Problem {
     Missing { key: String },
 }
 
+impl SweepFileError {
+    /// Whether the user's input is at fault (the cli exits 2 for it): its problem's answer.
+    pub fn is_bad_input(&self) -> bool {
+        self.problem.is_bad_input()
+    }
+}
+
+impl Problem {
+    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other
+    /// failure). A match with no catch-all: a new variant must be decided here.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            // The sweep file is the user's: one that cannot be read is bad input too.
+            Problem::Io(_)
+            | Problem::Syntax(_)
+            | Problem::UnknownKey { .. }
+            | Problem::WrongType { .. }
+            | Problem::BadValue { .. }
+            | Problem::OutOfRange { .. }
+            | Problem::EmptyAxis { .. }
+            | Problem::NotAHyperparameter { .. }
+            | Problem::GriddedAndDrawn { .. }
+            | Problem::TooLarge(_)
+            | Problem::Missing { .. } => true,
+        }
+    }
+}
+
 /// Why a value was refused, before the reader says where and under which key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
