@@ -4,10 +4,10 @@
 //! tensor plus an add (that is how candle's `backward` gathers gradients), the skips' biases
 //! theirs through a broadcast reduction, and every add runs on candle's thread pool beside
 //! ours. On the seed's ResNet that was ≈ 10% of a training step. Here the trunk's forward
-//! keeps the maps its backward reads (a [`Tape`]), and the backward runs the convolution and
-//! batch-norm kernels of [`ops`](crate::ops) on them, writing each gradient once. The tape is
-//! a value the training forward returns and the backward consumes ([`tape`](super::tape)
-//! says why).
+//! keeps the maps its backward reads (a [`TrunkTape`]), and the backward runs the convolution
+//! and batch-norm kernels of [`ops`](crate::ops) on them, writing each gradient once. The
+//! tape is a value the training forward returns and the backward consumes
+//! ([`tape`](super::tape) says why).
 //!
 //! The head (global pooling, dense layers, dropout, loss) stays in candle's graph: the trunk's
 //! output enters it as a variable, and [`TrunkTape::backward`] starts from that variable's
