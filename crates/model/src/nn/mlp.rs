@@ -1,8 +1,6 @@
 //! [`Mlp`]: flatten → dense + ReLU per hidden layer → dropout → dense output, the seed's
 //! baseline network.
 
-use std::sync::Mutex;
-
 use candle_core::backprop::GradStore;
 use candle_core::{Module, Result, Tensor, Var};
 use candle_nn::VarBuilder;
@@ -11,25 +9,25 @@ use crate::data::CHANNELS;
 use crate::nn::config::ModelConfig;
 use crate::nn::dense::{dense, Dense};
 use crate::nn::pass::{dropout, Pass};
+use crate::nn::tape::{not_from_this_forward, Kept, Tape};
+use crate::rng::Rng;
 
 /// A multi-layer perceptron over the flattened pixels.
 pub struct Mlp {
     hidden: Vec<Dense>,
     dropout: f64,
     output: Dense,
-    /// The last training forward's first layer, when it ran outside candle's graph, for
-    /// [`Mlp::backward_first`].
-    first: Mutex<Option<First>>,
 }
 
-/// The first layer's training forward, kept for its backward: its input (the flattened
-/// images) and its output, the variable the rest of the graph starts from.
+/// The first layer's training forward, when it ran outside candle's graph, kept for its
+/// backward: its input (the flattened images) and its output, the variable the rest of the
+/// graph starts from.
 ///
 /// The first layer's weight (`neurons × pixels`: 24 × 12,288 on the seed's MLP) is by far
 /// the network's largest gradient. Through candle's graph it arrives as a fresh zero-filled
 /// tensor plus an add (how candle's `backward` gathers every gradient), ≈ 8% of the MLP's
 /// step on the CPU; here its backward writes it once.
-struct First {
+pub(crate) struct FirstLayer {
     input: Tensor,
     output: Var,
 }
@@ -55,56 +53,66 @@ impl Mlp {
             hidden,
             dropout: config.dropout,
             output: dense(inputs, classes, config.init, vb.pp("output"))?,
-            first: Mutex::new(None),
         })
     }
 
-    /// The logits for a batch of images.
-    pub fn forward(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor> {
-        self.forward_with(xs, pass, xs.device().is_cpu())
+    /// The logits for a batch of images, in evaluation (no dropout).
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.layers_from(0, xs.flatten_from(1)?, &mut Pass::Eval)
     }
 
-    /// [`Mlp::forward`], the first layer trained outside candle's graph when `own_first`
-    /// ([`First`]).
-    fn forward_with(&self, xs: &Tensor, pass: &mut Pass, own_first: bool) -> Result<Tensor> {
-        let mut xs = xs.flatten_from(1)?;
-        let mut first = self
-            .first
-            .lock()
-            .expect("the first layer's lock is never poisoned");
-        *first = None;
-        for (i, layer) in self.hidden.iter().enumerate() {
-            let ys = if i == 0 && own_first && pass.is_train() {
-                let output = Var::from_tensor(&layer.forward_detached(&xs)?)?;
-                let ys = output.as_tensor().clone();
-                *first = Some(First { input: xs, output });
-                ys
-            } else {
-                layer.forward(&xs)?
-            };
-            xs = ys.relu()?;
+    /// The logits for a batch of images in training (dropout drawn from `rng`), and the tape
+    /// [`Mlp::backward`] takes.
+    pub fn forward_train(&self, xs: &Tensor, rng: &mut Rng) -> Result<(Tensor, Tape)> {
+        self.forward_train_with(xs, rng, xs.device().is_cpu())
+    }
+
+    /// [`Mlp::forward_train`], the first layer run outside candle's graph when `own_first`
+    /// ([`FirstLayer`]).
+    fn forward_train_with(
+        &self,
+        xs: &Tensor,
+        rng: &mut Rng,
+        own_first: bool,
+    ) -> Result<(Tensor, Tape)> {
+        let xs = xs.flatten_from(1)?;
+        let mut pass = Pass::Train(rng);
+        if !own_first {
+            return Ok((self.layers_from(0, xs, &mut pass)?, Tape(Kept::Graph)));
         }
-        drop(first);
+        let output = Var::from_tensor(&self.hidden[0].forward_detached(&xs)?)?;
+        let logits = self.layers_from(1, output.as_tensor().relu()?, &mut pass)?;
+        let first = FirstLayer { input: xs, output };
+        Ok((logits, Tape(Kept::FirstLayer(first))))
+    }
+
+    /// The hidden layers from the `first`-th on (dense + ReLU each), then dropout and the
+    /// output layer.
+    fn layers_from(&self, first: usize, mut xs: Tensor, pass: &mut Pass) -> Result<Tensor> {
+        for layer in &self.hidden[first..] {
+            xs = layer.forward(&xs)?.relu()?;
+        }
         self.output.forward(&dropout(&xs, self.dropout, pass)?)
     }
 
-    /// Adds the first layer's gradients to `grads` (the backward of a loss on the last
-    /// training forward), when that forward ran it outside candle's graph; otherwise
-    /// candle's backward has computed them already.
-    pub fn backward_first(&self, grads: &mut GradStore) -> Result<()> {
-        let first = self
-            .first
-            .lock()
-            .expect("the first layer's lock is never poisoned")
-            .take();
-        let Some(First { input, output }) = first else {
-            return Ok(());
-        };
-        match grads.remove(output.as_tensor()) {
-            Some(dy) => self.hidden[0].file_gradients(&input, &dy, grads),
-            // The loss does not depend on the layer: nothing to add.
-            None => Ok(()),
+    /// The gradients of `loss`, computed from the logits of the training forward that
+    /// returned `tape`, for every variable: candle's backward, plus the first layer's own
+    /// when that forward ran it outside candle's graph.
+    pub fn backward(&self, loss: &Tensor, tape: Tape) -> Result<GradStore> {
+        let mut grads = loss.backward()?;
+        match tape.0 {
+            Kept::Graph => {}
+            Kept::FirstLayer(FirstLayer { input, output }) => {
+                let dy = grads
+                    .remove(output.as_tensor())
+                    .ok_or_else(|| not_from_this_forward("mlp"))?;
+                self.hidden[0].file_gradients(&input, &dy, &mut grads)?;
+            }
+            Kept::Trunk(_) => {
+                candle_core::bail!("mlp: the backward was given the tape of a ResNet")
+            }
         }
+        Ok(grads)
     }
 }
 
@@ -112,7 +120,6 @@ impl Mlp {
 mod tests {
     use super::*;
     use crate::nn::config::Arch;
-    use crate::rng::Rng;
     use crate::testing::{assert_same_gradients, max_rel_err};
     use candle_core::Device;
     use candle_nn::{VarBuilder, VarMap};
@@ -135,14 +142,9 @@ mod tests {
             let xs = Tensor::randn(0f32, 1.0, (3, 3, 5, 5), &Device::Cpu).unwrap();
             let ys = Tensor::new(&[0u32, 3, 1], &Device::Cpu).unwrap();
             let step = |own: bool| {
-                let mut rng = Rng::new(1);
-                let logits = mlp
-                    .forward_with(&xs, &mut Pass::Train(&mut rng), own)
-                    .unwrap();
+                let (logits, tape) = mlp.forward_train_with(&xs, &mut Rng::new(1), own).unwrap();
                 let loss = candle_nn::loss::cross_entropy(&logits, &ys).unwrap();
-                let mut grads = loss.backward().unwrap();
-                mlp.backward_first(&mut grads).unwrap();
-                (logits, grads)
+                (logits, mlp.backward(&loss, tape).unwrap())
             };
             let (graph_logits, graph) = step(false);
             let (own_logits, own) = step(true);

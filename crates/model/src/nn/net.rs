@@ -8,8 +8,9 @@ use candle_nn::VarMap;
 use crate::nn::config::{Arch, ModelConfig};
 use crate::nn::init::seeded_var_builder;
 use crate::nn::mlp::Mlp;
-use crate::nn::pass::Pass;
 use crate::nn::resnet::ResNet;
+use crate::nn::tape::Tape;
+use crate::rng::Rng;
 
 /// A classifier of square RGB images into `classes` labels.
 pub enum Net {
@@ -35,24 +36,32 @@ impl Net {
         })
     }
 
-    /// The logits (batch × classes) for a batch of normalised images (batch × 3 × size × size).
-    pub fn forward(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor> {
+    /// The logits (batch × classes) for a batch of normalised images (batch × 3 × size ×
+    /// size), in evaluation (running statistics, no dropout).
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match self {
-            Net::Mlp(m) => m.forward(xs, pass),
-            Net::ResNet(r) => r.forward(xs, pass),
+            Net::Mlp(m) => m.forward(xs),
+            Net::ResNet(r) => r.forward(xs),
         }
     }
 
-    /// The gradients of `loss`, computed from the last training forward, for every
-    /// variable: candle's backward through its graph, then, on the CPU, the ResNet's trunk's
-    /// own backward or the MLP's first layer's (which that forward recorded instead of a
-    /// graph).
-    pub fn backward(&self, loss: &Tensor) -> Result<GradStore> {
-        let mut grads = loss.backward()?;
+    /// The logits in training (batch statistics, which also move the running ones, and
+    /// dropout drawn from `rng`), and the [`Tape`] that [`Net::backward`] takes.
+    pub fn forward_train(&self, xs: &Tensor, rng: &mut Rng) -> Result<(Tensor, Tape)> {
         match self {
-            Net::Mlp(m) => m.backward_first(&mut grads)?,
-            Net::ResNet(r) => r.backward_trunk(&mut grads)?,
+            Net::Mlp(m) => m.forward_train(xs, rng),
+            Net::ResNet(r) => r.forward_train(xs, rng),
         }
-        Ok(grads)
+    }
+
+    /// The gradients of `loss`, computed from the logits of the training forward that
+    /// returned `tape`, for every variable: candle's backward through its graph, then, on
+    /// the CPU, the ResNet's trunk's own backward or the MLP's first layer's (which that
+    /// forward kept on the tape instead of a graph).
+    pub fn backward(&self, loss: &Tensor, tape: Tape) -> Result<GradStore> {
+        match self {
+            Net::Mlp(m) => m.backward(loss, tape),
+            Net::ResNet(r) => r.backward(loss, tape),
+        }
     }
 }

@@ -11,13 +11,6 @@ pub enum Pass<'a> {
     Eval,
 }
 
-impl Pass<'_> {
-    /// Whether layers behave as in training (batch statistics, dropout on).
-    pub fn is_train(&self) -> bool {
-        matches!(self, Pass::Train(_))
-    }
-}
-
 /// Zeroes a fraction `p` of `xs` in training (scaling the rest by `1 / (1 - p)`); the mask
 /// comes from the trial's own stream so that a seed gives the same run every time.
 pub fn dropout(xs: &Tensor, p: f64, pass: &mut Pass) -> Result<Tensor> {

@@ -9,8 +9,6 @@
 //! backpropagate a pool whose kernel differs from its stride, and the PyTorch reference in
 //! `shared/bench` uses the same 2×2/2 pool.
 
-use std::sync::Mutex;
-
 use candle_core::backprop::GradStore;
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -21,9 +19,11 @@ use crate::nn::config::{ModelConfig, WeightInit};
 use crate::nn::conv::{conv2d, Conv2d, Conv2dConfig};
 use crate::nn::dense::{dense, Dense};
 use crate::nn::pass::{dropout, Pass};
-use crate::nn::trunk::{self, Layer, Tape};
+use crate::nn::tape::{Kept, Tape};
+use crate::nn::trunk::{self, Layer};
 use crate::ops::activation::add_relu;
 use crate::ops::pool::max_pool2x2;
+use crate::rng::Rng;
 
 /// How every layer of one network is built: the initialisation and batch norm settings of
 /// its [`ModelConfig`].
@@ -171,8 +171,6 @@ pub struct ResNet {
     head: Dense,
     dropout: f64,
     output: Dense,
-    /// The last training forward's trunk, on the CPU, for [`ResNet::backward_trunk`].
-    tape: Mutex<Option<Tape>>,
 }
 
 impl ResNet {
@@ -207,7 +205,6 @@ impl ResNet {
             head: layers.dense(c_in, config.neurons, vb.pp("head"))?,
             dropout: config.dropout,
             output: layers.dense(config.neurons, classes, vb.pp("output"))?,
-            tape: Mutex::new(None),
         })
     }
 
@@ -234,43 +231,55 @@ impl ResNet {
         layers
     }
 
-    /// Adds the gradients of the trunk's parameters to `grads`, the backward of a loss on the
-    /// last training forward, when that forward ran the trunk on the CPU ([`trunk`]);
-    /// otherwise candle's backward has computed them already.
-    pub fn backward_trunk(&self, grads: &mut GradStore) -> Result<()> {
-        let tape = self
-            .tape
-            .lock()
-            .expect("the tape lock is never poisoned")
-            .take();
-        match tape {
-            Some(tape) => tape.backward(grads),
-            None => Ok(()),
-        }
+    /// The logits for a batch of images, in evaluation (running statistics, no dropout).
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let xs = self.trunk_graph(xs, false)?;
+        self.head(&xs, &mut Pass::Eval)
     }
 
-    /// The logits for a batch of images.
-    pub fn forward(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor> {
-        self.forward_with(xs, pass, trunk::applies(xs))
+    /// The logits for a batch of images in training (batch statistics, dropout drawn from
+    /// `rng`), and the tape [`ResNet::backward`] takes.
+    pub fn forward_train(&self, xs: &Tensor, rng: &mut Rng) -> Result<(Tensor, Tape)> {
+        self.forward_train_with(xs, rng, trunk::applies(xs))
     }
 
-    /// [`ResNet::forward`], the trunk trained on [`trunk`]'s own tape when `own_trunk`, else
-    /// through candle's graph.
-    fn forward_with(&self, xs: &Tensor, pass: &mut Pass, own_trunk: bool) -> Result<Tensor> {
-        let train = pass.is_train();
-        let mut tape = self.tape.lock().expect("the tape lock is never poisoned");
-        *tape = None;
-        let xs = if train && own_trunk {
-            let (xs, record) = trunk::forward(&self.trunk_layers(), xs)?;
-            *tape = Some(record);
-            xs
+    /// [`ResNet::forward_train`], the trunk run on [`trunk`]'s own forward when `own_trunk`,
+    /// else through candle's graph.
+    fn forward_train_with(
+        &self,
+        xs: &Tensor,
+        rng: &mut Rng,
+        own_trunk: bool,
+    ) -> Result<(Tensor, Tape)> {
+        let (xs, tape) = if own_trunk {
+            let (xs, trunk) = trunk::forward(&self.trunk_layers(), xs)?;
+            (xs, Tape(Kept::Trunk(trunk)))
         } else {
-            self.trunk_graph(xs, train)?
+            (self.trunk_graph(xs, true)?, Tape(Kept::Graph))
         };
-        drop(tape);
+        Ok((self.head(&xs, &mut Pass::Train(rng))?, tape))
+    }
+
+    /// The head on the trunk's maps: global average pooling → dense + ReLU → dropout → dense.
+    fn head(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor> {
         let xs = xs.mean((2, 3))?;
         let xs = self.head.forward(&xs)?.relu()?;
         self.output.forward(&dropout(&xs, self.dropout, pass)?)
+    }
+
+    /// The gradients of `loss`, computed from the logits of the training forward that
+    /// returned `tape`, for every variable: candle's backward, plus the trunk's own when
+    /// that forward ran it outside candle's graph ([`trunk`]).
+    pub fn backward(&self, loss: &Tensor, tape: Tape) -> Result<GradStore> {
+        let mut grads = loss.backward()?;
+        match tape.0 {
+            Kept::Graph => {}
+            Kept::Trunk(trunk) => trunk.backward(&mut grads)?,
+            Kept::FirstLayer(_) => {
+                candle_core::bail!("resnet: the backward was given the tape of an MLP")
+            }
+        }
+        Ok(grads)
     }
 
     /// The trunk through candle's graph: evaluation, and training on other devices.
@@ -395,14 +404,9 @@ mod tests {
             };
             let (xs, ys) = batch(3, size, 5, 11);
             let step = |own: bool| {
-                let mut rng = Rng::new(1);
-                let logits = net
-                    .forward_with(&xs, &mut Pass::Train(&mut rng), own)
-                    .unwrap();
+                let (logits, tape) = net.forward_train_with(&xs, &mut Rng::new(1), own).unwrap();
                 let loss = candle_nn::loss::cross_entropy(&logits, &ys).unwrap();
-                let mut grads = loss.backward().unwrap();
-                net.backward_trunk(&mut grads).unwrap();
-                (logits, grads)
+                (logits, net.backward(&loss, tape).unwrap())
             };
             let (graph_logits, graph) = step(false);
             let (own_logits, own) = step(true);
@@ -440,9 +444,9 @@ mod tests {
         let mut rng = Rng::new(4);
         let mut losses = Vec::new();
         for _ in 0..30 {
-            let logits = net.forward(&xs, &mut Pass::Train(&mut rng)).unwrap();
+            let (logits, tape) = net.forward_train(&xs, &mut rng).unwrap();
             let loss = candle_nn::loss::cross_entropy(&logits, &ys).unwrap();
-            let grads = net.backward(&loss).unwrap();
+            let grads = net.backward(&loss, tape).unwrap();
             {
                 let data = vars.data().lock().unwrap();
                 for name in ["stage0.dense.weight", "stage2.dense.bias"] {
@@ -478,9 +482,10 @@ mod tests {
         let (xs, ys) = batch(4, 20, 5, 11);
         let mut rng = Rng::new(1);
         for _ in 0..2 {
-            net.forward(&xs, &mut Pass::Train(&mut rng)).unwrap();
+            // Only the running statistics are wanted: no backward.
+            let _ = net.forward_train(&xs, &mut rng).unwrap();
         }
-        let logits = net.forward(&xs, &mut Pass::Eval).unwrap();
+        let logits = net.forward(&xs).unwrap();
         (vars, xs, ys, logits)
     }
 

@@ -4,11 +4,13 @@
 //! tensor plus an add (that is how candle's `backward` gathers gradients), the skips' biases
 //! theirs through a broadcast reduction, and every add runs on candle's thread pool beside
 //! ours. On the seed's ResNet that was ≈ 10% of a training step. Here the trunk's forward
-//! keeps the maps its backward reads (a [`Tape`]), and the backward runs the convolution and
-//! batch-norm kernels of [`ops`](crate::ops) on them, writing each gradient once.
+//! keeps the maps its backward reads (a [`TrunkTape`]), and the backward runs the convolution
+//! and batch-norm kernels of [`ops`](crate::ops) on them, writing each gradient once. The
+//! tape is a value the training forward returns and the backward consumes
+//! ([`tape`](super::tape) says why).
 //!
 //! The head (global pooling, dense layers, dropout, loss) stays in candle's graph: the trunk's
-//! output enters it as a variable, and [`Tape::backward`] starts from that variable's
+//! output enters it as a variable, and [`TrunkTape::backward`] starts from that variable's
 //! gradient and adds the trunk's parameters' gradients to candle's.
 
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use candle_core::{Device, Result, Tensor, Var};
 
 use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::conv::Conv2d;
+use crate::nn::tape::not_from_this_forward;
 use crate::ops::activation::{add_in_place, add_relu_in_place, relu_mask_in_place};
 use crate::ops::conv::{forward_values, input_grad_values, weight_grad_values, Epilogue, Geometry};
 use crate::ops::norm::{channel_sums, gradient_values, normalize, Saved};
@@ -211,7 +214,7 @@ enum Record {
 
 /// The trunk's forward on a batch, kept for its backward: the records of its layers, and
 /// its output as the variable the head reads.
-pub(crate) struct Tape {
+pub(crate) struct TrunkTape {
     records: Vec<Record>,
     output: Var,
 }
@@ -222,8 +225,8 @@ pub(crate) fn applies(images: &Tensor) -> bool {
 }
 
 /// Runs the trunk's `layers` on `images` in training mode: its output (a variable of candle's
-/// graph, so the head's backward reaches it) and the tape for [`Tape::backward`].
-pub(crate) fn forward(layers: &[Layer], images: &Tensor) -> Result<(Tensor, Tape)> {
+/// graph, so the head's backward reaches it) and the tape for [`TrunkTape::backward`].
+pub(crate) fn forward(layers: &[Layer], images: &Tensor) -> Result<(Tensor, TrunkTape)> {
     let images = images.contiguous()?;
     let mut records = Vec::with_capacity(layers.len());
     let mut dims = images.dims4()?;
@@ -299,7 +302,7 @@ pub(crate) fn forward(layers: &[Layer], images: &Tensor) -> Result<(Tensor, Tape
     let values = input(&map)?.as_ref().clone();
     let output = Var::from_vec(values, dims, &Device::Cpu)?;
     let tensor = output.as_tensor().clone();
-    Ok((tensor, Tape { records, output }))
+    Ok((tensor, TrunkTape { records, output }))
 }
 
 /// The map the previous layer wrote (the trunk starts with its stem).
@@ -310,14 +313,14 @@ fn input(map: &Option<Arc<Vec<f32>>>) -> Result<Arc<Vec<f32>>> {
     }
 }
 
-impl Tape {
+impl TrunkTape {
     /// Adds the gradients of the trunk's parameters to `grads`, the head's backward (which
-    /// holds the gradient of the trunk's output); the output's own entry is removed.
+    /// holds the gradient of the trunk's output); the output's own entry is removed. A loss
+    /// that does not depend on the output came from another forward: an error.
     pub(crate) fn backward(self, grads: &mut GradStore) -> Result<()> {
-        let Some(d_output) = grads.remove(self.output.as_tensor()) else {
-            // The loss does not depend on the trunk: nothing to add.
-            return Ok(());
-        };
+        let d_output = grads
+            .remove(self.output.as_tensor())
+            .ok_or_else(|| not_from_this_forward("resnet"))?;
         let mut dy: Vec<f32> = d_output.flatten_all()?.to_vec1()?;
         for record in self.records.into_iter().rev() {
             dy = record.backward(dy, grads)?;

@@ -6,7 +6,7 @@ use std::time::Instant;
 use candle_core::{Device, Result, Tensor};
 use candle_nn::VarMap;
 
-use crate::nn::{Arch, ModelConfig, Net, Pass};
+use crate::nn::{Arch, ModelConfig, Net};
 use crate::rng::Rng;
 use crate::train::optim::{Optimizer, OptimizerKind};
 
@@ -221,13 +221,13 @@ pub fn measure(
         let started = Instant::now();
         match case.step {
             Step::Train => {
-                let logits = net.forward(&xs, &mut Pass::Train(&mut rng))?;
+                let (logits, tape) = net.forward_train(&xs, &mut rng)?;
                 let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
-                optimizer.step(&net.backward(&loss)?)?;
+                optimizer.step(&net.backward(&loss, tape)?)?;
                 loss.to_scalar::<f32>()?;
             }
             Step::Infer => {
-                net.forward(&xs, &mut Pass::Eval)?.to_vec2::<f32>()?;
+                net.forward(&xs)?.to_vec2::<f32>()?;
             }
         }
         device.synchronize()?;

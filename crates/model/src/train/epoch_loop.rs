@@ -11,7 +11,7 @@ use candle_core::{DType, Tensor, D};
 use candle_nn::VarMap;
 
 use crate::data::{batch, Normalization, Split};
-use crate::nn::{Net, Pass};
+use crate::nn::Net;
 use crate::rng::{stream, Rng};
 use crate::train::checkpoint::{
     model_tensors, CheckpointError, Checkpointer, LastState, ModelCard,
@@ -148,7 +148,7 @@ pub(crate) fn train_step(
     ys: &Tensor,
     dropout_rng: &mut Rng,
 ) -> candle_core::Result<Step> {
-    let logits = net.forward(xs, &mut Pass::Train(dropout_rng))?;
+    let (logits, tape) = net.forward_train(xs, dropout_rng)?;
     let loss = candle_nn::loss::cross_entropy(&logits, ys)?;
     let loss_value = loss.to_scalar::<f32>()? as f64;
     if !loss_value.is_finite() {
@@ -158,7 +158,7 @@ pub(crate) fn train_step(
             grads: None,
         });
     }
-    let grads = net.backward(&loss)?;
+    let grads = net.backward(&loss, tape)?;
     optimizer.step(&grads)?;
     let correct = logits
         .argmax(D::Minus1)?
@@ -432,11 +432,9 @@ mod tests {
             let net = Net::new(&model, size, 7, 1, &vars, &Device::Cpu).unwrap();
             let xs = Tensor::zeros((3, 3, size, size), DType::F32, &Device::Cpu).unwrap();
             let mut rng = Rng::new(1);
-            assert_eq!(
-                net.forward(&xs, &mut Pass::Train(&mut rng)).unwrap().dims(),
-                [3, 7]
-            );
-            assert_eq!(net.forward(&xs, &mut Pass::Eval).unwrap().dims(), [3, 7]);
+            let (logits, _) = net.forward_train(&xs, &mut rng).unwrap();
+            assert_eq!(logits.dims(), [3, 7]);
+            assert_eq!(net.forward(&xs).unwrap().dims(), [3, 7]);
         }
     }
 
@@ -445,23 +443,12 @@ mod tests {
         let vars = VarMap::new();
         let net = Net::new(&small_resnet(), 16, 5, 1, &vars, &Device::Cpu).unwrap();
         let xs = Tensor::randn(0f32, 1.0, (4, 3, 16, 16), &Device::Cpu).unwrap();
-        let eval1 = net
-            .forward(&xs, &mut Pass::Eval)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        let eval2 = net
-            .forward(&xs, &mut Pass::Eval)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+        let eval1 = net.forward(&xs).unwrap().to_vec2::<f32>().unwrap();
+        let eval2 = net.forward(&xs).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(eval1, eval2, "evaluation is deterministic");
         let mut rng = Rng::new(1);
-        let train = net
-            .forward(&xs, &mut Pass::Train(&mut rng))
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+        let (train, _) = net.forward_train(&xs, &mut rng).unwrap();
+        let train = train.to_vec2::<f32>().unwrap();
         assert_ne!(eval1, train);
     }
 

@@ -7,7 +7,7 @@ use candle_core::{Device, D};
 use candle_nn::VarMap;
 
 use crate::data::{batch, Dataset, Normalization, Split};
-use crate::nn::{Net, Pass};
+use crate::nn::Net;
 use crate::train::checkpoint::{self, load_model_tensors, CheckpointError, ModelCard};
 use crate::train::metrics::Confusion;
 
@@ -28,7 +28,7 @@ pub(crate) fn evaluate(
     let all: Vec<usize> = (0..split.len()).collect();
     for indices in all.chunks(EVAL_BATCH) {
         let xs = batch::images(split, indices, size, norm, None, device)?;
-        let logits = net.forward(&xs, &mut Pass::Eval)?;
+        let logits = net.forward(&xs)?;
         if let Some(labels) = &split.labels {
             let ys = batch::labels(labels, indices, device)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &ys)?.to_scalar::<f32>()?;
