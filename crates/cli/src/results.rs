@@ -417,38 +417,47 @@ pub fn query(args: QueryArgs) -> Result<i32> {
 pub fn report(args: ReportArgs) -> Result<i32> {
     block_on(async {
         let pool = open(&args.db).await?;
-        let names: Vec<String> = match &args.sweep {
-            Some(name) => vec![name.clone()],
-            None => sweep_store::sweeps(&pool)
-                .await?
-                .into_iter()
-                .map(|s| s.name)
-                .collect(),
-        };
-        // Every folder is decided before the first file is written: a name that cannot be
-        // a folder (from a database written before names were checked) writes nothing.
-        let folders = names
-            .iter()
-            .map(|name| match (&args.out, &args.sweep) {
-                (Some(out), Some(_)) => Ok(out.clone()),
-                (Some(out), None) => sweep_name::folder(out, name),
-                (None, _) => sweep_name::folder(Path::new("results"), name),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for (name, out) in names.into_iter().zip(folders) {
-            let written = match sweep_report::write_report(&pool, &name, &out).await {
-                Err(sweep_report::ReportError::NoSweep(name)) => {
-                    return Err(unknown_sweep(&pool, &name).await)
-                }
-                other => other?,
-            };
-            println!("{name}: wrote {} files to {}", written.len(), out.display());
-            for path in written {
-                println!("  {}", path.display());
-            }
-        }
-        Ok(0)
+        let reported = write_reports(&pool, &args).await;
+        // Closed before the runtime ends on every path, the refusals included: a read-only
+        // pool dropped unclosed can leave SQLite's -shm and -wal beside the database.
+        pool.close().await;
+        reported
     })
+}
+
+/// The reports of `args`: its sweep, or every sweep of the database.
+async fn write_reports(pool: &Pool, args: &ReportArgs) -> Result<i32> {
+    let names: Vec<String> = match &args.sweep {
+        Some(name) => vec![name.clone()],
+        None => sweep_store::sweeps(pool)
+            .await?
+            .into_iter()
+            .map(|s| s.name)
+            .collect(),
+    };
+    // Every folder is decided before the first file is written: a name that cannot be a
+    // folder (from a database written before names were checked) writes nothing.
+    let folders = names
+        .iter()
+        .map(|name| match (&args.out, &args.sweep) {
+            (Some(out), Some(_)) => Ok(out.clone()),
+            (Some(out), None) => sweep_name::folder(out, name),
+            (None, _) => sweep_name::folder(Path::new("results"), name),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (name, out) in names.into_iter().zip(folders) {
+        let written = match sweep_report::write_report(pool, &name, &out).await {
+            Err(sweep_report::ReportError::NoSweep(name)) => {
+                return Err(unknown_sweep(pool, &name).await)
+            }
+            other => other?,
+        };
+        println!("{name}: wrote {} files to {}", written.len(), out.display());
+        for path in written {
+            println!("  {}", path.display());
+        }
+    }
+    Ok(0)
 }
 
 /// `sweep predict SWEEP`.
