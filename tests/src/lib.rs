@@ -205,10 +205,10 @@ pub fn trial_dir(results: &Path, sweep: &str, trial: &sweep_store::TrialRow) -> 
         .join(&trial.config_hash[..16])
 }
 
-/// The number of finished epochs that a trial folder's last checkpoint holds (0 without one).
-pub fn checkpoint_epochs(dir: &Path) -> usize {
-    let Ok(bytes) = std::fs::read(dir.join("last.safetensors")) else {
-        return 0;
+/// The epochs a checkpoint file holds, as its metadata lists them (none without the file).
+pub fn checkpoint_history(path: &Path) -> Vec<serde_json::Value> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
     };
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("a checkpoint");
     let meta = header
@@ -217,7 +217,12 @@ pub fn checkpoint_epochs(dir: &Path) -> usize {
         .and_then(|m| m.get("sweep"))
         .expect("a sweep checkpoint has its metadata");
     let meta: serde_json::Value = serde_json::from_str(meta).expect("its metadata is JSON");
-    meta["history"].as_array().map_or(0, Vec::len)
+    meta["history"].as_array().cloned().unwrap_or_default()
+}
+
+/// The number of finished epochs that a trial folder's last checkpoint holds (0 without one).
+pub fn checkpoint_epochs(dir: &Path) -> usize {
+    checkpoint_history(&dir.join("last.safetensors")).len()
 }
 
 /// The trial folder of a `sweep trial DIR …` process, from its command line and working

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use sweep_store::TrialStatus;
 use sweep_tests::{
-    freeze_trials, process_state, signal, spawn_run, stored_trials, sweep, text, trial_dir,
-    try_stored_trials, wait_until,
+    checkpoint_history, freeze_trials, process_state, signal, spawn_run, stored_trials, sweep,
+    text, trial_dir, try_stored_trials, wait_until,
 };
 
 const EPOCHS: usize = 8;
@@ -43,21 +43,6 @@ trials_per_device = 1
     )
 }
 
-/// The epochs a checkpoint file holds, as its metadata lists them (none without the file).
-fn history(path: &Path) -> Vec<serde_json::Value> {
-    let Ok(bytes) = std::fs::read(path) else {
-        return Vec::new();
-    };
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("a checkpoint");
-    let meta = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("sweep"))
-        .expect("a sweep checkpoint has its metadata");
-    let meta: serde_json::Value = serde_json::from_str(meta).expect("its metadata is JSON");
-    meta["history"].as_array().cloned().unwrap_or_default()
-}
-
 /// Runs the sweep `name` in `dir` and kills it (kill -9) while its trial is frozen with a
 /// last and a previous checkpoint, every epoch of them recorded, and epochs left to train;
 /// returns the trial's folder once its process is gone.
@@ -71,12 +56,12 @@ fn kill_mid_trial(dir: &Path, name: &str) -> PathBuf {
             .first()
             .filter(|t| t.row.status == TrialStatus::Running)?;
         let folder = trial_dir(&results, name, &t.row);
-        let held = history(&folder.join("last.safetensors")).len();
+        let held = checkpoint_history(&folder.join("last.safetensors")).len();
         if !(2..EPOCHS - 1).contains(&held) || t.epochs.len() < held {
             return None;
         }
         let frozen = freeze_trials(child.id());
-        let held = history(&folder.join("last.safetensors")).len();
+        let held = checkpoint_history(&folder.join("last.safetensors")).len();
         // Frozen between keeping the spare (a hard link) and writing the new file, the two
         // names are one file, and damaging one damages both.
         let inode = |file: &str| std::fs::metadata(folder.join(file)).map(|m| m.ino()).ok();
@@ -133,7 +118,7 @@ fn rerun_finishes_with_every_epoch_once(dir: &Path, name: &str, folder: &Path, e
     let all: Vec<i64> = (1..=EPOCHS as i64).collect();
     assert_eq!(t.epochs, all, "every epoch once");
     assert!(t.row.best_epoch.is_some_and(|e| all.contains(&e)));
-    let held = history(&folder.join("last.safetensors"));
+    let held = checkpoint_history(&folder.join("last.safetensors"));
     let stored: Vec<(i64, f64, f64)> = t
         .metrics
         .iter()
@@ -170,7 +155,7 @@ fn a_killed_trial_whose_last_checkpoint_was_truncated_resumes_from_the_previous_
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let folder = kill_mid_trial(dir, "truncated");
-    let previous = history(&folder.join("previous.safetensors")).len();
+    let previous = checkpoint_history(&folder.join("previous.safetensors")).len();
     assert!(previous >= 1, "a previous checkpoint was kept");
     truncate(&folder.join("last.safetensors"));
     let resumed = format!("); resumed from previous.safetensors after epoch {previous}");
