@@ -6,13 +6,13 @@ build:
 
 # The README's test command, as CI runs it.
 test:
-    cargo build --release && cargo test --release --workspace
+    cargo test --release --workspace
 
 # Everything CI checks: formatting, lints and the tests.
 ci:
     .ci/run
 
-# The fuzz targets (tests/fuzz) round after round with a new seed each, `cases` per target per
+# The fuzz targets (crates/fuzz) round after round with a new seed each, `cases` per target per
 # round, until Ctrl-C or a failure, which prints its seed and the smallest failing input
 # (`SWEEP_FUZZ_SEED=… SWEEP_FUZZ_CASES=… cargo test --release -p sweep-fuzz` finds it again).
 fuzz cases="20000":

@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(reader.read_new(), [interrupted(3)]);
     }
 
-    /// Found by the fuzz target (tests/fuzz): a damaged earlier line with a higher number made
+    /// Found by the fuzz target (crates/fuzz): a damaged earlier line with a higher number made
     /// a resumed trial's writer number on from the last line, below what the reader had
     /// seen, so the reader skipped every event the trial wrote after.
     #[test]

@@ -516,7 +516,11 @@ impl Launcher for SlurmLauncher {
         }
         std::fs::create_dir_all(&self.log_dir)
             .map_err(|e| SubmitError(format!("{}: {e}", self.log_dir.display())))?;
-        let chunk = max_array_size().max(1);
+        let chunk = match self.settings.array_size {
+            Some(asked) => max_array_size().min(asked as usize),
+            None => max_array_size(),
+        }
+        .max(1);
         let all: Vec<&Queued> = queued.iter().collect();
         let chunks: Vec<&[&Queued]> = all.chunks(chunk).collect();
         let throttle = chunk_throttle(self.settings.max_parallel, chunks.len());

@@ -164,7 +164,7 @@ mod tests {
         assert!(close(m.accuracy(), 0.5));
     }
 
-    /// Found by fuzzing `events.jsonl` (tests/fuzz): a damaged `finished` line gave the store
+    /// Found by fuzzing `events.jsonl` (crates/fuzz): a damaged `finished` line gave the store
     /// 0 classes, and it divides by the class count.
     #[test]
     fn only_a_matrix_that_its_counts_fill_is_read_from_json() {

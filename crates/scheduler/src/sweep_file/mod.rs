@@ -240,7 +240,7 @@ trials_per_device = 2
         let slurm = |table: &str| format!("{SEED_GRID}executor = \"slurm\"\n[run.slurm]\n{table}");
         let file = parse(&slurm(
             "partition = \"gpu\"\ngpus_per_trial = 1\ncpus_per_trial = 4\nmem = \"16G\"\n\
-             time = \"1-02:00:00\"\naccount = \"lab\"\nqos = \"normal\"\nmax_parallel = 8\n\
+             time = \"1-02:00:00\"\naccount = \"lab\"\nqos = \"normal\"\nmax_parallel = 8\narray_size = 100\n\
              sbatch_args = [\"--constraint=a100\"]\nwarning_seconds = 300\nmax_requeues = 2\n",
         ))
         .unwrap();
@@ -256,6 +256,7 @@ trials_per_device = 2
                 account: Some("lab".into()),
                 qos: Some("normal".into()),
                 max_parallel: Some(8),
+                array_size: Some(100),
                 sbatch_args: vec!["--constraint=a100".into()],
                 warning_seconds: 300,
                 max_requeues: 2,

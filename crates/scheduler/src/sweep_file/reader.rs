@@ -551,6 +551,7 @@ impl Reader<'_> {
             "account",
             "qos",
             "max_parallel",
+            "array_size",
             "sbatch_args",
             "warning_seconds",
             "max_requeues",
@@ -579,6 +580,7 @@ impl Reader<'_> {
                 "gpus_per_trial" => slurm.gpus_per_trial = count(0)?,
                 "cpus_per_trial" => slurm.cpus_per_trial = count(1)?,
                 "max_parallel" => slurm.max_parallel = Some(count(1)?),
+                "array_size" => slurm.array_size = Some(count(1)?),
                 "warning_seconds" => slurm.warning_seconds = count(1)?,
                 "max_requeues" => slurm.max_requeues = count(0)?,
                 "sbatch_args" => {

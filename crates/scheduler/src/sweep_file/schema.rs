@@ -77,6 +77,8 @@ pub struct SlurmSettings {
     pub qos: Option<String>,
     /// At most this many of the sweep's jobs run at once (the arrays' `%N`).
     pub max_parallel: Option<u32>,
+    /// At most this many trials in one job array, below the cluster's `MaxArraySize`.
+    pub array_size: Option<u32>,
     /// Passed to sbatch as written, after sweep's own options.
     pub sbatch_args: Vec<String>,
     /// Seconds before the time limit (or a preemption) that the trial is told to checkpoint
@@ -98,6 +100,7 @@ impl Default for SlurmSettings {
             account: None,
             qos: None,
             max_parallel: None,
+            array_size: None,
             sbatch_args: Vec::new(),
             warning_seconds: 120,
             max_requeues: 3,

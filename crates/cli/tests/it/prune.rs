@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use sweep_store::TrialStatus;
-use sweep_tests::{
+use crate::common::{
     parse_table, signal, spawn_run, stored_trials, sweep, text, wait_for, StoredTrial,
 };
+use sweep_store::TrialStatus;
 
 /// 3 learning rates (one far too small to learn anything in 6 epochs) × 3 optimizers.
 fn sweep_file(name: &str, prune: &str, slots: usize) -> String {
@@ -252,7 +252,7 @@ fn a_halving_sweep_killed_anywhere_decides_as_an_uninterrupted_one() {
     std::fs::write(dir.join("killed.toml"), sweep_file("killed", HALVING, 2)).unwrap();
     let mut child = spawn_run(dir, "killed.toml");
     // Killed once a trial has paused at its rung, whatever else is going on.
-    wait_for(&db, "killed", |trials| {
+    wait_for("a trial paused at its rung", &db, "killed", |trials| {
         trials.iter().any(|t| t.row.status == TrialStatus::Paused)
     });
     signal(child.id(), libc::SIGKILL);

@@ -1,26 +1,14 @@
-//! Helpers for the end-to-end tests in `tests/tests/`, which drive the built `sweep` binary.
-
-pub mod browser;
+//! Helpers for the end-to-end tests (`tests/it`, `tests/slurm.rs`, `tests/page.rs`), which drive
+//! the `sweep` binary Cargo builds for them. Each test binary uses a part of them.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// The `sweep` binary of the same profile as the running test (`cargo build [--release]`
-/// builds it; `cargo test` of this crate alone does not).
+/// The `sweep` binary Cargo built for these tests.
 pub fn sweep_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from target/<profile>/deps");
-    let bin = profile_dir.join(format!("sweep{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build --release`, as .ci/run does)",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_sweep"))
 }
 
 /// Writes a small synthetic data set of 3 classes of 8×8 images to `dir/data` with
@@ -79,7 +67,7 @@ pub fn freeze_trials(pid: u32) -> Vec<u32> {
         signal(child, libc::SIGSTOP);
     }
     // SIGSTOP takes effect asynchronously: wait until each is stopped (or was already gone).
-    wait_until(|| {
+    wait_until("every trial process to stop (SIGSTOP)", || {
         trials
             .iter()
             .all(|&c| matches!(process_state(c), None | Some('T' | 'Z' | 'X')))
@@ -136,26 +124,61 @@ pub struct StoredTrial {
 pub const DEADLINE: Duration = Duration::from_secs(300);
 
 /// Waits until `ready` holds for the sweep's stored trials (a database not created or not
-/// migrated yet holds nothing), or panics after the deadline.
+/// migrated yet holds nothing), or panics after the deadline saying it waited for `what`,
+/// with the trials it saw last.
 pub fn wait_for(
+    what: &str,
     db: &Path,
     sweep: &str,
     ready: impl Fn(&[StoredTrial]) -> bool,
 ) -> Vec<StoredTrial> {
-    wait_until(|| {
-        let trials = try_stored_trials(db, sweep).ok()?;
-        ready(&trials).then_some(trials)
-    })
+    let mut last = Vec::new();
+    let started = Instant::now();
+    loop {
+        if let Ok(trials) = try_stored_trials(db, sweep) {
+            if ready(&trials) {
+                return trials;
+            }
+            last = trials;
+        }
+        let seen: Vec<String> = last
+            .iter()
+            .map(|t| {
+                format!(
+                    "trial {} {:?} at epoch {}",
+                    t.row.id,
+                    t.row.status,
+                    t.epochs.len()
+                )
+            })
+            .collect();
+        assert!(
+            started.elapsed() < DEADLINE,
+            "waited {} s for {what}; sweep `{sweep}` last had: {}",
+            DEADLINE.as_secs(),
+            if seen.is_empty() {
+                "no trials".to_string()
+            } else {
+                seen.join(", ")
+            }
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
-/// Polls `state` until it gives a value, or panics after the deadline.
-pub fn wait_until<T>(mut state: impl FnMut() -> Option<T>) -> T {
+/// Polls `state` until it gives a value, or panics after the deadline saying it waited for
+/// `what`.
+pub fn wait_until<T>(what: &str, mut state: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
         if let Some(value) = state() {
             return value;
         }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "waited {} s for {what}",
+            DEADLINE.as_secs()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -283,7 +306,7 @@ pub fn signal(pid: u32, signal: i32) {
 /// the workspace, which git ignores.
 pub fn artifacts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../results/test-artifacts")
+        .join("../../results/test-artifacts")
         .to_path_buf()
 }
 
@@ -317,4 +340,38 @@ pub fn parse_table(text: &str) -> Vec<std::collections::BTreeMap<String, String>
                 .collect()
         })
         .collect()
+}
+
+/// The `main` of a test binary whose tests need something from outside this machine (a Slurm
+/// cluster, a Chromium): runs `tests` under libtest-mimic's harness, which looks and counts
+/// like Rust's own. Where `missing` says what is lacking, every test is reported as ignored
+/// with that reason (Rust's own harness can only ignore a test at compile time), or as failed
+/// when the environment variable `require` is `1`, as in CI.
+pub fn run_needing(require: &str, missing: Option<String>, tests: &[(&'static str, fn())]) -> ! {
+    use libtest_mimic::{Arguments, Completion, Failed, Trial};
+    let required = std::env::var(require).as_deref() == Ok("1");
+    let trials = tests
+        .iter()
+        .map(|&(name, test)| {
+            let missing = missing.clone();
+            let require = require.to_string();
+            Trial::ignorable_test(name, move || match missing {
+                None => {
+                    test();
+                    Ok(Completion::Completed)
+                }
+                Some(reason) if required => Err(Failed::from(format!("{require}=1, but {reason}"))),
+                Some(reason) => Ok(Completion::ignored_with(reason)),
+            })
+        })
+        .collect();
+    libtest_mimic::run(&Arguments::from_args(), trials).exit()
+}
+
+/// `(name, function)` pairs of test functions for [`run_needing`].
+#[macro_export]
+macro_rules! tests {
+    ($($test:path),* $(,)?) => {
+        &[$((stringify!($test), $test as fn())),*]
+    };
 }

@@ -6,19 +6,21 @@
 //! killed jobs failed with Slurm's reason (and retried), a bad partition refused with sbatch's
 //! words, and a grid chunked into several arrays.
 //!
-//! Without Slurm these tests are skipped with a message, unless `SWEEP_REQUIRE_SLURM=1` (as
-//! in CI), where they fail.
+//! Without Slurm these tests are reported as ignored, with the reason, unless
+//! `SWEEP_REQUIRE_SLURM=1` (as in CI) makes that a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sweep_store::TrialStatus;
-use sweep_tests::{stored_trials, sweep_bin, text, trial_dir, wait_for, wait_until, StoredTrial};
+mod common;
 
-/// Whether Slurm is here to test against; without it the test is skipped (with a message
-/// saying how to run it), or fails when `SWEEP_REQUIRE_SLURM=1`.
-fn slurm_here(test: &str) -> bool {
+use common::{stored_trials, sweep_bin, text, trial_dir, wait_for, wait_until, StoredTrial};
+
+/// What this machine lacks to run these tests against, if anything: `sbatch` on the PATH and
+/// a controller answering `squeue`.
+fn slurm_missing() -> Option<String> {
     let works = |program: &str, args: &[&str]| {
         Command::new(program)
             .args(args)
@@ -28,18 +30,29 @@ fn slurm_here(test: &str) -> bool {
             .is_ok_and(|s| s.success())
     };
     let here = works("sbatch", &["--version"]) && works("squeue", &["-h", "-o", "%i"]);
-    if !here {
-        assert!(
-            std::env::var("SWEEP_REQUIRE_SLURM").as_deref() != Ok("1"),
-            "SWEEP_REQUIRE_SLURM=1 but no Slurm answers (sbatch on the PATH, squeue): start it with `.ci/slurm-up`"
-        );
-        eprintln!(
-            "skipping {test}: no Slurm here (sbatch on the PATH and a controller answering squeue). \
-             Start a one-node test cluster as root with `.ci/slurm-up`, then run \
-             `cargo test --release -p sweep-tests --test slurm`"
-        );
-    }
-    here
+    (!here).then(|| {
+        "no Slurm here (sbatch on the PATH and a controller answering squeue): start a one-node \
+         test cluster as root with `.ci/slurm-up`"
+            .to_string()
+    })
+}
+
+fn main() {
+    common::run_needing(
+        "SWEEP_REQUIRE_SLURM",
+        slurm_missing(),
+        tests![
+            the_quick_sweep_runs_through_slurm_with_a_local_runs_metrics,
+            a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice,
+            a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch,
+            a_cancelled_job_fails_with_slurms_reason_and_is_retried_with_max_retries,
+            a_job_whose_trial_is_killed_on_the_node_fails_with_a_reason,
+            a_bad_partition_exits_2_with_sbatchs_message_and_submits_nothing,
+            a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once,
+            a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint,
+            a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound
+        ],
+    )
 }
 
 /// A sweep name no earlier test run on this cluster used (Slurm remembers jobs for an hour).
@@ -53,8 +66,14 @@ fn unique(name: &str) -> String {
 }
 
 /// A small Slurm sweep on synthetic data: `lr` × 2 optimizers, `epochs` epochs of `train`
-/// images; `slurm` is added to its `[run.slurm]` table.
+/// images; `slurm` is added to its `[run.slurm]` table. At most 2 of its jobs run at once
+/// unless `slurm` says otherwise: a test never floods a cluster, whatever its limits.
 fn sweep_file(name: &str, lr: &str, epochs: u32, train: usize, run: &str, slurm: &str) -> String {
+    let throttle = if slurm.contains("max_parallel") {
+        ""
+    } else {
+        "max_parallel = 2\n"
+    };
     format!(
         r#"name = "{name}"
 
@@ -84,7 +103,7 @@ devices = "cpu"
 [run.slurm]
 cpus_per_trial = 1
 {slurm}
-"#
+{throttle}"#
     )
 }
 
@@ -113,7 +132,9 @@ fn spawn_run(dir: &Path, file: &str) -> Child {
 /// Waits for a `sweep run` to end, within the deadline; its exit code, stdout and stderr.
 fn finish(child: Child) -> (Option<i32>, String, String) {
     let mut child = child;
-    wait_until(|| child.try_wait().unwrap().map(|_| ()));
+    wait_until("the scheduler to exit", || {
+        child.try_wait().unwrap().map(|_| ())
+    });
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = text(&out);
     (out.status.code(), stdout, stderr)
@@ -212,7 +233,7 @@ fn trial_processes(dir: &Path) -> Vec<u32> {
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| {
-            sweep_tests::trial_dir_of_process(pid).is_some_and(|d| d == dir)
+            common::trial_dir_of_process(pid).is_some_and(|d| d == dir)
                 && std::fs::read_to_string(format!("/proc/{pid}/comm"))
                     .is_ok_and(|c| c.trim() == "sweep")
         })
@@ -222,7 +243,7 @@ fn trial_processes(dir: &Path) -> Vec<u32> {
 /// Waits until some trial of the sweep runs with at least `epochs` epochs recorded and
 /// returns it.
 fn a_running_trial(db: &Path, sweep: &str, epochs: usize) -> StoredTrial {
-    let trials = wait_for(db, sweep, |trials| {
+    let trials = wait_for("a trial running with enough epochs", db, sweep, |trials| {
         let ended = !trials.is_empty() && trials.iter().all(|t| t.row.status.is_final());
         assert!(
             !ended,
@@ -304,17 +325,15 @@ fn scontrol(args: &[&str]) {
     assert!(out.status.success(), "scontrol {args:?}: {}", text(&out).1);
 }
 
-#[test]
 fn the_quick_sweep_runs_through_slurm_with_a_local_runs_metrics() {
-    if !slurm_here("the_quick_sweep_runs_through_slurm_with_a_local_runs_metrics") {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = unique("quick");
-    let quick = include_str!("../../sweeps/quick.toml")
+    let quick = include_str!("../../../sweeps/quick.toml")
         .replace("name = \"quick\"", &format!("name = \"{name}\""))
-        .replace("[run]\n", "[run]\nexecutor = \"slurm\"\n");
+        .replace("[run]\n", "[run]\nexecutor = \"slurm\"\n")
+        // The same on any cluster: arrays of at most 8, 4 jobs at a time.
+        + "\n[run.slurm]\narray_size = 8\nmax_parallel = 4\n";
     std::fs::write(dir.join("quick.toml"), &quick).unwrap();
     let started = Instant::now();
     let (code, stdout, stderr) = sweep(dir, &["run", "quick.toml", "--db", "sweep.db"]);
@@ -356,11 +375,7 @@ fn the_quick_sweep_runs_through_slurm_with_a_local_runs_metrics() {
     }
 }
 
-#[test]
 fn a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice() {
-    if !slurm_here("a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice") {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = unique("kill");
@@ -376,10 +391,15 @@ fn a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice() {
     let db = dir.join("sweep.db");
     let run = spawn_run(dir, "k.toml");
     let pid = run.id();
-    wait_for(&db, &name, |trials| {
-        trials.iter().any(|t| !t.epochs.is_empty())
-            && trials.iter().any(|t| t.row.status != TrialStatus::Done)
-    });
+    wait_for(
+        "an epoch recorded while a trial has work left",
+        &db,
+        &name,
+        |trials| {
+            trials.iter().any(|t| !t.epochs.is_empty())
+                && trials.iter().any(|t| t.row.status != TrialStatus::Done)
+        },
+    );
     // A second scheduler on the same sweep is refused while the first is alive.
     let (code, _, stderr) = sweep(dir, &["run", "k.toml", "--db", "sweep.db"]);
     assert_eq!(code, Some(2), "{stderr}");
@@ -387,7 +407,7 @@ fn a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice() {
         stderr.contains("is followed by another `sweep run`"),
         "{stderr}"
     );
-    sweep_tests::signal(pid, libc::SIGKILL);
+    common::signal(pid, libc::SIGKILL);
     let _ = finish(run);
     // The jobs go on without it.
     let (code, stdout, stderr) = sweep(dir, &["run", "k.toml", "--db", "sweep.db"]);
@@ -412,11 +432,7 @@ fn a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice() {
     assert_eq!(jobs.len(), trials.len(), "one job per trial: {jobs:?}");
 }
 
-#[test]
 fn a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch() {
-    if !slurm_here("a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch") {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = unique("requeue");
@@ -430,7 +446,7 @@ fn a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch() {
     scontrol(&["requeue", &job]);
     // A requeued job waits (Reason=BeginTime) before it may start again: let it go sooner.
     let mut release = Release::default();
-    wait_until(|| {
+    wait_until("the requeued job to be released", || {
         release.poll(&job);
         (release.done > 0).then_some(())
     });
@@ -467,11 +483,7 @@ fn a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch() {
     }
 }
 
-#[test]
 fn a_cancelled_job_fails_with_slurms_reason_and_is_retried_with_max_retries() {
-    if !slurm_here("a_cancelled_job_fails_with_slurms_reason_and_is_retried_with_max_retries") {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let (once, retried) = (tmp.path().join("once"), tmp.path().join("retried"));
     let (a, b) = (unique("cancel"), unique("retry"));
@@ -484,25 +496,28 @@ fn a_cancelled_job_fails_with_slurms_reason_and_is_retried_with_max_retries() {
     }
     let runs = [spawn_run(&once, "c.toml"), spawn_run(&retried, "c.toml")];
     let mut cancelled: Vec<Option<(i64, String)>> = vec![None, None];
-    wait_until(|| {
-        for (i, (dir, name)) in [(&once, &a), (&retried, &b)].into_iter().enumerate() {
-            if cancelled[i].is_some() {
-                continue;
+    wait_until(
+        "a running trial with an epoch in each sweep, to cancel its job",
+        || {
+            for (i, (dir, name)) in [(&once, &a), (&retried, &b)].into_iter().enumerate() {
+                if cancelled[i].is_some() {
+                    continue;
+                }
+                let trials = common::try_stored_trials(&dir.join("sweep.db"), name).ok()?;
+                let Some(trial) = trials
+                    .iter()
+                    .find(|t| t.row.status == TrialStatus::Running && !t.epochs.is_empty())
+                else {
+                    continue;
+                };
+                let job = trial.row.slurm_job.clone().unwrap();
+                let out = Command::new("scancel").arg(&job).output().unwrap();
+                assert!(out.status.success(), "{}", text(&out).1);
+                cancelled[i] = Some((trial.row.id, job));
             }
-            let trials = sweep_tests::try_stored_trials(&dir.join("sweep.db"), name).ok()?;
-            let Some(trial) = trials
-                .iter()
-                .find(|t| t.row.status == TrialStatus::Running && !t.epochs.is_empty())
-            else {
-                continue;
-            };
-            let job = trial.row.slurm_job.clone().unwrap();
-            let out = Command::new("scancel").arg(&job).output().unwrap();
-            assert!(out.status.success(), "{}", text(&out).1);
-            cancelled[i] = Some((trial.row.id, job));
-        }
-        cancelled.iter().all(Option::is_some).then_some(())
-    });
+            cancelled.iter().all(Option::is_some).then_some(())
+        },
+    );
     let cancelled: Vec<(i64, String)> = cancelled.into_iter().flatten().collect();
     let [once_run, retried_run] = runs;
     let (code, stdout, stderr) = finish(once_run);
@@ -542,11 +557,7 @@ fn a_cancelled_job_fails_with_slurms_reason_and_is_retried_with_max_retries() {
     }
 }
 
-#[test]
 fn a_job_whose_trial_is_killed_on_the_node_fails_with_a_reason() {
-    if !slurm_here("a_job_whose_trial_is_killed_on_the_node_fails_with_a_reason") {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = unique("killed");
@@ -556,9 +567,11 @@ fn a_job_whose_trial_is_killed_on_the_node_fails_with_a_reason() {
     let run = spawn_run(dir, "x.toml");
     let trial = a_running_trial(&db, &name, 1);
     let folder = trial_dir(&dir.join("results"), &name, &trial.row);
-    let pids = wait_until(|| Some(trial_processes(&folder)).filter(|p| !p.is_empty()));
+    let pids = wait_until("the trial's process on the node", || {
+        Some(trial_processes(&folder)).filter(|p| !p.is_empty())
+    });
     for pid in pids {
-        sweep_tests::signal(pid, libc::SIGKILL);
+        common::signal(pid, libc::SIGKILL);
     }
     let (code, stdout, stderr) = finish(run);
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
@@ -581,11 +594,7 @@ fn a_job_whose_trial_is_killed_on_the_node_fails_with_a_reason() {
     assert!(error.contains("without a result from its trial"), "{error}");
 }
 
-#[test]
 fn a_bad_partition_exits_2_with_sbatchs_message_and_submits_nothing() {
-    if !slurm_here("a_bad_partition_exits_2_with_sbatchs_message_and_submits_nothing") {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = unique("badpart");
@@ -618,11 +627,7 @@ fn a_bad_partition_exits_2_with_sbatchs_message_and_submits_nothing() {
     assert_eq!(jobs_named(&name), Vec::<String>::new(), "nothing submitted");
 }
 
-#[test]
 fn a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once() {
-    if !slurm_here("a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once") {
-        return;
-    }
     let out = Command::new("scontrol")
         .args(["show", "config"])
         .output()
@@ -639,20 +644,19 @@ fn a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once() {
                 .ok()
         })
         .unwrap();
+    // Small on any cluster: arrays of at most 3 (`array_size`, or MaxArraySize where that is
+    // smaller), 8 one-epoch trials, 2 jobs at a time.
+    let chunk = max_array.min(3);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = unique("chunks");
-    // Twice MaxArraySize and one more: three arrays.
-    let seeds: Vec<String> = (0..max_array + 1).map(|s| s.to_string()).collect();
-    let file = sweep_file(&name, "[0.01]", 1, 40, "", "max_parallel = 2").replace(
-        "[grid]\n",
-        &format!("[grid]\nseed = [{}]\n", seeds.join(", ")),
-    );
+    let file = sweep_file(&name, "[0.01]", 1, 40, "", "max_parallel = 2\narray_size = 3")
+        .replace("[grid]\n", "[grid]\nseed = [0, 1, 2, 3]\n");
     std::fs::write(dir.join("g.toml"), file).unwrap();
     let (code, stdout, stderr) = sweep(dir, &["run", "g.toml", "--db", "sweep.db"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let trials = stored_trials(&dir.join("sweep.db"), &name);
-    assert_eq!(trials.len(), 2 * (max_array + 1));
+    assert_eq!(trials.len(), 8);
     let mut arrays: Vec<String> = Vec::new();
     for t in &trials {
         assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
@@ -665,8 +669,8 @@ fn a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once() {
     arrays.dedup();
     assert_eq!(
         arrays.len(),
-        3,
-        "{} trials in arrays of at most {max_array}",
+        trials.len().div_ceil(chunk),
+        "{} trials in arrays of at most {chunk} (MaxArraySize {max_array})",
         trials.len()
     );
     let mut jobs = jobs_named(&name);
@@ -696,11 +700,7 @@ fn events_of_kind(all: &[serde_json::Value], kind: &str) -> Vec<serde_json::Valu
     all.iter().filter(|e| e["event"] == kind).cloned().collect()
 }
 
-#[test]
 fn a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint() {
-    if !slurm_here("a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint") {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let name = unique("timelimit");
@@ -714,7 +714,7 @@ fn a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint(
         let (dir, name) = (dir.clone(), name.clone());
         std::thread::spawn(move || by_hash(&run_locally(&dir, "t.toml"), &name))
     };
-    let trial = wait_for(&db, &name, |trials| {
+    let trial = wait_for("a trial submitted as a Slurm job", &db, &name, |trials| {
         trials.iter().any(|t| t.row.slurm_job.is_some())
     })
     .remove(0);
@@ -819,11 +819,7 @@ fn a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint(
     assert_eq!(t.row.best_epoch, l.row.best_epoch);
 }
 
-#[test]
 fn a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound() {
-    if !slurm_here("a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound") {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = unique("norequeue");
@@ -867,5 +863,5 @@ fn a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound() {
     let kept = interrupted[0]["epochs"].as_i64().unwrap();
     assert!(kept < LIMITED_EPOCHS as i64);
     assert_eq!(t.epochs, (1..=kept).collect::<Vec<_>>());
-    assert_eq!(sweep_tests::checkpoint_epochs(&folder) as i64, kept);
+    assert_eq!(common::checkpoint_epochs(&folder) as i64, kept);
 }

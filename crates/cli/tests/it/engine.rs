@@ -1,7 +1,7 @@
 //! The training engine through the command line: synthetic data on disk, training from it,
 //! resuming, and bad input refused with exit code 2.
 
-use sweep_tests::{sweep, synthetic_data, text};
+use crate::common::{sweep, synthetic_data, text};
 
 #[test]
 fn synthetic_data_written_to_disk_trains_and_resumes() {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use sweep_store::TrialStatus;
 
-use sweep_tests::{stored_trials, sweep, text};
+use crate::common::{stored_trials, sweep, text};
 
 const SWEEP: &str = r#"name = "res"
 

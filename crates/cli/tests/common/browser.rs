@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::DEADLINE;
+use crate::common::DEADLINE;
 
 /// How long a wait for the page's state lasts before the test fails: long enough for a loaded
 /// machine, short enough that a failure says why within the suite's time.
@@ -38,7 +38,7 @@ pub struct Browser {
 }
 
 /// The Chromium binary: `SWEEP_CHROMIUM`, else the first of the usual names on the PATH.
-fn chromium() -> Option<PathBuf> {
+pub fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("SWEEP_CHROMIUM") {
         return Some(PathBuf::from(path));
     }
@@ -59,18 +59,10 @@ fn pipe() -> (RawFd, RawFd) {
 }
 
 impl Browser {
-    /// Starts Chromium, or returns `None` with a message when there is none: the page tests
-    /// then skip, unless `SWEEP_REQUIRE_CHROMIUM=1` (CI, which installs it) makes that a
-    /// failure.
-    pub fn launch() -> Option<Browser> {
-        let Some(binary) = chromium() else {
-            assert!(
-                std::env::var("SWEEP_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-                "SWEEP_REQUIRE_CHROMIUM=1 but no chromium on the PATH (run .ci/chromium)"
-            );
-            eprintln!("skipped: no chromium on the PATH (`.ci/chromium` installs it)");
-            return None;
-        };
+    /// Starts Chromium ([`chromium`] found it: the page tests' `main` asks before any test
+    /// runs).
+    pub fn launch() -> Browser {
+        let binary = chromium().expect("the page tests run only where chromium() finds one");
         let profile = tempfile::tempdir().unwrap();
         let (their_commands, our_commands) = pipe();
         let (our_answers, their_answers) = pipe();
@@ -171,7 +163,7 @@ impl Browser {
             "Emulation.setDeviceMetricsOverride",
             json!({ "width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": false }),
         );
-        Some(browser)
+        browser
     }
 
     fn send(&mut self, method: &str, params: Value, session: bool) -> Value {
@@ -409,12 +401,9 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_decodes_with_and_without_padding() {
-        assert_eq!(super::base64_decode("aGVsbG8="), b"hello");
-        assert_eq!(super::base64_decode("aGk="), b"hi");
-        assert_eq!(super::base64_decode("YWJj"), b"abc");
-    }
+/// The screenshots' decoder, checked by the page tests' harness (it needs no Chromium).
+pub fn base64_decodes_with_and_without_padding() {
+    assert_eq!(base64_decode("aGVsbG8="), b"hello");
+    assert_eq!(base64_decode("aGk="), b"hi");
+    assert_eq!(base64_decode("YWJj"), b"abc");
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sweep_tests::{sweep, sweep_bin, synthetic_data, text, tiny_sweep_file as sweep_file};
+use crate::common::{sweep, sweep_bin, synthetic_data, text, tiny_sweep_file as sweep_file};
 
 /// Every path under `dir`, relative to it, sorted.
 fn tree(dir: &Path) -> Vec<String> {

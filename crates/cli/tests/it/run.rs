@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use sweep_store::TrialStatus;
-use sweep_tests::{
+use crate::common::{
     checkpoint_epochs, freeze_trials, process_state, signal, spawn_run, stored_trials, sweep, text,
     trial_dir, trial_dir_of_process, try_stored_trials, wait_for, wait_until, StoredTrial,
 };
+use sweep_store::TrialStatus;
 
 /// A small sweep on synthetic data: 2 learning rates × 2 optimizers.
 fn sweep_file(name: &str, lr: &str, epochs: u32, train: usize) -> String {
@@ -69,19 +69,22 @@ fn assert_complete(trials: &[StoredTrial], n: i64) {
 /// Waits until the database of the scheduler `pid` shows `ready`, and stops (SIGSTOP) the
 /// scheduler there, so that nothing it records can change the state before the test acts.
 fn freeze_when(
+    what: &str,
     pid: u32,
     db: &Path,
     sweep: &str,
     ready: impl Fn(&[StoredTrial]) -> bool,
 ) -> Vec<StoredTrial> {
-    wait_until(|| {
+    wait_until(what, || {
         let trials = try_stored_trials(db, sweep).ok()?;
         if !ready(&trials) {
             return None;
         }
         signal(pid, libc::SIGSTOP);
         // SIGSTOP takes effect asynchronously.
-        wait_until(|| (process_state(pid) == Some('T')).then_some(()));
+        wait_until("the scheduler to stop (SIGSTOP)", || {
+            (process_state(pid) == Some('T')).then_some(())
+        });
         match try_stored_trials(db, sweep) {
             Ok(trials) if ready(&trials) => Some(trials),
             _ => {
@@ -96,7 +99,7 @@ fn freeze_when(
 /// one of them has at least a whole epoch of its `epochs` still to train (the database may
 /// lag behind a trial on a busy machine, its checkpoint does not); returns that one first.
 fn freeze_a_trial_with_work_left(pid: u32, epochs: usize) -> Vec<u32> {
-    wait_until(|| {
+    wait_until("a trial process with work left to freeze", || {
         let mut frozen = freeze_trials(pid);
         let early = frozen.iter().position(|&c| {
             trial_dir_of_process(c).is_some_and(|dir| checkpoint_epochs(&dir) + 1 < epochs)
@@ -191,7 +194,8 @@ fn kill_9_mid_sweep_then_a_rerun_finishes_without_duplicates() {
     let mut child = spawn_run(dir, "s.toml");
     // A running trial with a checkpoint and epochs to go (so it cannot have reported its
     // end): the rerun must resume it, not start it over.
-    let seen = freeze_when(child.id(), &db, "killed", |trials| {
+    let what = "a trial done and one running with a checkpoint and epochs to go";
+    let seen = freeze_when(what, child.id(), &db, "killed", |trials| {
         trials.iter().any(|t| t.row.status == TrialStatus::Done)
             && trials.iter().any(|t| {
                 t.row.status == TrialStatus::Running
@@ -231,23 +235,35 @@ fn kill_9_between_a_checkpoint_and_its_epochs_loses_no_epoch() {
     write(dir, "s.toml", &sweep_file("gap", "[0.01]", 8, 160));
     let db = dir.join("sweep.db");
     let mut child = spawn_run(dir, "s.toml");
-    wait_for(&db, "gap", |trials| one_running_early(trials, 8));
+    wait_for(
+        "a trial running early in its epochs",
+        &db,
+        "gap",
+        |trials| one_running_early(trials, 8),
+    );
     // The scheduler stops reading while its trials train on: their events wait in the pipe
     // while their checkpoints move ahead of the database.
     signal(child.id(), libc::SIGSTOP);
     // SIGSTOP takes effect asynchronously: only once the scheduler is stopped does the
     // database stay as read.
-    wait_until(|| (process_state(child.id()) == Some('T')).then_some(()));
+    wait_until("the scheduler to stop (SIGSTOP)", || {
+        (process_state(child.id()) == Some('T')).then_some(())
+    });
     let stored = stored_trials(&db, "gap");
     let results = dir.join("results");
     // Two epochs ahead: a commit that the stopped scheduler had written but not yet indexed
     // (one per trial at most) becomes visible after the kill.
-    wait_until(|| {
-        stored
-            .iter()
-            .any(|t| checkpoint_epochs(&trial_dir(&results, "gap", &t.row)) > t.epochs.len() + 1)
-            .then_some(())
-    });
+    wait_until(
+        "a trial's checkpoint two epochs ahead of the database",
+        || {
+            stored
+                .iter()
+                .any(|t| {
+                    checkpoint_epochs(&trial_dir(&results, "gap", &t.row)) > t.epochs.len() + 1
+                })
+                .then_some(())
+        },
+    );
     signal(child.id(), libc::SIGKILL);
     child.wait().unwrap();
     let behind = stored_trials(&db, "gap");
@@ -316,7 +332,12 @@ fn ctrl_c_interrupts_cleanly_and_a_rerun_resumes() {
     );
     let db = dir.join("sweep.db");
     let mut child = spawn_run(dir, "s.toml");
-    wait_for(&db, "stopped", |trials| one_running_early(trials, 8));
+    wait_for(
+        "a trial running early in its epochs",
+        &db,
+        "stopped",
+        |trials| one_running_early(trials, 8),
+    );
     // Trials frozen mid-training cannot finish before the Ctrl-C reaches them.
     let frozen = freeze_a_trial_with_work_left(child.id(), 8);
     signal(child.id(), libc::SIGINT);
@@ -364,7 +385,12 @@ fn a_crashing_trial_process_is_recorded_as_failed_and_retry_failed_resumes_it() 
     write(dir, "s.toml", &sweep_file("crash", "[0.01, 0.005]", 6, 160));
     let db = dir.join("sweep.db");
     let mut child = spawn_run(dir, "s.toml");
-    wait_for(&db, "crash", |trials| one_running_early(trials, 6));
+    wait_for(
+        "a trial running early in its epochs",
+        &db,
+        "crash",
+        |trials| one_running_early(trials, 6),
+    );
     // Frozen first, so the victim is alive and mid-training when it is killed.
     let frozen = freeze_a_trial_with_work_left(child.id(), 6);
     let (&victim, others) = frozen.split_first().expect("a trial process is running");
@@ -483,7 +509,7 @@ fn bad_sweep_files_are_refused_with_their_line_and_write_nothing() {
 #[test]
 fn the_seed_grids_without_their_data_say_where_to_put_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let sweeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sweeps");
+    let sweeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps");
     for name in ["cnn.toml", "mlp.toml"] {
         let file = sweeps.join(name);
         let (code, _, stderr) = run(tmp.path(), file.to_str().unwrap());

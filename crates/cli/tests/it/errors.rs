@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use sweep_tests::{sweep, synthetic_data, text};
+use crate::common::{sweep, synthetic_data, text};
 
 /// A one-trial sweep on a tiny synthetic set, with `grid` as its `[grid]` section (from line
 /// 17).
 fn sweep_file(name: &str, grid: &str) -> String {
-    sweep_tests::tiny_sweep_file(name, &format!("[grid]\n{grid}\n"))
+    crate::common::tiny_sweep_file(name, &format!("[grid]\n{grid}\n"))
 }
 
 /// Runs `sweep run FILE` on `text` written to `dir/file`; returns the exit code and stderr.
@@ -245,7 +245,7 @@ fn a_closed_pipe_ends_a_command_quietly() {
     let seeds: Vec<String> = (0..5000).map(|s| s.to_string()).collect();
     let grid = format!("seed = [{}]", seeds.join(", "));
     std::fs::write(dir.join("big.toml"), sweep_file("big", &grid)).unwrap();
-    let mut child = std::process::Command::new(sweep_tests::sweep_bin())
+    let mut child = std::process::Command::new(crate::common::sweep_bin())
         .args(["run", "big.toml", "--dry-run"])
         .current_dir(dir)
         .stdout(std::process::Stdio::piped())

@@ -1,7 +1,8 @@
-//! The report page in a real headless Chromium (see `sweep_tests::browser`): `report.html`
+//! The report page in a real headless Chromium (see `common/browser.rs`): `report.html`
 //! of a finished sweep opened from `file://`, and `sweep serve` while a sweep runs. The tests
 //! look at what a person sees (rows, curves, the hover text) and act as one (clicks, the
-//! mouse over a curve). Without chromium they skip, unless `SWEEP_REQUIRE_CHROMIUM=1`.
+//! mouse over a curve). Without chromium they are reported as ignored, with the reason, unless
+//! `SWEEP_REQUIRE_CHROMIUM=1` (as in CI) makes that a failure.
 //! Screenshots go to `results/test-artifacts/`.
 
 use std::collections::BTreeSet;
@@ -9,13 +10,35 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use serde_json::{json, Value};
-use sweep_store::{Ending, NewTrial, TrialId};
-use sweep_tests::browser::Browser;
-use sweep_tests::{
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use browser::Browser;
+use common::{
     artifacts_dir, process_state, signal, spawn_run, stored_trials, sweep, sweep_bin, text,
     wait_for, wait_until,
 };
+use serde_json::{json, Value};
+use sweep_store::{Ending, NewTrial, TrialId};
+
+fn main() {
+    let missing = browser::chromium()
+        .is_none()
+        .then(|| "no chromium on the PATH (`.ci/chromium` installs it)".to_string());
+    common::run_needing(
+        "SWEEP_REQUIRE_CHROMIUM",
+        missing,
+        tests![
+            browser::base64_decodes_with_and_without_padding,
+            report_html_from_file_sorts_filters_and_names_the_hovered_trial,
+            a_halving_sweeps_page_says_each_status_once_and_draws_every_trial,
+            served_page_grows_while_the_sweep_runs,
+            report_html_of_100_trials_of_60_epochs_is_small_and_draws_them_all,
+            served_page_shows_hostile_names_as_text_404s_and_survives_a_replaced_database
+        ],
+    )
+}
 
 /// A sweep file of small ResNets on 3 classes of 8×8 images: `epochs` epochs, `grid` (the
 /// `[grid]` table's lines), `slots` trials at a time.
@@ -119,7 +142,7 @@ fn assert_curves_match_table(browser: &mut Browser, group_of: &dyn Fn(i64) -> Op
 }
 
 /// A trial's optimizer, `None` when it has no epoch to draw.
-fn optimizer_of(trials: &[sweep_tests::StoredTrial], id: i64) -> Option<String> {
+fn optimizer_of(trials: &[common::StoredTrial], id: i64) -> Option<String> {
     let t = trials.iter().find(|t| t.row.id == id).unwrap();
     let params: Value = serde_json::from_str(&t.row.params).unwrap();
     (!t.epochs.is_empty()).then(|| params["optimizer"].as_str().unwrap().to_string())
@@ -156,11 +179,8 @@ fn hover_a_curve(browser: &mut Browser, chart: &str) -> (i64, String) {
     )
 }
 
-#[test]
 fn report_html_from_file_sorts_filters_and_names_the_hovered_trial() {
-    let Some(mut browser) = Browser::launch() else {
-        return;
-    };
+    let mut browser = Browser::launch();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // 8 trials, the 4 with lr 1e30 diverge (failed).
@@ -316,11 +336,8 @@ fn report_html_from_file_sorts_filters_and_names_the_hovered_trial() {
     assert_eq!(browser.requests(), [file], "the page alone, nothing else");
 }
 
-#[test]
 fn a_halving_sweeps_page_says_each_status_once_and_draws_every_trial() {
-    let Some(mut browser) = Browser::launch() else {
-        return;
-    };
+    let mut browser = Browser::launch();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // 12 trials; halving keeps 4 after epoch 1, so 8 stop with one epoch (a single point).
@@ -445,7 +462,7 @@ fn spawn_serve(dir: &Path, db: &str) -> (Child, String) {
         }
     });
     let line = rx
-        .recv_timeout(sweep_tests::DEADLINE)
+        .recv_timeout(common::DEADLINE)
         .expect("sweep serve says where it listens");
     let url = line
         .split_whitespace()
@@ -473,11 +490,8 @@ fn epochs_shown(browser: &mut Browser) -> usize {
         .unwrap() as usize
 }
 
-#[test]
 fn served_page_grows_while_the_sweep_runs() {
-    let Some(mut browser) = Browser::launch() else {
-        return;
-    };
+    let mut browser = Browser::launch();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // 4 trials of 12 epochs, one at a time.
@@ -487,11 +501,15 @@ fn served_page_grows_while_the_sweep_runs() {
     let _server = Server(server);
     let mut run = spawn_run(dir, "s.toml");
     let db = dir.join("sweep.db");
-    wait_for(&db, "live", |t| t.iter().any(|t| !t.epochs.is_empty()));
+    wait_for("a first epoch recorded", &db, "live", |t| {
+        t.iter().any(|t| !t.epochs.is_empty())
+    });
     // The runner is the database's only writer: stopped, the page and the database agree
     // on a count that can only grow once it goes on.
     signal(run.id(), libc::SIGSTOP);
-    wait_until(|| (process_state(run.id()) == Some('T')).then_some(()));
+    wait_until("the scheduler to stop (SIGSTOP)", || {
+        (process_state(run.id()) == Some('T')).then_some(())
+    });
     let recorded: usize = stored_trials(&db, "live")
         .iter()
         .map(|t| t.epochs.len())
@@ -614,7 +632,6 @@ fn synthetic_database(path: &Path, name: &str, params: &[Value], epochs: usize, 
     });
 }
 
-#[test]
 fn report_html_of_100_trials_of_60_epochs_is_small_and_draws_them_all() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -633,9 +650,7 @@ fn report_html_of_100_trials_of_60_epochs_is_small_and_draws_them_all() {
     let bytes = std::fs::metadata(&page).unwrap().len();
     eprintln!("report.html of 100 trials × 60 epochs: {bytes} bytes");
     assert!(bytes < 400_000, "report.html is {bytes} bytes");
-    let Some(mut browser) = Browser::launch() else {
-        return;
-    };
+    let mut browser = Browser::launch();
     browser.open(
         &format!("file://{}", page.display()),
         "document.body.dataset.rendered",
@@ -651,11 +666,8 @@ fn report_html_of_100_trials_of_60_epochs_is_small_and_draws_them_all() {
     assert_eq!(browser.exceptions(), Vec::<Value>::new());
 }
 
-#[test]
 fn served_page_shows_hostile_names_as_text_404s_and_survives_a_replaced_database() {
-    let Some(mut browser) = Browser::launch() else {
-        return;
-    };
+    let mut browser = Browser::launch();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = "<script>alert(1)</script>";

@@ -6,11 +6,11 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use sweep_store::TrialStatus;
-use sweep_tests::{
+use crate::common::{
     checkpoint_history, freeze_trials, process_state, signal, spawn_run, stored_trials, sweep,
     text, trial_dir, try_stored_trials, wait_until,
 };
+use sweep_store::TrialStatus;
 
 const EPOCHS: usize = 8;
 
@@ -50,7 +50,7 @@ fn kill_mid_trial(dir: &Path, name: &str) -> PathBuf {
     std::fs::write(dir.join("s.toml"), sweep_file(name)).unwrap();
     let (db, results) = (dir.join("sweep.db"), dir.join("results"));
     let mut child = spawn_run(dir, "s.toml");
-    let (trial, frozen) = wait_until(|| {
+    let (trial, frozen) = wait_until("a trial with a checkpoint to freeze", || {
         let trials = try_stored_trials(&db, name).ok()?;
         let t = trials
             .first()
@@ -75,7 +75,7 @@ fn kill_mid_trial(dir: &Path, name: &str) -> PathBuf {
     signal(child.id(), libc::SIGKILL);
     child.wait().unwrap();
     // A trial process dies with its scheduler, frozen or not.
-    wait_until(|| {
+    wait_until("the frozen trials to die with their scheduler", || {
         frozen
             .iter()
             .all(|&p| matches!(process_state(p), None | Some('Z' | 'X')))
