@@ -2,13 +2,12 @@
 
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{bail, Context, Result};
 use sweep_model::{
     cache, kaggle, Augment, ModelConfig, Objective, SyntheticSpec, TrainConfig, Trial, TrialEvent,
 };
 
 use crate::args::{BenchArgs, CheckArgs, Cli, Command, DataCommand, SynthSpecArgs, TrainArgs};
-use crate::errors::BadInput;
+use crate::errors::{BadInput, Context, Failed, Result};
 
 /// Runs a parsed command line; the `Ok` value is the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -158,7 +157,7 @@ fn train(args: TrainArgs) -> Result<i32> {
         _ => {}
     })?;
     let Some(best) = outcome.best else {
-        bail!("no epoch finished");
+        return Err(Failed("no epoch finished".into()).into());
     };
     if !args.json {
         println!(

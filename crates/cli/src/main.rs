@@ -46,8 +46,8 @@ fn main() {
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", errors::error_report(&err));
-            errors::exit_code_of(&err)
+            eprintln!("error: {err}");
+            err.exit_code()
         }
     };
     std::process::exit(code);

@@ -7,12 +7,11 @@ use sweep_scheduler::sweep_file::TrialConfig;
 use sweep_scheduler::sweep_name;
 use sweep_store::TrialStatus;
 
-use anyhow::{bail, Context, Result};
 use sweep_model::SplitName;
 use sweep_store::{Cell, Pool, TrialRow};
 
 use crate::args::{DbArgs, Format, PredictArgs, QueryArgs, ReportArgs, SplitArg, SweepArgs};
-use crate::errors::{unknown_sweep, BadInput};
+use crate::errors::{unknown_sweep, BadInput, Context, Failed, Result};
 use crate::progress::params_label;
 
 fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -300,7 +299,7 @@ pub fn best(args: SweepArgs) -> Result<i32> {
         let pool = open(&args.db).await?;
         let trials = ranked_trials(&pool, &args.sweep).await?;
         let Some(best) = trials.first().filter(|t| t.status == TrialStatus::Done) else {
-            bail!("sweep `{}` has no finished trial yet", args.sweep);
+            return Err(Failed(format!("sweep `{}` has no finished trial yet", args.sweep)).into());
         };
         let epochs = sweep_store::epochs(&pool, sweep_store::TrialId(best.id)).await?;
         let at_best = epochs.iter().find(|e| Some(e.epoch) == best.best_epoch);

@@ -4,7 +4,6 @@ use std::io::Write;
 use sweep_model::{DeviceName, TrialEvent};
 use sweep_store::TrialStatus;
 
-use anyhow::{Context, Result};
 use sweep_model::gpu_count;
 use sweep_scheduler::event_log::{EventWriter, EVENTS_FILE};
 use sweep_scheduler::prune::{halving_plan, planned_epochs};
@@ -16,7 +15,7 @@ use sweep_scheduler::{
 };
 
 use crate::args::{AttachArgs, RunArgs, SweepArgs, TrialArgs};
-use crate::errors::BadInput;
+use crate::errors::{BadInput, Context, Failed, Result};
 use crate::progress::{params_label, status_count, Display};
 
 /// Exit code of a run stopped by Ctrl-C.
@@ -77,7 +76,7 @@ pub fn cancel(args: SweepArgs) -> Result<i32> {
         let jobs = sweep_store::interrupt_submitted(&pool, sweep).await?;
         sweep_store::close(pool).await;
         slurm::cancel(&jobs, None)
-            .map_err(|e| anyhow::anyhow!("scancel {}: {e}", jobs.join(" ")))?;
+            .map_err(|e| Failed(format!("scancel {}: {e}", jobs.join(" "))))?;
         println!(
             "sweep `{}`: cancelled {} Slurm job{}{}; the trials are interrupted and resume from their checkpoints with `sweep run FILE`",
             args.sweep,

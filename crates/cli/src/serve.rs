@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +19,7 @@ use sweep_report::page::{self, Live};
 use sweep_report::ReportError;
 
 use crate::args::ServeArgs;
+use crate::errors::{Context, Result};
 
 /// How often the page asks for new epochs.
 const POLL_MS: u64 = 1000;

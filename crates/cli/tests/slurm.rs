@@ -650,8 +650,15 @@ fn a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = unique("chunks");
-    let file = sweep_file(&name, "[0.01]", 1, 40, "", "max_parallel = 2\narray_size = 3")
-        .replace("[grid]\n", "[grid]\nseed = [0, 1, 2, 3]\n");
+    let file = sweep_file(
+        &name,
+        "[0.01]",
+        1,
+        40,
+        "",
+        "max_parallel = 2\narray_size = 3",
+    )
+    .replace("[grid]\n", "[grid]\nseed = [0, 1, 2, 3]\n");
     std::fs::write(dir.join("g.toml"), file).unwrap();
     let (code, stdout, stderr) = sweep(dir, &["run", "g.toml", "--db", "sweep.db"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
