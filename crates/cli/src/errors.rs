@@ -76,7 +76,7 @@ fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
         sweep_scheduler::RunError,
         sweep_scheduler::SweepFileError,
         sweep_scheduler::sweep_name::UnsafeName,
-        sweep_scheduler::launch::SubmitError,
+        sweep_scheduler::executor::SubmitError,
         sweep_scheduler::trial::TrialError,
         sweep_report::ReportError,
         sweep_store::StoreError,
@@ -130,7 +130,7 @@ mod tests {
             .into(),
             sweep_store::StoreError::Sql(sqlite()).into(),
             sweep_store::StoreError::Json(serde_json::from_str::<u8>("x").unwrap_err()).into(),
-            sweep_scheduler::RunError::Submit(sweep_scheduler::launch::SubmitError(
+            sweep_scheduler::RunError::Submit(sweep_scheduler::executor::SubmitError(
                 "sbatch: error: invalid partition".into(),
             ))
             .into(),
@@ -206,7 +206,7 @@ mod tests {
             name: "..".into(),
             reason: "is not a folder name".into(),
         };
-        let submit = || sweep_scheduler::launch::SubmitError("invalid partition".into());
+        let submit = || sweep_scheduler::executor::SubmitError("invalid partition".into());
         let checkpoint = || sweep_model::train::checkpoint::CheckpointError::Checksum {
             path: "last.safetensors".into(),
         };
