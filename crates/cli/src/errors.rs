@@ -37,7 +37,7 @@ answered_by_the_type!(
     sweep_scheduler::RunError,
     sweep_scheduler::SweepFileError,
     sweep_scheduler::sweep_name::UnsafeName,
-    sweep_scheduler::launch::SubmitError,
+    sweep_scheduler::executor::SubmitError,
     sweep_scheduler::trial::TrialError,
     sweep_report::ReportError,
     sweep_store::StoreError,
@@ -228,7 +228,7 @@ mod tests {
             .into(),
             sweep_store::StoreError::Sql(sqlite()).into(),
             sweep_store::StoreError::Json(serde_json::from_str::<u8>("x").unwrap_err()).into(),
-            sweep_scheduler::RunError::Submit(sweep_scheduler::launch::SubmitError(
+            sweep_scheduler::RunError::Submit(sweep_scheduler::executor::SubmitError(
                 "sbatch: error: invalid partition".into(),
             ))
             .into(),
@@ -303,7 +303,7 @@ mod tests {
             name: "..".into(),
             reason: "is not a folder name".into(),
         };
-        let submit = || sweep_scheduler::launch::SubmitError("invalid partition".into());
+        let submit = || sweep_scheduler::executor::SubmitError("invalid partition".into());
         let checkpoint = || sweep_model::train::checkpoint::CheckpointError::Checksum {
             path: "last.safetensors".into(),
         };

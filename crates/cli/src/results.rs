@@ -81,7 +81,7 @@ fn print_table(columns: &[String], rows: &[Vec<String>]) {
 /// trial runs on Slurm, or squeue cannot be asked).
 fn slurm_states<'a>(
     trials: impl IntoIterator<Item = &'a TrialRow>,
-) -> std::collections::HashMap<String, sweep_scheduler::slurm::JobState> {
+) -> std::collections::HashMap<String, sweep_scheduler::executor::slurm::JobState> {
     let jobs: Vec<String> = trials
         .into_iter()
         .filter(|t| t.status == TrialStatus::Running)
@@ -90,13 +90,13 @@ fn slurm_states<'a>(
     if jobs.is_empty() {
         return Default::default();
     }
-    sweep_scheduler::slurm::job_states(&jobs).unwrap_or_default()
+    sweep_scheduler::executor::slurm::job_states(&jobs).unwrap_or_default()
 }
 
 /// A trial's Slurm job as `sweep show` prints it: `12_3 RUNNING on node7` while it runs.
 fn slurm_cell(
     t: &TrialRow,
-    states: &std::collections::HashMap<String, sweep_scheduler::slurm::JobState>,
+    states: &std::collections::HashMap<String, sweep_scheduler::executor::slurm::JobState>,
 ) -> String {
     match (&t.slurm_job, t.status) {
         (Some(job), TrialStatus::Running) => match states.get(job) {

@@ -6,8 +6,8 @@ use sweep_store::TrialStatus;
 
 use sweep_model::gpu_count;
 use sweep_scheduler::event_log::{EventWriter, EVENTS_FILE};
+use sweep_scheduler::executor::slurm;
 use sweep_scheduler::prune::{halving_plan, planned_epochs};
-use sweep_scheduler::slurm;
 use sweep_scheduler::sweep_file::{Prune, TrialSpec};
 use sweep_scheduler::trial::{run_trial, TrialExit};
 use sweep_scheduler::{

@@ -7,7 +7,7 @@
 use sweep_model::EpochMetrics;
 use sweep_store::{ClaimedTrial, Ending, EpochRow, TrialId};
 
-use crate::launch::{Exit, Stop};
+use crate::executor::{Exit, Stop};
 use sweep_model::TrialEvent;
 
 /// What happened.

@@ -1,84 +1,33 @@
-//! The scheduler: [`run_sweep`] records a sweep's trials, then runs them (`sweep trial DIR`)
-//! as child processes on its device [`Slot`]s or as Slurm jobs, records their events, and
-//! stops cleanly on Ctrl-C. It is the only writer of the database; trials are claimed
-//! atomically, so several local `sweep run`s on one database share the work, while a Slurm
-//! sweep is followed by one runner at a time, which re-attaches to the jobs of the last.
+//! The scheduler: [`run_sweep`] records a sweep's trials, then runs them with the sweep's
+//! executor ([`crate::executor`]: local child processes on device slots, or Slurm jobs),
+//! records their events, and stops cleanly on Ctrl-C. It is the only writer of the database.
+//! A `Run` holds one run's state: the pure [`dispatcher`] decides, the run performs its
+//! actions (claims, launches, database writes, stops) and waits for what happens next. What
+//! differs between executors (the slots, submitting, re-attaching, what Ctrl-C and
+//! `--detach` do) is the executor's, so a run reads the same for all of them.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sweep_model::cache;
-use sweep_model::data::DataError;
-use sweep_model::Objective;
 use sweep_store::{
-    self as store, ClaimedTrial, Decision, Ending, NewTrial, StoreError, SweepId, TrialId,
-    TrialStatus,
+    self as store, ClaimedTrial, Decision, Ending, NewTrial, SweepId, TrialId, TrialStatus,
 };
 use tokio::sync::mpsc;
 
 use crate::dispatcher::{self, Action, Event, State};
-use crate::launch::{Exit, FromTrial, Launcher, LocalProcess, Reports, Running, SubmitError};
+use crate::error::RunError;
+use crate::executor::local::LocalProcesses;
+use crate::executor::slurm::Slurm;
+use crate::executor::{Attached, Executor, Exit, FromTrial, OnCtrlC, Running, Stop, SweepRun};
+use crate::liveness::{host_of, runner_is_dead_here, runner_name, HEARTBEAT_EVERY, STALE_AFTER};
+use crate::program::Trainer;
 use crate::prune::{self, TrialView};
-use crate::slots::{plan_slots, Slot};
-use crate::slurm::SlurmLauncher;
-use crate::sweep_file::{expand_grid, DataSource, Devices, Executor, Prune, SweepFile};
+use crate::slots::Slot;
+use crate::sweep_file::{self, expand_grid, DataSource, Devices, SweepFile};
 use crate::trial::CONFIG_FILE;
 use sweep_model::TrialEvent;
-
-/// A running trial without a heartbeat for this long belongs to a dead runner.
-const STALE_AFTER: Duration = Duration::from_secs(60);
-/// How often a runner tells the database it is alive.
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
-
-/// Why a sweep could not run.
-///
-/// A variant that holds another error either says its text and has no `source`, or is
-/// `transparent`: no part of an error's chain repeats another.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error("{path}: the data folder is missing. Put the competition's files there (train.csv, val.csv, test.csv, train_images/, val_images/, test_images/), or try sweep on the built-in synthetic data: `sweep run sweeps/quick.toml`")]
-    NoData { path: PathBuf },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{path}: {error}")]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    /// Nothing was submitted, and no trial is left running.
-    #[error("{0}; nothing was submitted")]
-    Submit(SubmitError),
-    #[error("sweep `{sweep}` is followed by another `sweep run` ({holder}), which is alive: it alone writes the database; wait for it, stop it, or follow the sweep with `sweep show {sweep}`")]
-    Attached { sweep: String, holder: String },
-    #[error(transparent)]
-    Name(#[from] crate::sweep_name::UnsafeName),
-    #[error("the Slurm executor needs Slurm: sbatch is not on the PATH or no controller answers squeue (run sweep on a login node of the cluster, or use `--executor local`)")]
-    NoSlurm,
-}
-
-impl RunError {
-    /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
-    /// A match with no catch-all: a new variant must be decided here.
-    pub fn is_bad_input(&self) -> bool {
-        match self {
-            RunError::Data(e) => e.is_bad_input(),
-            RunError::Store(e) => e.is_bad_input(),
-            RunError::Submit(e) => e.is_bad_input(),
-            RunError::Name(e) => e.is_bad_input(),
-            RunError::NoData { .. } | RunError::Attached { .. } | RunError::NoSlurm => true,
-            RunError::Io { .. } => false,
-        }
-    }
-}
-
-impl From<SubmitError> for RunError {
-    fn from(error: SubmitError) -> Self {
-        RunError::Submit(error)
-    }
-}
 
 /// Where a run reads and writes, and what overrides the sweep file.
 #[derive(Debug, Clone)]
@@ -97,7 +46,7 @@ pub struct RunOptions {
     /// Put the sweep's failed trials back in the queue first (`--retry-failed`).
     pub retry_failed: bool,
     /// The executor instead of the file's `run.executor`.
-    pub executor: Option<Executor>,
+    pub executor: Option<sweep_file::Executor>,
     /// Slurm: return once the trials are submitted (`--detach`).
     pub detach: bool,
     /// Slurm: follow the jobs already submitted and submit nothing (`sweep attach`).
@@ -210,38 +159,9 @@ fn new_trials(file: &SweepFile) -> Vec<NewTrial> {
         .collect()
 }
 
-/// This process's name in the database: host, pid and start time.
-fn runner_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!("{host}:{}:{started}", std::process::id())
-}
-
-/// Whether the runner named `runner` is a process of this host that no longer exists.
-fn runner_is_dead_here(runner: &str, host: &str) -> bool {
-    let mut parts = runner.split(':');
-    let (Some(h), Some(pid)) = (
-        parts.next(),
-        parts.next().and_then(|p| p.parse::<i32>().ok()),
-    ) else {
-        return false;
-    };
-    if h != host {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    !alive
-}
-
-/// Records the sweep, runs its unfinished trials on the slots until none is left or Ctrl-C,
-/// and returns the sweep's state. The file must have passed validation, and its data
-/// [`prepare_data`].
+/// Records the sweep, runs its unfinished trials with its executor until none is left,
+/// Ctrl-C, or the executor detaches, and returns the sweep's state. The file must have passed
+/// validation, and its data [`prepare_data`].
 pub async fn run_sweep(
     file: &SweepFile,
     options: &RunOptions,
@@ -256,7 +176,7 @@ pub async fn run_sweep(
     // anything is written.
     let sweep_dir = crate::sweep_name::folder(&results, &file.name)?;
     let pool = store::open(&options.db).await?;
-    let sweep = store::record_sweep(
+    let id = store::record_sweep(
         &pool,
         &file.name,
         &file.path.display().to_string(),
@@ -265,274 +185,86 @@ pub async fn run_sweep(
     )
     .await?;
     if file.prune.is_none() {
-        store::unprune(&pool, sweep).await?;
+        store::unprune(&pool, id).await?;
     }
     if options.retry_failed {
-        store::retry_failed(&pool, sweep).await?;
+        store::retry_failed(&pool, id).await?;
     }
     let runner = runner_name();
-    let host = runner.split(':').next().unwrap_or_default().to_string();
-    let executor = options.executor.unwrap_or(file.run.executor);
-    let trials_dir = sweep_dir.join("trials");
-    let slurm = match executor {
-        Executor::Local => None,
-        Executor::Slurm => {
-            if !crate::slurm::available() {
-                return Err(RunError::NoSlurm);
-            }
-            let holder = store::attach_sweep(&pool, sweep, &runner, STALE_AFTER, |h| {
-                runner_is_dead_here(h, &host)
-            })
-            .await?;
-            if let Some(holder) = holder {
-                return Err(RunError::Attached {
-                    sweep: file.name.clone(),
-                    holder,
-                });
-            }
-            Some(SlurmLauncher::new(
-                file.run.slurm.clone(),
-                options.exe.clone(),
-                results.join("cache"),
-                &file.name,
-                &sweep_dir,
-            ))
-        }
+    let (reports, heard) = mpsc::unbounded_channel();
+    let executor = executor(file, options, &sweep_dir, reports)?;
+    let sweep = SweepRun {
+        pool: &pool,
+        id,
+        name: &file.name,
+        runner: &runner,
+        trials_dir: sweep_dir.join("trials"),
     };
-    let outcome = run_trials(
+    let attached = executor.take_up(&sweep).await?;
+    let run = Run {
+        sweep: &sweep,
         file,
-        options,
-        &pool,
-        sweep,
-        &runner,
-        &trials_dir,
-        slurm.as_ref(),
+        executor: executor.as_ref(),
+        program: Trainer {
+            exe: options.exe.clone(),
+            cache_dir: results.join("cache"),
+        },
         updates,
-        started,
-    )
-    .await;
-    if slurm.is_some() {
-        store::detach_sweep(&pool, sweep, &runner).await?;
-    }
-    store::close(pool).await;
-    outcome
-}
-
-/// Runs the sweep's trials with the executor (Slurm when `slurm` is given) until none is
-/// left, Ctrl-C, or (Slurm) the run detaches.
-#[allow(clippy::too_many_arguments)]
-async fn run_trials(
-    file: &SweepFile,
-    options: &RunOptions,
-    pool: &store::Pool,
-    sweep: SweepId,
-    runner: &str,
-    trials_dir: &Path,
-    slurm: Option<&SlurmLauncher>,
-    updates: mpsc::UnboundedSender<Update>,
-    started: Instant,
-) -> Result<RunSummary, RunError> {
-    let host = runner.split(':').next().unwrap_or_default().to_string();
-    for (trial, holder) in store::running_trials(pool, sweep).await? {
-        if runner_is_dead_here(&holder, &host) {
-            store::release_trial(pool, trial, &holder).await?;
-        }
-    }
-    let attached = match slurm {
-        Some(_) => store::take_over_submitted(pool, sweep, runner).await?,
-        None => Vec::new(),
-    };
-    let rows = store::trials(pool, sweep).await?;
-    let to_run = rows.iter().filter(|t| !t.status.is_final()).count();
-    let slots = match slurm {
-        // Slurm places and throttles the jobs: every trial to run gets a slot at once.
-        Some(slurm) => {
-            let claimable = if options.follow_only {
-                0
-            } else {
-                rows.iter()
-                    .filter(|t| !t.status.is_final() && t.status != TrialStatus::Running)
-                    .count()
-            };
-            vec![slurm.slot(); (attached.len() + claimable).max(1)]
-        }
-        None => {
-            let devices = options
-                .devices
-                .clone()
-                .unwrap_or_else(|| file.run.devices.clone());
-            let per_device = options.jobs.unwrap_or(file.run.trials_per_device);
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            plan_slots(&devices, per_device, options.gpus, cores)
-        }
-    };
-    let counts = TrialStatus::ALL
-        .into_iter()
-        .map(|s| (s, rows.iter().filter(|t| t.status == s).count()))
-        .filter(|&(_, n)| n > 0)
-        .collect();
-    let _ = updates.send(Update::Planned {
-        sweep: file.name.clone(),
-        total: rows.len(),
-        counts,
-        to_run,
-        slots: slots.clone(),
-    });
-
-    let (reports, mut heard) = mpsc::unbounded_channel();
-    let local = LocalProcess {
-        exe: options.exe.clone(),
-        cache_dir: options.results.join("cache"),
-    };
-    let launcher: &dyn Launcher = match slurm {
-        Some(slurm) => slurm,
-        None => &local,
-    };
-    let mut run = Run {
-        pool,
-        sweep,
-        runner,
-        trials_dir: trials_dir.to_path_buf(),
-        slots: &slots,
-        prune: file.prune,
-        epochs: file.train.epochs,
-        objective: file.train.objective,
-        launcher,
-        slurm,
+        slots: Vec::new(),
         attached: HashMap::new(),
         unsubmitted: Vec::new(),
-        updates: &updates,
-        reports,
         running: HashMap::new(),
         trial_seconds: 0.0,
         first_error: None,
     };
-    let pruning = prune::pruning(file.prune.as_ref());
-    let mut state = State::new(slots.len(), file.run.max_retries, pruning);
-    if options.follow_only {
-        state = state.following_only();
-    }
-    let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
-    // One listener for the whole run: `tokio::signal::ctrl_c()` made anew in each turn of the
-    // loop would miss a Ctrl-C that came while the runner was writing to the database (and
-    // once tokio handles SIGINT, a missed one is lost, not fatal).
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|error| RunError::Io {
-            path: PathBuf::from("SIGINT"),
-            error,
-        })?;
-    if !attached.is_empty() {
-        let _ = updates.send(Update::Attached {
-            jobs: attached.len(),
-        });
-    }
-    let mut events: VecDeque<Event> = attached
-        .into_iter()
-        .enumerate()
-        .map(|(slot, submitted)| {
-            run.attached.insert(submitted.trial.id, submitted.clone());
-            Event::Attach {
-                slot,
-                trial: submitted.trial,
-            }
-        })
-        .collect();
-    events.push_back(Event::Begin);
-    let mut detached = false;
-    loop {
-        while let Some(event) = events.pop_front() {
-            for action in dispatcher::handle(&mut state, event.clone()) {
-                events.extend(run.perform(action).await);
-            }
-            if event == Event::CtrlC {
-                let _ = updates.send(Update::Stopping {
-                    level: state.stopping(),
-                });
-            }
-        }
-        run.submit().await?;
-        if state.finished() || detached {
-            break;
-        }
-        if slurm.is_some() && options.detach {
-            detached = true;
-            break;
-        }
-        tokio::select! {
-            Some((trial, from)) = heard.recv() => events.push_back(match from {
-                FromTrial::Event(event) => {
-                    let _ = updates.send(Update::Event { trial, event: event.clone() });
-                    Event::Reported { trial, event }
-                }
-                FromTrial::Ended(exit) => Event::Ended { trial, exit },
-            }),
-            // Ctrl-C leaves a Slurm sweep's jobs running: the run stops following them, and
-            // `sweep attach` (or `sweep run`) follows them again.
-            Some(()) = interrupts.recv(), if slurm.is_some() || state.stopping() < 2 => {
-                if slurm.is_some() {
-                    detached = true;
-                } else {
-                    events.push_back(Event::CtrlC);
-                }
-            }
-            _ = heartbeat.tick() => events.push_back(Event::Tick),
-        }
-    }
-    if detached {
-        let _ = updates.send(Update::Detached {
-            jobs: run.running.len(),
-        });
-    }
-    if let Some(e) = run.first_error {
-        return Err(e);
-    }
-    let trial_seconds = run.trial_seconds;
-    let trials = store::trials(pool, sweep).await?;
-    let pruned = match file.prune {
-        Some(_) => Some(PrunedEpochs {
-            trained: store::sweep_epochs(pool, sweep)
-                .await?
-                .values()
-                .map(Vec::len)
-                .sum(),
-            full: trials.len() * file.train.epochs as usize,
-        }),
-        None => None,
-    };
-    Ok(RunSummary {
-        sweep,
-        trials,
-        launched: state.launched(),
-        interrupted: state.stopping() > 0 || detached,
-        wall_seconds: started.elapsed().as_secs_f64(),
-        trial_seconds,
-        slots: slots.len(),
-        pruned,
+    let outcome = run.run(attached, heard, options.follow_only, started).await;
+    executor.let_go(&sweep).await?;
+    store::close(pool).await;
+    outcome
+}
+
+/// The executor that runs the sweep's trials (`--executor`, or the file's `run.executor`),
+/// its trials reporting on `reports`: the one place that turns the sweep file's choice into
+/// one.
+fn executor(
+    file: &SweepFile,
+    options: &RunOptions,
+    sweep_dir: &Path,
+    reports: crate::executor::Reports,
+) -> Result<Box<dyn Executor>, RunError> {
+    Ok(match options.executor.unwrap_or(file.run.executor) {
+        sweep_file::Executor::Local => Box::new(LocalProcesses::new(
+            options.devices.as_ref().unwrap_or(&file.run.devices),
+            options.jobs.unwrap_or(file.run.trials_per_device),
+            options.gpus,
+            reports,
+        )),
+        sweep_file::Executor::Slurm => Box::new(Slurm::new(
+            file.run.slurm.clone(),
+            &file.name,
+            sweep_dir,
+            options.detach,
+            reports,
+        )?),
     })
 }
 
-/// What the runner needs to perform the dispatcher's actions, and what they leave behind.
+/// One run of a sweep's trials: what it needs to perform the dispatcher's actions, and what
+/// they leave behind.
 struct Run<'a> {
-    pool: &'a store::Pool,
-    sweep: SweepId,
-    runner: &'a str,
-    /// Where trial folders go: `<results>/<sweep>/trials/`.
-    trials_dir: PathBuf,
-    slots: &'a [Slot],
-    /// How the sweep prunes, its epochs, and the objective it ranks by.
-    prune: Option<Prune>,
-    epochs: u32,
-    objective: Objective,
-    launcher: &'a dyn Launcher,
-    /// The Slurm launcher, which also re-attaches to jobs, when the sweep runs on Slurm.
-    slurm: Option<&'a SlurmLauncher>,
-    /// The trials re-attached to (their jobs and where their events begin).
-    attached: HashMap<TrialId, store::SubmittedTrial>,
-    /// Trials launched on Slurm and not submitted yet.
+    sweep: &'a SweepRun<'a>,
+    /// The sweep's file: how it prunes, its epochs, its objective, its retries.
+    file: &'a SweepFile,
+    executor: &'a dyn Executor,
+    /// What each trial runs.
+    program: Trainer,
+    updates: mpsc::UnboundedSender<Update>,
+    /// The slots, once planned.
+    slots: Vec<Slot>,
+    /// The trials re-attached to, until the dispatcher gives each its slot.
+    attached: HashMap<TrialId, Box<dyn Running>>,
+    /// Trials launched since the executor last submitted.
     unsubmitted: Vec<TrialId>,
-    updates: &'a mpsc::UnboundedSender<Update>,
-    /// Where launched trials report.
-    reports: Reports,
     /// The running trials, and when each started.
     running: HashMap<TrialId, (Box<dyn Running>, Instant)>,
     /// The summed wall time of the trials that ended.
@@ -541,7 +273,218 @@ struct Run<'a> {
     first_error: Option<RunError>,
 }
 
+/// What a run waits for between its steps.
+enum Input {
+    /// A trial sent an event or its end.
+    Trial(TrialId, FromTrial),
+    CtrlC,
+    /// Time for a heartbeat.
+    Tick,
+}
+
+/// Where a run's [`Input`]s come from: the trials' reports, Ctrl-C, the heartbeat's timer.
+struct Inputs {
+    heard: mpsc::UnboundedReceiver<(TrialId, FromTrial)>,
+    interrupts: tokio::signal::unix::Signal,
+    heartbeat: tokio::time::Interval,
+}
+
+impl Inputs {
+    fn new(heard: mpsc::UnboundedReceiver<(TrialId, FromTrial)>) -> Result<Self, RunError> {
+        // One listener for the whole run: `tokio::signal::ctrl_c()` made anew in each wait
+        // would miss a Ctrl-C that came while the runner was writing to the database (and
+        // once tokio handles SIGINT, a missed one is lost, not fatal).
+        let interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|error| RunError::Io {
+                path: PathBuf::from("SIGINT"),
+                error,
+            })?;
+        Ok(Inputs {
+            heard,
+            interrupts,
+            heartbeat: tokio::time::interval(HEARTBEAT_EVERY),
+        })
+    }
+
+    /// The next input; Ctrl-C only when `ctrl_c`.
+    async fn next(&mut self, ctrl_c: bool) -> Input {
+        tokio::select! {
+            Some((trial, from)) = self.heard.recv() => Input::Trial(trial, from),
+            Some(()) = self.interrupts.recv(), if ctrl_c => Input::CtrlC,
+            _ = self.heartbeat.tick() => Input::Tick,
+        }
+    }
+}
+
 impl Run<'_> {
+    /// Runs the sweep's trials, starting with the `attached` ones, until none is left,
+    /// Ctrl-C, or the executor detaches; `follow_only` claims nothing (`sweep attach`).
+    async fn run(
+        mut self,
+        attached: Vec<Attached>,
+        heard: mpsc::UnboundedReceiver<(TrialId, FromTrial)>,
+        follow_only: bool,
+        started: Instant,
+    ) -> Result<RunSummary, RunError> {
+        self.release_dead_runners().await?;
+        let mut state = self.plan(attached.len(), follow_only).await?;
+        let mut inputs = Inputs::new(heard)?;
+        let mut events = self.attach(attached);
+        events.push_back(Event::Begin);
+        let detached = loop {
+            self.handle(&mut state, &mut events).await;
+            self.submit().await?;
+            if state.finished() {
+                break false;
+            }
+            if self.executor.detaches() {
+                break true;
+            }
+            match inputs.next(state.stopping() < 2).await {
+                Input::Trial(trial, from) => events.push_back(self.heard(trial, from)),
+                Input::CtrlC => match self.executor.on_ctrl_c() {
+                    OnCtrlC::StopTrials => events.push_back(Event::CtrlC),
+                    OnCtrlC::Detach => break true,
+                },
+                Input::Tick => events.push_back(Event::Tick),
+            }
+        };
+        if detached {
+            let _ = self.updates.send(Update::Detached {
+                jobs: self.running.len(),
+            });
+        }
+        if let Some(e) = self.first_error.take() {
+            return Err(e);
+        }
+        self.summary(&state, detached, started).await
+    }
+
+    /// Releases the trials that runners of this host left when they died, to be claimed
+    /// again.
+    async fn release_dead_runners(&self) -> Result<(), RunError> {
+        let host = host_of(self.sweep.runner);
+        for (trial, holder) in store::running_trials(self.sweep.pool, self.sweep.id).await? {
+            if runner_is_dead_here(&holder, host) {
+                store::release_trial(self.sweep.pool, trial, &holder).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans the slots for `following` re-attached trials and those left to claim (none when
+    /// `follow_only`), tells the display, and returns the dispatcher's state over them.
+    async fn plan(&mut self, following: usize, follow_only: bool) -> Result<State, RunError> {
+        let rows = store::trials(self.sweep.pool, self.sweep.id).await?;
+        let to_run = rows.iter().filter(|t| !t.status.is_final()).count();
+        let claimable = if follow_only {
+            0
+        } else {
+            rows.iter()
+                .filter(|t| !t.status.is_final() && t.status != TrialStatus::Running)
+                .count()
+        };
+        self.slots = self.executor.slots(following, claimable);
+        let counts = TrialStatus::ALL
+            .into_iter()
+            .map(|s| (s, rows.iter().filter(|t| t.status == s).count()))
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        let _ = self.updates.send(Update::Planned {
+            sweep: self.file.name.clone(),
+            total: rows.len(),
+            counts,
+            to_run,
+            slots: self.slots.clone(),
+        });
+        let pruning = prune::pruning(self.file.prune.as_ref());
+        let state = State::new(self.slots.len(), self.file.run.max_retries, pruning);
+        Ok(if follow_only {
+            state.following_only()
+        } else {
+            state
+        })
+    }
+
+    /// Keeps the trials the executor re-attached to; returns the events that give each a
+    /// slot.
+    fn attach(&mut self, attached: Vec<Attached>) -> VecDeque<Event> {
+        if !attached.is_empty() {
+            let _ = self.updates.send(Update::Attached {
+                jobs: attached.len(),
+            });
+        }
+        attached
+            .into_iter()
+            .enumerate()
+            .map(|(slot, Attached { trial, running })| {
+                self.attached.insert(trial.id, running);
+                Event::Attach { slot, trial }
+            })
+            .collect()
+    }
+
+    /// Hands each of `events` to the dispatcher and performs its actions, and so on with
+    /// what they lead to, until none is left.
+    async fn handle(&mut self, state: &mut State, events: &mut VecDeque<Event>) {
+        while let Some(event) = events.pop_front() {
+            for action in dispatcher::handle(state, event.clone()) {
+                events.extend(self.perform(action).await);
+            }
+            if event == Event::CtrlC {
+                let _ = self.updates.send(Update::Stopping {
+                    level: state.stopping(),
+                });
+            }
+        }
+    }
+
+    /// The dispatcher's event for what `trial` sent; its events go to the display too.
+    fn heard(&self, trial: TrialId, from: FromTrial) -> Event {
+        match from {
+            FromTrial::Event(event) => {
+                let _ = self.updates.send(Update::Event {
+                    trial,
+                    event: event.clone(),
+                });
+                Event::Reported { trial, event }
+            }
+            FromTrial::Ended(exit) => Event::Ended { trial, exit },
+        }
+    }
+
+    /// The sweep's state at the end of the run.
+    async fn summary(
+        &self,
+        state: &State,
+        detached: bool,
+        started: Instant,
+    ) -> Result<RunSummary, RunError> {
+        let (pool, sweep) = (self.sweep.pool, self.sweep.id);
+        let trials = store::trials(pool, sweep).await?;
+        let pruned = match self.file.prune {
+            Some(_) => Some(PrunedEpochs {
+                trained: store::sweep_epochs(pool, sweep)
+                    .await?
+                    .values()
+                    .map(Vec::len)
+                    .sum(),
+                full: trials.len() * self.file.train.epochs as usize,
+            }),
+            None => None,
+        };
+        Ok(RunSummary {
+            sweep,
+            trials,
+            launched: state.launched(),
+            interrupted: state.stopping() > 0 || detached,
+            wall_seconds: started.elapsed().as_secs_f64(),
+            trial_seconds: self.trial_seconds,
+            slots: self.slots.len(),
+            pruned,
+        })
+    }
+
     /// Performs `action`; returns what it leads to (a claim's answer, or an abort when the
     /// action failed).
     async fn perform(&mut self, action: Action) -> Vec<Event> {
@@ -561,28 +504,28 @@ impl Run<'_> {
     }
 
     async fn try_perform(&mut self, action: Action) -> Result<Option<Event>, RunError> {
+        let (pool, runner) = (self.sweep.pool, self.sweep.runner);
         match action {
             Action::Claim { slot } => {
                 let device = self.slots[slot].device.to_string();
                 let trial =
-                    store::claim_trial(self.pool, self.sweep, self.runner, &device, STALE_AFTER)
-                        .await?;
+                    store::claim_trial(pool, self.sweep.id, runner, &device, STALE_AFTER).await?;
                 return Ok(Some(Event::Claimed { slot, trial }));
             }
             Action::Launch { slot, trial } => return Ok(self.launch(slot, &trial)),
             Action::Follow { slot, trial } => self.follow(slot, &trial),
             Action::Record { trial, epochs } => {
-                store::record_epochs(self.pool, trial, &epochs).await?;
+                store::record_epochs(pool, trial, &epochs).await?;
             }
             Action::Rewind {
                 trial,
                 epochs,
                 note,
             } => {
-                store::rewind_trial(self.pool, trial, &epochs, note.as_deref()).await?;
+                store::rewind_trial(pool, trial, &epochs, note.as_deref()).await?;
             }
             Action::End { trial, ending } => {
-                let result = store::end_trial(self.pool, trial, &ending).await;
+                let result = store::end_trial(pool, trial, &ending).await;
                 let seconds = self
                     .running
                     .remove(&trial)
@@ -605,10 +548,10 @@ impl Run<'_> {
                     running.stop(how);
                 }
             }
-            Action::Heartbeat => store::heartbeat(self.pool, self.runner).await?,
+            Action::Heartbeat => store::heartbeat(pool, runner).await?,
             Action::Prune => {
                 let decisions = self.decide(None).await?;
-                let (promoted, stopped) = store::apply_decisions(self.pool, &decisions).await?;
+                let (promoted, stopped) = store::apply_decisions(pool, &decisions).await?;
                 if promoted + stopped > 0 {
                     let _ = self.updates.send(Update::Pruned { promoted, stopped });
                 }
@@ -617,7 +560,7 @@ impl Run<'_> {
             Action::Judge { trial, epoch } => {
                 let decisions = self.decide(Some((trial, epoch))).await?;
                 for decision in &decisions {
-                    store::record_decision(self.pool, decision).await?;
+                    store::record_decision(pool, decision).await?;
                 }
                 let stop_after = (!decisions.is_empty()).then_some(epoch);
                 return Ok(Some(Event::Judged { trial, stop_after }));
@@ -629,11 +572,11 @@ impl Run<'_> {
     /// The pruning decisions the sweep's records call for (about `judged`, for the median
     /// rule).
     async fn decide(&self, judged: Option<(TrialId, u32)>) -> Result<Vec<Decision>, RunError> {
-        let Some(prune) = &self.prune else {
+        let Some(prune) = &self.file.prune else {
             return Ok(Vec::new());
         };
-        let rows = store::trials(self.pool, self.sweep).await?;
-        let epochs = store::sweep_epochs(self.pool, self.sweep).await?;
+        let rows = store::trials(self.sweep.pool, self.sweep.id).await?;
+        let epochs = store::sweep_epochs(self.sweep.pool, self.sweep.id).await?;
         let views: Vec<TrialView> = rows
             .iter()
             .map(|t| TrialView {
@@ -646,8 +589,8 @@ impl Run<'_> {
             .collect();
         Ok(prune::decide(
             prune,
-            self.epochs,
-            self.objective,
+            self.file.train.epochs,
+            self.file.train.objective,
             &views,
             judged,
         ))
@@ -656,16 +599,8 @@ impl Run<'_> {
     /// Writes the trial's folder and configuration and launches it; a trial that cannot
     /// start ends at once.
     fn launch(&mut self, slot: usize, trial: &ClaimedTrial) -> Option<Event> {
-        let slot = &self.slots[slot];
-        let dir = self.trials_dir.join(&trial.config_hash[..16]);
-        let _ = self.updates.send(Update::TrialStarted {
-            trial: trial.id,
-            number: trial.number,
-            params: trial.params.clone(),
-            device: slot.device.to_string(),
-            epochs: serde_json::from_str::<crate::sweep_file::TrialConfig>(&trial.config)
-                .map_or(0, |c| c.train.epochs),
-        });
+        self.started(slot, trial);
+        let dir = self.sweep.trial_dir(&trial.config_hash);
         let config = dir.join(CONFIG_FILE);
         let written = std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(&config, &trial.config))
@@ -678,28 +613,27 @@ impl Run<'_> {
                 exit: Exit::not_started(reason),
             });
         }
-        if self.slurm.is_some() {
-            self.unsubmitted.push(trial.id);
-        }
-        let running = self.launcher.launch(
-            trial.id,
-            &dir,
-            slot,
-            trial.until_epoch,
-            self.reports.clone(),
-        );
+        let slot = &self.slots[slot];
+        let command = self
+            .program
+            .command(&dir, trial.until_epoch, slot.seen_device());
+        let running = self.executor.launch(trial.id, &dir, command, slot);
+        self.unsubmitted.push(trial.id);
         self.running.insert(trial.id, (running, Instant::now()));
         None
     }
-}
 
-impl Run<'_> {
-    /// Follows a trial whose job an earlier run submitted.
+    /// Follows on `slot` a trial that the executor re-attached to.
     fn follow(&mut self, slot: usize, trial: &ClaimedTrial) {
-        let dir = self.trials_dir.join(&trial.config_hash[..16]);
-        let (Some(slurm), Some(submitted)) = (self.slurm, self.attached.remove(&trial.id)) else {
+        let Some(running) = self.attached.remove(&trial.id) else {
             return;
         };
+        self.started(slot, trial);
+        self.running.insert(trial.id, (running, Instant::now()));
+    }
+
+    /// Tells the display that `trial` started on `slot`.
+    fn started(&self, slot: usize, trial: &ClaimedTrial) {
         let _ = self.updates.send(Update::TrialStarted {
             trial: trial.id,
             number: trial.number,
@@ -708,26 +642,19 @@ impl Run<'_> {
             epochs: serde_json::from_str::<crate::sweep_file::TrialConfig>(&trial.config)
                 .map_or(0, |c| c.train.epochs),
         });
-        let running = slurm.attach(
-            trial.id,
-            &dir,
-            &submitted.slurm_job,
-            submitted.events_offset.max(0) as u64,
-            self.reports.clone(),
-        );
-        self.running.insert(trial.id, (running, Instant::now()));
     }
 
-    /// Submits what the launcher queued and records each trial's job; when the submission
+    /// Submits what the executor queued and records each trial's job; when the submission
     /// fails, the trials go back to the queue unrun and the run ends with the error.
     async fn submit(&mut self) -> Result<(), RunError> {
         let started = Instant::now();
-        match self.launcher.submit() {
+        let launched = std::mem::take(&mut self.unsubmitted);
+        match self.executor.submit() {
             Ok(submitted) if submitted.is_empty() => Ok(()),
             Ok(submitted) => {
-                self.unsubmitted.clear();
                 for s in &submitted {
-                    store::record_slurm_job(self.pool, s.trial, &s.job, s.events_offset).await?;
+                    store::record_slurm_job(self.sweep.pool, s.trial, &s.job, s.events_offset)
+                        .await?;
                 }
                 let mut arrays: Vec<String> = submitted
                     .iter()
@@ -742,8 +669,8 @@ impl Run<'_> {
                 Ok(())
             }
             Err(e) => {
-                for trial in std::mem::take(&mut self.unsubmitted) {
-                    store::unclaim_trial(self.pool, trial).await?;
+                for trial in launched {
+                    store::unclaim_trial(self.sweep.pool, trial).await?;
                     self.running.remove(&trial);
                 }
                 Err(e.into())
@@ -756,20 +683,5 @@ impl Run<'_> {
 struct NotStarted;
 
 impl Running for NotStarted {
-    fn stop(&self, _: crate::launch::Stop) {}
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_runner_of_another_host_is_never_declared_dead() {
-        assert!(!runner_is_dead_here("other:1:0", "here"));
-        assert!(!runner_is_dead_here(
-            &format!("here:{}:0", std::process::id()),
-            "here"
-        ));
-        assert!(runner_is_dead_here("here:999999999:0", "here"));
-    }
+    fn stop(&self, _: Stop) {}
 }

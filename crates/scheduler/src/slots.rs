@@ -13,6 +13,18 @@ pub struct Slot {
     pub threads: usize,
 }
 
+impl Slot {
+    /// The device as the slot's trial sees it: a GPU trial sees only its own GPU, as
+    /// `cuda:0`. Every executor sees to that (locally with `CUDA_VISIBLE_DEVICES`; Slurm binds
+    /// a job's GPUs itself).
+    pub fn seen_device(&self) -> DeviceName {
+        match self.device {
+            DeviceName::Cpu => DeviceName::Cpu,
+            DeviceName::Cuda(_) => DeviceName::Cuda(0),
+        }
+    }
+}
+
 /// The slots for `devices`, with `per_device` trials on each; `gpus` is the number of
 /// visible GPUs and `cores` the CPU's. `auto` means every GPU, or the CPU when there is none.
 pub fn plan_slots(devices: &Devices, per_device: usize, gpus: usize, cores: usize) -> Vec<Slot> {

@@ -1,9 +1,14 @@
-//! Slurm as an executor: [`SlurmLauncher`] submits the trials it is given as job arrays
+//! Trials as Slurm jobs: [`Slurm`] submits the trials it is given as job arrays
 //! (`sbatch --array`, chunked under the cluster's `MaxArraySize`, throttled with `%N`), each
-//! task running `sweep trial DIR` on a node, and follows them: the trial folders' events files
-//! for what the trials report, `squeue` for what became of their jobs. The jobs outlive the
-//! runner; a later runner re-attaches to them by their recorded ids ([`SlurmLauncher::attach`]).
-//! Slurm does the placing and the throttling; nothing here waits to submit later work.
+//! task running its trial's command on a node, and follows them: the trial folders' events
+//! files for what the trials report, `squeue` for what became of their jobs. Slurm does the
+//! placing and the throttling, so every trial to run gets a slot at once and nothing here
+//! waits to submit later work.
+//!
+//! The jobs outlive the runner. So one runner at a time follows a Slurm sweep (the database
+//! records which), a later runner re-attaches to the jobs by their recorded ids
+//! ([`Executor::take_up`]), and a run that stops following (Ctrl-C, `--detach`) leaves them
+//! running.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,11 +17,17 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sweep_model::TrialEvent;
-use sweep_store::TrialId;
+use sweep_model::{DeviceName, TrialEvent};
+use sweep_store::{self as store, TrialId};
 
+use super::{
+    Attached, Executor, Exit, FromTrial, OnCtrlC, Reports, Running, Step, Stop, SubmitError,
+    Submitted, SweepRun,
+};
+use crate::error::RunError;
 use crate::event_log::EventReader;
-use crate::launch::{Exit, FromTrial, Launcher, Reports, Running, Stop, SubmitError, Submitted};
+use crate::liveness::{host_of, runner_is_dead_here, STALE_AFTER};
+use crate::program::TrialCommand;
 use crate::slots::Slot;
 use crate::sweep_file::SlurmSettings;
 
@@ -227,12 +238,11 @@ fn chunk_throttle(max_parallel: Option<u32>, chunks: usize) -> Option<u32> {
     max_parallel.map(|n| (n / chunks.max(1) as u32).max(1))
 }
 
-/// A trial waiting for [`Launcher::submit`].
+/// A trial waiting for [`Executor::submit`].
 struct Queued {
     trial: TrialId,
     dir: PathBuf,
-    until: Option<i64>,
-    reports: Reports,
+    command: TrialCommand,
     events: EventReader,
     job: Arc<Mutex<Option<String>>>,
 }
@@ -241,7 +251,6 @@ struct Queued {
 struct Followed {
     trial: TrialId,
     dir: PathBuf,
-    reports: Reports,
     events: EventReader,
     /// It reported how it ended (finished, failed or paused): its end was sent.
     ended: bool,
@@ -252,36 +261,52 @@ struct Followed {
 }
 
 /// Submits trials as Slurm job arrays and follows their jobs.
-pub struct SlurmLauncher {
+pub struct Slurm {
     settings: SlurmSettings,
-    /// The `sweep` binary, as the nodes find it (absolute, on the shared filesystem).
-    exe: PathBuf,
-    cache_dir: PathBuf,
     /// The jobs' name: `sweep-<sweep>`.
     job_name: String,
     /// Where Slurm writes the jobs' own output (`%A_%a.out`).
     log_dir: PathBuf,
+    /// Return once the trials are submitted (`--detach`).
+    detach: bool,
+    reports: Reports,
     queued: Mutex<Vec<Queued>>,
     followed: Arc<Mutex<HashMap<String, Followed>>>,
     poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-impl SlurmLauncher {
-    /// A launcher for the sweep `sweep` whose folder is `sweep_dir`; `exe` and `cache_dir`
-    /// must be absolute.
+impl Slurm {
+    /// An executor for the sweep `sweep` whose folder is `sweep_dir`, on the cluster whose
+    /// commands are on the PATH; `detach` returns once the trials are submitted. Trials
+    /// report on `reports`.
     pub fn new(
         settings: SlurmSettings,
-        exe: PathBuf,
-        cache_dir: PathBuf,
         sweep: &str,
         sweep_dir: &Path,
+        detach: bool,
+        reports: Reports,
+    ) -> Result<Self, RunError> {
+        if !available() {
+            return Err(RunError::NoSlurm);
+        }
+        Ok(Slurm::with_settings(
+            settings, sweep, sweep_dir, detach, reports,
+        ))
+    }
+
+    fn with_settings(
+        settings: SlurmSettings,
+        sweep: &str,
+        sweep_dir: &Path,
+        detach: bool,
+        reports: Reports,
     ) -> Self {
-        SlurmLauncher {
+        Slurm {
             settings,
-            exe,
-            cache_dir,
             job_name: format!("sweep-{sweep}"),
             log_dir: sweep_dir.join("slurm"),
+            detach,
+            reports,
             queued: Mutex::new(Vec::new()),
             followed: Arc::new(Mutex::new(HashMap::new())),
             poller: Mutex::new(None),
@@ -289,12 +314,12 @@ impl SlurmLauncher {
     }
 
     /// The slot every Slurm trial is planned on: what its job asks for.
-    pub fn slot(&self) -> Slot {
+    fn slot(&self) -> Slot {
         Slot {
             device: if self.settings.gpus_per_trial > 0 {
-                sweep_model::DeviceName::Cuda(0)
+                DeviceName::Cuda(0)
             } else {
-                sweep_model::DeviceName::Cpu
+                DeviceName::Cpu
             },
             threads: self.settings.cpus_per_trial as usize,
         }
@@ -302,20 +327,18 @@ impl SlurmLauncher {
 
     /// Follows `trial`, which runs as `job` (submitted by an earlier run), reading its events
     /// from `events_offset` on.
-    pub fn attach(
+    fn attach(
         &self,
         trial: TrialId,
         dir: &Path,
         job: &str,
         events_offset: u64,
-        reports: Reports,
     ) -> Box<dyn Running> {
         self.follow(
             job.to_string(),
             Followed {
                 trial,
                 dir: dir.to_path_buf(),
-                reports,
                 events: EventReader::new(dir, events_offset),
                 ended: false,
                 interrupted: false,
@@ -334,35 +357,45 @@ impl SlurmLauncher {
         if poller.is_none() {
             *poller = Some(tokio::spawn(poll(
                 self.followed.clone(),
+                self.reports.clone(),
                 self.settings.max_requeues,
             )));
         }
     }
 
-    /// The job script of an array whose task `i` runs the trial in `dirs[i]`.
+    /// The job script of an array whose task `i` runs the command of `trials[i]` in its
+    /// folder.
     fn script(&self, trials: &[&Queued]) -> String {
         let quote = |text: &str| format!("'{}'", text.replace('\'', r"'\''"));
         let dirs: Vec<String> = trials
             .iter()
             .map(|t| quote(&t.dir.display().to_string()))
             .collect();
-        let untils: Vec<String> = trials
+        let commands: Vec<String> = trials
             .iter()
-            .map(|t| quote(&t.until.map(|u| u.to_string()).unwrap_or_default()))
+            .enumerate()
+            .map(|(task, t)| {
+                let exports: String = t
+                    .command
+                    .env
+                    .iter()
+                    .map(|(key, value)| format!("export {}; ", quote(&format!("{key}={value}"))))
+                    .collect();
+                let words: Vec<String> = std::iter::once(t.command.program.as_os_str())
+                    .chain(t.command.args.iter().map(|a| a.as_os_str()))
+                    .map(|word| quote(&word.to_string_lossy()))
+                    .collect();
+                format!("  {task}) {exports}trial=({}) ;;\n", words.join(" "))
+            })
             .collect();
-        let device = if self.settings.gpus_per_trial > 0 {
-            "cuda:0"
-        } else {
-            "cpu"
-        };
         let max_requeues = self.settings.max_requeues;
         format!(
             r#"#!/bin/bash
 # One trial of a sweep per array task; written by `sweep run`.
 dirs=({dirs})
-untils=({untils})
 dir=${{dirs[$SLURM_ARRAY_TASK_ID]}}
-until=${{untils[$SLURM_ARRAY_TASK_ID]}}
+case $SLURM_ARRAY_TASK_ID in
+{commands}esac
 # Slurm's warning before the time limit or a preemption reaches this shell only: pass it on,
 # and requeue the job once the trial has checkpointed and stopped. Set first: bash's default
 # for USR2 is to die, and the warning may come at once when a requeued job starts.
@@ -378,7 +411,7 @@ if [ "$restarts" -gt {max_requeues} ]; then
   exit 1
 fi
 export RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-1}}
-{exe} trial "$dir" --device {device} --cache {cache} ${{until:+--until "$until"}} >/dev/null &
+"${{trial[@]}}" >/dev/null &
 pid=$!
 # Warned before the trial was there to be told: tell it now.
 [ "$warned" = 1 ] && kill -USR2 "$pid" 2>/dev/null
@@ -396,9 +429,7 @@ fi
 exit $rc
 "#,
             dirs = dirs.join(" "),
-            untils = untils.join(" "),
-            exe = quote(&self.exe.display().to_string()),
-            cache = quote(&self.cache_dir.display().to_string()),
+            commands = commands.concat(),
         )
     }
 
@@ -484,14 +515,54 @@ impl Running for Job {
     }
 }
 
-impl Launcher for SlurmLauncher {
+impl Executor for Slurm {
+    /// Makes this run the one that follows the sweep (refused while another live runner
+    /// does), and re-attaches to the jobs that earlier runs submitted.
+    fn take_up<'a>(&'a self, sweep: &'a SweepRun<'a>) -> Step<'a, Vec<Attached>> {
+        Box::pin(async move {
+            let host = host_of(sweep.runner);
+            let holder =
+                store::attach_sweep(sweep.pool, sweep.id, sweep.runner, STALE_AFTER, |h| {
+                    runner_is_dead_here(h, host)
+                })
+                .await?;
+            if let Some(holder) = holder {
+                return Err(RunError::Attached {
+                    sweep: sweep.name.to_string(),
+                    holder,
+                });
+            }
+            let submitted = store::take_over_submitted(sweep.pool, sweep.id, sweep.runner).await?;
+            Ok(submitted
+                .into_iter()
+                .map(|s| Attached {
+                    running: self.attach(
+                        s.trial.id,
+                        &sweep.trial_dir(&s.trial.config_hash),
+                        &s.slurm_job,
+                        s.events_offset.max(0) as u64,
+                    ),
+                    trial: s.trial,
+                })
+                .collect())
+        })
+    }
+
+    fn let_go<'a>(&'a self, sweep: &'a SweepRun<'a>) -> Step<'a, ()> {
+        Box::pin(async move { Ok(store::detach_sweep(sweep.pool, sweep.id, sweep.runner).await?) })
+    }
+
+    /// Every trial to run gets a slot at once: Slurm places and throttles the jobs.
+    fn slots(&self, following: usize, claimable: usize) -> Vec<Slot> {
+        vec![self.slot(); (following + claimable).max(1)]
+    }
+
     fn launch(
         &self,
         trial: TrialId,
         dir: &Path,
+        command: TrialCommand,
         _slot: &Slot,
-        until: Option<i64>,
-        reports: Reports,
     ) -> Box<dyn Running> {
         let job = Arc::new(Mutex::new(None));
         self.queued
@@ -500,8 +571,7 @@ impl Launcher for SlurmLauncher {
             .push(Queued {
                 trial,
                 dir: dir.to_path_buf(),
-                until,
-                reports,
+                command,
                 events: EventReader::at_end(dir),
                 job: job.clone(),
             });
@@ -559,7 +629,6 @@ impl Launcher for SlurmLauncher {
                 Followed {
                     trial: queued.trial,
                     dir: queued.dir,
-                    reports: queued.reports,
                     events: queued.events,
                     ended: false,
                     interrupted: false,
@@ -569,11 +638,26 @@ impl Launcher for SlurmLauncher {
         }
         Ok(submitted)
     }
+
+    /// The jobs go on: the run stops following them, and `sweep attach` (or `sweep run`)
+    /// follows them again.
+    fn on_ctrl_c(&self) -> OnCtrlC {
+        OnCtrlC::Detach
+    }
+
+    fn detaches(&self) -> bool {
+        self.detach
+    }
 }
 
 /// Reads the followed trials' events and their jobs' states until none is left; sends each
-/// trial's events, then its end. `max_requeues` is the sweep's bound on a job's requeues.
-async fn poll(followed: Arc<Mutex<HashMap<String, Followed>>>, max_requeues: u32) {
+/// trial's events, then its end, to `reports`. `max_requeues` is the sweep's bound on a job's
+/// requeues.
+async fn poll(
+    followed: Arc<Mutex<HashMap<String, Followed>>>,
+    reports: Reports,
+    max_requeues: u32,
+) {
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -603,12 +687,10 @@ async fn poll(followed: Arc<Mutex<HashMap<String, Followed>>>, max_requeues: u32
                     TrialEvent::Started { .. } => trial.interrupted = false,
                     _ => {}
                 }
-                let _ = trial.reports.send((trial.trial, FromTrial::Event(event)));
+                let _ = reports.send((trial.trial, FromTrial::Event(event)));
             }
             if trial.ended {
-                let _ = trial
-                    .reports
-                    .send((trial.trial, FromTrial::Ended(Exit::default())));
+                let _ = reports.send((trial.trial, FromTrial::Ended(Exit::default())));
                 gone.push(job.clone());
                 continue;
             }
@@ -635,7 +717,7 @@ async fn poll(followed: Arc<Mutex<HashMap<String, Followed>>>, max_requeues: u32
                 output_tail: log_tail(&trial.dir),
                 ..Exit::default()
             };
-            let _ = trial.reports.send((trial.trial, FromTrial::Ended(exit)));
+            let _ = reports.send((trial.trial, FromTrial::Ended(exit)));
             gone.push(job.clone());
         }
         for job in gone {
@@ -688,6 +770,7 @@ fn log_tail(dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::program::Trainer;
 
     #[test]
     fn the_max_array_size_is_read_from_the_configuration() {
@@ -759,37 +842,51 @@ mod tests {
             sbatch_args: vec!["--constraint=a100".into()],
             ..SlurmSettings::default()
         };
-        let launcher = SlurmLauncher::new(
+        let (reports, _) = tokio::sync::mpsc::unbounded_channel();
+        let slurm = Slurm::with_settings(
             settings,
-            "/opt/sweep".into(),
-            "/shared/results/cache".into(),
             "cnn",
             Path::new("/shared/results/cnn"),
+            false,
+            reports,
         );
-        let (reports, _) = tokio::sync::mpsc::unbounded_channel();
+        let trainer = Trainer {
+            exe: "/opt/sweep".into(),
+            cache_dir: "/shared/results/cache".into(),
+        };
         let queued = |dir: &str, until| Queued {
             trial: TrialId(1),
             dir: dir.into(),
-            until,
-            reports: reports.clone(),
+            command: trainer.command(Path::new(dir), until, slurm.slot().seen_device()),
             events: EventReader::new(Path::new(dir), 0),
             job: Arc::default(),
         };
-        let (a, b) = (
+        let (a, mut b) = (
             queued("/shared/t/a", None),
             queued("/shared/t/it's", Some(3)),
         );
-        let script = launcher.script(&[&a, &b]);
+        b.command.env.push(("SWEEP_SEED".into(), "4'2".into()));
+        let script = slurm.script(&[&a, &b]);
         assert!(
             script.contains(r"dirs=('/shared/t/a' '/shared/t/it'\''s')"),
             "{script}"
         );
-        assert!(script.contains("untils=('' '3')"), "{script}");
         assert!(
-            script.contains("'/opt/sweep' trial \"$dir\" --device cuda:0"),
+            script.contains(
+                "  0) trial=('/opt/sweep' 'trial' '/shared/t/a' '--device' 'cuda:0' \
+                 '--cache' '/shared/results/cache') ;;\n"
+            ),
             "{script}"
         );
-        let args = launcher.sbatch_args(2, Some(4));
+        assert!(
+            script.contains(
+                r"  1) export 'SWEEP_SEED=4'\''2'; trial=('/opt/sweep' 'trial' '/shared/t/it'\''s' "
+            ),
+            "{script}"
+        );
+        assert!(script.contains("'--until' '3') ;;\n"), "{script}");
+        assert!(script.contains("\"${trial[@]}\" >/dev/null &"), "{script}");
+        let args = slurm.sbatch_args(2, Some(4));
         for expected in [
             "--array=0-1%4",
             "--requeue",
