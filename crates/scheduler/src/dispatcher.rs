@@ -431,13 +431,22 @@ mod tests {
     use super::*;
     use sweep_model::train::{Damaged, Recovery};
     use sweep_model::Confusion;
+    use sweep_store::{Direction, Goal, TrialSummary};
 
     fn claimed(id: i64, attempts: i64) -> ClaimedTrial {
         ClaimedTrial {
             id: TrialId(id),
             number: id,
             grid_index: id - 1,
-            params: "{}".into(),
+            summary: TrialSummary {
+                params: Default::default(),
+                goal: Goal {
+                    metric: "val_f1".into(),
+                    direction: Direction::Maximise,
+                },
+                epochs: 3,
+                classes: None,
+            },
             config: "{}".into(),
             config_hash: format!("{id:064}"),
             attempts,

@@ -190,7 +190,8 @@ mod tests {
             "INSERT INTO sweeps (id, name, file_text, file_path) VALUES (1, 's', '', 's.toml')",
             "INSERT INTO trials (id, sweep_id, number, grid_index, params, config, config_hash,
                                  status, best_epoch, objective)
-             VALUES (7, 1, 1, 0, '{}', '{}', 'h', 'done', 2, 0.5)",
+             VALUES (7, 1, 1, 0, '{}', '{\"train\":{\"objective\":\"val_f1\",\"epochs\":2}}', 'h',
+                     'done', 2, 0.5)",
             "INSERT INTO epochs VALUES (7, 1, 1.0, 0.5, 1.0, 0.5, 0.4, 0.01, 1.0)",
             "INSERT INTO epochs VALUES (7, 2, 0.5, 0.7, 0.8, 0.6, 0.5, 0.01, 1.0)",
             "INSERT INTO confusion VALUES (7, 0, 0, 3)",
@@ -225,6 +226,83 @@ mod tests {
             .execute(&pool)
             .await;
         assert!(orphan.is_err(), "epochs still refer to trials");
+    }
+
+    #[tokio::test]
+    async fn the_summary_migration_reads_each_old_trials_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("old.db"))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!();
+        let all = before.migrations.len();
+        before.migrations = before.migrations[..all - 1].to_vec().into();
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sweeps (id, name, file_text, file_path) VALUES (1, 's', '', 's.toml')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        // Configurations as the built-in trainer wrote them, and one damaged.
+        for (number, config) in [
+            (
+                1,
+                r#"{"data":{"synthetic":{"classes":4,"size":8}},"classes":null,
+                    "train":{"epochs":5,"objective":"val_loss"}}"#,
+            ),
+            (
+                2,
+                r#"{"data":{"dir":"d"},"classes":7,"train":{"epochs":20,"objective":"val_acc"}}"#,
+            ),
+            (
+                3,
+                r#"{"data":{"dir":"d"},"classes":null,"train":{"epochs":"#,
+            ),
+        ] {
+            sqlx::query(
+                "INSERT INTO trials (sweep_id, number, grid_index, params, config, config_hash)
+                 VALUES (1, ?1, ?1, '{\"neurons\":64}', ?2, ?1)",
+            )
+            .bind(number)
+            .bind(config)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::migrate!().run(&pool).await.unwrap();
+        let error = trials(&pool, SweepId(1)).await.unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "trial 3 (id 3) is damaged in the database: `epochs` is empty"
+        );
+        sqlx::query("DELETE FROM trials WHERE number = 3")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let rows = trials(&pool, SweepId(1)).await.unwrap();
+        let read: Vec<_> = rows
+            .iter()
+            .map(|t| {
+                let s = &t.summary;
+                (
+                    s.goal.metric.as_str(),
+                    s.goal.direction,
+                    s.epochs,
+                    s.classes,
+                )
+            })
+            .collect();
+        use crate::Direction::{Maximise, Minimise};
+        assert_eq!(
+            read,
+            [
+                ("val_loss", Minimise, 5, Some(4)),
+                ("val_acc", Maximise, 20, Some(7))
+            ]
+        );
+        assert_eq!(rows[0].summary.params["neurons"], crate::Param::Int(64));
     }
 
     #[tokio::test]
