@@ -429,9 +429,11 @@ pub fn decide_ending(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep_file::schema::goal_of;
     use sweep_model::train::{Damaged, Recovery};
     use sweep_model::Confusion;
-    use sweep_store::{Direction, Goal, TrialSummary};
+    use sweep_model::Objective;
+    use sweep_store::TrialSummary;
 
     fn claimed(id: i64, attempts: i64) -> ClaimedTrial {
         ClaimedTrial {
@@ -440,10 +442,7 @@ mod tests {
             grid_index: id - 1,
             summary: TrialSummary {
                 params: Default::default(),
-                goal: Goal {
-                    metric: "val_f1".into(),
-                    direction: Direction::Maximise,
-                },
+                goal: goal_of(Objective::ValF1),
                 epochs: 3,
                 classes: None,
             },

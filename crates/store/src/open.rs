@@ -228,11 +228,11 @@ mod tests {
         assert!(orphan.is_err(), "epochs still refer to trials");
     }
 
-    #[tokio::test]
-    async fn the_summary_migration_reads_each_old_trials_configuration() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A database at `path` as the migrations before this build's last left it, with one
+    /// sweep (id 1): one written by the sweep before.
+    async fn before_the_last_migration(path: &Path) -> SqlitePool {
         let options = SqliteConnectOptions::new()
-            .filename(dir.path().join("old.db"))
+            .filename(path)
             .create_if_missing(true);
         let pool = SqlitePool::connect_with(options).await.unwrap();
         let mut before = sqlx::migrate!();
@@ -245,6 +245,13 @@ mod tests {
         .execute(&pool)
         .await
         .unwrap();
+        pool
+    }
+
+    #[tokio::test]
+    async fn the_summary_migration_reads_each_old_trials_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = before_the_last_migration(&dir.path().join("old.db")).await;
         // Configurations as the built-in trainer wrote them, and one damaged.
         for (number, config) in [
             (
@@ -309,21 +316,7 @@ mod tests {
     async fn a_read_of_a_database_from_an_older_sweep_brings_it_up_to_date_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = SqlitePool::connect_with(options).await.unwrap();
-        let mut before = sqlx::migrate!();
-        let all = before.migrations.len();
-        before.migrations = before.migrations[..all - 1].to_vec().into();
-        before.run(&pool).await.unwrap();
-        sqlx::query(
-            "INSERT INTO sweeps (id, name, file_text, file_path) VALUES (1, 's', '', 's.toml')",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
+        before_the_last_migration(&path).await.close().await;
         let pool = open_read_only(&path).await.unwrap();
         assert!(!lacks_migrations(&pool).await);
         assert_eq!(trials(&pool, SweepId(1)).await.unwrap().len(), 0);

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use sweep_model::{Augment, DeviceName, ModelConfig, SyntheticSpec, TrainConfig};
+use sweep_model::{Augment, DeviceName, ModelConfig, Objective, SyntheticSpec, TrainConfig};
 use sweep_store::{Direction, Goal, Params, TrialSummary};
 
 use super::hyperparameters::Setting;
@@ -158,23 +158,27 @@ impl TrialConfig {
     /// What the store, the report and the cli read of a built-in trial with these `params`:
     /// its goal (`train.objective`), epochs and classes, decided here once.
     pub fn summary(&self, params: Params) -> TrialSummary {
-        let objective = self.train.objective;
         let classes = match &self.data {
             DataSource::Synthetic(spec) => self.classes.or(Some(spec.classes)),
             DataSource::Dir(_) => self.classes,
         };
         TrialSummary {
             params,
-            goal: Goal {
-                metric: objective.name().to_string(),
-                direction: if objective.minimised() {
-                    Direction::Minimise
-                } else {
-                    Direction::Maximise
-                },
-            },
+            goal: goal_of(self.train.objective),
             epochs: self.train.epochs,
             classes: classes.map(|c| u32::try_from(c).expect("the reader bounds classes")),
         }
+    }
+}
+
+/// The goal a built-in trial with this objective is judged by.
+pub fn goal_of(objective: Objective) -> Goal {
+    Goal {
+        metric: objective.name().to_string(),
+        direction: if objective.minimised() {
+            Direction::Minimise
+        } else {
+            Direction::Maximise
+        },
     }
 }
