@@ -227,7 +227,12 @@ mod tests {
             }
             .into(),
             sweep_store::StoreError::Sql(sqlite()).into(),
-            sweep_store::StoreError::Json(serde_json::from_str::<u8>("x").unwrap_err()).into(),
+            sweep_store::StoreError::DamagedTrial {
+                id: 7,
+                number: 3,
+                problem: "`epochs` is empty".into(),
+            }
+            .into(),
             sweep_scheduler::RunError::Submit(sweep_scheduler::executor::SubmitError(
                 "sbatch: error: invalid partition".into(),
             ))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sweep_scheduler::{TrialEvent, Update};
-use sweep_store::{TrialId, TrialStatus};
+use sweep_store::{Params, TrialId, TrialStatus};
 
 /// A trial's line: who it is and how far it got.
 pub struct Running {
@@ -30,19 +30,13 @@ pub enum Display {
     },
 }
 
-/// `{"lr":0.01,"neurons":64}` as `lr=0.01 neurons=64`.
-pub fn params_label(params: &str) -> String {
-    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(params) {
-        Ok(map) => map
-            .iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}={s}"),
-                v => format!("{k}={v}"),
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-        Err(_) => params.to_string(),
-    }
+/// A trial's params as `lr=0.01 neurons=64 optimizer=adam`.
+pub fn params_label(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// How many trials of a status a sweep has, in words: `11 stopped by pruning`.
@@ -267,6 +261,16 @@ impl Display {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_read_as_a_trial_stores_them() {
+        let stored = r#"{"filters":[8,16],"lr":0.01,"neurons":64,"optimizer":"adam","x":64.0}"#;
+        let params: Params = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            params_label(&params),
+            "filters=[8,16] lr=0.01 neurons=64 optimizer=adam x=64.0"
+        );
+    }
 
     #[test]
     fn the_planned_line_says_what_is_paused_stopped_done_and_failed() {

@@ -1,11 +1,8 @@
 //! The commands that read results: `ls`, `show`, `best`, `query`, `report` and `predict`.
 
 use std::path::Path;
-use sweep_model::Objective;
-use sweep_scheduler::prune::objective_value;
-use sweep_scheduler::sweep_file::TrialConfig;
 use sweep_scheduler::sweep_name;
-use sweep_store::TrialStatus;
+use sweep_store::{Goal, TrialStatus};
 
 use sweep_model::SplitName;
 use sweep_store::{Cell, Pool, TrialRow};
@@ -198,7 +195,7 @@ pub fn show(args: SweepArgs) -> Result<i32> {
                 let (best, objective) = score(t, history);
                 let mut row = vec![
                     t.number.to_string(),
-                    params_label(&t.params),
+                    params_label(&t.summary.params),
                     t.status.to_string(),
                     history.len().to_string(),
                     best.map_or("-".into(), |e| e.epoch.to_string()),
@@ -264,33 +261,29 @@ fn score<'a>(
     t: &TrialRow,
     history: &'a [sweep_store::EpochRow],
 ) -> (Option<&'a sweep_store::EpochRow>, Option<f64>) {
-    let ranked_by = objective(t);
+    let goal = &t.summary.goal;
     let best = match t.best_epoch {
         Some(epoch) => history.iter().find(|e| e.epoch == epoch),
-        None => best_so_far(ranked_by, history),
+        None => best_so_far(goal, history),
     };
-    let objective = t
-        .objective
-        .or_else(|| best.map(|e| objective_value(ranked_by, e)));
+    let objective = t.objective.or_else(|| goal.value(best?));
     (best, objective)
 }
 
-/// The metric a trial is ranked by (`train.objective` in its configuration).
-fn objective(t: &TrialRow) -> Objective {
-    serde_json::from_str::<TrialConfig>(&t.config).map_or(Objective::ValF1, |c| c.train.objective)
-}
-
-/// The best of a trial's recorded epochs by `objective` (the first of equals, as training
-/// keeps it).
-fn best_so_far(
-    objective: Objective,
-    history: &[sweep_store::EpochRow],
-) -> Option<&sweep_store::EpochRow> {
-    let value = |e| objective_value(objective, e);
-    history.iter().fold(None, |best, e| match best {
-        Some(b) if !objective.better(value(e), value(b)) => Some(b),
-        _ => Some(e),
-    })
+/// The best of a trial's recorded epochs by its `goal` (the first of equals, as training
+/// keeps it); none where the epochs do not record the goal's metric.
+fn best_so_far<'a>(
+    goal: &Goal,
+    history: &'a [sweep_store::EpochRow],
+) -> Option<&'a sweep_store::EpochRow> {
+    let mut best: Option<(&sweep_store::EpochRow, f64)> = None;
+    for e in history {
+        let value = goal.value(e)?;
+        if best.is_none_or(|(_, b)| goal.direction.better(value, b)) {
+            best = Some((e, value));
+        }
+    }
+    best.map(|(e, _)| e)
 }
 
 /// `sweep best SWEEP`.
@@ -304,7 +297,7 @@ pub fn best(args: SweepArgs) -> Result<i32> {
         let epochs = sweep_store::epochs(&pool, sweep_store::TrialId(best.id)).await?;
         let at_best = epochs.iter().find(|e| Some(e.epoch) == best.best_epoch);
         println!("trial       {}", best.number);
-        println!("params      {}", params_label(&best.params));
+        println!("params      {}", params_label(&best.summary.params));
         println!(
             "objective   {} at epoch {}",
             number(best.objective),
@@ -524,7 +517,7 @@ pub fn predict(args: PredictArgs) -> Result<i32> {
         "wrote {} predictions of trial {} ({}, epoch {}) to {}",
         names.len(),
         trial.number,
-        params_label(&trial.params),
+        params_label(&trial.summary.params),
         labelled.prediction.card.epoch,
         args.out.display()
     );

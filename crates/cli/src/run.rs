@@ -199,7 +199,7 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
         println!(
             "best: trial {} {} with {} {:.4} at epoch {} ({})",
             best.number,
-            params_label(&best.params),
+            params_label(&best.summary.params),
             file.train.objective.name(),
             best.objective.unwrap_or(f64::NAN),
             best.best_epoch.unwrap_or(0),
@@ -214,7 +214,7 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
         println!(
             "failed: trial {} {}: {}",
             t.number,
-            params_label(&t.params),
+            params_label(&t.summary.params),
             t.error_line()
         );
     }
@@ -238,7 +238,7 @@ fn dry_run(file: &SweepFile, trials: &[TrialSpec], db: &std::path::Path) -> Resu
     let width = (next as usize + trials.len()).to_string().len().max(5);
     println!("  {:>width$}  params", "trial");
     for t in trials {
-        let params = params_label(&serde_json::to_string(&t.params)?);
+        let params = params_label(&t.params);
         match recorded.get(&t.hash) {
             Some((number, status)) => println!("  {number:>width$}  {params}  ({status})"),
             None => {

@@ -20,7 +20,7 @@ use common::{
     wait_for, wait_until,
 };
 use serde_json::{json, Value};
-use sweep_store::{Ending, NewTrial, TrialId};
+use sweep_store::{Direction, Ending, Goal, NewTrial, Param, TrialId, TrialSummary};
 
 fn main() {
     let missing = browser::chromium()
@@ -144,8 +144,7 @@ fn assert_curves_match_table(browser: &mut Browser, group_of: &dyn Fn(i64) -> Op
 /// A trial's optimizer, `None` when it has no epoch to draw.
 fn optimizer_of(trials: &[common::StoredTrial], id: i64) -> Option<String> {
     let t = trials.iter().find(|t| t.row.id == id).unwrap();
-    let params: Value = serde_json::from_str(&t.row.params).unwrap();
-    (!t.epochs.is_empty()).then(|| params["optimizer"].as_str().unwrap().to_string())
+    (!t.epochs.is_empty()).then(|| t.row.summary.params["optimizer"].to_string())
 }
 
 /// Moves the mouse onto a point of one curve of `chart` that no other curve is near, and
@@ -256,10 +255,18 @@ fn report_html_from_file_sorts_filters_and_names_the_hovered_trial() {
     choose(&mut browser, "select[data-axis=optimizer]", "adam");
     let shown = table_ids(&mut browser);
     assert_eq!(shown.len(), 4);
-    let params_of = |id: i64| -> Value {
-        serde_json::from_str(&trials.iter().find(|t| t.row.id == id).unwrap().row.params).unwrap()
+    let params_of = |id: i64| {
+        &trials
+            .iter()
+            .find(|t| t.row.id == id)
+            .unwrap()
+            .row
+            .summary
+            .params
     };
-    assert!(shown.iter().all(|&id| params_of(id)["optimizer"] == "adam"));
+    assert!(shown
+        .iter()
+        .all(|&id| params_of(id)["optimizer"] == Param::Text("adam".into())));
     assert_curves_match_table(&mut browser, &optimizer);
     assert_eq!(curves(&mut browser, "val_loss")["sgd"], json!([]));
     choose(&mut browser, "select[data-axis=optimizer]", "");
@@ -564,7 +571,15 @@ fn synthetic_database(path: &Path, name: &str, params: &[Value], epochs: usize, 
             .map(|(i, p)| NewTrial {
                 until_epoch: None,
                 grid_index: i as i64,
-                params: p.to_string(),
+                summary: TrialSummary {
+                    params: serde_json::from_value(p.clone()).expect("params of a trial"),
+                    goal: Goal {
+                        metric: "val_f1".into(),
+                        direction: Direction::Maximise,
+                    },
+                    epochs: 60,
+                    classes: Some(10),
+                },
                 config: config.into(),
                 config_hash: format!("hash{i}"),
             })

@@ -5,10 +5,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use serde_json::{Map, Value};
-
-/// A trial's grid point.
-pub type Params = Map<String, Value>;
+use sweep_store::Param;
+pub use sweep_store::Params;
 
 /// The axis that splits trials into figures.
 pub const FIGURE_AXIS: &str = "optimizer";
@@ -28,23 +26,19 @@ pub struct Figure {
     pub panels: Vec<(usize, usize, String, usize)>,
 }
 
-fn compare(a: &Value, b: &Value) -> Ordering {
-    match (a.as_f64(), b.as_f64()) {
+/// Numbers in their order, anything else (a trial without the axis too) in that of its JSON.
+fn compare(a: Option<&Param>, b: Option<&Param>) -> Ordering {
+    match (a.and_then(Param::as_f64), b.and_then(Param::as_f64)) {
         (Some(x), Some(y)) => x.total_cmp(&y),
-        _ => a.to_string().cmp(&b.to_string()),
+        _ => {
+            let json = |p: Option<&Param>| serde_json::to_string(&p).expect("a param serialises");
+            json(a).cmp(&json(b))
+        }
     }
 }
 
-/// A grid value as text: strings without their quotes.
-pub fn value_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
-}
-
-fn distinct(params: &[Params], key: &str) -> Vec<Value> {
-    let mut values: Vec<Value> = Vec::new();
+fn distinct(params: &[Params], key: &str) -> Vec<Param> {
+    let mut values: Vec<Param> = Vec::new();
     for p in params {
         if let Some(v) = p.get(key) {
             if !values.contains(v) {
@@ -52,7 +46,7 @@ fn distinct(params: &[Params], key: &str) -> Vec<Value> {
             }
         }
     }
-    values.sort_by(compare);
+    values.sort_by(|a, b| compare(Some(a), Some(b)));
     values
 }
 
@@ -69,7 +63,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
         "neurons" => 2,
         _ => 1,
     });
-    let figure_keys: Vec<Option<Value>> = if axes.contains(FIGURE_AXIS) {
+    let figure_keys: Vec<Option<Param>> = if axes.contains(FIGURE_AXIS) {
         distinct(params, FIGURE_AXIS)
             .into_iter()
             .map(Some)
@@ -89,7 +83,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
             // An axis with one value among the figure's trials (and held by all of them) is
             // the figure's, not a panel's.
             let (shared, varying): (Vec<&str>, Vec<&str>) = others.iter().partition(|a| {
-                let values: Vec<Option<&Value>> =
+                let values: Vec<Option<&Param>> =
                     members.iter().map(|&i| params[i].get(**a)).collect();
                 members.len() > 1 && values.iter().all(|v| v.is_some() && *v == values[0])
             });
@@ -97,13 +91,13 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
                 .iter()
                 .filter_map(|a| {
                     let i = *members.first()?;
-                    params[i].get(*a).map(|v| format!("{a}={}", value_text(v)))
+                    params[i].get(*a).map(|v| format!("{a}={v}"))
                 })
                 .collect();
             let title = |i: usize| {
                 varying
                     .iter()
-                    .filter_map(|a| params[i].get(*a).map(|v| format!("{a}={}", value_text(v))))
+                    .filter_map(|a| params[i].get(*a).map(|v| format!("{a}={v}")))
                     .collect::<Vec<_>>()
                     .join(" ")
             };
@@ -130,12 +124,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
                 sorted.sort_by(|&a, &b| {
                     varying
                         .iter()
-                        .map(|k| {
-                            compare(
-                                params[a].get(*k).unwrap_or(&Value::Null),
-                                params[b].get(*k).unwrap_or(&Value::Null),
-                            )
-                        })
+                        .map(|k| compare(params[a].get(*k), params[b].get(*k)))
                         .find(|o| *o != Ordering::Equal)
                         .unwrap_or(Ordering::Equal)
                 });
@@ -155,7 +144,7 @@ pub fn lay_out(params: &[Params]) -> Vec<Figure> {
                 (rows, cols, panels)
             };
             Figure {
-                key: key.as_ref().map(value_text),
+                key: key.as_ref().map(Param::to_string),
                 shared,
                 rows,
                 cols,
@@ -201,7 +190,7 @@ mod tests {
             (0, 2),
             "rows in increasing lr, columns in increasing neurons: {title}"
         );
-        assert_eq!(all[i]["optimizer"], "adam");
+        assert_eq!(all[i]["optimizer"], Param::Text("adam".into()));
     }
 
     #[test]

@@ -69,10 +69,7 @@ pub async fn write_report(
     let mut trials = read.trials.clone();
     let epochs = read.epochs_by_trial();
     sweep_store::rank_best_first(&mut trials);
-    let params: Vec<Params> = trials
-        .iter()
-        .map(|t| serde_json::from_str(&t.params).unwrap_or_default())
-        .collect();
+    let params: Vec<Params> = trials.iter().map(|t| t.summary.params.clone()).collect();
     let no_epochs = Vec::new();
     let trial_epochs: Vec<&Vec<sweep_store::EpochRow>> = trials
         .iter()
@@ -138,13 +135,8 @@ pub async fn write_report(
     axes.dedup();
     let lines: Vec<summary::Line> = trials
         .iter()
-        .zip(&params)
         .zip(&trial_epochs)
-        .map(|((trial, params), epochs)| summary::Line {
-            trial,
-            params,
-            epochs,
-        })
+        .map(|(trial, epochs)| summary::Line { trial, epochs })
         .collect();
     let images: Vec<String> = written
         .iter()

@@ -11,7 +11,7 @@
 //! or value from the database is ever parsed as HTML.
 
 use serde::Serialize;
-use sweep_store::{Pool, TrialRow, TrialStatus};
+use sweep_store::{Direction, Pool, TrialRow, TrialStatus};
 
 use crate::layout::{Params, FIGURE_AXIS};
 use crate::pruning::pruning_note;
@@ -91,13 +91,9 @@ fn short(v: f64) -> f64 {
 
 /// The number of classes of a trial's data: from its configuration, else from the matrix.
 pub(crate) fn classes_of(trial: &TrialRow, cells: &[(i64, i64, i64)]) -> usize {
-    serde_json::from_str::<serde_json::Value>(&trial.config)
-        .ok()
-        .and_then(|c| {
-            c["classes"]
-                .as_u64()
-                .or_else(|| c["data"]["synthetic"]["classes"].as_u64())
-        })
+    trial
+        .summary
+        .classes
         .map(|c| c as usize)
         .unwrap_or_else(|| {
             cells
@@ -129,18 +125,17 @@ pub(crate) fn snapshot_of(read: &SweepRows, after: i64) -> Snapshot {
         epochs,
         best,
     } = read;
-    let objective = rows
-        .first()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t.config).ok())
-        .and_then(|c| c["train"]["objective"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "val_f1".into());
-    let minimise = rows.first().is_some_and(TrialRow::minimises);
+    // A sweep's trials share their goal; a sweep without trials has none to show, and the
+    // page shows the built-in trainer's.
+    let goal = rows.first().map(|t| &t.summary.goal);
+    let objective = goal.map_or("val_f1", |g| g.metric.as_str()).to_string();
+    let minimise = goal.is_some_and(|g| g.direction == Direction::Minimise);
     let trials: Vec<PageTrial> = rows
         .iter()
         .map(|t| PageTrial {
             id: t.id,
             number: t.number,
-            params: serde_json::from_str(&t.params).unwrap_or_default(),
+            params: t.summary.params.clone(),
             status: t.status,
             note: pruning_note(t, decisions.get(&t.id)).or_else(|| {
                 (t.status != TrialStatus::Done && !t.error_line().is_empty())

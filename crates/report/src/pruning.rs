@@ -34,13 +34,22 @@ pub fn pruning_note(t: &TrialRow, decision: Option<&String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sweep_store::{Direction, Goal, TrialSummary};
 
     fn trial(status: TrialStatus, until_epoch: Option<i64>) -> TrialRow {
         TrialRow {
             id: 1,
             number: 1,
             grid_index: 0,
-            params: "{}".into(),
+            summary: TrialSummary {
+                params: Default::default(),
+                goal: Goal {
+                    metric: "val_f1".into(),
+                    direction: Direction::Maximise,
+                },
+                epochs: 9,
+                classes: None,
+            },
             config: "{}".into(),
             config_hash: "h".into(),
             status,

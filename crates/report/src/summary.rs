@@ -2,25 +2,21 @@
 //! metrics, best first.
 
 use std::fmt::Write;
-use sweep_store::TrialStatus;
 
-use sweep_store::{EpochRow, TrialRow};
-
-use crate::layout::{value_text, Params};
+use sweep_store::{EpochRow, Param, TrialRow, TrialStatus};
 
 /// A trial with what the summary shows of it.
-/// The epochs a trial's configuration (JSON) asks for.
-fn epochs_of(config: &str) -> u64 {
-    serde_json::from_str::<serde_json::Value>(config)
-        .ok()
-        .and_then(|c| c["train"]["epochs"].as_u64())
-        .unwrap_or(0)
-}
-
 pub struct Line<'a> {
     pub trial: &'a TrialRow,
-    pub params: &'a Params,
     pub epochs: &'a [EpochRow],
+}
+
+impl Line<'_> {
+    /// The trial's value of a grid axis as the tables show it (empty without one).
+    fn param(&self, axis: &str) -> String {
+        let value = self.trial.summary.params.get(axis);
+        value.map(Param::to_string).unwrap_or_default()
+    }
 }
 
 fn best_epoch<'a>(line: &Line<'a>) -> Option<&'a EpochRow> {
@@ -56,9 +52,7 @@ pub fn csv(lines: &[Line], axes: &[String]) -> String {
         let _ = write!(out, "{},{}", rank + 1, t.number);
         for axis in axes {
             out.push(',');
-            out.push_str(&quote(
-                &line.params.get(axis).map(value_text).unwrap_or_default(),
-            ));
+            out.push_str(&quote(&line.param(axis)));
         }
         let _ = writeln!(
             out,
@@ -105,7 +99,10 @@ pub fn markdown(
         .any(|l| l.trial.until_epoch.is_some() || l.trial.status == TrialStatus::Stopped);
     if pruned {
         let trained: usize = lines.iter().map(|l| l.epochs.len()).sum();
-        let full: u64 = lines.iter().map(|l| epochs_of(&l.trial.config)).sum();
+        let full: u64 = lines
+            .iter()
+            .map(|l| u64::from(l.trial.summary.epochs))
+            .sum();
         let _ = writeln!(
             out,
             "Pruning trained {trained} epochs of a full grid's {full} ({:.1}× fewer).\n",
@@ -118,7 +115,7 @@ pub fn markdown(
     {
         let params: Vec<String> = axes
             .iter()
-            .filter_map(|a| best.params.get(a).map(|v| format!("{a}={}", value_text(v))))
+            .filter_map(|a| best.trial.summary.params.get(a).map(|v| format!("{a}={v}")))
             .collect();
         let _ = writeln!(
             out,
@@ -145,11 +142,7 @@ pub fn markdown(
         let best = best_epoch(line);
         let _ = write!(out, "| {} | {} |", rank + 1, line.trial.number);
         for axis in axes {
-            let _ = write!(
-                out,
-                " {} |",
-                line.params.get(axis).map(value_text).unwrap_or_default()
-            );
+            let _ = write!(out, " {} |", line.param(axis));
         }
         let _ = writeln!(
             out,

@@ -429,15 +429,23 @@ pub fn decide_ending(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep_file::schema::goal_of;
     use sweep_model::train::{Damaged, Recovery};
     use sweep_model::Confusion;
+    use sweep_model::Objective;
+    use sweep_store::TrialSummary;
 
     fn claimed(id: i64, attempts: i64) -> ClaimedTrial {
         ClaimedTrial {
             id: TrialId(id),
             number: id,
             grid_index: id - 1,
-            params: "{}".into(),
+            summary: TrialSummary {
+                params: Default::default(),
+                goal: goal_of(Objective::ValF1),
+                epochs: 3,
+                classes: None,
+            },
             config: "{}".into(),
             config_hash: format!("{id:064}"),
             attempts,

@@ -71,7 +71,7 @@ pub enum Update {
         trial: TrialId,
         /// The trial's number within its sweep, as users see it.
         number: i64,
-        params: String,
+        params: store::Params,
         device: String,
         epochs: u32,
     },
@@ -152,7 +152,7 @@ fn new_trials(file: &SweepFile) -> Vec<NewTrial> {
         .map(|t| NewTrial {
             until_epoch,
             grid_index: t.grid_index as i64,
-            params: serde_json::to_string(&t.params).expect("params serialise"),
+            summary: t.config.summary(t.params),
             config: serde_json::to_string(&t.config).expect("configs serialise"),
             config_hash: t.hash,
         })
@@ -637,10 +637,9 @@ impl Run<'_> {
         let _ = self.updates.send(Update::TrialStarted {
             trial: trial.id,
             number: trial.number,
-            params: trial.params.clone(),
+            params: trial.summary.params.clone(),
             device: self.slots[slot].device.to_string(),
-            epochs: serde_json::from_str::<crate::sweep_file::TrialConfig>(&trial.config)
-                .map_or(0, |c| c.train.epochs),
+            epochs: trial.summary.epochs,
         });
     }
 

@@ -15,8 +15,14 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Sql(sqlx::Error),
-    #[error("a trial's stored JSON is invalid: {0}")]
-    Json(serde_json::Error),
+    /// A trial's row that does not read as a trial (see `summary`): written by hand, or
+    /// from a configuration that did not say what it must.
+    #[error("trial {number} (id {id}) is damaged in the database: {problem}")]
+    DamagedTrial {
+        id: i64,
+        number: i64,
+        problem: String,
+    },
     #[error("{READ_ONLY_REFUSAL}")]
     ReadOnly,
     #[error("{path}-shm and {path}-wal belong to another database: a process (a `sweep run`?) still has open the database that was at {path} before a file was moved over it, and uses them; read with them, the new file would show that database's rows. It is read once that process ends")]
@@ -40,7 +46,7 @@ impl StoreError {
             StoreError::Open { .. }
             | StoreError::Migrate { .. }
             | StoreError::Sql(_)
-            | StoreError::Json(_)
+            | StoreError::DamagedTrial { .. }
             | StoreError::ReadOnly
             | StoreError::ForeignWal { .. } => false,
         }
@@ -48,14 +54,15 @@ impl StoreError {
 }
 
 impl From<sqlx::Error> for StoreError {
+    /// A damaged trial comes out of sqlx as the error its row's decoding gave.
     fn from(error: sqlx::Error) -> Self {
-        StoreError::Sql(error)
-    }
-}
-
-impl From<serde_json::Error> for StoreError {
-    fn from(error: serde_json::Error) -> Self {
-        StoreError::Json(error)
+        match error {
+            sqlx::Error::Decode(e) => match e.downcast::<StoreError>() {
+                Ok(damaged) => *damaged,
+                Err(e) => StoreError::Sql(sqlx::Error::Decode(e)),
+            },
+            error => StoreError::Sql(error),
+        }
     }
 }
 

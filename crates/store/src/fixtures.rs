@@ -1,15 +1,33 @@
-//! What the store's unit tests share: a sweep's trials, a heartbeat timeout and an epoch.
+//! What the store's unit tests share: a trial's summary, a sweep's trials, a heartbeat
+//! timeout and an epoch.
 
 use std::time::Duration;
 
 use crate::rows::EpochRow;
+use crate::summary::{Direction, Goal, Param, TrialSummary};
 use crate::sweeps::NewTrial;
+
+/// A trial of 3 epochs, judged by its validation macro F1, without params.
+pub(crate) fn summary() -> TrialSummary {
+    TrialSummary {
+        params: Default::default(),
+        goal: Goal {
+            metric: "val_f1".into(),
+            direction: Direction::Maximise,
+        },
+        epochs: 3,
+        classes: None,
+    }
+}
 
 pub(crate) fn new_trials(n: usize) -> Vec<NewTrial> {
     (0..n)
         .map(|i| NewTrial {
             grid_index: i as i64,
-            params: format!("{{\"lr\":{i}}}"),
+            summary: TrialSummary {
+                params: [("lr".to_string(), Param::Int(i as i64))].into(),
+                ..summary()
+            },
             config: "{}".into(),
             config_hash: format!("hash{i}"),
             until_epoch: None,

@@ -5,7 +5,8 @@
 //! One module per job: `open` and `filesystem` open the database, `sweeps`,
 //! `trials` (the trial state machine), `epochs` and `decisions` (pruning) record and read a
 //! sweep, `ranking` orders its trials, `query` runs a user's SQL read-only; `rows` holds the
-//! ids and rows they share and `error` why any of it failed.
+//! ids and rows they share, `summary` the typed view of a trial that every crate reads
+//! ([`TrialSummary`]: params, goal, epochs, classes), and `error` why any of it failed.
 
 mod decisions;
 mod epochs;
@@ -17,6 +18,7 @@ mod open;
 mod query;
 mod ranking;
 mod rows;
+mod summary;
 mod sweeps;
 mod trials;
 
@@ -28,6 +30,7 @@ pub use open::{close, open, open_read_only};
 pub use query::{query, Cell};
 pub use ranking::{rank_best_first, rank_by_score};
 pub use rows::{EpochRow, Pool, SweepId, TrialId, TrialRow, TrialStatus};
+pub use summary::{Direction, Goal, Param, Params, TrialSummary};
 pub use sweeps::{
     attach_sweep, detach_sweep, find_sweep, record_sweep, sweep_named, sweeps, NewTrial, SweepRow,
 };

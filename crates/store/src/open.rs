@@ -190,7 +190,8 @@ mod tests {
             "INSERT INTO sweeps (id, name, file_text, file_path) VALUES (1, 's', '', 's.toml')",
             "INSERT INTO trials (id, sweep_id, number, grid_index, params, config, config_hash,
                                  status, best_epoch, objective)
-             VALUES (7, 1, 1, 0, '{}', '{}', 'h', 'done', 2, 0.5)",
+             VALUES (7, 1, 1, 0, '{}', '{\"train\":{\"objective\":\"val_f1\",\"epochs\":2}}', 'h',
+                     'done', 2, 0.5)",
             "INSERT INTO epochs VALUES (7, 1, 1.0, 0.5, 1.0, 0.5, 0.4, 0.01, 1.0)",
             "INSERT INTO epochs VALUES (7, 2, 0.5, 0.7, 0.8, 0.6, 0.5, 0.01, 1.0)",
             "INSERT INTO confusion VALUES (7, 0, 0, 3)",
@@ -227,12 +228,11 @@ mod tests {
         assert!(orphan.is_err(), "epochs still refer to trials");
     }
 
-    #[tokio::test]
-    async fn a_read_of_a_database_from_an_older_sweep_brings_it_up_to_date_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
+    /// A database at `path` as the migrations before this build's last left it, with one
+    /// sweep (id 1): one written by the sweep before.
+    async fn before_the_last_migration(path: &Path) -> SqlitePool {
         let options = SqliteConnectOptions::new()
-            .filename(&path)
+            .filename(path)
             .create_if_missing(true);
         let pool = SqlitePool::connect_with(options).await.unwrap();
         let mut before = sqlx::migrate!();
@@ -245,7 +245,78 @@ mod tests {
         .execute(&pool)
         .await
         .unwrap();
-        pool.close().await;
+        pool
+    }
+
+    #[tokio::test]
+    async fn the_summary_migration_reads_each_old_trials_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = before_the_last_migration(&dir.path().join("old.db")).await;
+        // Configurations as the built-in trainer wrote them, and one damaged.
+        for (number, config) in [
+            (
+                1,
+                r#"{"data":{"synthetic":{"classes":4,"size":8}},"classes":null,
+                    "train":{"epochs":5,"objective":"val_loss"}}"#,
+            ),
+            (
+                2,
+                r#"{"data":{"dir":"d"},"classes":7,"train":{"epochs":20,"objective":"val_acc"}}"#,
+            ),
+            (
+                3,
+                r#"{"data":{"dir":"d"},"classes":null,"train":{"epochs":"#,
+            ),
+        ] {
+            sqlx::query(
+                "INSERT INTO trials (sweep_id, number, grid_index, params, config, config_hash)
+                 VALUES (1, ?1, ?1, '{\"neurons\":64}', ?2, ?1)",
+            )
+            .bind(number)
+            .bind(config)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::migrate!().run(&pool).await.unwrap();
+        let error = trials(&pool, SweepId(1)).await.unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "trial 3 (id 3) is damaged in the database: `epochs` is empty"
+        );
+        sqlx::query("DELETE FROM trials WHERE number = 3")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let rows = trials(&pool, SweepId(1)).await.unwrap();
+        let read: Vec<_> = rows
+            .iter()
+            .map(|t| {
+                let s = &t.summary;
+                (
+                    s.goal.metric.as_str(),
+                    s.goal.direction,
+                    s.epochs,
+                    s.classes,
+                )
+            })
+            .collect();
+        use crate::Direction::{Maximise, Minimise};
+        assert_eq!(
+            read,
+            [
+                ("val_loss", Minimise, 5, Some(4)),
+                ("val_acc", Maximise, 20, Some(7))
+            ]
+        );
+        assert_eq!(rows[0].summary.params["neurons"], crate::Param::Int(64));
+    }
+
+    #[tokio::test]
+    async fn a_read_of_a_database_from_an_older_sweep_brings_it_up_to_date_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        before_the_last_migration(&path).await.close().await;
         let pool = open_read_only(&path).await.unwrap();
         assert!(!lacks_migrations(&pool).await);
         assert_eq!(trials(&pool, SweepId(1)).await.unwrap().len(), 0);

@@ -1,4 +1,4 @@
-//! Ranking trials best first, in their objective's direction.
+//! Ranking trials best first, in their goal's direction.
 
 use crate::rows::{TrialRow, TrialStatus};
 
@@ -12,24 +12,22 @@ pub fn rank_best_first(trials: &mut [TrialRow]) {
     });
 }
 
-/// Orders trials best first by `score` (in the objective's direction, ties in grid order),
+/// Orders trials best first by `score` (in their goal's direction, ties in grid order),
 /// then those without a finite score in grid order. `sweep show` and `ls` score a trial that
 /// pruning paused or stopped by its best epoch so far, as the report page does.
 pub fn rank_by_score(trials: &mut [TrialRow], score: impl Fn(&TrialRow) -> Option<f64>) {
-    let minimise = trials.first().is_some_and(TrialRow::minimises);
+    // A sweep's trials share their goal: its objective is no hyperparameter.
+    let Some(direction) = trials.first().map(|t| t.summary.goal.direction) else {
+        return;
+    };
     let scores: std::collections::HashMap<i64, f64> = trials
         .iter()
         .filter_map(|t| Some((t.id, score(t).filter(|v| v.is_finite())?)))
         .collect();
     trials.sort_by(|a, b| match (scores.get(&a.id), scores.get(&b.id)) {
-        (Some(x), Some(y)) => {
-            let order = if minimise {
-                x.total_cmp(y)
-            } else {
-                y.total_cmp(x)
-            };
-            order.then(a.grid_index.cmp(&b.grid_index))
-        }
+        (Some(x), Some(y)) => direction
+            .best_first(*x, *y)
+            .then(a.grid_index.cmp(&b.grid_index)),
         (x, y) => y
             .is_some()
             .cmp(&x.is_some())
@@ -40,6 +38,7 @@ pub fn rank_by_score(trials: &mut [TrialRow], score: impl Fn(&TrialRow) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::summary;
 
     #[test]
     fn trials_rank_by_score_whatever_their_status() {
@@ -47,7 +46,7 @@ mod tests {
             id,
             number: id,
             grid_index: id - 1,
-            params: "{}".into(),
+            summary: summary(),
             config: "{}".into(),
             config_hash: format!("h{id}"),
             status,

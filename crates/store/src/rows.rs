@@ -3,6 +3,8 @@
 
 use sqlx::sqlite::SqlitePool;
 
+use crate::summary::TrialSummary;
+
 /// A connection pool to the results database.
 pub type Pool = SqlitePool;
 
@@ -97,8 +99,10 @@ pub struct TrialRow {
     /// The trial's number within its sweep (from 1): the one users see.
     pub number: i64,
     pub grid_index: i64,
-    pub params: String,
-    /// JSON of the full resolved configuration.
+    /// Its params, goal, epochs and classes, read from their columns.
+    #[sqlx(flatten)]
+    pub summary: TrialSummary,
+    /// JSON of the full resolved configuration, as hashed (what the trial process reads).
     pub config: String,
     pub config_hash: String,
     pub status: TrialStatus,
@@ -124,14 +128,5 @@ impl TrialRow {
             .as_deref()
             .and_then(|e| e.lines().next())
             .unwrap_or("")
-    }
-
-    /// Whether this trial's objective is minimised (`train.objective = "val_loss"` in its
-    /// configuration) rather than maximised.
-    pub fn minimises(&self) -> bool {
-        serde_json::from_str::<serde_json::Value>(&self.config)
-            .ok()
-            .and_then(|c| c["train"]["objective"].as_str().map(|o| o == "val_loss"))
-            .unwrap_or(false)
     }
 }

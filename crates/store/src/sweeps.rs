@@ -7,6 +7,7 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::error::Result;
 use crate::rows::SweepId;
+use crate::summary::TrialSummary;
 use crate::trials::now;
 
 /// A trial of a sweep as the sweep file expands it.
@@ -15,9 +16,9 @@ pub struct NewTrial {
     /// The epoch a new trial trains to first (a pruned sweep's first rung); `None`: all.
     pub until_epoch: Option<i64>,
     pub grid_index: i64,
-    /// JSON object of the grid point.
-    pub params: String,
-    /// JSON of the full resolved configuration.
+    /// Its params, goal, epochs and classes, stored in their own columns.
+    pub summary: TrialSummary,
+    /// JSON of the full resolved configuration, as hashed.
     pub config: String,
     pub config_hash: String,
 }
@@ -46,17 +47,22 @@ pub async fn record_sweep(
     for trial in trials {
         sqlx::query(
             "INSERT INTO trials (sweep_id, number, grid_index, params, config, config_hash,
-                                 until_epoch)
+                                 until_epoch, objective_metric, objective_direction, epochs,
+                                 classes)
              VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM trials WHERE sweep_id = ?1),
-                     ?2, ?3, ?4, ?5, ?6)
+                     ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (sweep_id, config_hash) DO UPDATE SET grid_index = excluded.grid_index",
         )
         .bind(id)
         .bind(trial.grid_index)
-        .bind(&trial.params)
+        .bind(trial.summary.params_json())
         .bind(&trial.config)
         .bind(&trial.config_hash)
         .bind(trial.until_epoch)
+        .bind(&trial.summary.goal.metric)
+        .bind(trial.summary.goal.direction)
+        .bind(trial.summary.epochs)
+        .bind(trial.summary.classes)
         .execute(&mut *tx)
         .await?;
     }

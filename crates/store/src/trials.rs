@@ -10,6 +10,7 @@ use sqlx::sqlite::SqlitePool;
 use crate::epochs::insert_epochs;
 use crate::error::Result;
 use crate::rows::{EpochRow, SweepId, TrialId, TrialRow, TrialStatus};
+use crate::summary::TrialSummary;
 
 /// A trial handed to one runner to execute.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -18,7 +19,10 @@ pub struct ClaimedTrial {
     /// The trial's number within its sweep (from 1), as users see it.
     pub number: i64,
     pub grid_index: i64,
-    pub params: String,
+    /// Its params, goal, epochs and classes, read from their columns.
+    #[sqlx(flatten)]
+    pub summary: TrialSummary,
+    /// JSON of its configuration, as hashed: what its process reads from its folder.
     pub config: String,
     pub config_hash: String,
     /// Including this one.
@@ -57,7 +61,8 @@ pub async fn claim_trial(
                     OR (status = 'running' AND slurm_job IS NULL
                         AND (heartbeat_at IS NULL OR heartbeat_at < ?5)))
              ORDER BY grid_index LIMIT 1)
-         RETURNING id, number, grid_index, params, config, config_hash, attempts, until_epoch",
+         RETURNING id, number, grid_index, params, objective_metric, objective_direction, epochs,
+                   classes, config, config_hash, attempts, until_epoch",
     )
     .bind(sweep.0)
     .bind(runner)
@@ -136,8 +141,9 @@ pub async fn take_over_submitted(
     Ok(sqlx::query_as(
         "UPDATE trials SET runner = ?2, heartbeat_at = ?3
          WHERE sweep_id = ?1 AND status = 'running' AND slurm_job IS NOT NULL
-         RETURNING id, number, grid_index, params, config, config_hash, attempts, until_epoch,
-                   device, slurm_job, coalesce(events_offset, 0) AS events_offset",
+         RETURNING id, number, grid_index, params, objective_metric, objective_direction, epochs,
+                   classes, config, config_hash, attempts, until_epoch, device, slurm_job,
+                   coalesce(events_offset, 0) AS events_offset",
     )
     .bind(sweep.0)
     .bind(runner)
@@ -365,8 +371,9 @@ pub async fn release_trial(pool: &SqlitePool, trial: TrialId, runner: &str) -> R
 /// The trials of a sweep in grid order.
 pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, number, grid_index, params, config, config_hash, status, until_epoch, device,
-                attempts, error, best_epoch, objective, checkpoint, slurm_job, note
+        "SELECT id, number, grid_index, params, objective_metric, objective_direction, epochs,
+                classes, config, config_hash, status, until_epoch, device, attempts, error,
+                best_epoch, objective, checkpoint, slurm_job, note
          FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
     )
     .bind(sweep.0)

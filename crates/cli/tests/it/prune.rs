@@ -100,9 +100,7 @@ fn by_hash(trials: &[StoredTrial]) -> BTreeMap<String, Outcome> {
         .map(|t| {
             let outcome = Outcome {
                 status: t.row.status,
-                lr: serde_json::from_str::<serde_json::Value>(&t.row.params).unwrap()["lr"]
-                    .as_f64()
-                    .unwrap(),
+                lr: t.row.summary.params["lr"].as_f64().unwrap(),
                 metrics: t
                     .metrics
                     .iter()

@@ -56,11 +56,20 @@ impl Objective {
         }
     }
 
+    /// Whether less of it is better (a loss) rather than more (a score).
+    pub fn minimised(self) -> bool {
+        match self {
+            Objective::ValLoss => true,
+            Objective::ValF1 | Objective::ValAcc => false,
+        }
+    }
+
     /// Whether `a` is strictly better than `b`.
     pub fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Objective::ValLoss => a < b,
-            _ => a > b,
+        if self.minimised() {
+            a < b
+        } else {
+            a > b
         }
     }
 }

@@ -33,16 +33,9 @@ impl Section {
     }
 }
 
-/// One value of a hyperparameter, as written in the file (and shown in a trial's params).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(untagged)]
-pub enum Param {
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Text(String),
-    Ints(Vec<i64>),
-}
+/// One value of a hyperparameter, as written in the file (and shown in a trial's params):
+/// the store's, which keeps it typed in the database.
+pub use sweep_store::Param;
 
 /// A hyperparameter's value, read: what it shows, and how it sets a configuration.
 #[derive(Clone)]

@@ -151,6 +151,44 @@ trials_per_device = 2
     }
 
     #[test]
+    fn a_trials_summary_is_its_typed_params_and_its_configurations_goal() {
+        use sweep_store::{Direction, Goal};
+        let trial = &expand_grid(&parse(SEED_GRID).unwrap())[0];
+        let summary = trial.config.summary(trial.params.clone());
+        assert_eq!(
+            summary.params["neurons"],
+            Param::Int(64),
+            "an integer stays one"
+        );
+        assert_eq!(summary.params["neurons"].to_string(), "64");
+        assert_eq!(summary.params["lr"], Param::Float(0.01));
+        let goal = Goal {
+            metric: "val_f1".into(),
+            direction: Direction::Maximise,
+        };
+        assert_eq!((&summary.goal, summary.epochs), (&goal, 20));
+        assert_eq!(
+            summary.classes, None,
+            "a data folder's classes are its labels'"
+        );
+        let text = "name = \"s\"\n[data]\nsynthetic = { classes = 7 }\n\
+                    [train]\nobjective = \"val_loss\"\n[grid]\nepochs = [2, 5]\n";
+        let trials = expand_grid(&parse(text).unwrap());
+        let summaries: Vec<_> = trials
+            .iter()
+            .map(|t| t.config.summary(t.params.clone()))
+            .map(|s| (s.goal.metric, s.goal.direction, s.epochs, s.classes))
+            .collect();
+        assert_eq!(
+            summaries,
+            [
+                ("val_loss".into(), Direction::Minimise, 2, Some(7)),
+                ("val_loss".into(), Direction::Minimise, 5, Some(7))
+            ]
+        );
+    }
+
+    #[test]
     fn trial_count_is_the_product_of_axis_lengths_and_hashes_are_unique() {
         for (grid, count) in [
             ("neurons = [64]", 1),

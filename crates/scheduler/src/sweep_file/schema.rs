@@ -1,9 +1,11 @@
 //! What a sweep file describes, once read: [`SweepFile`], and [`TrialConfig`], everything one
-//! trial trains with (the trial process reads it from its folder's `config.json`).
+//! trial trains with (the trial process reads it from its folder's `config.json`), and whose
+//! [`TrialConfig::summary`] is all the other crates read of it.
 
 use std::path::PathBuf;
 
-use sweep_model::{Augment, DeviceName, ModelConfig, SyntheticSpec, TrainConfig};
+use sweep_model::{Augment, DeviceName, ModelConfig, Objective, SyntheticSpec, TrainConfig};
+use sweep_store::{Direction, Goal, Params, TrialSummary};
 
 use super::hyperparameters::Setting;
 use super::prune::Prune;
@@ -153,4 +155,33 @@ pub struct TrialConfig {
     pub augment: Augment,
     pub model: ModelConfig,
     pub train: TrainConfig,
+}
+
+impl TrialConfig {
+    /// What the store, the report and the cli read of a built-in trial with these `params`:
+    /// its goal (`train.objective`), epochs and classes, decided here once.
+    pub fn summary(&self, params: Params) -> TrialSummary {
+        let classes = match &self.data {
+            DataSource::Synthetic(spec) => self.classes.or(Some(spec.classes)),
+            DataSource::Dir(_) => self.classes,
+        };
+        TrialSummary {
+            params,
+            goal: goal_of(self.train.objective),
+            epochs: self.train.epochs,
+            classes: classes.map(|c| u32::try_from(c).expect("the reader bounds classes")),
+        }
+    }
+}
+
+/// The goal a built-in trial with this objective is judged by.
+pub fn goal_of(objective: Objective) -> Goal {
+    Goal {
+        metric: objective.name().to_string(),
+        direction: if objective.minimised() {
+            Direction::Minimise
+        } else {
+            Direction::Maximise
+        },
+    }
 }
