@@ -5,6 +5,7 @@
 
 pub mod confusion;
 pub mod curves;
+pub mod importance;
 pub mod layout;
 pub mod page;
 pub mod pruning;
