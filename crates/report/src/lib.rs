@@ -59,6 +59,33 @@ fn register_font() -> Result<(), ReportError> {
         .map_err(|_| ReportError::Draw("the embedded font is invalid".into()))
 }
 
+/// A sweep's [`importance::Importance`], with what it is the importance of.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepImportance {
+    pub sweep: String,
+    /// The metric whose variance is shared out (`val_f1`, …).
+    pub objective: String,
+    #[serde(flatten)]
+    pub importance: importance::Importance,
+}
+
+impl SweepImportance {
+    fn of(read: &rows::SweepRows) -> SweepImportance {
+        SweepImportance {
+            sweep: read.sweep.name.clone(),
+            objective: read.objective_name(),
+            importance: importance::analyse(&read.design()),
+        }
+    }
+}
+
+/// The importance of sweep `name`'s hyperparameters (`sweep importance`).
+pub async fn sweep_importance(pool: &Pool, name: &str) -> Result<SweepImportance, ReportError> {
+    // Importance reads trials only: no epochs (none are written after i64::MAX).
+    let read = rows::load(pool, name, i64::MAX, None).await?;
+    Ok(SweepImportance::of(&read))
+}
+
 /// Writes the report of sweep `name` into `out` and returns the files written.
 pub async fn write_report(
     pool: &Pool,

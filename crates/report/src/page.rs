@@ -129,11 +129,7 @@ pub(crate) fn snapshot_of(read: &SweepRows, after: i64) -> Snapshot {
         epochs,
         best,
     } = read;
-    let objective = rows
-        .first()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t.config).ok())
-        .and_then(|c| c["train"]["objective"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "val_f1".into());
+    let objective = read.objective_name();
     let minimise = rows.first().is_some_and(TrialRow::minimises);
     let trials: Vec<PageTrial> = rows
         .iter()

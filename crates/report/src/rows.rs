@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use sweep_store::{Pool, SweepRow, TrialId, TrialRow, TrialStatus, WrittenEpoch};
 
+use crate::importance::{Design, Observation, Outcome, Value};
 use crate::ReportError;
 
 /// A sweep's rows as the report and the page draw them.
@@ -40,6 +41,60 @@ impl SweepRows {
             rows.sort_by_key(|r| r.epoch);
         }
         out
+    }
+}
+
+impl SweepRows {
+    /// The metric trials are ranked by (`val_f1`, `val_acc` or `val_loss`), from the first
+    /// trial's configuration.
+    pub fn objective_name(&self) -> String {
+        self.trials
+            .first()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t.config).ok())
+            .and_then(|c| c["train"]["objective"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "val_f1".into())
+    }
+
+    /// The trials as the importance analysis reads them: every trial's params (the `seed`
+    /// axis apart) and how it ended, its best objective if it finished. The one place
+    /// importance reads params.
+    pub fn design(&self) -> Design {
+        let params: Vec<serde_json::Map<String, serde_json::Value>> = self
+            .trials
+            .iter()
+            .map(|t| serde_json::from_str(&t.params).unwrap_or_default())
+            .collect();
+        let mut names: Vec<String> = params
+            .iter()
+            .flat_map(|p| p.keys().filter(|k| *k != "seed").cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        let value = |v: &serde_json::Value| match v {
+            serde_json::Value::Number(n) => n
+                .as_f64()
+                .map_or_else(|| Value::Label(n.to_string()), Value::Number),
+            other => Value::Label(crate::layout::value_text(other)),
+        };
+        let trials = self
+            .trials
+            .iter()
+            .zip(&params)
+            .map(|(t, p)| Observation {
+                trial: t.number,
+                values: names.iter().map(|n| p.get(n).map(value)).collect(),
+                seed: p.get("seed").map(value),
+                outcome: match t.status {
+                    TrialStatus::Done => Outcome::Finished(t.objective.unwrap_or(f64::NAN)),
+                    TrialStatus::Stopped | TrialStatus::Paused => Outcome::Pruned,
+                    TrialStatus::Failed => Outcome::Failed,
+                    TrialStatus::Pending | TrialStatus::Running | TrialStatus::Interrupted => {
+                        Outcome::Unfinished
+                    }
+                },
+            })
+            .collect();
+        Design { names, trials }
     }
 }
 

@@ -10,9 +10,12 @@ pub enum Value {
 }
 
 impl Value {
-    /// The value as a table shows it.
+    /// The value as a table shows it: `0.001`, `1e30`.
     pub fn text(&self) -> String {
         match self {
+            Value::Number(v) if *v != 0.0 && (v.abs() >= 1e16 || v.abs() < 1e-5) => {
+                format!("{v:e}")
+            }
             Value::Number(v) => v.to_string(),
             Value::Label(s) => s.clone(),
         }

@@ -74,6 +74,21 @@ pub struct Share {
     pub interval: Option<(f64, f64)>,
 }
 
+impl Share {
+    /// The share as a percentage: `61.2%`.
+    pub fn percent(&self) -> String {
+        format!("{:.1}%", 100.0 * self.share)
+    }
+
+    /// The interval as percentages, `55.0–70.1%`, or `-` without one.
+    pub fn interval_text(&self) -> String {
+        match self.interval {
+            Some((lo, hi)) => format!("{:.1}–{:.1}%", 100.0 * lo, 100.0 * hi),
+            None => "-".into(),
+        }
+    }
+}
+
 /// The importance of a sweep's hyperparameters: the shares, largest first within main
 /// effects, then interactions, the rest and the noise.
 #[derive(Debug, Clone, PartialEq, Serialize)]
