@@ -1,11 +1,12 @@
 //! `sweep-report`: a sweep's plots and summaries from the results database (read through
 //! `sweep-store` only): `loss_<optimizer>.png` and `f1_<optimizer>.png` (the seed's
-//! "Performance with optimizer" figures), `confusion_best.png`, `summary.md`, `trials.csv`,
-//! and `report.html`, the interactive page that `sweep serve` also serves live.
+//! "Performance with optimizer" figures), `confusion_best.png`, `importance.png` (which
+//! hyperparameters mattered: [`importance`]), `summary.md`, `trials.csv`, and `report.html`, the interactive page that `sweep serve` also serves live.
 
 pub mod confusion;
 pub mod curves;
 pub mod importance;
+pub mod importance_chart;
 pub mod layout;
 pub mod page;
 pub mod pruning;
@@ -160,6 +161,13 @@ pub async fn write_report(
         confusion::draw_confusion(&path, &title, classes, cells)?;
         written.push(path);
     }
+    let importance = SweepImportance::of(&read);
+    if !importance.importance.shares.is_empty() {
+        let path = out.join("importance.png");
+        let title = format!("Which hyperparameters mattered to {}", importance.objective);
+        importance_chart::draw_importance(&path, &title, &importance.importance)?;
+        written.push(path);
+    }
 
     let mut axes: Vec<String> = params.iter().flat_map(|p| p.keys().cloned()).collect();
     axes.sort();
@@ -181,7 +189,14 @@ pub async fn write_report(
     for (file, text) in [
         (
             "summary.md",
-            summary::markdown(name, &read.sweep.file_path, &lines, &axes, &images),
+            summary::markdown(
+                name,
+                &read.sweep.file_path,
+                &lines,
+                &axes,
+                &importance.importance,
+                &images,
+            ),
         ),
         ("trials.csv", summary::csv(&lines, &axes)),
     ] {

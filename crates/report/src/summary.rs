@@ -1,11 +1,12 @@
 //! `summary.md` and `trials.csv`: every trial with its params, status, best epoch and
-//! metrics, best first.
+//! metrics, best first; the summary also has the importance table.
 
 use std::fmt::Write;
 use sweep_store::TrialStatus;
 
 use sweep_store::{EpochRow, TrialRow};
 
+use crate::importance::Importance;
 use crate::layout::{value_text, Params};
 
 /// A trial with what the summary shows of it.
@@ -85,6 +86,7 @@ pub fn markdown(
     file_path: &str,
     lines: &[Line],
     axes: &[String],
+    importance: &Importance,
     images: &[String],
 ) -> String {
     let count = |status: TrialStatus| lines.iter().filter(|l| l.trial.status == status).count();
@@ -167,6 +169,7 @@ pub fn markdown(
             fmt(best.map(|e| e.train_loss)),
         );
     }
+    importance_section(&mut out, importance);
     let failed: Vec<&Line> = lines
         .iter()
         .filter(|l| l.trial.error.is_some() && l.trial.status != TrialStatus::Done)
@@ -195,4 +198,32 @@ pub fn markdown(
         }
     }
     out
+}
+
+/// `## Importance`: how the shares were found, what was left out, and the shares.
+fn importance_section(out: &mut String, importance: &Importance) {
+    let _ = writeln!(
+        out,
+        "\n## Importance\n\nEach term's share of the objective's variance; {}.\n",
+        importance.description
+    );
+    for line in &importance.left_out {
+        let _ = writeln!(out, "- left out: {line}");
+    }
+    if !importance.left_out.is_empty() {
+        out.push('\n');
+    }
+    if importance.shares.is_empty() {
+        return;
+    }
+    out.push_str("| term | share | 95% interval |\n| --- | --- | --- |\n");
+    for share in &importance.shares {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            share.term,
+            share.percent(),
+            share.interval_text()
+        );
+    }
 }
