@@ -37,6 +37,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Write PNG plots, summary.md, trials.csv and report.html for a sweep (or every sweep).
     Report(ReportArgs),
+    /// Which hyperparameters mattered: each one's share of the objective's variance (exact
+    /// on a complete grid, estimated otherwise).
+    Importance(ImportanceArgs),
     /// Serve the report page of each sweep, live while it runs (on 127.0.0.1).
     Serve(ServeArgs),
     /// Predict a split with the best (or a named) trial and write a submission CSV.
@@ -316,6 +319,25 @@ pub struct ReportArgs {
     /// The folder to write into (default: results/SWEEP/).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportanceFormat {
+    /// A line on the method, then aligned columns: term, share, interval.
+    Table,
+    /// One JSON object: the method, what was left out and the shares.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportanceArgs {
+    /// The sweep's name.
+    pub sweep: String,
+    /// How to print the importance.
+    #[arg(long, value_enum, default_value_t = ImportanceFormat::Table)]
+    pub format: ImportanceFormat,
     #[command(flatten)]
     pub db: DbArgs,
 }

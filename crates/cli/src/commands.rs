@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Best(args) => crate::results::best(args),
         Command::Query(args) => crate::results::query(args),
         Command::Report(args) => crate::results::report(args),
+        Command::Importance(args) => crate::results::importance(args),
         Command::Serve(args) => crate::serve::serve(args),
         Command::Predict(args) => crate::results::predict(args),
         Command::Train(args) => train(args),

@@ -1,4 +1,5 @@
-//! The commands that read results: `ls`, `show`, `best`, `query`, `report` and `predict`.
+//! The commands that read results: `ls`, `show`, `best`, `query`, `report`, `importance`
+//! and `predict`.
 
 use std::path::Path;
 use sweep_scheduler::sweep_name;
@@ -7,8 +8,11 @@ use sweep_store::{Goal, TrialStatus};
 use sweep_model::SplitName;
 use sweep_store::{Cell, Pool, TrialRow};
 
-use crate::args::{DbArgs, Format, PredictArgs, QueryArgs, ReportArgs, SplitArg, SweepArgs};
-use crate::errors::{unknown_sweep, BadInput, Context, Failed, Result};
+use crate::args::{
+    DbArgs, Format, ImportanceArgs, ImportanceFormat, PredictArgs, QueryArgs, ReportArgs, SplitArg,
+    SweepArgs,
+};
+use crate::errors::{unknown_sweep, BadInput, CommandError, Context, Failed, Result};
 use crate::progress::params_label;
 
 fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -450,6 +454,42 @@ async fn write_reports(pool: &Pool, args: &ReportArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `sweep importance SWEEP`.
+pub fn importance(args: ImportanceArgs) -> Result<i32> {
+    block_on(async {
+        let pool = open(&args.db).await?;
+        let found = match sweep_report::sweep_importance(&pool, &args.sweep).await {
+            Err(sweep_report::ReportError::NoSweep(name)) => Err(unknown_sweep(&pool, &name).await),
+            other => other.map_err(CommandError::from),
+        };
+        pool.close().await;
+        let found = found?;
+        match args.format {
+            ImportanceFormat::Json => println!("{}", serde_json::to_string_pretty(&found)?),
+            ImportanceFormat::Table => {
+                let i = &found.importance;
+                println!(
+                    "sweep `{}`, {}: {}",
+                    found.sweep, found.objective, i.description
+                );
+                for line in &i.left_out {
+                    println!("left out: {line}");
+                }
+                let columns: Vec<String> =
+                    ["term", "share", "95% interval"].map(String::from).to_vec();
+                let rows: Vec<Vec<String>> = i
+                    .shares
+                    .iter()
+                    .map(|s| vec![s.term.clone(), s.percent(), s.interval_text()])
+                    .collect();
+                println!();
+                print_table(&columns, &rows);
+            }
+        }
+        Ok(0)
+    })
 }
 
 /// `sweep predict SWEEP`.

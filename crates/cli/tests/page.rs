@@ -35,6 +35,7 @@ fn main() {
             a_halving_sweeps_page_says_each_status_once_and_draws_every_trial,
             served_page_grows_while_the_sweep_runs,
             report_html_of_100_trials_of_60_epochs_is_small_and_draws_them_all,
+            the_importance_panel_and_a_slice_per_hyperparameter_show_the_grid,
             served_page_shows_hostile_names_as_text_404s_and_survives_a_replaced_database
         ],
     )
@@ -678,6 +679,82 @@ fn report_html_of_100_trials_of_60_epochs_is_small_and_draws_them_all() {
     assert_eq!(count(&mut browser, "#curves .figure"), 4);
     assert_eq!(count(&mut browser, "#confusion rect.cell"), 100);
     browser.screenshot(&artifacts_dir().join("report-100x60.png"));
+    assert_eq!(browser.exceptions(), Vec::<Value>::new());
+}
+
+fn the_importance_panel_and_a_slice_per_hyperparameter_show_the_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A complete 3 × 2 grid over 2 seeds: exact, with a noise share and intervals.
+    let params: Vec<Value> = (0..12)
+        .map(|i| {
+            let lr = [0.1, 0.01, 0.001][i / 4];
+            let optimizer = ["adam", "sgd"][(i / 2) % 2];
+            json!({ "lr": lr, "optimizer": optimizer, "seed": i % 2 })
+        })
+        .collect();
+    synthetic_database(&dir.join("imp.db"), "imp", &params, 3, &[]);
+    let out = sweep(dir, &["report", "imp", "--db", "imp.db"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let mut browser = Browser::launch();
+    browser.open(
+        &format!("file://{}", dir.join("results/imp/report.html").display()),
+        "document.body.dataset.rendered",
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('importance-svg').dataset.method"),
+        json!("exact")
+    );
+    let terms = browser.eval(
+        "Array.from(document.querySelectorAll('#importance rect.imp-bar')).map((r) => r.dataset.term)",
+    );
+    let mut terms: Vec<String> = serde_json::from_value(terms).unwrap();
+    terms.sort();
+    assert_eq!(
+        terms,
+        ["lr", "lr × optimizer", "optimizer", "seed-to-seed noise"]
+    );
+    assert_eq!(
+        count(&mut browser, "#importance line.whisker"),
+        4 * 3,
+        "a whisker and its two ends per bar"
+    );
+    assert!(browser
+        .eval("document.getElementById('importance-method').textContent")
+        .as_str()
+        .unwrap()
+        .starts_with("exact: the functional ANOVA of the cell means of the complete 3×2 (lr × optimizer) grid, 12 trials over 2 seeds"));
+    // A slice per hyperparameter (the seed too), every trial a point, one best.
+    let axes = browser.eval(
+        "Array.from(document.querySelectorAll('#slices svg.slice')).map((s) => s.dataset.axis)",
+    );
+    assert_eq!(axes, json!(["lr", "optimizer", "seed"]));
+    assert_eq!(count(&mut browser, "#slices circle.slice-point"), 3 * 12);
+    assert_eq!(count(&mut browser, "#slices circle.slice-point.best"), 3);
+    let first_row = browser.eval("document.querySelector('#trials tbody tr').dataset.trial");
+    let best_point =
+        browser.eval("document.querySelector('svg.slice[data-axis=lr] circle.best').dataset.trial");
+    assert_eq!(
+        best_point, first_row,
+        "the best point is the table's first row"
+    );
+    // A click on a point picks its trial out everywhere.
+    browser.click_on("svg.slice[data-axis=optimizer] circle.best");
+    assert_eq!(count(&mut browser, "#trials tbody tr.selected"), 1);
+    assert_eq!(
+        count(&mut browser, "#slices circle.slice-point.selected"),
+        3
+    );
+    browser.screenshot_of(
+        "#lower",
+        1.0,
+        &artifacts_dir().join("report-importance.png"),
+    );
+    browser.screenshot_of(
+        "#slices-box",
+        1.0,
+        &artifacts_dir().join("report-slices.png"),
+    );
     assert_eq!(browser.exceptions(), Vec::<Value>::new());
 }
 

@@ -1,5 +1,5 @@
-// The report page of a sweep: trial table, curves per optimizer, parallel coordinates and
-// the best trial's confusion matrix, drawn as SVG from the JSON in #sweep-data. Every name
+// The report page of a sweep: trial table, curves per optimizer, parallel coordinates, the
+// hyperparameters' importance, a slice per hyperparameter and the best trial's confusion matrix, drawn as SVG from the JSON in #sweep-data. Every name
 // and value from the database goes into the page through textContent or an attribute,
 // never as HTML. Served by `sweep serve`, it polls for the epochs written since it last
 // looked (`?after=N`).
@@ -21,7 +21,7 @@
 
   const state = {
     key: null, sweep: '', objective: 'val_f1', minimise: false, axes: [], figureAxis: 'optimizer',
-    trials: new Map(), epochs: new Map(), last: 0, confusion: null, newest: null,
+    trials: new Map(), epochs: new Map(), last: 0, confusion: null, newest: null, importance: null,
     sort: { column: 'objective', descending: null }, statusFilter: '', paramFilters: {},
     bestK: 0, selected: null, filterOptions: '',
   };
@@ -95,6 +95,7 @@
     }
     state.last = d.last;
     if ('confusion' in d) state.confusion = d.confusion;
+    state.importance = d.importance;
   }
 
   function epochsOf(t) {
@@ -674,6 +675,121 @@
     box.appendChild(svg);
   }
 
+  // ---- importance and slices -------------------------------------------------------------
+
+  function percent(v) {
+    return (100 * v).toFixed(1) + '%';
+  }
+
+  // Each term's share of the objective's variance as a bar, its 95% interval as a whisker;
+  // computed by the report (exact on a complete grid, else an estimate: the method says).
+  function renderImportance() {
+    const box = document.getElementById('importance');
+    box.replaceChildren();
+    const imp = state.importance;
+    document.getElementById('importance-method').textContent = imp ? imp.description : '';
+    const leftOut = document.getElementById('importance-left-out');
+    leftOut.replaceChildren();
+    for (const line of imp ? imp.left_out : []) leftOut.appendChild(el('li', {}, 'left out: ' + line));
+    if (!imp || imp.shares.length === 0) {
+      box.appendChild(el('p', { class: 'empty' }, 'not enough finished trials yet'));
+      return;
+    }
+    const row = 24;
+    const m = { l: 170, r: 56, t: 6, b: 30 };
+    const W = 540;
+    const H = m.t + row * imp.shares.length + m.b;
+    const x = (v) => m.l + Math.max(0, Math.min(1, v)) * (W - m.l - m.r);
+    const svg = svgEl('svg', { width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, id: 'importance-svg', 'data-method': imp.method });
+    const bottom = m.t + row * imp.shares.length;
+    for (let tick = 0; tick <= 4; tick++) {
+      const at = x(tick / 4);
+      const g = svgEl('g', { class: 'grid' });
+      g.appendChild(svgEl('line', { x1: at, x2: at, y1: m.t, y2: bottom }));
+      svg.appendChild(g);
+      svg.appendChild(svgEl('text', { x: at, y: bottom + 14, 'text-anchor': 'middle' }, tick * 25 + '%'));
+    }
+    svg.appendChild(svgEl('text', { x: x(0.5), y: bottom + 27, 'text-anchor': 'middle' }, 'share of the objective\u2019s variance'));
+    imp.shares.forEach((s, i) => {
+      const y = m.t + i * row;
+      const label = s.term.length > 28 ? s.term.slice(0, 27) + '\u2026' : s.term;
+      svg.appendChild(svgEl('text', { x: m.l - 6, y: y + row / 2 + 4, 'text-anchor': 'end' }, label));
+      const bar = svgEl('rect', {
+        x: x(0), y: y + 4, width: Math.max(1, x(s.share) - x(0)), height: row - 8,
+        class: 'imp-bar ' + s.kind, 'data-term': s.term,
+      });
+      const interval = s.interval ? ', 95% interval ' + percent(s.interval[0]) + '\u2013' + percent(s.interval[1]) : '';
+      bar.appendChild(svgEl('title', {}, s.term + ': ' + percent(s.share) + interval));
+      svg.appendChild(bar);
+      if (s.interval) {
+        const [lo, hi] = s.interval.map(x);
+        const mid = y + row / 2;
+        svg.appendChild(svgEl('line', { x1: lo, x2: hi, y1: mid, y2: mid, class: 'whisker' }));
+        for (const end of [lo, hi]) svg.appendChild(svgEl('line', { x1: end, x2: end, y1: mid - 5, y2: mid + 5, class: 'whisker' }));
+      }
+      svg.appendChild(svgEl('text', { x: W - 4, y: y + row / 2 + 4, 'text-anchor': 'end' }, percent(s.share)));
+    });
+    box.appendChild(svg);
+  }
+
+  // One panel per hyperparameter: each shown trial's objective (its best so far while it
+  // trains) against its value, the best of them highlighted.
+  function renderSlices(visible) {
+    const box = document.getElementById('slices');
+    box.replaceChildren();
+    const all = Array.from(state.trials.values());
+    const scored = visible.filter((t) => score(t) !== null);
+    const best = scored.length ? scored.slice().sort(bestFirst)[0] : null;
+    const W = 260;
+    const H = 210;
+    const m = { l: 52, r: 14, t: 24, b: 40 };
+    const ys = axisScale(all.map(score), m.t, H - m.b, true);
+    for (const name of state.axes) {
+      // Inset from the axes, so that the first and last values' points clear them.
+      const xs = axisScale(all.map((t) => t.params[name]), W - m.r - 14, m.l + 14, false);
+      const svg = svgEl('svg', { width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, class: 'slice', 'data-axis': name });
+      svg.appendChild(svgEl('text', { x: (m.l + W - m.r) / 2, y: 14, 'text-anchor': 'middle', class: 'title' }, name));
+      const g = svgEl('g', { class: 'axis' });
+      g.appendChild(svgEl('line', { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
+      g.appendChild(svgEl('line', { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
+      for (const tick of xs.ticks) {
+        if (tick.y === null) continue;
+        const label = tick.label.length > 10 ? tick.label.slice(0, 9) + '\u2026' : tick.label;
+        g.appendChild(svgEl('line', { x1: tick.y, x2: tick.y, y1: H - m.b, y2: H - m.b + 3 }));
+        g.appendChild(svgEl('text', { x: tick.y, y: H - m.b + 15, 'text-anchor': 'middle' }, label));
+      }
+      for (const tick of ys.ticks) {
+        if (tick.y === null) continue;
+        g.appendChild(svgEl('line', { x1: m.l - 3, x2: m.l, y1: tick.y, y2: tick.y }));
+        g.appendChild(svgEl('text', { x: m.l - 5, y: tick.y + 4, 'text-anchor': 'end' }, tick.label));
+      }
+      g.appendChild(svgEl('text', { x: (m.l + W - m.r) / 2, y: H - 6, 'text-anchor': 'middle' }, name));
+      svg.appendChild(g);
+      let bestPoint = null;
+      for (const t of scored) {
+        const px = xs.at(t.params[name]);
+        if (px === null || px === undefined) continue;
+        // A trial's own small offset, so that trials sharing a value do not hide each other.
+        const jitter = (((t.number * 0.618034) % 1) - 0.5) * 8;
+        const point = svgEl('circle', {
+          cx: (px + jitter).toFixed(1), cy: ys.at(score(t)).toFixed(1), r: 4,
+          class: 'slice-point', 'data-trial': t.id,
+        });
+        point.appendChild(svgEl('title', {}, trialLines(t).concat([state.objective + ' ' + fmt(score(t))]).join('\n')));
+        if (t.id === state.selected) point.classList.add('selected');
+        point.addEventListener('click', () => select(t.id));
+        if (best && t.id === best.id) bestPoint = point;
+        else svg.appendChild(point);
+      }
+      if (bestPoint) {
+        bestPoint.classList.add('best');
+        bestPoint.setAttribute('r', 6);
+        svg.appendChild(bestPoint);
+      }
+      box.appendChild(svg);
+    }
+  }
+
   // ---- the best trial's confusion matrix --------------------------------------------------
 
   function blues(f) {
@@ -750,6 +866,8 @@
     renderTable(visible);
     renderCurves(visible);
     renderParallel(visible);
+    renderImportance();
+    renderSlices(visible);
     renderConfusion();
     document.body.dataset.rendered = String(state.last);
   }

@@ -1,10 +1,12 @@
 //! `sweep-report`: a sweep's plots and summaries from the results database (read through
 //! `sweep-store` only): `loss_<optimizer>.png` and `f1_<optimizer>.png` (the seed's
-//! "Performance with optimizer" figures), `confusion_best.png`, `summary.md`, `trials.csv`,
-//! and `report.html`, the interactive page that `sweep serve` also serves live.
+//! "Performance with optimizer" figures), `confusion_best.png`, `importance.png` (which
+//! hyperparameters mattered: [`importance`]), `summary.md`, `trials.csv`, and `report.html`, the interactive page that `sweep serve` also serves live.
 
 pub mod confusion;
 pub mod curves;
+pub mod importance;
+pub mod importance_chart;
 pub mod layout;
 pub mod page;
 pub mod pruning;
@@ -56,6 +58,33 @@ static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 fn register_font() -> Result<(), ReportError> {
     plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, FONT)
         .map_err(|_| ReportError::Draw("the embedded font is invalid".into()))
+}
+
+/// A sweep's [`importance::Importance`], with what it is the importance of.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepImportance {
+    pub sweep: String,
+    /// The metric whose variance is shared out (`val_f1`, …).
+    pub objective: String,
+    #[serde(flatten)]
+    pub importance: importance::Importance,
+}
+
+impl SweepImportance {
+    fn of(read: &rows::SweepRows) -> SweepImportance {
+        SweepImportance {
+            sweep: read.sweep.name.clone(),
+            objective: read.objective_name(),
+            importance: importance::analyse(&read.design()),
+        }
+    }
+}
+
+/// The importance of sweep `name`'s hyperparameters (`sweep importance`).
+pub async fn sweep_importance(pool: &Pool, name: &str) -> Result<SweepImportance, ReportError> {
+    // Importance reads trials only: no epochs (none are written after i64::MAX).
+    let read = rows::load(pool, name, i64::MAX, None).await?;
+    Ok(SweepImportance::of(&read))
 }
 
 /// Writes the report of sweep `name` into `out` and returns the files written.
@@ -129,6 +158,13 @@ pub async fn write_report(
         confusion::draw_confusion(&path, &title, classes, cells)?;
         written.push(path);
     }
+    let importance = SweepImportance::of(&read);
+    if !importance.importance.shares.is_empty() {
+        let path = out.join("importance.png");
+        let title = format!("Which hyperparameters mattered to {}", importance.objective);
+        importance_chart::draw_importance(&path, &title, &importance.importance)?;
+        written.push(path);
+    }
 
     let mut axes: Vec<String> = params.iter().flat_map(|p| p.keys().cloned()).collect();
     axes.sort();
@@ -145,7 +181,14 @@ pub async fn write_report(
     for (file, text) in [
         (
             "summary.md",
-            summary::markdown(name, &read.sweep.file_path, &lines, &axes, &images),
+            summary::markdown(
+                name,
+                &read.sweep.file_path,
+                &lines,
+                &axes,
+                &importance.importance,
+                &images,
+            ),
         ),
         ("trials.csv", summary::csv(&lines, &axes)),
     ] {

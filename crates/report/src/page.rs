@@ -1,6 +1,6 @@
 //! `report.html`: one self-contained page (script, style and data inline) with the trial
-//! table, interactive curves per optimizer, parallel coordinates and the best trial's
-//! confusion matrix. [`Snapshot`] is the data the page draws; `sweep serve` serves the same
+//! table, interactive curves per optimizer, parallel coordinates, the hyperparameters'
+//! importance and a slice per hyperparameter, and the best trial's confusion matrix. [`Snapshot`] is the data the page draws; `sweep serve` serves the same
 //! page with [`Live`] set, and the same [`Snapshot`] (only what is new) as the JSON it polls.
 //!
 //! The page is hand-written SVG and a little vanilla JavaScript, embedded with
@@ -13,6 +13,7 @@
 use serde::Serialize;
 use sweep_store::{Direction, Pool, TrialRow, TrialStatus};
 
+use crate::importance::{self, Importance};
 use crate::layout::{Params, FIGURE_AXIS};
 use crate::pruning::pruning_note;
 use crate::rows::{self, Best, SweepRows};
@@ -43,6 +44,8 @@ pub struct Snapshot {
     pub epochs: Vec<(i64, i64, f64, f64, f64, f64)>,
     /// The write-order number of the last epoch row (what to poll `?after=`).
     pub last: i64,
+    /// Which hyperparameters mattered: every trial's, recomputed at each poll.
+    pub importance: Importance,
     /// The best trial's confusion matrix: absent when the poller already has it (same
     /// trial), `null` when no trial has finished.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,11 +128,10 @@ pub(crate) fn snapshot_of(read: &SweepRows, after: i64) -> Snapshot {
         epochs,
         best,
     } = read;
-    // A sweep's trials share their goal; a sweep without trials has none to show, and the
-    // page shows the built-in trainer's.
-    let goal = rows.first().map(|t| &t.summary.goal);
-    let objective = goal.map_or("val_f1", |g| g.metric.as_str()).to_string();
-    let minimise = goal.is_some_and(|g| g.direction == Direction::Minimise);
+    let objective = read.objective_name();
+    let minimise = rows
+        .first()
+        .is_some_and(|t| t.summary.goal.direction == Direction::Minimise);
     let trials: Vec<PageTrial> = rows
         .iter()
         .map(|t| PageTrial {
@@ -173,6 +175,7 @@ pub(crate) fn snapshot_of(read: &SweepRows, after: i64) -> Snapshot {
         axes,
         figure_axis: FIGURE_AXIS,
         trials,
+        importance: importance::analyse(&read.design()),
         last: epochs.last().map_or(after, |e| e.seq),
         epochs: epochs
             .iter()

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use sweep_store::{Pool, SweepRow, TrialId, TrialRow, TrialStatus, WrittenEpoch};
 
+use crate::importance::{Design, Observation, Outcome, Value};
 use crate::ReportError;
 
 /// A sweep's rows as the report and the page draw them.
@@ -40,6 +41,53 @@ impl SweepRows {
             rows.sort_by_key(|r| r.epoch);
         }
         out
+    }
+}
+
+impl SweepRows {
+    /// The metric trials are ranked by (`val_f1`, `val_acc` or `val_loss`), from the first
+    /// trial's configuration.
+    pub fn objective_name(&self) -> String {
+        self.trials
+            .first()
+            .map_or_else(|| "val_f1".into(), |t| t.summary.goal.metric.clone())
+    }
+
+    /// The trials as the importance analysis reads them: every trial's params (the `seed`
+    /// axis apart) and how it ended, its best objective if it finished. The one place
+    /// importance reads params.
+    pub fn design(&self) -> Design {
+        let params: Vec<&sweep_store::Params> =
+            self.trials.iter().map(|t| &t.summary.params).collect();
+        let mut names: Vec<String> = params
+            .iter()
+            .flat_map(|p| p.keys().filter(|k| *k != "seed").cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        let value = |v: &sweep_store::Param| match v.as_f64() {
+            Some(number) => Value::Number(number),
+            None => Value::Label(v.to_string()),
+        };
+        let trials = self
+            .trials
+            .iter()
+            .zip(&params)
+            .map(|(t, p)| Observation {
+                trial: t.number,
+                values: names.iter().map(|n| p.get(n).map(value)).collect(),
+                seed: p.get("seed").map(value),
+                outcome: match t.status {
+                    TrialStatus::Done => Outcome::Finished(t.objective.unwrap_or(f64::NAN)),
+                    TrialStatus::Stopped | TrialStatus::Paused => Outcome::Pruned,
+                    TrialStatus::Failed => Outcome::Failed,
+                    TrialStatus::Pending | TrialStatus::Running | TrialStatus::Interrupted => {
+                        Outcome::Unfinished
+                    }
+                },
+            })
+            .collect();
+        Design { names, trials }
     }
 }
 

@@ -1,9 +1,11 @@
 //! `summary.md` and `trials.csv`: every trial with its params, status, best epoch and
-//! metrics, best first.
+//! metrics, best first; the summary also has the importance table.
 
 use std::fmt::Write;
 
 use sweep_store::{EpochRow, Param, TrialRow, TrialStatus};
+
+use crate::importance::Importance;
 
 /// A trial with what the summary shows of it.
 pub struct Line<'a> {
@@ -79,6 +81,7 @@ pub fn markdown(
     file_path: &str,
     lines: &[Line],
     axes: &[String],
+    importance: &Importance,
     images: &[String],
 ) -> String {
     let count = |status: TrialStatus| lines.iter().filter(|l| l.trial.status == status).count();
@@ -160,6 +163,7 @@ pub fn markdown(
             fmt(best.map(|e| e.train_loss)),
         );
     }
+    importance_section(&mut out, importance);
     let failed: Vec<&Line> = lines
         .iter()
         .filter(|l| l.trial.error.is_some() && l.trial.status != TrialStatus::Done)
@@ -188,4 +192,32 @@ pub fn markdown(
         }
     }
     out
+}
+
+/// `## Importance`: how the shares were found, what was left out, and the shares.
+fn importance_section(out: &mut String, importance: &Importance) {
+    let _ = writeln!(
+        out,
+        "\n## Importance\n\nEach term's share of the objective's variance; {}.\n",
+        importance.description
+    );
+    for line in &importance.left_out {
+        let _ = writeln!(out, "- left out: {line}");
+    }
+    if !importance.left_out.is_empty() {
+        out.push('\n');
+    }
+    if importance.shares.is_empty() {
+        return;
+    }
+    out.push_str("| term | share | 95% interval |\n| --- | --- | --- |\n");
+    for share in &importance.shares {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            share.term,
+            share.percent(),
+            share.interval_text()
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod checkpoints;
 mod engine;
 mod errors;
 mod hostile;
+mod importance;
 mod prune;
 mod results;
 mod run;

@@ -60,7 +60,7 @@ fn report_writes_plots_and_summaries_even_with_failed_trials() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stdout.contains("res: wrote 8 files to results/res"),
+        stdout.contains("res: wrote 9 files to results/res"),
         "{stdout}"
     );
     let report = dir.join("results/res");
@@ -76,6 +76,25 @@ fn report_writes_plots_and_summaries_even_with_failed_trials() {
     let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
     assert!(summary.contains("6 trials: 4 done, 2 failed"), "{summary}");
     assert!(summary.contains("diverged at epoch 1"), "{summary}");
+    // The failed cells make the 3×2 grid incomplete: an estimate, which names them.
+    let (w, h) = png_is_drawn(&report.join("importance.png"));
+    assert_eq!(
+        (w, h),
+        (800, 56 + 2 * 30 + 40),
+        "{w}×{h}: a bar per hyperparameter"
+    );
+    assert!(
+        summary.contains("## Importance\n\nEach term's share of the objective's variance; estimate (the 3×2 (lr × optimizer) grid is incomplete"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("- left out: trial 1 (lr=1e30 optimizer=sgd) failed"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| term | share | 95% interval |"),
+        "{summary}"
+    );
     let csv = std::fs::read_to_string(report.join("trials.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert!(
