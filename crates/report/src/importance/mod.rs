@@ -496,7 +496,7 @@ mod tests {
     /// estimated (random draws of 4 numbers): printed, not asserted. Run with
     /// `cargo test --release --workspace --lib importance::tests::timings -- --ignored --nocapture`.
     #[test]
-    #[ignore]
+    #[ignore = "a measurement, not a check: prints how long analyse takes"]
     fn timings_at_1000_and_10000_trials() {
         for (levels, seeds) in [([5, 4, 5], 10), ([10, 10, 10], 10)] {
             let mut trials = Vec::new();
