@@ -270,7 +270,7 @@ fn score<'a>(
         Some(epoch) => history.iter().find(|e| e.epoch == epoch),
         None => best_so_far(goal, history),
     };
-    let objective = t.objective.or_else(|| goal.value(best?));
+    let objective = t.objective.or_else(|| best?.objective(goal));
     (best, objective)
 }
 
@@ -282,7 +282,7 @@ fn best_so_far<'a>(
 ) -> Option<&'a sweep_store::EpochRow> {
     let mut best: Option<(&sweep_store::EpochRow, f64)> = None;
     for e in history {
-        let value = goal.value(e)?;
+        let value = e.objective(goal)?;
         if best.is_none_or(|(_, b)| goal.direction.better(value, b)) {
             best = Some((e, value));
         }

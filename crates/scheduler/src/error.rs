@@ -1,12 +1,12 @@
 //! [`RunError`]: why a sweep could not run, whichever part of the run (the data, the store,
-//! an executor) found out.
+//! an executor) found out, and [`SubmitError`], an executor's refused submission. Both here,
+//! below the executors, so that the executors use the run's errors and nothing here uses an
+//! executor.
 
 use std::path::PathBuf;
 
 use sweep_model::data::DataError;
 use sweep_store::StoreError;
-
-use crate::executor::SubmitError;
 
 /// Why a sweep could not run.
 ///
@@ -54,5 +54,18 @@ impl RunError {
 impl From<SubmitError> for RunError {
     fn from(error: SubmitError) -> Self {
         RunError::Submit(error)
+    }
+}
+
+/// Why queued trials could not be submitted (none of them was).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct SubmitError(pub String);
+
+impl SubmitError {
+    /// Whether the user's input is at fault: yes, the batch system refused what the sweep
+    /// file asks for (a partition, a time limit), and nothing was submitted.
+    pub fn is_bad_input(&self) -> bool {
+        true
     }
 }

@@ -3,7 +3,7 @@
 
 use sqlx::sqlite::SqlitePool;
 
-use crate::summary::TrialSummary;
+use crate::summary::{Goal, TrialSummary};
 
 /// A connection pool to the results database.
 pub type Pool = SqlitePool;
@@ -90,6 +90,20 @@ pub struct EpochRow {
     pub val_f1: f64,
     pub lr: f64,
     pub seconds: f64,
+}
+
+impl EpochRow {
+    /// The epoch's value of the goal's metric (`None`: no column of `epochs` holds it).
+    pub fn objective(&self, goal: &Goal) -> Option<f64> {
+        match goal.metric.as_str() {
+            "val_f1" => Some(self.val_f1),
+            "val_acc" => Some(self.val_acc),
+            "val_loss" => Some(self.val_loss),
+            "train_acc" => Some(self.train_acc),
+            "train_loss" => Some(self.train_loss),
+            _ => None,
+        }
+    }
 }
 
 /// A trial's stored state, for summaries and tests.

@@ -27,7 +27,6 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::error::StoreError;
-use crate::rows::EpochRow;
 
 /// One hyperparameter value, as a sweep file writes it and `trials.params` stores it (JSON:
 /// an integer stays an integer, `64`, and a number a number, `64.0`).
@@ -101,20 +100,6 @@ pub struct Goal {
     /// The metric's name, as an epoch records it (`val_f1`).
     pub metric: String,
     pub direction: Direction,
-}
-
-impl Goal {
-    /// The goal's metric in an epoch's row (`None`: no column of `epochs` holds it).
-    pub fn value(&self, epoch: &EpochRow) -> Option<f64> {
-        match self.metric.as_str() {
-            "val_f1" => Some(epoch.val_f1),
-            "val_acc" => Some(epoch.val_acc),
-            "val_loss" => Some(epoch.val_loss),
-            "train_acc" => Some(epoch.train_acc),
-            "train_loss" => Some(epoch.train_loss),
-            _ => None,
-        }
-    }
 }
 
 /// What every command needs to know of a trial, typed; see the module's documentation.

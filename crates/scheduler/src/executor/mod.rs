@@ -34,6 +34,7 @@ use sweep_store::{ClaimedTrial, Pool, SweepId, TrialId};
 use tokio::sync::mpsc;
 
 use crate::error::RunError;
+pub use crate::error::SubmitError;
 use crate::program::TrialCommand;
 use crate::slots::Slot;
 use sweep_model::TrialEvent;
@@ -95,19 +96,6 @@ pub struct Submitted {
     pub trial: TrialId,
     pub job: String,
     pub events_offset: u64,
-}
-
-/// Why queued trials could not be submitted (none of them was).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct SubmitError(pub String);
-
-impl SubmitError {
-    /// Whether the user's input is at fault: yes, the batch system refused what the sweep
-    /// file asks for (a partition, a time limit), and nothing was submitted.
-    pub fn is_bad_input(&self) -> bool {
-        true
-    }
 }
 
 /// The sweep a run works on, as its executor sees it.
