@@ -5,7 +5,7 @@
 //! theirs through a broadcast reduction, and every add runs on candle's thread pool beside
 //! ours. On the seed's ResNet that was ≈ 10% of a training step. Here the trunk's forward
 //! keeps the maps its backward reads (a [`TrunkTape`]), and the backward runs the convolution
-//! and batch-norm kernels of [`ops`](crate::ops) on them, writing each gradient once. The
+//! and batch-norm kernels of [`sweep_kernels`] on them, writing each gradient once. The
 //! tape is a value the training forward returns and the backward consumes
 //! ([`tape`](super::tape) says why).
 //!
@@ -21,9 +21,11 @@ use candle_core::{Device, Result, Tensor, Var};
 use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::conv::Conv2d;
 use crate::nn::tape::not_from_this_forward;
-use crate::ops::activation::{add_in_place, add_relu_in_place, relu_mask_in_place};
-use crate::ops::conv::{forward_values, input_grad_values, weight_grad_values, Epilogue, Geometry};
-use crate::ops::norm::{channel_sums, gradient_values, normalize, Saved};
+use sweep_kernels::activation::{add_in_place, add_relu_in_place, relu_mask_in_place};
+use sweep_kernels::norm::{channel_sums, gradient_values, normalize, Saved};
+use sweep_kernels::{conv, Epilogue, Geometry};
+
+use crate::ops::cpu;
 use crate::ops::storage::with_f32;
 
 /// One layer of the trunk, in the order the forward runs them.
@@ -83,14 +85,14 @@ impl Conv {
             None => None,
         };
         with_f32(&self.weight, "conv2d", "the kernel", |w| {
-            forward_values(x, w, &self.g, epilogue.as_ref(), true)
+            conv::forward(x, w, &self.g, epilogue.as_ref(), cpu())
         })
     }
 
     /// Files the weight's (and the bias's) gradient, from the input `x` and the output
     /// gradient `dy`.
     fn file_grads(&self, x: &[f32], dy: &[f32], grads: &mut GradStore) -> Result<()> {
-        let dw = weight_grad_values(x, dy, &self.g, true);
+        let dw = conv::weight_grad(x, dy, &self.g, cpu());
         grads.insert(&self.weight, to_tensor(dw, self.weight.dims())?);
         if let Some(bias) = &self.bias {
             let (n, o, oh, ow) = self.out_dims();
@@ -105,7 +107,7 @@ impl Conv {
     /// The input's gradient from the output gradient `dy`.
     fn input_grad(&self, dy: &[f32]) -> Result<Vec<f32>> {
         with_f32(&self.weight, "conv2d", "the kernel", |w| {
-            input_grad_values(dy, w, &self.g, true)
+            conv::input_grad(dy, w, &self.g, cpu())
         })
     }
 }

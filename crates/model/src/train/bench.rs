@@ -106,7 +106,7 @@ fn product_flops(model: &ModelConfig, size: usize, classes: usize) -> Vec<f64> {
 }
 
 /// The f32 matrix product's best rate on this machine, in GFLOP/s: the kernels our
-/// convolutions and dense layers call (`ops::matmul`), on a `size³` product split over
+/// convolutions and dense layers call (`sweep_kernels::matmul`), on a `size³` product split over
 /// `threads`, best of `rounds` after one warm-up. The ceiling a training step's products
 /// could reach.
 pub fn gemm_peak(size: usize, threads: usize, rounds: usize) -> f64 {
@@ -117,13 +117,11 @@ pub fn gemm_peak(size: usize, threads: usize, rounds: usize) -> f64 {
     let mut best = f64::INFINITY;
     for round in 0..=rounds {
         let started = Instant::now();
-        crate::ops::matmul::gemm(
+        sweep_kernels::matmul::gemm(
             (size, size, size),
             &mut dst,
-            &lhs,
-            (size, 1),
-            &rhs,
-            (size, 1),
+            (&lhs, (size, 1)),
+            (&rhs, (size, 1)),
             threads,
         );
         if round > 0 {
