@@ -20,7 +20,6 @@ use candle_core::{Device, Result, Tensor, Var};
 
 use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::conv::Conv2d;
-use crate::nn::tape::not_from_this_forward;
 use sweep_kernels::activation::{add_in_place, add_relu_in_place, relu_mask_in_place};
 use sweep_kernels::norm::{channel_sums, gradient_values, normalize, Saved};
 use sweep_kernels::{conv, Epilogue, Geometry};
@@ -316,13 +315,15 @@ fn input(map: &Option<Arc<Vec<f32>>>) -> Result<Arc<Vec<f32>>> {
 }
 
 impl TrunkTape {
-    /// Adds the gradients of the trunk's parameters to `grads`, the head's backward (which
-    /// holds the gradient of the trunk's output); the output's own entry is removed. A loss
-    /// that does not depend on the output came from another forward: an error.
-    pub(crate) fn backward(self, grads: &mut GradStore) -> Result<()> {
-        let d_output = grads
-            .remove(self.output.as_tensor())
-            .ok_or_else(|| not_from_this_forward("resnet"))?;
+    /// The trunk's output, the variable the head read: the head's backward holds its
+    /// gradient, where [`TrunkTape::backward`] starts.
+    pub(crate) fn output(&self) -> &Tensor {
+        self.output.as_tensor()
+    }
+
+    /// Adds the gradients of the trunk's parameters to `grads` (the head's backward), from
+    /// `d_output`, the gradient of the trunk's [`output`](TrunkTape::output).
+    pub(crate) fn backward(self, d_output: &Tensor, grads: &mut GradStore) -> Result<()> {
         let mut dy: Vec<f32> = d_output.flatten_all()?.to_vec1()?;
         for record in self.records.into_iter().rev() {
             dy = record.backward(dy, grads)?;
