@@ -443,3 +443,82 @@ impl Backward {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{max_pool2x2, max_pool2x2_grad};
+    use crate::testing::{max_rel_err, wide, Values};
+
+    const DIMS: Dims = (3, 4, 6, 5);
+
+    fn operands() -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let mut values = Values::new(11);
+        let (n, c, h, w) = DIMS;
+        let x = values.take(n * c * h * w);
+        let gamma: Vec<f32> = values.take(c).iter().map(|v| 1.0 + v).collect();
+        (x, gamma, values.take(c))
+    }
+
+    #[test]
+    fn the_training_forward_is_the_definition_with_the_batch_statistics() {
+        let (x, gamma, beta) = operands();
+        let (n, c, h, w) = DIMS;
+        let plane = h * w;
+        let eps = 1e-5;
+        let (y, dims, saved) = normalize(&x, DIMS, (&gamma, &beta), eps, false, false);
+        assert_eq!(dims, DIMS);
+        let mut want = vec![0f64; x.len()];
+        for ch in 0..c {
+            let at = |i: usize| (i * c + ch) * plane..(i * c + ch + 1) * plane;
+            let values: Vec<f64> = (0..n).flat_map(|i| wide(&x[at(i)])).collect();
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+            assert!(
+                (saved.stats()[ch].0 as f64 - mean).abs() < 1e-6,
+                "mean of {ch}"
+            );
+            assert!(
+                (saved.stats()[ch].1 as f64 - var).abs() < 1e-6,
+                "variance of {ch}"
+            );
+            for i in 0..n {
+                for k in at(i) {
+                    let hat = (x[k] as f64 - mean) / (var + eps as f64).sqrt();
+                    want[k] = gamma[ch] as f64 * hat + beta[ch] as f64;
+                }
+            }
+        }
+        let err = max_rel_err(&y, &want);
+        assert!(err < 1e-6, "{err}");
+    }
+
+    /// The fused ReLU and pool give what the separate passes give, forward and backward: the
+    /// pooled gradient routed to each window's maximum, then through the ReLU.
+    #[test]
+    fn the_fused_relu_and_pool_are_the_separate_passes() {
+        let (x, gamma, beta) = operands();
+        let (n, c, h, w) = DIMS;
+        let eps = 1e-5;
+        let (plain, _, plain_saved) = normalize(&x, DIMS, (&gamma, &beta), eps, true, false);
+        let (pooled, dims, saved) = normalize(&x, DIMS, (&gamma, &beta), eps, true, true);
+        assert_eq!(dims, (n, c, h / 2, w / 2));
+        assert_eq!(pooled, max_pool2x2(&plain, (h, w)));
+        let dy_pooled = Values::new(3).take(pooled.len());
+        let mut dy = max_pool2x2_grad(&plain, &dy_pooled, (h, w));
+        for (g, &v) in dy.iter_mut().zip(&plain) {
+            if v <= 0.0 {
+                *g = 0.0;
+            }
+        }
+        let got = gradient_values(&x, DIMS, &gamma, &dy_pooled, &saved, eps, (true, true));
+        let want = gradient_values(&x, DIMS, &gamma, &dy, &plain_saved, eps, (false, false));
+        let err = max_rel_err(&got, &wide(&want));
+        assert!(err < 1e-5, "{err}");
+        assert_eq!(
+            channel_sums(&dy, n, c, h * w),
+            want[x.len() + c..],
+            "dβ is Σ dy"
+        );
+    }
+}
