@@ -54,7 +54,7 @@ pub enum Command {
     /// Work with data sets.
     #[command(subcommand)]
     Data(DataCommand),
-    /// Time the training step of the seed's models.
+    /// Time the training step of the seed's models (or, with --layers, the ResNet's convolutions).
     Bench(BenchArgs),
 }
 
