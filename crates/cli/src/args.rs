@@ -57,7 +57,7 @@ pub enum Command {
     /// Work with data sets.
     #[command(subcommand)]
     Data(DataCommand),
-    /// Time the training step of the seed's models.
+    /// Time the training step of the seed's models (or, with --layers, the ResNet's convolutions).
     Bench(BenchArgs),
 }
 
@@ -213,8 +213,12 @@ pub struct BenchArgs {
     #[arg(long, default_value = "cpu")]
     pub device: DeviceName,
     /// Only the cases whose name contains this (resnet, mlp, train, infer, …).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "layers")]
     pub case: Option<String>,
+    /// Time each distinct convolution of the seed's ResNet instead of the steps: its forward,
+    /// input gradient and weight gradient on this CPU's kernels and on im2col (CPU only).
+    #[arg(long)]
+    pub layers: bool,
 }
 
 /// Where the results database is.

@@ -172,6 +172,9 @@ fn train(args: TrainArgs) -> Result<i32> {
 }
 
 fn bench(args: BenchArgs) -> Result<i32> {
+    if args.layers {
+        return bench_layers(args);
+    }
     let device = args.device.open().with_context(|| {
         format!(
             "opening the device {} (is its driver installed?)",
@@ -220,5 +223,40 @@ fn bench(args: BenchArgs) -> Result<i32> {
             None => println!("{m}"),
         }
     }
+    Ok(0)
+}
+
+/// `sweep bench --layers`: the seed's ResNet's convolutions, one distinct shape per row.
+fn bench_layers(args: BenchArgs) -> Result<i32> {
+    if args.device != sweep_model::DeviceName::Cpu {
+        return Err(BadInput(format!(
+            "--layers times the CPU kernels: --device {} is not the CPU",
+            args.device
+        ))
+        .into());
+    }
+    let threads = sweep_model::bench::threads();
+    println!(
+        "the seed's ResNet ({}x{}), batch {}, median of {} runs after {} warm-up, {threads} \
+         threads; GFLOP/s (counted as dense convolutions) on the kernel this CPU runs, im2col's \
+         in brackets",
+        args.size, args.size, args.batch, args.steps, args.warmup
+    );
+    println!("{}", sweep_model::bench::layers::TABLE_HEADER);
+    let model = sweep_model::ModelConfig::default();
+    let rows = sweep_model::bench::layers::measure(
+        &model,
+        (args.size, args.batch),
+        (args.warmup, args.steps),
+        threads,
+    );
+    for row in &rows {
+        println!("{row}");
+    }
+    let total: f64 = rows.iter().map(|row| row.step_seconds()).sum();
+    println!(
+        "the convolutions' products: {:.1} ms per training step",
+        total * 1e3
+    );
     Ok(0)
 }

@@ -4,14 +4,16 @@
 //! - [`data`]: data sets (Kaggle folders, the decoded-data cache, synthetic images),
 //!   augmentation and batches;
 //! - [`nn`]: layers in candle-nn's style, the MLP and the ResNet, and [`Net`] that picks one;
-//! - `ops` (crate-private): the CPU custom ops under the layers and every `unsafe` line;
+//! - `ops` (crate-private): the candle glue over `sweep-kernels` (the CPU custom ops under
+//!   the layers) and the data cache's memory map;
 //! - [`train`]: the epoch loop, optimizers, metrics, the checkpointer and its keep-best
 //!   decision, prediction and the training-step benchmark.
 //!
-//! The arrows point one way: train → nn → ops, train → data; data never imports nn or train
-//! (it uses ops only for the cache's memory map), nn takes only the channel count from data,
-//! and train's optimizer reaches ops for its fused CPU step. [`rng`], the seeded random
-//! streams, is shared by data, nn and train. Names of devices, architectures, optimizers and objectives parse with
+//! The arrows point one way: train → nn → ops → `sweep-kernels` (and nn's trunk calls the
+//! kernels directly), train → data; data never imports nn or train (it uses ops only for the
+//! cache's memory map), nn takes only the channel count from data, and train's optimizer
+//! reaches ops for its fused CPU step. [`rng`], the seeded random streams, is shared by data,
+//! nn and train. Names of devices, architectures, optimizers and objectives parse with
 //! `FromStr` ([`DeviceName`], [`UnknownName`]).
 
 pub mod data;

@@ -168,6 +168,36 @@ fn bench_prints_images_per_second_for_each_model() {
 }
 
 #[test]
+fn bench_layers_prints_a_row_per_convolution_shape_of_the_resnet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "bench", "--layers", "--size", "16", "--batch", "2", "--warmup", "0", "--steps", "1",
+    ];
+    let out = sweep(tmp.path(), &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("| layer | shape |"), "{stdout}");
+    assert!(
+        stdout.contains("| stem | 3→64 7×7/2 on 16×16 | 1 |"),
+        "{stdout}"
+    );
+    // The header's two lines and one row per distinct shape.
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with('|')).count(),
+        2 + 8,
+        "{stdout}"
+    );
+    assert!(stdout.contains("ms per training step"), "{stdout}");
+    let out = sweep(tmp.path(), &[&args[..2], &["--device", "cuda:0"]].concat());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--layers times the CPU kernels"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn data_check_decodes_once_then_reads_the_cache() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -6,8 +6,9 @@
 use candle_core::{ModuleT, Result, Tensor, Var};
 use candle_nn::VarBuilder;
 
+use sweep_kernels::Epilogue;
+
 use crate::nn::config::{BN_EPS, BN_MOMENTUM};
-use crate::ops::conv::Epilogue;
 use crate::ops::norm::{eval_forward, train_forward, train_forward_pooled};
 use crate::ops::pool::max_pool2x2;
 

@@ -1,6 +1,6 @@
-//! [`Conv2d`]: a square convolution through [`ops::conv`](crate::ops::conv) (im2col + gemm on
-//! the CPU, candle's kernels elsewhere), with its parameters named and initialised as
-//! candle-nn's `conv2d`; in evaluation a following batch norm becomes the convolution's
+//! [`Conv2d`]: a square convolution through [`ops::conv`](crate::ops::conv) (the kernels of
+//! `sweep-kernels` on the CPU, candle's elsewhere), with its parameters named and initialised
+//! as candle-nn's `conv2d`; in evaluation a following batch norm becomes the convolution's
 //! epilogue.
 
 use candle_core::{ModuleT, Result, Tensor};
@@ -9,7 +9,9 @@ use candle_nn::VarBuilder;
 use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::config::WeightInit;
 use crate::nn::init::hints;
-use crate::ops::conv::{self as op, Epilogue, Geometry};
+use sweep_kernels::{Epilogue, Geometry};
+
+use crate::ops::conv::{self as op, checked_geometry};
 
 /// How a [`Conv2d`] is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +81,7 @@ impl Conv2d {
 
     /// The product's shape on an input of `dims` (`n × c × h × w`).
     pub(crate) fn geometry(&self, dims: (usize, usize, usize, usize)) -> Result<Geometry> {
-        Geometry::of(dims, self.weight.dims4()?, self.stride, self.padding)
+        checked_geometry(dims, self.weight.dims4()?, self.stride, self.padding)
     }
 
     /// The bias per output channel, if the layer has one.

@@ -9,7 +9,7 @@ use crate::data::CHANNELS;
 use crate::nn::config::ModelConfig;
 use crate::nn::dense::{dense, Dense};
 use crate::nn::pass::{dropout, Pass};
-use crate::nn::tape::{not_from_this_forward, Kept, Tape};
+use crate::nn::tape::{not_from_this_forward, FirstLayer, Kept, Tape};
 use crate::rng::Rng;
 
 /// A multi-layer perceptron over the flattened pixels.
@@ -17,19 +17,6 @@ pub struct Mlp {
     hidden: Vec<Dense>,
     dropout: f64,
     output: Dense,
-}
-
-/// The first layer's training forward, when it ran outside candle's graph, kept for its
-/// backward: its input (the flattened images) and its output, the variable the rest of the
-/// graph starts from.
-///
-/// The first layer's weight (`neurons × pixels`: 24 × 12,288 on the seed's MLP) is by far
-/// the network's largest gradient. Through candle's graph it arrives as a fresh zero-filled
-/// tensor plus an add (how candle's `backward` gathers every gradient), ≈ 8% of the MLP's
-/// step on the CPU; here its backward writes it once.
-pub(crate) struct FirstLayer {
-    input: Tensor,
-    output: Var,
 }
 
 impl Mlp {

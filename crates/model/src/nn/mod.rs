@@ -2,7 +2,7 @@
 //! constructor over a `VarBuilder`): [`dense`], [`conv`], [`batch_norm`], and [`pass`]'s
 //! dropout; the two families built from them, [`mlp`] and [`resnet`]; [`Net`], which
 //! picks one as a [`ModelConfig`] says; and [`Tape`], what a training forward hands its
-//! backward. The layers run on the kernels of [`ops`](crate::ops).
+//! backward. The layers run on the custom ops of [`ops`](crate::ops), over `sweep-kernels`.
 
 pub mod batch_norm;
 pub mod config;

@@ -19,7 +19,7 @@ use crate::nn::config::{ModelConfig, WeightInit};
 use crate::nn::conv::{conv2d, Conv2d, Conv2dConfig};
 use crate::nn::dense::{dense, Dense};
 use crate::nn::pass::{dropout, Pass};
-use crate::nn::tape::{Kept, Tape};
+use crate::nn::tape::{not_from_this_forward, Kept, Tape};
 use crate::nn::trunk::{self, Layer};
 use crate::ops::activation::add_relu;
 use crate::ops::pool::max_pool2x2;
@@ -274,7 +274,13 @@ impl ResNet {
         let mut grads = loss.backward()?;
         match tape.0 {
             Kept::Graph => {}
-            Kept::Trunk(trunk) => trunk.backward(&mut grads)?,
+            Kept::Trunk(trunk) => {
+                // A loss that does not depend on the trunk's output came from another forward.
+                let d_output = grads
+                    .remove(trunk.output())
+                    .ok_or_else(|| not_from_this_forward("resnet"))?;
+                trunk.backward(&d_output, &mut grads)?
+            }
             Kept::FirstLayer(_) => {
                 candle_core::bail!("resnet: the backward was given the tape of an MLP")
             }

@@ -5,7 +5,7 @@
 //! theirs through a broadcast reduction, and every add runs on candle's thread pool beside
 //! ours. On the seed's ResNet that was ≈ 10% of a training step. Here the trunk's forward
 //! keeps the maps its backward reads (a [`TrunkTape`]), and the backward runs the convolution
-//! and batch-norm kernels of [`ops`](crate::ops) on them, writing each gradient once. The
+//! and batch-norm kernels of [`sweep_kernels`] on them, writing each gradient once. The
 //! tape is a value the training forward returns and the backward consumes
 //! ([`tape`](super::tape) says why).
 //!
@@ -20,10 +20,11 @@ use candle_core::{Device, Result, Tensor, Var};
 
 use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::conv::Conv2d;
-use crate::nn::tape::not_from_this_forward;
-use crate::ops::activation::{add_in_place, add_relu_in_place, relu_mask_in_place};
-use crate::ops::conv::{forward_values, input_grad_values, weight_grad_values, Epilogue, Geometry};
-use crate::ops::norm::{channel_sums, gradient_values, normalize, Saved};
+use sweep_kernels::activation::{add_in_place, add_relu_in_place, relu_mask_in_place};
+use sweep_kernels::norm::{channel_sums, gradient_values, normalize, Saved};
+use sweep_kernels::{conv, Epilogue, Geometry};
+
+use crate::ops::cpu;
 use crate::ops::storage::with_f32;
 
 /// One layer of the trunk, in the order the forward runs them.
@@ -83,14 +84,14 @@ impl Conv {
             None => None,
         };
         with_f32(&self.weight, "conv2d", "the kernel", |w| {
-            forward_values(x, w, &self.g, epilogue.as_ref(), true)
+            conv::forward(x, w, &self.g, epilogue.as_ref(), cpu())
         })
     }
 
     /// Files the weight's (and the bias's) gradient, from the input `x` and the output
     /// gradient `dy`.
     fn file_grads(&self, x: &[f32], dy: &[f32], grads: &mut GradStore) -> Result<()> {
-        let dw = weight_grad_values(x, dy, &self.g, true);
+        let dw = conv::weight_grad(x, dy, &self.g, cpu());
         grads.insert(&self.weight, to_tensor(dw, self.weight.dims())?);
         if let Some(bias) = &self.bias {
             let (n, o, oh, ow) = self.out_dims();
@@ -105,7 +106,7 @@ impl Conv {
     /// The input's gradient from the output gradient `dy`.
     fn input_grad(&self, dy: &[f32]) -> Result<Vec<f32>> {
         with_f32(&self.weight, "conv2d", "the kernel", |w| {
-            input_grad_values(dy, w, &self.g, true)
+            conv::input_grad(dy, w, &self.g, cpu())
         })
     }
 }
@@ -314,13 +315,15 @@ fn input(map: &Option<Arc<Vec<f32>>>) -> Result<Arc<Vec<f32>>> {
 }
 
 impl TrunkTape {
-    /// Adds the gradients of the trunk's parameters to `grads`, the head's backward (which
-    /// holds the gradient of the trunk's output); the output's own entry is removed. A loss
-    /// that does not depend on the output came from another forward: an error.
-    pub(crate) fn backward(self, grads: &mut GradStore) -> Result<()> {
-        let d_output = grads
-            .remove(self.output.as_tensor())
-            .ok_or_else(|| not_from_this_forward("resnet"))?;
+    /// The trunk's output, the variable the head read: the head's backward holds its
+    /// gradient, where [`TrunkTape::backward`] starts.
+    pub(crate) fn output(&self) -> &Tensor {
+        self.output.as_tensor()
+    }
+
+    /// Adds the gradients of the trunk's parameters to `grads` (the head's backward), from
+    /// `d_output`, the gradient of the trunk's [`output`](TrunkTape::output).
+    pub(crate) fn backward(self, d_output: &Tensor, grads: &mut GradStore) -> Result<()> {
         let mut dy: Vec<f32> = d_output.flatten_all()?.to_vec1()?;
         for record in self.records.into_iter().rev() {
             dy = record.backward(dy, grads)?;

@@ -1,56 +1,11 @@
-//! Fused ReLU ops for the CPU: [`add_relu`] (a residual block's `relu(a + b)` in one pass
-//! each way) and [`relu_mask`] (a gradient through a ReLU, from the ReLU's output). Other
-//! devices use candle's ops.
+//! Fused ReLU ops for the CPU over [`sweep_kernels::activation`]: [`add_relu`] (a residual
+//! block's `relu(a + b)` in one pass each way) and [`relu_mask`] (a gradient through a ReLU,
+//! from the ReLU's output). Other devices use candle's ops.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use sweep_kernels::activation as kernel;
 
-use rayon::prelude::*;
-
-use crate::ops::storage::{f32_slice, par_filled};
-
-/// Elements per parallel task: large enough that scheduling costs nothing beside the work.
-const CHUNK: usize = 1 << 14;
-
-/// `f(a[i], b[i])` for every element, in parallel chunks.
-fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    // SAFETY: each part is written whole: `a` and `b` give exactly as many values as the
-    // part holds (or the slicing panics).
-    unsafe {
-        par_filled(a.len(), CHUNK, |k, out| {
-            let range = k * CHUNK..k * CHUNK + out.len();
-            for ((o, &x), &y) in out.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
-                o.write(f(x, y));
-            }
-        })
-    }
-}
-
-/// `a[i] = f(a[i], b[i])` for every element, in place, in parallel chunks.
-fn zip_in_place(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
-    assert_eq!(
-        a.len(),
-        b.len(),
-        "zip_in_place: operands of different lengths"
-    );
-    a.par_chunks_mut(CHUNK)
-        .zip(b.par_chunks(CHUNK))
-        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y)));
-}
-
-/// `a = relu(a + b)` on CPU values: a residual block's output, written over its main branch.
-pub(crate) fn add_relu_in_place(a: &mut [f32], b: &[f32]) {
-    zip_in_place(a, b, |x, s| (x + s).max(0.0));
-}
-
-/// `dy = 0` wherever the ReLU's output `y` is not positive, on CPU values.
-pub(crate) fn relu_mask_in_place(dy: &mut [f32], y: &[f32]) {
-    zip_in_place(dy, y, |g, v| if v > 0.0 { g } else { 0.0 });
-}
-
-/// `a += b` on CPU values: a second gradient into a map that two layers read.
-pub(crate) fn add_in_place(a: &mut [f32], b: &[f32]) {
-    zip_in_place(a, b, |x, y| x + y);
-}
+use crate::ops::storage::f32_slice;
 
 /// `relu(a + b)`.
 struct AddRelu;
@@ -69,7 +24,7 @@ impl CustomOp2 for AddRelu {
     ) -> Result<(CpuStorage, Shape)> {
         let a = f32_slice(s1, l1, "add-relu", "the input")?;
         let b = f32_slice(s2, l2, "add-relu", "the skip")?;
-        let y = zip_map(a, b, |x, s| (x + s).max(0.0));
+        let y = kernel::add_relu(a, b);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -102,7 +57,7 @@ impl CustomOp2 for ReluMask {
     ) -> Result<(CpuStorage, Shape)> {
         let dy = f32_slice(s1, l1, "relu-mask", "the gradient")?;
         let y = f32_slice(s2, l2, "relu-mask", "the output")?;
-        let g = zip_map(dy, y, |d, v| if v > 0.0 { d } else { 0.0 });
+        let g = kernel::relu_mask(dy, y);
         Ok((CpuStorage::F32(g), l1.shape().clone()))
     }
 }

@@ -1,13 +1,14 @@
 //! The product under a dense layer ([`Dense`](crate::nn::dense::Dense)), `x · wᵀ`, as a
-//! candle custom op whose CPU forward and backward are our own gemm calls. candle's matmul
+//! candle custom op whose CPU forward and backward are [`sweep_kernels::matmul`]'s products. candle's matmul
 //! backward always computes both gradients, so the first layer of the MLP spent a third of
 //! its step on a gradient for the input images (a `batch × pixels` product, its zero-filled
 //! buffer and the add into it); here the input gradient is computed only when something
 //! upstream trains. On other devices the product is candle's matmul.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use sweep_kernels::matmul;
 
-use crate::ops::matmul::{gemm_into_uninit, gemm_nt};
+use crate::ops::cpu;
 use crate::ops::storage::f32_slice;
 
 /// `x · wᵀ` for `x` of shape `batch × inputs` and `w` of shape `outputs × inputs`.
@@ -58,10 +59,6 @@ struct Dims {
     outputs: usize,
 }
 
-fn threads() -> usize {
-    candle_core::utils::get_num_threads().max(1)
-}
-
 /// `y = x · wᵀ`.
 struct Product(Dims);
 
@@ -85,7 +82,7 @@ impl CustomOp2 for Product {
         let x = f32_slice(s1, l1, "dense", "the input")?;
         let w = f32_slice(s2, l2, "dense", "the weight")?;
         let mut y = vec![0f32; batch * outputs];
-        gemm_nt((batch, outputs, inputs), &mut y, x, w, threads());
+        matmul::gemm_nt((batch, outputs, inputs), &mut y, x, w, cpu());
         Ok((CpuStorage::F32(y), Shape::from((batch, outputs))))
     }
 
@@ -155,19 +152,12 @@ impl CustomOp2 for Grad {
                 (1, outputs),
             ),
         };
-        // The product writes every element (the first layer's weight gradient is 0.3 M
-        // floats on the seed's MLP: not zero-filled first).
-        let len = rows * inputs;
-        let mut grad = Vec::with_capacity(len);
-        gemm_into_uninit(
+        let grad = matmul::product(
             (rows, inputs, product),
-            (&mut grad.spare_capacity_mut()[..len], (inputs, 1)),
             (dy, dy_strides),
             (rhs, (inputs, 1)),
-            threads(),
+            cpu().threads(),
         );
-        // SAFETY: the product wrote all `len` elements.
-        unsafe { grad.set_len(len) };
         Ok((CpuStorage::F32(grad), Shape::from((rows, inputs))))
     }
 }

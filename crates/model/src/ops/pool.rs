@@ -1,35 +1,16 @@
-//! [`max_pool2x2`]: the ResNet stem's 2×2/2 max pool as a CPU custom op. candle's backward
-//! for it upsamples the output, compares it with the input, average-pools the mask and
-//! upsamples again: six passes over the stem's activations (its largest tensor) where one
-//! will do, and its result is a quarter of the gradient (it multiplies by the share of the
-//! window that ties for the maximum where it means to divide by the count of ties). Here the
-//! whole gradient goes to the window's first maximum, as in PyTorch. Other devices use
-//! candle's op, its gradient scaled back to the whole.
+//! [`max_pool2x2`]: the ResNet stem's 2×2/2 max pool as a CPU custom op over
+//! [`sweep_kernels::pool`]. candle's backward for it upsamples the output, compares it with
+//! the input, average-pools the mask and upsamples again: six passes over the stem's
+//! activations (its largest tensor) where one will do, and its result is a quarter of the
+//! gradient (it multiplies by the share of the window that ties for the maximum where it
+//! means to divide by the count of ties). Here the whole gradient goes to the window's first
+//! maximum, as in PyTorch. Other devices use candle's op, its gradient scaled back to the
+//! whole.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
+use sweep_kernels::pool as kernel;
 
-use crate::ops::storage::{f32_slice, par_filled};
-
-/// The offset (0..4, row-major in the window) of the first maximum of the 2×2 window whose
-/// top-left corner is `at` in a plane `w` wide, and its value.
-fn window_max(plane: &[f32], w: usize, at: usize) -> (usize, f32) {
-    let values = [plane[at], plane[at + 1], plane[at + w], plane[at + w + 1]];
-    let best = first_max(&values);
-    (best, values[best])
-}
-
-/// The position in a window's four values (row by row) of its largest, the first on a tie:
-/// where the pool sends the window's gradient.
-pub(crate) fn first_max(values: &[f32; 4]) -> usize {
-    let mut best = 0;
-    for k in 1..4 {
-        if values[k] > values[best] {
-            best = k;
-        }
-    }
-    best
-}
+use crate::ops::storage::f32_slice;
 
 /// `n × c × h × w` as planes, and the output plane's size.
 #[derive(Debug, Clone, Copy)]
@@ -54,20 +35,9 @@ impl CustomOp1 for MaxPool {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let p = self.0;
         let x = f32_slice(s, l, "max-pool", "the input")?;
-        let (oh, ow) = p.out();
-        let planes = x.len() / (p.h * p.w);
-        // SAFETY: each part is one output plane, and every (oy, ox) of it is written.
-        let y = unsafe {
-            par_filled(planes * oh * ow, oh * ow, |index, out| {
-                let plane = &x[index * p.h * p.w..(index + 1) * p.h * p.w];
-                for (oy, line) in out.chunks_mut(ow).enumerate() {
-                    for (ox, v) in line.iter_mut().enumerate() {
-                        v.write(window_max(plane, p.w, 2 * oy * p.w + 2 * ox).1);
-                    }
-                }
-            })
-        };
+        let y = kernel::max_pool2x2(x, (p.h, p.w));
         let (n, c, _, _) = l.shape().dims4()?;
+        let (oh, ow) = p.out();
         Ok((CpuStorage::F32(y), Shape::from((n, c, oh, ow))))
     }
 
@@ -97,22 +67,7 @@ impl CustomOp2 for MaxPoolGrad {
         let p = self.0;
         let x = f32_slice(s1, l1, "max-pool", "the input")?;
         let dy = f32_slice(s2, l2, "max-pool", "the output gradient")?;
-        let (oh, ow) = p.out();
-        let mut dx = vec![0f32; x.len()];
-        if oh * ow > 0 {
-            dx.par_chunks_mut(p.h * p.w)
-                .zip(x.par_chunks(p.h * p.w))
-                .zip(dy.par_chunks(oh * ow))
-                .for_each(|((out, plane), grad)| {
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            let at = 2 * oy * p.w + 2 * ox;
-                            let (k, _) = window_max(plane, p.w, at);
-                            out[at + (k / 2) * p.w + k % 2] = grad[oy * ow + ox];
-                        }
-                    }
-                });
-        }
+        let dx = kernel::max_pool2x2_grad(x, dy, (p.h, p.w));
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }

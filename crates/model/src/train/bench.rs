@@ -1,5 +1,8 @@
 //! The training-step benchmark behind `sweep bench`: the seed's ResNet and MLP on random
-//! 64×64 batches, forward + backward + optimizer (and inference), timed after a warm-up.
+//! 64×64 batches, forward + backward + optimizer (and inference), timed after a warm-up; and
+//! [`layers`], the ResNet's convolutions one shape at a time (`sweep bench --layers`).
+
+pub mod layers;
 
 use std::time::Instant;
 
@@ -53,7 +56,8 @@ impl Case {
 }
 
 /// The forward products' floating-point operations per image, layer by layer from the input
-/// (2 per multiply-add), following `nn/resnet.rs` and `nn/mlp.rs`.
+/// (2 per multiply-add), following `nn/resnet.rs` (through [`layers::resnet_convs`]) and
+/// `nn/mlp.rs`.
 fn product_flops(model: &ModelConfig, size: usize, classes: usize) -> Vec<f64> {
     let dense = |inputs: usize, outputs: usize| 2.0 * (inputs * outputs) as f64;
     let mut flops = Vec::new();
@@ -67,38 +71,9 @@ fn product_flops(model: &ModelConfig, size: usize, classes: usize) -> Vec<f64> {
             flops.push(dense(inputs, classes));
         }
         Arch::Resnet => {
-            // A k×k convolution with padding k/2 (or 0 for 1×1) at `stride`: its FLOPs and
-            // output side.
-            let conv = |c_in: usize, c_out: usize, k: usize, stride: usize, side: usize| {
-                let out = (side + 2 * (k / 2) - k) / stride + 1;
-                (2.0 * (c_in * c_out * k * k * out * out) as f64, out)
-            };
-            let stem = model.filters[0];
-            let (f, mut side) = conv(crate::data::CHANNELS, stem, 7, 2, size);
-            flops.push(f);
-            if side >= 2 {
-                side /= 2;
-            }
-            let mut c_in = stem;
-            for (stage, &c_out) in model.filters.iter().enumerate() {
-                let stride = if stage == 0 { 1 } else { 2 };
-                // The projection block: conv1 (stride), conv2, and a 1×1 skip when the shape
-                // changes; then the identity block's two convolutions.
-                let (f1, out) = conv(c_in, c_out, 3, stride, side);
-                let (f2, _) = conv(c_out, c_out, 3, 1, out);
-                flops.extend([f1, f2]);
-                if c_in != c_out || stride != 1 {
-                    flops.push(conv(c_in, c_out, 1, stride, side).0);
-                }
-                flops.extend([conv(c_out, c_out, 3, 1, out).0; 2]);
-                side = out;
-                c_in = c_out;
-                if model.block_dense {
-                    flops.push(conv(c_out, model.neurons, 1, 1, side).0);
-                    c_in = model.neurons;
-                }
-            }
-            flops.push(dense(c_in, model.neurons));
+            let (convs, channels) = layers::resnet_convs(model, size, 1);
+            flops.extend(convs.iter().map(|conv| conv.geometry.flops()));
+            flops.push(dense(channels, model.neurons));
             flops.push(dense(model.neurons, classes));
         }
     }
@@ -106,7 +81,7 @@ fn product_flops(model: &ModelConfig, size: usize, classes: usize) -> Vec<f64> {
 }
 
 /// The f32 matrix product's best rate on this machine, in GFLOP/s: the kernels our
-/// convolutions and dense layers call (`ops::matmul`), on a `size³` product split over
+/// convolutions and dense layers call (`sweep_kernels::matmul`), on a `size³` product split over
 /// `threads`, best of `rounds` after one warm-up. The ceiling a training step's products
 /// could reach.
 pub fn gemm_peak(size: usize, threads: usize, rounds: usize) -> f64 {
@@ -117,13 +92,11 @@ pub fn gemm_peak(size: usize, threads: usize, rounds: usize) -> f64 {
     let mut best = f64::INFINITY;
     for round in 0..=rounds {
         let started = Instant::now();
-        crate::ops::matmul::gemm(
+        sweep_kernels::matmul::gemm(
             (size, size, size),
             &mut dst,
-            &lhs,
-            (size, 1),
-            &rhs,
-            (size, 1),
+            (&lhs, (size, 1)),
+            (&rhs, (size, 1)),
             threads,
         );
         if round > 0 {

@@ -1,23 +1,19 @@
 //! The weight gradient of a convolution (any stride and padding), on CPUs with AVX-512F, its
-//! vectors along the output channels of the transposed output gradient:
-//! [`weight_grad_channels_add`] for layers whose channels come in whole tiles of 8 (reading
-//! the images transposed, pixels × channels, and skipping the windows' taps outside the
-//! picture), [`weight_grad_add`] for the others (the stem's 3 channels; reading a zero-padded
-//! copy of the images). Neither unfolds the images. The forward and the input gradient have
-//! their own kernel, [`implicit`](crate::ops::implicit). No crate we can reach has these (the
+//! vectors along the output channels of the transposed output gradient: [`channels_add`]
+//! for layers whose channels come in whole tiles of 8 (reading the images transposed,
+//! pixels × channels, and skipping the windows' taps outside the picture), [`padded_add`]
+//! for the others (the stem's 3 channels; reading a zero-padded copy of the images, made by
+//! [`pad_images`]). Neither unfolds the images. The forward and the input gradient have their
+//! own kernel, [`implicit_gemm`](crate::implicit_gemm). No crate we can reach has these (the
 //! `gemm` crate only multiplies matrices it is given), so they are written here.
 
-use crate::ops::conv::{valid, Geometry};
+use crate::cpu::Cpu;
+use crate::geometry::{valid, Geometry};
 
 /// Lanes of a vector: output channels per vector.
 const LANES: usize = 16;
 
-/// Whether [`weight_grad_add`] runs on this CPU (any geometry).
-pub(crate) fn supports_weight_grad() -> bool {
-    crate::ops::avx512f()
-}
-
-/// Rows of `dwᵀ` (kernel positions `(c, ki, kj)`) per tile of [`weight_grad_add`]: 8 rows
+/// Rows of `dwᵀ` (kernel positions `(c, ki, kj)`) per tile of [`padded_add`]: 8 rows
 /// of 2 vectors are 16 accumulators, and their 8 pointers into the image stay in registers.
 /// With 12 the compiler reloaded 4 pointers from the stack on every pixel (20 loads for 24
 /// multiply-adds), and the ResNet step ran ≈ 3% slower (paired, 3 rounds; 10 rows: level
@@ -26,7 +22,7 @@ const GRAD_ROWS: usize = 8;
 
 /// `x` (`g.n × g.c × h × w`) with `g.pad` zeros around each plane, into `xpad`
 /// (`g.n × g.c × (h + 2·pad) × (w + 2·pad)`, every element written): what
-/// [`weight_grad_add`] reads, so that no window needs a bounds test.
+/// [`padded_add`] reads, so that no window needs a bounds test.
 pub(crate) fn pad_images(x: &[f32], g: &Geometry, xpad: &mut [f32]) {
     let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
     assert_eq!(x.len(), g.n * g.c * g.h * g.w);
@@ -53,18 +49,15 @@ pub(crate) fn pad_images(x: &[f32], g: &Geometry, xpad: &mut [f32]) {
 /// sums in registers while it runs over the chunk's pixels: for each pixel, two vectors of
 /// `dyt`'s row and, for each kernel position, one value of the padded image (at a fixed
 /// offset from the pixel, so no bounds test), broadcast and multiplied into both. Vectors run
-/// along the output channels, so no sum crosses lanes.
-pub(crate) fn weight_grad_add(xpad: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut [f32]) {
+/// along the output channels, so no sum crosses lanes. Only where `cpu` has AVX-512F.
+pub(crate) fn padded_add(xpad: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut [f32], cpu: Cpu) {
     let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
     let (kk, pixels) = (g.k * g.k, g.oh() * g.ow());
     let ckk = g.c * kk;
     assert_eq!(xpad.len(), g.n * g.c * hp * wp);
     assert_eq!(dyt.len(), g.n * pixels * g.o);
     assert_eq!(dwt.len(), ckk * g.o);
-    assert!(
-        supports_weight_grad(),
-        "direct conv: the weight gradient's kernel needs AVX-512F"
-    );
+    assert!(cpu.avx512f(), "weight gradient: the kernel needs AVX-512F");
     // Each kernel position's offset in a padded image; every window then lies inside it.
     let offsets: Vec<usize> = (0..ckk)
         .map(|r| {
@@ -72,14 +65,15 @@ pub(crate) fn weight_grad_add(xpad: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut
             (c * hp + ki) * wp + kj
         })
         .collect();
-    // SAFETY: the CPU has AVX-512F; the lengths are asserted above, and the kernel reads the padded
-    // images only at a position's offset plus a window's origin, both inside an image.
-    unsafe { weight_grad_avx512(xpad, dyt, g, &offsets, dwt) }
+    // SAFETY: the CPU has AVX-512F (`Cpu` says so only where it detected it); the lengths are
+    // asserted above, and the kernel reads the padded images only at a position's offset plus
+    // a window's origin, both inside an image.
+    unsafe { padded_avx512(xpad, dyt, g, &offsets, dwt) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn weight_grad_avx512(xpad: &[f32], dyt: &[f32], g: &Geometry, offsets: &[usize], dwt: &mut [f32]) {
+fn padded_avx512(xpad: &[f32], dyt: &[f32], g: &Geometry, offsets: &[usize], dwt: &mut [f32]) {
     use std::arch::x86_64::*;
     let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
     let (oh, ow, o) = (g.oh(), g.ow(), g.o);
@@ -144,37 +138,34 @@ fn weight_grad_avx512(xpad: &[f32], dyt: &[f32], g: &Geometry, offsets: &[usize]
     }
 }
 
-/// Channels per tile of [`weight_grad_channels_add`], and what their count must be a
-/// multiple of.
+/// Channels per tile of [`channels_add`], and what their count must be a multiple of.
 pub(crate) const CHANNEL_ROWS: usize = 8;
-/// Vectors of output channels per tile of [`weight_grad_channels_add`].
+/// Vectors of output channels per tile of [`channels_add`].
 const CHANNEL_VECS: usize = 2;
 
-/// [`weight_grad_add`] for layers whose channels are a multiple of [`CHANNEL_ROWS`], from
+/// [`padded_add`] for layers whose channels are a multiple of [`CHANNEL_ROWS`], from
 /// `xt`, the images transposed (`pixels × c` each, no padding): a tile is `CHANNEL_ROWS`
 /// consecutive channels at one kernel offset × 32 output channels, and runs over the output
 /// pixels whose window has that offset inside the picture (a rectangle of them), so the
 /// padding's zeros cost nothing (a third of a 3×3 kernel's work on a 4×4 picture). The tile's
 /// channels are consecutive values of the transposed image: one pointer, its broadcasts at
-/// fixed offsets from it.
-pub(crate) fn weight_grad_channels_add(xt: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut [f32]) {
+/// fixed offsets from it. Only where `cpu` has AVX-512F.
+pub(crate) fn channels_add(xt: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut [f32], cpu: Cpu) {
     let pixels = g.oh() * g.ow();
     assert!(g.c.is_multiple_of(CHANNEL_ROWS));
     assert_eq!(xt.len(), g.n * g.c * g.h * g.w);
     assert_eq!(dyt.len(), g.n * pixels * g.o);
     assert_eq!(dwt.len(), g.c * g.k * g.k * g.o);
-    assert!(
-        supports_weight_grad(),
-        "direct conv: the weight gradient's kernel needs AVX-512F"
-    );
-    // SAFETY: the CPU has AVX-512F; the lengths are asserted above, and the kernel reads an
-    // image only at the input pixels of the valid windows (`conv::valid`).
-    unsafe { weight_grad_channels_avx512(xt, dyt, g, dwt) }
+    assert!(cpu.avx512f(), "weight gradient: the kernel needs AVX-512F");
+    // SAFETY: the CPU has AVX-512F (`Cpu` says so only where it detected it); the lengths are
+    // asserted above, and the kernel reads an image only at the input pixels of the valid
+    // windows (`geometry::valid`).
+    unsafe { channels_avx512(xt, dyt, g, dwt) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn weight_grad_channels_avx512(xt: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut [f32]) {
+fn channels_avx512(xt: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut [f32]) {
     use std::arch::x86_64::*;
     let (oh, ow, o, k, c, stride) = (g.oh(), g.ow(), g.o, g.k, g.c, g.stride);
     let (image, pixels, kk) = (g.h * g.w * c, oh * ow, k * k);
@@ -245,17 +236,11 @@ fn weight_grad_channels_avx512(xt: &[f32], dyt: &[f32], g: &Geometry, dwt: &mut 
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn weight_grad_channels_avx512(_xt: &[f32], _dyt: &[f32], _g: &Geometry, _dwt: &mut [f32]) {
-    unreachable!("direct conv: no AVX-512F here")
+fn channels_avx512(_xt: &[f32], _dyt: &[f32], _g: &Geometry, _dwt: &mut [f32]) {
+    unreachable!("weight gradient: no AVX-512F here")
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn weight_grad_avx512(
-    _xpad: &[f32],
-    _dyt: &[f32],
-    _g: &Geometry,
-    _offsets: &[usize],
-    _dwt: &mut [f32],
-) {
-    unreachable!("direct conv: no AVX-512F here")
+fn padded_avx512(_xpad: &[f32], _dyt: &[f32], _g: &Geometry, _offsets: &[usize], _dwt: &mut [f32]) {
+    unreachable!("weight gradient: no AVX-512F here")
 }

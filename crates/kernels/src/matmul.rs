@@ -1,32 +1,49 @@
-//! The f32 matrix products under the CPU custom ops of [`conv`](crate::ops::conv) and
-//! [`dense`](crate::ops::dense): [`gemm`] and [`gemm_into`] call the `gemm` crate (the kernels
-//! candle's CPU matmul uses, with its AVX-512 ones enabled by the `x86-v4` feature and chosen
-//! at run time) with explicit strides, so transposed operands are read in place; [`gemm_nt`]
-//! is our own kernel for the one shape that crate handles badly.
+//! The f32 matrix products under the convolutions' im2col path ([`conv`](crate::conv)) and
+//! the dense layers: [`gemm`], [`gemm_into`] and [`product`] call the `gemm` crate (the
+//! kernels candle's CPU matmul uses, with its AVX-512 ones enabled by the `x86-v4` feature and
+//! chosen at run time) with explicit strides, so transposed operands are read in place;
+//! [`gemm_nt`] is our own kernel for the one shape that crate handles badly.
+//!
+//! An operand is `(values, (row stride, column stride))`; `dims` are `(m, n, k)` for a
+//! product of `m × k` by `k × n`. `threads > 1` splits a product over rayon's pool.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
+use crate::cpu::Cpu;
+
 /// `dst (m × n) = lhs (m × k) · rhs (k × n)`, all f32, with explicit row and column strides;
-/// `dst` is dense and row-major and is overwritten. `threads > 1` splits the product over
-/// rayon's pool.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
+/// `dst` is dense and row-major and is overwritten.
+pub fn gemm(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
-    lhs: &[f32],
-    lhs_strides: (usize, usize),
-    rhs: &[f32],
-    rhs_strides: (usize, usize),
+    lhs: (&[f32], (usize, usize)),
+    rhs: (&[f32], (usize, usize)),
     threads: usize,
 ) {
-    gemm_into(
+    gemm_into((m, n, k), (dst, (n, 1)), lhs, rhs, threads)
+}
+
+/// [`gemm`] into a new dense row-major `m × n` matrix, which the product writes whole (it is
+/// not zero-filled first: a dense layer's weight gradient is 0.3 M floats on the seed's MLP).
+pub fn product(
+    (m, n, k): (usize, usize, usize),
+    lhs: (&[f32], (usize, usize)),
+    rhs: (&[f32], (usize, usize)),
+    threads: usize,
+) -> Vec<f32> {
+    let len = m * n;
+    let mut dst = Vec::with_capacity(len);
+    gemm_into_uninit(
         (m, n, k),
-        (dst, (n, 1)),
-        (lhs, lhs_strides),
-        (rhs, rhs_strides),
+        (&mut dst.spare_capacity_mut()[..len], (n, 1)),
+        lhs,
+        rhs,
         threads,
-    )
+    );
+    // SAFETY: the product wrote all `m · n` elements its dense strides address.
+    unsafe { dst.set_len(len) };
+    dst
 }
 
 /// [`gemm`] with `dst`'s row and column strides given too. The kernels run fastest when the
@@ -199,35 +216,21 @@ const OUTS: usize = 3;
 /// two, since both operands run along the sum and it blocks and packs for large outputs; no
 /// crate we can reach has a kernel for it, so here it is by hand: a tile of dot products with
 /// vector-wide accumulators, whole sums in a fixed order (the result does not depend on the
-/// thread count), parallel over blocks of rows.
-pub(crate) fn gemm_nt(
+/// thread count), parallel over blocks of rows: the AVX-512 tile where `cpu` has it, the same
+/// sums in portable code elsewhere.
+pub fn gemm_nt(
     (rows, outs, k): (usize, usize, usize),
     y: &mut [f32],
     x: &[f32],
     w: &[f32],
-    threads: usize,
+    cpu: Cpu,
 ) {
+    use rayon::prelude::*;
     assert!(y.len() >= rows * outs && x.len() >= rows * k && w.len() >= outs * k);
     if rows * outs == 0 {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    let avx512 = false;
-    gemm_nt_on((rows, outs, k), y, x, w, threads, avx512)
-}
-
-/// [`gemm_nt`] with the kernel chosen: `avx512` only where the CPU has AVX-512F.
-fn gemm_nt_on(
-    (rows, outs, k): (usize, usize, usize),
-    y: &mut [f32],
-    x: &[f32],
-    w: &[f32],
-    threads: usize,
-    avx512: bool,
-) {
-    use rayon::prelude::*;
+    let threads = cpu.threads();
     // Whole tiles of rows per thread; which thread takes a row changes no sum.
     let tiles = rows.div_ceil(ROWS);
     let per_thread = tiles.div_ceil(threads.max(1)) * ROWS;
@@ -240,7 +243,7 @@ fn gemm_nt_on(
             y,
             x,
             w,
-            avx512,
+            cpu,
         )
     };
     if threads > 1 {
@@ -320,7 +323,7 @@ fn rows_group(
     y: &mut [f32],
     x: &[f32],
     w: &[f32],
-    avx512: bool,
+    cpu: Cpu,
 ) {
     // Rows and outputs past the end repeat the last one; their results are dropped.
     let row_tiles: Vec<[&[f32]; ROWS]> = range
@@ -351,8 +354,8 @@ fn rows_group(
             for ws in &out_tiles {
                 let acc = acc.next().expect("one accumulator per pair of tiles");
                 #[cfg(target_arch = "x86_64")]
-                if avx512 {
-                    // SAFETY: `avx512` is true only where the CPU has AVX-512F.
+                if cpu.avx512f() {
+                    // SAFETY: `Cpu` says AVX-512F only where it detected it.
                     unsafe { tile_avx512(xs, ws, block.clone(), acc) };
                     continue;
                 }
@@ -397,13 +400,10 @@ mod tests {
         ] {
             let x: Vec<f32> = (0..rows * k).map(|_| next()).collect();
             let w: Vec<f32> = (0..outs * k).map(|_| next()).collect();
-            #[cfg(target_arch = "x86_64")]
-            let kernels = [false, std::arch::is_x86_feature_detected!("avx512f")];
-            #[cfg(not(target_arch = "x86_64"))]
-            let kernels = [false];
-            for (threads, avx512) in [1, 2].into_iter().flat_map(|t| kernels.map(|a| (t, a))) {
+            let cpus = [1, 2].map(Cpu::detect);
+            for cpu in cpus.into_iter().flat_map(|cpu| [cpu, cpu.portable()]) {
                 let mut y = vec![f32::NAN; rows * outs];
-                gemm_nt_on((rows, outs, k), &mut y, &x, &w, threads, avx512);
+                gemm_nt((rows, outs, k), &mut y, &x, &w, cpu);
                 for r in 0..rows {
                     for o in 0..outs {
                         let exact: f64 = (0..k)

@@ -1,6 +1,5 @@
 //! An implicit-gemm convolution: the forward and the input gradient of every convolution of
-//! the seed's networks but the 1×1 forwards, on CPUs with AVX-512F ([`conv`]'s `Kernel`
-//! chooses).
+//! the seed's networks but the 1×1 forwards, on CPUs with AVX-512F ([`Kernel`] chooses).
 //!
 //! The im2col path unfolds the images, a window's zeros included, and the `gemm` crate
 //! copies them once more into its packed layout. A kernel with its vectors along a plane's
@@ -15,9 +14,10 @@
 //! each weight vector. No crate we can reach has such a kernel (the `gemm` crate multiplies
 //! the matrices it is given), so it is written here.
 //!
-//! [`conv`]: crate::ops::conv
+//! [`Kernel`]: crate::conv::Kernel
 
-use crate::ops::conv::{Epilogue, Geometry};
+use crate::cpu::Cpu;
+use crate::geometry::{Epilogue, Geometry};
 
 /// Lanes of a vector: output channels per vector.
 const LANES: usize = 16;
@@ -28,11 +28,6 @@ pub(crate) const OUTS: usize = VECS * LANES;
 /// Images per tile: `IMAGES × 2` = 16 accumulators, and the images' 8 pointers stay in
 /// registers beside the weights' pointer and the run's index.
 pub(crate) const IMAGES: usize = 8;
-
-/// Whether [`gathered`] runs on this CPU (any geometry).
-pub(crate) fn supported() -> bool {
-    crate::ops::avx512f()
-}
 
 /// `len` consecutive rows of the packed weights from `row`, against `len` consecutive values
 /// of a transposed image from `at`.
@@ -203,7 +198,7 @@ fn pack(
 /// `out` (`images × plan.pixels × channels.len()`, every element written): output channels
 /// `channels` (of `outs`; the range starts at a multiple of [`OUTS`]) from `xt` (`images`
 /// transposed images of `plan.image` values, pixels × channels) and the packed weights, then
-/// the epilogue if there is one; at most [`IMAGES`] images.
+/// the epilogue if there is one; at most [`IMAGES`] images. Only where `cpu` has AVX-512F.
 ///
 /// The output is pixels × channels like the input, each tile's vectors stored whole; the
 /// caller transposes it. Scattering each vector into the tensor layout's planes instead cost
@@ -215,6 +210,7 @@ pub(crate) fn gathered(
     (outs, channels): (usize, std::ops::Range<usize>),
     epilogue: Option<&Epilogue>,
     out: &mut [f32],
+    cpu: Cpu,
 ) {
     let width = channels.len();
     let images = out.len() / (width * plan.pixels).max(1);
@@ -229,8 +225,8 @@ pub(crate) fn gathered(
     if let Some(e) = epilogue {
         assert!(e.scale.len() == outs && e.shift.len() == outs);
     }
-    assert!(supported(), "implicit conv: the kernel needs AVX-512F");
-    // SAFETY: the CPU has AVX-512F; the lengths are asserted above and the plan's runs lie
+    assert!(cpu.avx512f(), "implicit conv: the kernel needs AVX-512F");
+    // SAFETY: the CPU has AVX-512F (`Cpu` says so only where it detected it); the lengths are asserted above and the plan's runs lie
     // inside the weights' rows and an image (asserted when it was built).
     unsafe { gathered_avx512(xt, packed, plan, (images, channels), epilogue, out) }
 }
