@@ -92,6 +92,9 @@ fn train(args: TrainArgs) -> Result<i32> {
         optimizer: args.optimizer,
         lr: args.lr,
         momentum: args.momentum,
+        nesterov: args.nesterov,
+        weight_decay: args.weight_decay,
+        label_smoothing: args.label_smoothing,
         seed: args.seed,
         objective: Objective::ValF1,
         ..TrainConfig::default()

@@ -128,7 +128,8 @@ pub fn train(
 
 /// What one training step did.
 pub(crate) struct Step {
-    /// The batch's cross-entropy, the mean over its images.
+    /// The batch's cross-entropy (label-smoothed if the trial says so), the mean over its
+    /// images.
     pub(crate) loss: f64,
     /// How many of the batch's images the logits (before the update) classify correctly.
     pub(crate) correct: usize,
@@ -138,18 +139,35 @@ pub(crate) struct Step {
     pub(crate) grads: Option<GradStore>,
 }
 
+/// The cross-entropy of `logits` against the labels `ys`, the mean over the batch, with
+/// label smoothing ε as `nn.CrossEntropyLoss(label_smoothing=ε)`: `(1 − ε)·(−log p_y) +
+/// ε·mean_c(−log p_c)` per image.
+pub(crate) fn smoothed_cross_entropy(
+    logits: &Tensor,
+    ys: &Tensor,
+    label_smoothing: f64,
+) -> candle_core::Result<Tensor> {
+    if label_smoothing == 0.0 {
+        return candle_nn::loss::cross_entropy(logits, ys);
+    }
+    let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let nll = candle_nn::loss::nll(&log_p, ys)?;
+    let uniform = log_p.mean(D::Minus1)?.mean_all()?.neg()?;
+    (nll * (1.0 - label_smoothing))? + (uniform * label_smoothing)?
+}
+
 /// One training step on a batch: the forward pass in training mode (batch statistics,
-/// dropout from `dropout_rng`), the mean cross-entropy of the logits, the backward pass and
-/// the optimizer's update, unless the loss is not finite.
+/// dropout from `dropout_rng`), the mean cross-entropy of the logits (with label smoothing
+/// ε), the backward pass and the optimizer's update, unless the loss is not finite.
 pub(crate) fn train_step(
     net: &Net,
     optimizer: &mut Optimizer,
-    xs: &Tensor,
-    ys: &Tensor,
+    (xs, ys): (&Tensor, &Tensor),
+    label_smoothing: f64,
     dropout_rng: &mut Rng,
 ) -> candle_core::Result<Step> {
     let (logits, tape) = net.forward_train(xs, dropout_rng)?;
-    let loss = candle_nn::loss::cross_entropy(&logits, ys)?;
+    let loss = smoothed_cross_entropy(&logits, ys, label_smoothing)?;
     let loss_value = loss.to_scalar::<f32>()? as f64;
     if !loss_value.is_finite() {
         return Ok(Step {
@@ -208,7 +226,9 @@ impl<'a> Run<'a> {
             trial.device,
         )?;
         let optimizer = Optimizer::new(config.optimizer, config.lr, config.momentum, &vars)?
-            .with_eps(config.eps);
+            .with_eps(config.eps)
+            .with_weight_decay(config.weight_decay)
+            .with_nesterov(config.nesterov);
         let n = dataset.train.len();
         let usable = if n % config.batch_size == 1 { n - 1 } else { n };
         Ok(Self {
@@ -258,8 +278,13 @@ impl<'a> Run<'a> {
                 device,
             )?;
             let ys = batch::labels(self.train_labels, indices, device)?;
-            let Step { loss, correct, .. } =
-                train_step(&self.net, &mut self.optimizer, &xs, &ys, &mut dropout_rng)?;
+            let Step { loss, correct, .. } = train_step(
+                &self.net,
+                &mut self.optimizer,
+                (&xs, &ys),
+                config.label_smoothing,
+                &mut dropout_rng,
+            )?;
             if !loss.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -522,12 +547,15 @@ mod tests {
             OptimizerKind::Adam,
             OptimizerKind::Sgd,
             OptimizerKind::Rmsprop,
+            OptimizerKind::Adamw,
         ] {
             let three = TrainConfig {
                 epochs: 3,
                 batch_size: 16,
                 optimizer,
                 momentum: 0.5,
+                nesterov: true,
+                weight_decay: 0.01,
                 ..TrainConfig::default()
             };
             let two = TrainConfig {
