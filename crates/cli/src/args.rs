@@ -178,6 +178,9 @@ pub struct TrainArgs {
     /// Label smoothing of the training loss, in [0, 1].
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f64,
+    /// End training once this many epochs pass without a better validation F1 (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub patience: u32,
     /// Seed of the weights' initialisation, the shuffling and the augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -102,6 +102,14 @@ pub struct TrainConfig {
     /// the validation loss stays the plain cross-entropy.
     #[serde(skip_serializing_if = "is_zero")]
     pub label_smoothing: f64,
+    /// Early stopping: the trial ends as done once this many epochs pass without a better
+    /// objective (0: never).
+    #[serde(skip_serializing_if = "is_never")]
+    pub patience: u32,
+}
+
+fn is_never(patience: &u32) -> bool {
+    *patience == 0
 }
 
 fn is_optimizer_eps(eps: &f64) -> bool {
@@ -130,6 +138,7 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             nesterov: false,
             label_smoothing: 0.0,
+            patience: 0,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::train::checkpoint::{
 };
 use crate::train::config::Trial;
 use crate::train::event::TrialEvent;
-use crate::train::keep_best::{after_epoch, Best, CheckpointAction};
+use crate::train::keep_best::{after_epoch, early_stop, Best, CheckpointAction};
 use crate::train::metrics::{Confusion, EpochMetrics};
 use crate::train::optim::Optimizer;
 use crate::train::predict::evaluate;
@@ -56,8 +56,11 @@ pub struct Outcome {
     pub history: Vec<EpochMetrics>,
     /// The best epoch; `None` only if stopped before the first epoch finished.
     pub best: Option<Best>,
-    /// Whether all epochs ran (`false`: stopped on request, resumable).
+    /// Whether all epochs ran, or patience ended the trial (`false`: stopped on request,
+    /// resumable).
     pub finished: bool,
+    /// Why the trial ended before its epochs: patience ran out.
+    pub stopped_early: Option<String>,
 }
 
 /// How a trial's device is named in its events: `cpu`, `cuda:K`.
@@ -102,12 +105,28 @@ pub fn train(
         recovered: resumed.recovery,
     });
     for epoch in state.history.len() as u32 + 1..=trial.train.epochs {
+        let config = trial.train;
+        let stalled = early_stop(
+            config.objective,
+            config.patience,
+            epoch - 1,
+            state.best.as_ref(),
+        );
+        if let Some(reason) = stalled {
+            return Ok(Outcome {
+                history: state.history,
+                best: state.best,
+                finished: true,
+                stopped_early: Some(reason),
+            });
+        }
         let started = Instant::now();
         let Some(fit) = run.fit_epoch(epoch, &state.norm, stop, on_event)? else {
             return Ok(Outcome {
                 history: state.history,
                 best: state.best,
                 finished: false,
+                stopped_early: None,
             });
         };
         let (metrics, confusion) = run.evaluate_epoch(epoch, &fit, &state.norm, started)?;
@@ -123,6 +142,7 @@ pub fn train(
         history: state.history,
         best: state.best,
         finished: true,
+        stopped_early: None,
     })
 }
 
@@ -390,7 +410,7 @@ mod tests {
     use crate::nn::{Arch, ModelConfig};
     use crate::testing::timeless;
     use crate::train::checkpoint::{self, BEST, LAST};
-    use crate::train::config::TrainConfig;
+    use crate::train::config::{Objective, TrainConfig};
     use crate::train::optim::OptimizerKind;
     use crate::train::predict::predict;
 
@@ -531,6 +551,44 @@ mod tests {
         let c = tempfile::tempdir().unwrap();
         let third = run(&dataset, &small_resnet(), &other, &augment, c.path()).unwrap();
         assert_ne!(timeless(&first.history), timeless(&third.history));
+    }
+
+    #[test]
+    fn patience_ends_a_stalled_trial_as_finished_with_its_reason() {
+        // An MLP (no batch norm) that barely learns: every epoch's accuracy is the first's.
+        let mlp = ModelConfig {
+            arch: Arch::Mlp,
+            neurons: 8,
+            hidden: vec![],
+            dropout: 0.0,
+            ..ModelConfig::default()
+        };
+        let config = TrainConfig {
+            epochs: 8,
+            batch_size: 32,
+            optimizer: OptimizerKind::Sgd,
+            lr: 1e-12,
+            objective: Objective::ValAcc,
+            patience: 2,
+            ..TrainConfig::default()
+        };
+        let dataset = data(3, 64);
+        let dir = tempfile::tempdir().unwrap();
+        let augment = Augment::default();
+        let outcome = run(&dataset, &mlp, &config, &augment, dir.path()).unwrap();
+        assert!(outcome.finished, "an early stop is a finished trial");
+        assert_eq!(
+            outcome.history.len(),
+            3,
+            "the best epoch and two without improvement"
+        );
+        assert_eq!(outcome.best.as_ref().map(|b| b.epoch), Some(1));
+        let reason =
+            "stopped early after epoch 3: val_acc did not improve for 2 epochs after epoch 1";
+        assert_eq!(outcome.stopped_early.as_deref(), Some(reason));
+        let again = run(&dataset, &mlp, &config, &augment, dir.path()).unwrap();
+        assert_eq!(again.history.len(), 3, "resuming it trains nothing more");
+        assert_eq!(again.stopped_early.as_deref(), Some(reason));
     }
 
     #[test]

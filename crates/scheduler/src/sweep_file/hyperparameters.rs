@@ -187,6 +187,12 @@ pub const HYPERPARAMETERS: &[Hyperparameter] = &[
         &Float(|c, v| c.train.label_smoothing = v),
     ),
     hyperparameter(
+        "patience",
+        Train,
+        AXIS,
+        &Int::<u32>(0, |c, v| c.train.patience = v),
+    ),
+    hyperparameter(
         "objective",
         Train,
         FIXED,
@@ -413,6 +419,7 @@ mod tests {
             ("weight_decay", "5e-4"),
             ("nesterov", "true"),
             ("label_smoothing", "0.1"),
+            ("patience", "3"),
             ("objective", "\"val_loss\""),
         ];
         assert_eq!(

@@ -801,7 +801,7 @@ trials_per_device = 2
                 &format!("{random}objective = {{ choice = [\"val_loss\"] }}"),
                 "s.toml:32: `random.objective` is not a hyperparameter (grid axes: arch, \
                  filters, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
-                 epochs, batch_size, optimizer, lr, momentum, seed, eps, weight_decay, nesterov, label_smoothing)",
+                 epochs, batch_size, optimizer, lr, momentum, seed, eps, weight_decay, nesterov, label_smoothing, patience)",
             ),
             (
                 &format!("{random}lr = {{ log_uniform = [1e-4, 1e-1] }}"),
