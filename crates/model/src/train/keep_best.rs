@@ -49,8 +49,9 @@ pub fn early_stop(
 ) -> Option<String> {
     let best = best?;
     (patience > 0 && epochs >= best.epoch + patience).then(|| {
+        let unit = if patience == 1 { "epoch" } else { "epochs" };
         format!(
-            "stopped early after epoch {epochs}: {} did not improve for {patience} epochs \
+            "stopped early after epoch {epochs}: {} did not improve for {patience} {unit} \
              after epoch {}",
             objective.name(),
             best.epoch
@@ -161,6 +162,10 @@ mod tests {
         assert_eq!(
             early_stop(f1, 2, 5, Some(&at(3))).as_deref(),
             Some("stopped early after epoch 5: val_f1 did not improve for 2 epochs after epoch 3")
+        );
+        assert_eq!(
+            early_stop(f1, 1, 4, Some(&at(3))).as_deref(),
+            Some("stopped early after epoch 4: val_f1 did not improve for 1 epoch after epoch 3")
         );
     }
 }
