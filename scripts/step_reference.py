@@ -5,14 +5,18 @@ For each `step_<model>_init.safetensors` in INIT_DIR (written by the model crate
 initial weights `before.*`, a batch `images`/`labels`, and the network and optimizers in the
 `sweep` metadata), it rebuilds sweep's network in PyTorch, loads the weights, and for each
 optimizer runs two training steps from them, exactly as sweep's `train_step`: the forward pass
-in training mode, the cross-entropy of the logits averaged over the batch, the backward pass
+in training mode, the cross-entropy of the logits averaged over the batch (with the case's
+`label_smoothing`, 0 when absent, as `nn.CrossEntropyLoss(label_smoothing=…)`), the backward pass
 and the optimizer's update. It writes `step_<model>.safetensors` to OUT_DIR with:
 
 - `before.*`, `images`, `labels`: the inputs, unchanged;
 - `grad.<name>`: every parameter's gradient at step 1 (the same for all optimizers);
-- `<optimizer>.loss1`, `<optimizer>.loss2`: the loss of each step;
-- `<optimizer>.after1.<name>`, `<optimizer>.after2.<name>`: every variable after each step,
-  batch norm's running mean and variance included.
+- `<case>.loss1`, `<case>.loss2`: the loss of each step;
+- `<case>.after1.<name>`, `<case>.after2.<name>`: every variable after each step, batch
+  norm's running mean and variance included;
+
+where `<case>` is the optimizer case's `name` (the optimizer's own name for its plain
+settings, `sgd_wd`, `adamw_wd`, `sgd_nesterov_wd`, … for the others).
 
 The reference is computed in float64 (and stored as float32), so what the Rust test measures
 is sweep's float32 error alone; the script also prints how far PyTorch's own float32 step is
@@ -27,14 +31,16 @@ PyTorch's sense of momentum, as sweep's), running variance unbiased as in sweep'
 (`nn/batch_norm.rs`). Dropout is 0, so nothing is drawn at random.
 
 The optimizers. Sweep's (`train/optim.rs`) follow torch.optim's formulas, so torch.optim runs
-them here: SGD with momentum (buffer ← momentum·buffer + g, starting at g; dampening 0, not
-Nesterov), Adam (β 0.9/0.999, the case's ε added to √v̂ after the bias correction, no weight
-decay, not AMSGrad), RMSprop (α 0.99, the case's ε added to √(square_avg), no momentum, not
-centred).
+them here: SGD with momentum (buffer ← momentum·buffer + g, starting at g; dampening 0,
+Nesterov when the case says so), Adam (β 0.9/0.999, the case's ε added to √v̂ after the bias
+correction, not AMSGrad), AdamW (the same, after the decoupled decay p ← p·(1 − lr·λ)),
+RMSprop (α 0.99, the case's ε added to √(square_avg), no momentum, not centred). The case's
+`weight_decay` λ is torch's `weight_decay` of each (coupled L2 for SGD, Adam and RMSprop),
+applied to every parameter, batch norm's included, as `net.parameters()` gives them.
 Every hyperparameter is passed explicitly, so a change of torch's defaults changes nothing.
 
 Usage:
-  SWEEP_STEP_FIXTURE_EXPORT=/tmp/step cargo test --release -p sweep-model -- fidelity
+  SWEEP_STEP_FIXTURE_EXPORT=/tmp/step cargo test --release --workspace --lib -- fidelity
   python scripts/step_reference.py /tmp/step crates/model/tests/fixtures
 Needs torch, numpy and safetensors.
 """
@@ -93,16 +99,19 @@ def network(meta):
 
 
 def optimizer(case, params):
-    kind, lr = case["kind"], case["lr"]
+    kind, lr, wd = case["kind"], case["lr"], case["weight_decay"]
     if kind == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=case["momentum"], dampening=0.0,
-                               nesterov=False, weight_decay=0.0)
+                               nesterov=case["nesterov"], weight_decay=wd, maximize=False)
     if kind == "adam":
         return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=case["eps"],
-                                weight_decay=0.0, amsgrad=False)
+                                weight_decay=wd, amsgrad=False, maximize=False)
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=case["eps"],
+                                 weight_decay=wd, amsgrad=False, maximize=False)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=case["eps"], weight_decay=0.0,
-                                   momentum=0.0, centered=False)
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=case["eps"], weight_decay=wd,
+                                   momentum=0.0, centered=False, maximize=False)
     sys.exit(f"unknown optimizer {kind}")
 
 
@@ -116,7 +125,7 @@ def run(meta, before, images, labels, dtype):
     """Two training steps per optimizer from `before`; the tensors of the fixture."""
     out = {}
     for case in meta["optimizers"]:
-        name = case["kind"]
+        name = case["name"]
         net = network(meta).to(dtype)
         names = set(variables(net))
         if names != before.keys():
@@ -130,7 +139,9 @@ def run(meta, before, images, labels, dtype):
         y = torch.from_numpy(labels.astype(np.int64))
         for step in (1, 2):
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(x), y)  # reduction="mean", as candle-nn's
+            # reduction="mean", as candle-nn's; label smoothing as nn.CrossEntropyLoss's
+            loss = F.cross_entropy(net(x), y, reduction="mean",
+                                   label_smoothing=meta.get("label_smoothing", 0.0))
             loss.backward()
             if step == 1:
                 for k, p in net.named_parameters():
@@ -182,7 +193,7 @@ def main():
         print("  PyTorch's own float32 step against the float64 reference, max relative error:")
         grads = [k for k in reference if k.startswith("grad.")]
         for case in meta["optimizers"]:
-            name = case["kind"]
+            name = case["name"]
             after = [k for k in reference if k.startswith(f"{name}.after")]
             weights = [k for k in after if not k.endswith(("running_mean", "running_var"))]
             running = [k for k in after if k not in weights]

@@ -169,6 +169,18 @@ pub struct TrainArgs {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f64,
+    /// SGD: Nesterov's momentum.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay: coupled L2 for sgd, adam and rmsprop, decoupled for adamw.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Label smoothing of the training loss, in [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
+    /// End training once this many epochs pass without a better validation F1 (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub patience: u32,
     /// Seed of the weights' initialisation, the shuffling and the augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -92,6 +92,10 @@ fn train(args: TrainArgs) -> Result<i32> {
         optimizer: args.optimizer,
         lr: args.lr,
         momentum: args.momentum,
+        nesterov: args.nesterov,
+        weight_decay: args.weight_decay,
+        label_smoothing: args.label_smoothing,
+        patience: args.patience,
         seed: args.seed,
         objective: Objective::ValF1,
         ..TrainConfig::default()
@@ -160,6 +164,9 @@ fn train(args: TrainArgs) -> Result<i32> {
     let Some(best) = outcome.best else {
         return Err(Failed("no epoch finished".into()).into());
     };
+    if let (false, Some(reason)) = (args.json, &outcome.stopped_early) {
+        println!("{reason}");
+    }
     if !args.json {
         println!(
             "best epoch {} with val_f1 {:.4}; checkpoints in {}",

@@ -639,6 +639,7 @@ fn synthetic_database(path: &Path, name: &str, params: &[Value], epochs: usize, 
                 checkpoint: "none".into(),
                 confusion,
                 classes: 10,
+                note: None,
             };
             sweep_store::end_trial(&pool, TrialId(t.id), &ending)
                 .await

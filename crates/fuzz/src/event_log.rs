@@ -81,6 +81,7 @@ fn events() -> Vec<TrialEvent> {
             objective: 0.2,
             checkpoint: PathBuf::from("trials/0001/best.safetensors"),
             confusion: Confusion::from_labels(3, &[0, 1, 2, 2], &[0, 2, 2, 1]),
+            stopped_early: None,
         },
         TrialEvent::Interrupted { epochs: 2 },
         TrialEvent::Paused { epochs: 2 },

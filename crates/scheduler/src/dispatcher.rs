@@ -390,6 +390,7 @@ pub fn decide_ending(
         objective,
         checkpoint,
         confusion,
+        stopped_early,
     }) = &report.finished
     {
         return Ending::Done {
@@ -398,6 +399,7 @@ pub fn decide_ending(
             checkpoint: checkpoint.display().to_string(),
             confusion: confusion.counts.clone(),
             classes: confusion.classes,
+            note: stopped_early.clone(),
         };
     }
     let failed = report.failed.as_ref().or(exit.not_started.as_ref());
@@ -472,6 +474,7 @@ mod tests {
             objective: 0.5,
             checkpoint: "t/best.safetensors".into(),
             confusion: Confusion::from_labels(2, &[0, 1], &[0, 0]),
+            stopped_early: None,
         }
     }
 
@@ -562,6 +565,26 @@ mod tests {
         assert_eq!(claim(&mut state, 0, None), []);
         assert!(state.finished());
         assert_eq!(state.launched(), 1);
+    }
+
+    #[test]
+    fn a_trial_stopped_early_by_patience_is_done_with_the_reason_as_its_note() {
+        let reason =
+            "stopped early after epoch 4: val_f1 did not improve for 2 epochs after epoch 2";
+        let report = Report {
+            finished: Some(TrialEvent::Finished {
+                best_epoch: 2,
+                objective: 0.5,
+                checkpoint: "t/best.safetensors".into(),
+                confusion: Confusion::from_labels(2, &[0, 1], &[0, 0]),
+                stopped_early: Some(reason.into()),
+            }),
+            ..Report::default()
+        };
+        let Ending::Done { note, .. } = decide_ending(&report, &exited(0), 1, 0, false) else {
+            panic!("patience ends a trial as done, not failed")
+        };
+        assert_eq!(note.as_deref(), Some(reason));
     }
 
     #[test]

@@ -200,6 +200,7 @@ pub fn run_trial(
                 objective: best.objective,
                 checkpoint: dir.join(sweep_model::train::BEST),
                 confusion: best.confusion,
+                stopped_early: outcome.stopped_early,
             });
             TrialExit::Finished
         }

@@ -245,6 +245,8 @@ pub enum Ending {
         /// Row-major `classes × classes` counts of the best epoch.
         confusion: Vec<u64>,
         classes: usize,
+        /// Why it ended before its epochs (patience ran out); kept in `note`.
+        note: Option<String>,
     },
     /// It failed; `retry` puts it back in the queue.
     Failed { error: String, retry: bool },
@@ -281,10 +283,11 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
             checkpoint,
             confusion,
             classes,
+            note,
         } => {
             let updated = sqlx::query(
                 "UPDATE trials SET status = 'done', runner = NULL, best_epoch = ?2, objective = ?3,
-                 checkpoint = ?4, error = NULL,
+                 checkpoint = ?4, error = NULL, note = COALESCE(?5, note),
                  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
                  WHERE id = ?1 AND status = 'running'",
             )
@@ -292,6 +295,7 @@ pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Re
             .bind(best_epoch)
             .bind(objective)
             .bind(checkpoint)
+            .bind(note)
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {
@@ -568,6 +572,7 @@ mod tests {
             checkpoint: "best.safetensors".into(),
             confusion: vec![2, 0, 1, 3],
             classes: 2,
+            note: Some("stopped early after epoch 5".into()),
         };
         end_trial(&pool, a.id, &done).await.unwrap();
         let failed = Ending::Failed {
@@ -579,6 +584,11 @@ mod tests {
         assert_eq!(
             (rows[0].status, rows[0].best_epoch, rows[0].objective),
             (TrialStatus::Done, Some(3), Some(0.75))
+        );
+        assert_eq!(
+            rows[0].note.as_deref(),
+            Some("stopped early after epoch 5"),
+            "an early stop is done, with its reason"
         );
         assert_eq!(
             rows[1].status,

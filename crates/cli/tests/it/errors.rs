@@ -40,7 +40,7 @@ fn a_bad_grid_value_names_the_grid_key_the_value_and_the_choices() {
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(
         stderr.trim_end(),
-        "error: bad.toml:18: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \
+        "error: bad.toml:18: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \"adamw\", \
          not \"rmsprob\" (did you mean \"rmsprop\"?)"
     );
 

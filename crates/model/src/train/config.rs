@@ -90,10 +90,38 @@ pub struct TrainConfig {
     /// hashes are unchanged.
     #[serde(skip_serializing_if = "is_optimizer_eps")]
     pub eps: f64,
+    /// Weight decay λ, PyTorch's: coupled L2 (`g + λ·p`) for sgd, adam and rmsprop,
+    /// decoupled for adamw. Left out of the JSON at 0, as the keys below at their defaults,
+    /// so older trial hashes are unchanged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
+    /// SGD's momentum Nesterov's; the other optimizers ignore it.
+    #[serde(skip_serializing_if = "is_false")]
+    pub nesterov: bool,
+    /// The training loss's label smoothing ε, as `nn.CrossEntropyLoss(label_smoothing=ε)`;
+    /// the validation loss stays the plain cross-entropy.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
+    /// Early stopping: the trial ends as done once this many epochs pass without a better
+    /// objective (0: never).
+    #[serde(skip_serializing_if = "is_never")]
+    pub patience: u32,
+}
+
+fn is_never(patience: &u32) -> bool {
+    *patience == 0
 }
 
 fn is_optimizer_eps(eps: &f64) -> bool {
     *eps == OPTIMIZER_EPS
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Default for TrainConfig {
@@ -107,6 +135,10 @@ impl Default for TrainConfig {
             seed: 42,
             objective: Objective::ValF1,
             eps: OPTIMIZER_EPS,
+            weight_decay: 0.0,
+            nesterov: false,
+            label_smoothing: 0.0,
+            patience: 0,
         }
     }
 }
@@ -138,6 +170,18 @@ impl TrainConfig {
         if !(self.eps > 0.0 && self.eps < 1.0) {
             return Some(format!("train.eps must be in (0, 1), not {}", self.eps));
         }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Some(format!(
+                "train.weight_decay must be a number of at least 0, not {}",
+                self.weight_decay
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.label_smoothing) {
+            return Some(format!(
+                "train.label_smoothing must be in [0, 1], not {}",
+                self.label_smoothing
+            ));
+        }
         None
     }
 }
@@ -156,6 +200,53 @@ pub struct Trial<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_new_keys_at_their_defaults_leave_the_json_as_it_was() {
+        let json = serde_json::to_value(TrainConfig::default()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "epochs": 10, "batch_size": 64, "optimizer": "adam", "lr": 0.001,
+                "momentum": 0.0, "seed": 42, "objective": "val_f1"
+            })
+        );
+        let set = TrainConfig {
+            weight_decay: 1e-4,
+            nesterov: true,
+            label_smoothing: 0.1,
+            ..TrainConfig::default()
+        };
+        let json = serde_json::to_value(&set).unwrap();
+        assert_eq!(
+            (json["weight_decay"].as_f64(), json["nesterov"].as_bool()),
+            (Some(1e-4), Some(true))
+        );
+        assert_eq!(json["label_smoothing"].as_f64(), Some(0.1));
+        assert_eq!(serde_json::from_value::<TrainConfig>(json).unwrap(), set);
+    }
+
+    #[test]
+    fn weight_decay_is_checked() {
+        let with = |optimizer, weight_decay| TrainConfig {
+            optimizer,
+            weight_decay,
+            ..TrainConfig::default()
+        };
+        assert_eq!(with(OptimizerKind::Sgd, 5e-4).problem(), None);
+        let problem = with(OptimizerKind::Sgd, -1.0).problem().unwrap();
+        assert!(
+            problem.starts_with("train.weight_decay must be"),
+            "{problem}"
+        );
+        let smoothing = |label_smoothing| TrainConfig {
+            label_smoothing,
+            ..TrainConfig::default()
+        };
+        assert_eq!(smoothing(1.0).problem(), None);
+        let problem = smoothing(1.5).problem().unwrap();
+        assert_eq!(problem, "train.label_smoothing must be in [0, 1], not 1.5");
+    }
 
     #[test]
     fn every_objective_name_reads_back_as_itself() {

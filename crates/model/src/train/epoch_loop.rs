@@ -18,7 +18,7 @@ use crate::train::checkpoint::{
 };
 use crate::train::config::Trial;
 use crate::train::event::TrialEvent;
-use crate::train::keep_best::{after_epoch, Best, CheckpointAction};
+use crate::train::keep_best::{after_epoch, early_stop, Best, CheckpointAction};
 use crate::train::metrics::{Confusion, EpochMetrics};
 use crate::train::optim::Optimizer;
 use crate::train::predict::evaluate;
@@ -56,8 +56,11 @@ pub struct Outcome {
     pub history: Vec<EpochMetrics>,
     /// The best epoch; `None` only if stopped before the first epoch finished.
     pub best: Option<Best>,
-    /// Whether all epochs ran (`false`: stopped on request, resumable).
+    /// Whether all epochs ran, or patience ended the trial (`false`: stopped on request,
+    /// resumable).
     pub finished: bool,
+    /// Why the trial ended before its epochs: patience ran out.
+    pub stopped_early: Option<String>,
 }
 
 /// How a trial's device is named in its events: `cpu`, `cuda:K`.
@@ -102,12 +105,28 @@ pub fn train(
         recovered: resumed.recovery,
     });
     for epoch in state.history.len() as u32 + 1..=trial.train.epochs {
+        let config = trial.train;
+        let stalled = early_stop(
+            config.objective,
+            config.patience,
+            epoch - 1,
+            state.best.as_ref(),
+        );
+        if let Some(reason) = stalled {
+            return Ok(Outcome {
+                history: state.history,
+                best: state.best,
+                finished: true,
+                stopped_early: Some(reason),
+            });
+        }
         let started = Instant::now();
         let Some(fit) = run.fit_epoch(epoch, &state.norm, stop, on_event)? else {
             return Ok(Outcome {
                 history: state.history,
                 best: state.best,
                 finished: false,
+                stopped_early: None,
             });
         };
         let (metrics, confusion) = run.evaluate_epoch(epoch, &fit, &state.norm, started)?;
@@ -123,12 +142,14 @@ pub fn train(
         history: state.history,
         best: state.best,
         finished: true,
+        stopped_early: None,
     })
 }
 
 /// What one training step did.
 pub(crate) struct Step {
-    /// The batch's cross-entropy, the mean over its images.
+    /// The batch's cross-entropy (label-smoothed if the trial says so), the mean over its
+    /// images.
     pub(crate) loss: f64,
     /// How many of the batch's images the logits (before the update) classify correctly.
     pub(crate) correct: usize,
@@ -138,18 +159,35 @@ pub(crate) struct Step {
     pub(crate) grads: Option<GradStore>,
 }
 
+/// The cross-entropy of `logits` against the labels `ys`, the mean over the batch, with
+/// label smoothing ε as `nn.CrossEntropyLoss(label_smoothing=ε)`: `(1 − ε)·(−log p_y) +
+/// ε·mean_c(−log p_c)` per image.
+pub(crate) fn smoothed_cross_entropy(
+    logits: &Tensor,
+    ys: &Tensor,
+    label_smoothing: f64,
+) -> candle_core::Result<Tensor> {
+    if label_smoothing == 0.0 {
+        return candle_nn::loss::cross_entropy(logits, ys);
+    }
+    let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let nll = candle_nn::loss::nll(&log_p, ys)?;
+    let uniform = log_p.mean(D::Minus1)?.mean_all()?.neg()?;
+    (nll * (1.0 - label_smoothing))? + (uniform * label_smoothing)?
+}
+
 /// One training step on a batch: the forward pass in training mode (batch statistics,
-/// dropout from `dropout_rng`), the mean cross-entropy of the logits, the backward pass and
-/// the optimizer's update, unless the loss is not finite.
+/// dropout from `dropout_rng`), the mean cross-entropy of the logits (with label smoothing
+/// ε), the backward pass and the optimizer's update, unless the loss is not finite.
 pub(crate) fn train_step(
     net: &Net,
     optimizer: &mut Optimizer,
-    xs: &Tensor,
-    ys: &Tensor,
+    (xs, ys): (&Tensor, &Tensor),
+    label_smoothing: f64,
     dropout_rng: &mut Rng,
 ) -> candle_core::Result<Step> {
     let (logits, tape) = net.forward_train(xs, dropout_rng)?;
-    let loss = candle_nn::loss::cross_entropy(&logits, ys)?;
+    let loss = smoothed_cross_entropy(&logits, ys, label_smoothing)?;
     let loss_value = loss.to_scalar::<f32>()? as f64;
     if !loss_value.is_finite() {
         return Ok(Step {
@@ -208,7 +246,9 @@ impl<'a> Run<'a> {
             trial.device,
         )?;
         let optimizer = Optimizer::new(config.optimizer, config.lr, config.momentum, &vars)?
-            .with_eps(config.eps);
+            .with_eps(config.eps)
+            .with_weight_decay(config.weight_decay)
+            .with_nesterov(config.nesterov);
         let n = dataset.train.len();
         let usable = if n % config.batch_size == 1 { n - 1 } else { n };
         Ok(Self {
@@ -258,8 +298,13 @@ impl<'a> Run<'a> {
                 device,
             )?;
             let ys = batch::labels(self.train_labels, indices, device)?;
-            let Step { loss, correct, .. } =
-                train_step(&self.net, &mut self.optimizer, &xs, &ys, &mut dropout_rng)?;
+            let Step { loss, correct, .. } = train_step(
+                &self.net,
+                &mut self.optimizer,
+                (&xs, &ys),
+                config.label_smoothing,
+                &mut dropout_rng,
+            )?;
             if !loss.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -365,7 +410,7 @@ mod tests {
     use crate::nn::{Arch, ModelConfig};
     use crate::testing::timeless;
     use crate::train::checkpoint::{self, BEST, LAST};
-    use crate::train::config::TrainConfig;
+    use crate::train::config::{Objective, TrainConfig};
     use crate::train::optim::OptimizerKind;
     use crate::train::predict::predict;
 
@@ -509,6 +554,44 @@ mod tests {
     }
 
     #[test]
+    fn patience_ends_a_stalled_trial_as_finished_with_its_reason() {
+        // An MLP (no batch norm) that barely learns: every epoch's accuracy is the first's.
+        let mlp = ModelConfig {
+            arch: Arch::Mlp,
+            neurons: 8,
+            hidden: vec![],
+            dropout: 0.0,
+            ..ModelConfig::default()
+        };
+        let config = TrainConfig {
+            epochs: 8,
+            batch_size: 32,
+            optimizer: OptimizerKind::Sgd,
+            lr: 1e-12,
+            objective: Objective::ValAcc,
+            patience: 2,
+            ..TrainConfig::default()
+        };
+        let dataset = data(3, 64);
+        let dir = tempfile::tempdir().unwrap();
+        let augment = Augment::default();
+        let outcome = run(&dataset, &mlp, &config, &augment, dir.path()).unwrap();
+        assert!(outcome.finished, "an early stop is a finished trial");
+        assert_eq!(
+            outcome.history.len(),
+            3,
+            "the best epoch and two without improvement"
+        );
+        assert_eq!(outcome.best.as_ref().map(|b| b.epoch), Some(1));
+        let reason =
+            "stopped early after epoch 3: val_acc did not improve for 2 epochs after epoch 1";
+        assert_eq!(outcome.stopped_early.as_deref(), Some(reason));
+        let again = run(&dataset, &mlp, &config, &augment, dir.path()).unwrap();
+        assert_eq!(again.history.len(), 3, "resuming it trains nothing more");
+        assert_eq!(again.stopped_early.as_deref(), Some(reason));
+    }
+
+    #[test]
     fn two_epochs_and_a_resumed_third_equal_three_epochs() {
         let dataset = data(3, 100);
         let augment = Augment {
@@ -522,12 +605,15 @@ mod tests {
             OptimizerKind::Adam,
             OptimizerKind::Sgd,
             OptimizerKind::Rmsprop,
+            OptimizerKind::Adamw,
         ] {
             let three = TrainConfig {
                 epochs: 3,
                 batch_size: 16,
                 optimizer,
                 momentum: 0.5,
+                nesterov: true,
+                weight_decay: 0.01,
                 ..TrainConfig::default()
             };
             let two = TrainConfig {

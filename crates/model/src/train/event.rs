@@ -40,12 +40,15 @@ pub enum TrialEvent {
         path: PathBuf,
         best: bool,
     },
-    /// Every epoch ran; the best epoch, its objective, checkpoint and confusion matrix.
+    /// Every epoch ran, or patience ended the trial (`stopped_early` says why); the best
+    /// epoch, its objective, checkpoint and confusion matrix.
     Finished {
         best_epoch: u32,
         objective: f64,
         checkpoint: PathBuf,
         confusion: Confusion,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopped_early: Option<String>,
     },
     /// Stopped on request after `epochs` finished epochs; resumable.
     Interrupted { epochs: u32 },
@@ -126,6 +129,7 @@ mod tests {
                 objective: 0.5,
                 checkpoint: "r/t/best.safetensors".into(),
                 confusion: Confusion::from_labels(3, &[0, 1, 2, 2], &[0, 2, 2, 1]),
+                stopped_early: Some("stopped early after epoch 3".into()),
             },
             TrialEvent::Interrupted { epochs: 2 },
             TrialEvent::Paused { epochs: 3 },

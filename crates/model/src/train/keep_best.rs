@@ -1,5 +1,6 @@
 //! Keeping the best epoch: [`after_epoch`] decides, from an epoch's metrics and the best
-//! epoch so far, which checkpoints to write ([`CheckpointAction`]). No I/O: the
+//! epoch so far, which checkpoints to write ([`CheckpointAction`]), and [`early_stop`]
+//! whether a trial with `patience` ends there. No I/O: the
 //! [`Checkpointer`](crate::train::checkpoint::Checkpointer) carries the actions out.
 
 use crate::train::config::Objective;
@@ -36,6 +37,26 @@ pub fn after_epoch(
     } else {
         vec![CheckpointAction::SaveLast]
     }
+}
+
+/// Why a trial ends before its epochs, if it does: `patience` epochs (0: never) after its
+/// best epoch passed without a better objective. `epochs` is how many have finished.
+pub fn early_stop(
+    objective: Objective,
+    patience: u32,
+    epochs: u32,
+    best: Option<&Best>,
+) -> Option<String> {
+    let best = best?;
+    (patience > 0 && epochs >= best.epoch + patience).then(|| {
+        let unit = if patience == 1 { "epoch" } else { "epochs" };
+        format!(
+            "stopped early after epoch {epochs}: {} did not improve for {patience} {unit} \
+             after epoch {}",
+            objective.name(),
+            best.epoch
+        )
+    })
 }
 
 #[cfg(test)]
@@ -125,5 +146,26 @@ mod tests {
     fn a_nan_objective_never_beats_a_best() {
         let actions = after_epoch(Objective::ValLoss, &epoch(0.5, f64::NAN), Some(&best(1.0)));
         assert_eq!(actions, [SaveLast]);
+    }
+
+    #[test]
+    fn patience_ends_a_trial_that_stopped_improving() {
+        let at = |epoch| Best { epoch, ..best(0.5) };
+        let f1 = Objective::ValF1;
+        assert_eq!(early_stop(f1, 2, 3, None), None, "no epoch yet");
+        assert_eq!(early_stop(f1, 0, 9, Some(&at(1))), None, "0: never");
+        assert_eq!(
+            early_stop(f1, 2, 4, Some(&at(3))),
+            None,
+            "one epoch without improvement"
+        );
+        assert_eq!(
+            early_stop(f1, 2, 5, Some(&at(3))).as_deref(),
+            Some("stopped early after epoch 5: val_f1 did not improve for 2 epochs after epoch 3")
+        );
+        assert_eq!(
+            early_stop(f1, 1, 4, Some(&at(3))).as_deref(),
+            Some("stopped early after epoch 4: val_f1 did not improve for 1 epoch after epoch 3")
+        );
     }
 }

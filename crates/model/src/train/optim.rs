@@ -1,9 +1,17 @@
-//! [`Optimizer`]: SGD (with optional momentum), Adam and RMSprop, with PyTorch's semantics
-//! and defaults, and their state as named tensors for the checkpoint.
+//! [`Optimizer`]: SGD (with optional momentum, optionally Nesterov's), Adam, AdamW and
+//! RMSprop, with PyTorch's semantics and defaults, and their state as named tensors for the
+//! checkpoint.
 //!
-//! - `sgd`: `v ← momentum·v + g; p ← p − lr·v` (`torch.optim.SGD`, dampening 0).
-//! - `adam`: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected, no weight decay (`torch.optim.Adam`).
+//! - `sgd`: `v ← momentum·v + g; p ← p − lr·v`, or with Nesterov `p ← p − lr·(g +
+//!   momentum·v)` (`torch.optim.SGD`, dampening 0).
+//! - `adam`: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected (`torch.optim.Adam`, not AMSGrad).
+//! - `adamw`: Adam after the decoupled decay `p ← p·(1 − lr·λ)` (`torch.optim.AdamW`,
+//!   Loshchilov & Hutter).
 //! - `rmsprop`: α 0.99, ε 1e-8, no momentum, not centred (`torch.optim.RMSprop`).
+//!
+//! Weight decay λ is PyTorch's: for `sgd`, `adam` and `rmsprop` the coupled L2 `g ← g + λ·p`
+//! before the update, for `adamw` the decoupled decay above. It is 0 unless set
+//! ([`Optimizer::with_weight_decay`]), for `adamw` too (torch's AdamW defaults to 0.01).
 //!
 //! ε is added to the root of the (bias-corrected) second moment, as PyTorch and Keras do; it
 //! may be set ([`Optimizer::with_eps`]): Keras's default is 1e-7.
@@ -31,14 +39,17 @@ pub enum OptimizerKind {
     Sgd,
     Adam,
     Rmsprop,
+    Adamw,
 }
 
 impl OptimizerKind {
-    /// Every optimizer, in the order of its list of names (the seed's grid order).
-    pub const ALL: [OptimizerKind; 3] = [
+    /// Every optimizer, in the order of its list of names (the seed's grid order, then
+    /// `adamw`).
+    pub const ALL: [OptimizerKind; 4] = [
         OptimizerKind::Adam,
         OptimizerKind::Sgd,
         OptimizerKind::Rmsprop,
+        OptimizerKind::Adamw,
     ];
 
     /// The name used in sweep files, on the command line and in the database.
@@ -47,6 +58,7 @@ impl OptimizerKind {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Adam => "adam",
             OptimizerKind::Rmsprop => "rmsprop",
+            OptimizerKind::Adamw => "adamw",
         }
     }
 }
@@ -64,7 +76,7 @@ impl OptimizerKind {
         match self {
             OptimizerKind::Sgd if momentum == 0.0 => &[],
             OptimizerKind::Sgd => &["momentum"],
-            OptimizerKind::Adam => &["m", "v"],
+            OptimizerKind::Adam | OptimizerKind::Adamw => &["m", "v"],
             OptimizerKind::Rmsprop => &["square_avg"],
         }
     }
@@ -101,6 +113,11 @@ struct FusedStep<'a> {
     kind: OptimizerKind,
     lr: f32,
     momentum: f32,
+    nesterov: bool,
+    /// λ: coupled (added to the gradient) or, for AdamW, decoupled.
+    weight_decay: f32,
+    /// AdamW's `1 − lr·λ`, rounded from f64.
+    decay: f32,
     eps: f32,
     step: i32,
     slots: RefCell<&'a mut Vec<Vec<f32>>>,
@@ -127,31 +144,40 @@ impl InplaceOp2 for FusedStep<'_> {
         let lr = self.lr;
         // Elementwise, so parallel chunks give the same result on any thread count.
         let c = UPDATE_CHUNK;
+        // The coupled decay: the gradient the rules below see (AdamW's λ is 0 here).
+        let wd = match self.kind {
+            OptimizerKind::Adamw => 0.0,
+            OptimizerKind::Sgd | OptimizerKind::Adam | OptimizerKind::Rmsprop => self.weight_decay,
+        };
         match self.kind {
             OptimizerKind::Sgd if self.momentum == 0.0 => {
                 p.par_chunks_mut(c).zip(g.par_chunks(c)).for_each(|(p, g)| {
-                    p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g);
+                    p.iter_mut()
+                        .zip(g)
+                        .for_each(|(p, g)| *p -= lr * (g + wd * *p));
                 });
             }
             OptimizerKind::Sgd => {
-                let momentum = self.momentum;
+                let (momentum, nesterov) = (self.momentum, self.nesterov);
                 let v = &mut slots[0];
                 p.par_chunks_mut(c)
                     .zip(g.par_chunks(c))
                     .zip(v.par_chunks_mut(c))
                     .for_each(|((p, g), v)| {
                         for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                            let g = g + wd * *p;
                             *v = momentum * *v + g;
-                            *p -= lr * *v;
+                            *p -= lr * if nesterov { g + momentum * *v } else { *v };
                         }
                     });
             }
-            OptimizerKind::Adam => {
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
                 let (b1, b2, eps) = (ADAM_BETA1 as f32, ADAM_BETA2 as f32, self.eps);
                 // 1 − β in f64, then rounded: from the rounded β₂ it would be 1.3e-5 off.
                 let (one_b1, one_b2) = ((1.0 - ADAM_BETA1) as f32, (1.0 - ADAM_BETA2) as f32);
                 let c1 = 1.0 / (1.0 - ADAM_BETA1.powi(self.step)) as f32;
                 let c2 = 1.0 / (1.0 - ADAM_BETA2.powi(self.step)) as f32;
+                let decay = self.decay;
                 let [m, v] = &mut slots[..] else {
                     candle_core::bail!("adam keeps two slots")
                 };
@@ -163,6 +189,8 @@ impl InplaceOp2 for FusedStep<'_> {
                         for (((p, g), m), v) in
                             p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
                         {
+                            let g = g + wd * *p;
+                            *p *= decay;
                             *m = b1 * *m + one_b1 * g;
                             *v = b2 * *v + one_b2 * g * g;
                             *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
@@ -178,6 +206,7 @@ impl InplaceOp2 for FusedStep<'_> {
                     .zip(sq.par_chunks_mut(c))
                     .for_each(|((p, g), sq)| {
                         for ((p, g), s) in p.iter_mut().zip(g).zip(sq.iter_mut()) {
+                            let g = g + wd * *p;
                             *s = alpha * *s + one_alpha * g * g;
                             *p -= lr * g / (s.sqrt() + eps);
                         }
@@ -193,6 +222,8 @@ pub struct Optimizer {
     kind: OptimizerKind,
     lr: f64,
     momentum: f64,
+    nesterov: bool,
+    weight_decay: f64,
     eps: f64,
     step: u64,
     params: Vec<Param>,
@@ -232,6 +263,8 @@ impl Optimizer {
             kind,
             lr,
             momentum,
+            nesterov: false,
+            weight_decay: 0.0,
             eps: OPTIMIZER_EPS,
             step: 0,
             params,
@@ -241,6 +274,20 @@ impl Optimizer {
     /// The optimizer with Adam's and RMSprop's ε set to `eps` (SGD has none).
     pub fn with_eps(self, eps: f64) -> Self {
         Self { eps, ..self }
+    }
+
+    /// The optimizer with weight decay λ: coupled L2 for `sgd`, `adam` and `rmsprop`,
+    /// decoupled for `adamw`.
+    pub fn with_weight_decay(self, weight_decay: f64) -> Self {
+        Self {
+            weight_decay,
+            ..self
+        }
+    }
+
+    /// The optimizer with SGD's momentum Nesterov's (the others have none).
+    pub fn with_nesterov(self, nesterov: bool) -> Self {
+        Self { nesterov, ..self }
     }
 
     /// The learning rate.
@@ -253,10 +300,19 @@ impl Optimizer {
         self.step
     }
 
+    /// AdamW's factor `1 − lr·λ` (1 for the others, whose decay is coupled).
+    fn decoupled_decay(&self) -> f64 {
+        match self.kind {
+            OptimizerKind::Adamw => 1.0 - self.lr * self.weight_decay,
+            OptimizerKind::Sgd | OptimizerKind::Adam | OptimizerKind::Rmsprop => 1.0,
+        }
+    }
+
     /// Applies one update from the gradients of a backward pass.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
+        let decay = self.decoupled_decay();
         for param in &mut self.params {
             let Some(g) = grads.get(param.var.as_tensor()) else {
                 continue;
@@ -268,6 +324,9 @@ impl Optimizer {
                         kind: self.kind,
                         lr: self.lr as f32,
                         momentum: self.momentum as f32,
+                        nesterov: self.nesterov,
+                        weight_decay: self.weight_decay as f32,
+                        decay: decay as f32,
                         eps: self.eps as f32,
                         step: t,
                         slots: RefCell::new(host),
@@ -277,15 +336,39 @@ impl Optimizer {
                 }
                 Slots::Device(slots) => slots,
             };
+            let wd = match self.kind {
+                OptimizerKind::Adamw => 0.0,
+                OptimizerKind::Sgd | OptimizerKind::Adam | OptimizerKind::Rmsprop => {
+                    self.weight_decay
+                }
+            };
+            let coupled;
+            let g = if wd == 0.0 {
+                g
+            } else {
+                coupled = (g + (p * wd)?)?;
+                &coupled
+            };
+            let decayed;
+            let p = if self.kind == OptimizerKind::Adamw && self.weight_decay != 0.0 {
+                decayed = (p * decay)?;
+                &decayed
+            } else {
+                p
+            };
             let update = match self.kind {
                 OptimizerKind::Sgd if self.momentum == 0.0 => (g * self.lr)?,
                 OptimizerKind::Sgd => {
                     let v = ((&slots[0] * self.momentum)? + g)?;
-                    let update = (&v * self.lr)?;
+                    let update = if self.nesterov {
+                        ((g + (&v * self.momentum)?)? * self.lr)?
+                    } else {
+                        (&v * self.lr)?
+                    };
                     slots[0] = v;
                     update
                 }
-                OptimizerKind::Adam => {
+                OptimizerKind::Adam | OptimizerKind::Adamw => {
                     let m = ((&slots[0] * ADAM_BETA1)? + (g * (1.0 - ADAM_BETA1))?)?;
                     let v = ((&slots[1] * ADAM_BETA2)? + (g.sqr()? * (1.0 - ADAM_BETA2))?)?;
                     let m_hat = (&m / (1.0 - ADAM_BETA1.powi(t)))?;
@@ -361,6 +444,17 @@ mod tests {
     /// One parameter p = [1.0, -2.0] with loss = 3·p₀ + 0.5·p₁², so g = [3, -2]. Returns p
     /// after `steps` updates.
     fn run(kind: OptimizerKind, lr: f64, momentum: f64, steps: usize) -> Vec<f32> {
+        run_with(kind, lr, momentum, steps, |o| o)
+    }
+
+    /// [`run`] with the optimizer changed by `with` (weight decay, Nesterov).
+    fn run_with(
+        kind: OptimizerKind,
+        lr: f64,
+        momentum: f64,
+        steps: usize,
+        with: impl Fn(Optimizer) -> Optimizer,
+    ) -> Vec<f32> {
         let vars = VarMap::new();
         let p = vars
             .get(
@@ -374,7 +468,7 @@ mod tests {
         vars.data().lock().unwrap()["w"]
             .set(&Tensor::new(&[1.0f32, -2.0], &Device::Cpu).unwrap())
             .unwrap();
-        let mut opt = Optimizer::new(kind, lr, momentum, &vars).unwrap();
+        let mut opt = with(Optimizer::new(kind, lr, momentum, &vars).unwrap());
         for _ in 0..steps {
             let coef = Tensor::new(&[3.0f32, 0.0], &Device::Cpu).unwrap();
             let half = Tensor::new(&[0.0f32, 0.5], &Device::Cpu).unwrap();
@@ -406,6 +500,44 @@ mod tests {
         // step 1: v = g = [3, -2], p = [0.7, -1.8]; step 2: g = [3, -1.8],
         // v = 0.9·[3, -2] + [3, -1.8] = [5.7, -3.6], p = [0.7 - 0.57, -1.8 + 0.36].
         assert_close(&run(OptimizerKind::Sgd, 0.1, 0.9, 2), &[0.13, -1.44]);
+    }
+
+    #[test]
+    fn sgd_weight_decay_is_added_to_the_gradient() {
+        // g + λ·p = [3 + 0.1, -2 - 0.2].
+        let got = run_with(OptimizerKind::Sgd, 0.1, 0.0, 1, |o| {
+            o.with_weight_decay(0.1)
+        });
+        assert_close(&got, &[1.0 - 0.31, -2.0 + 0.22]);
+    }
+
+    #[test]
+    fn nesterov_steps_along_the_gradient_plus_the_momentum() {
+        // v = g = [3, -2]; the step is lr·(g + 0.9·v) = 0.1·[5.7, -3.8].
+        let got = run_with(OptimizerKind::Sgd, 0.1, 0.9, 1, |o| o.with_nesterov(true));
+        assert_close(&got, &[1.0 - 0.57, -2.0 + 0.38]);
+        // With momentum 0 Nesterov's formula is plain SGD's.
+        let plain = run(OptimizerKind::Sgd, 0.1, 0.0, 2);
+        let nesterov = run_with(OptimizerKind::Sgd, 0.1, 0.0, 2, |o| o.with_nesterov(true));
+        assert_eq!(plain, nesterov);
+    }
+
+    #[test]
+    fn adamw_decays_the_weights_apart_from_the_gradient() {
+        // p·(1 − lr·λ), then Adam's first step of lr·sign(g).
+        let (lr, wd, eps) = (0.01, 0.1, 1e-8);
+        let decay = 1.0 - lr * wd;
+        let want = [
+            decay - lr * 3.0 / (3.0 + eps),
+            -2.0 * decay + lr * 2.0 / (2.0 + eps),
+        ];
+        let got = run_with(OptimizerKind::Adamw, lr, 0.0, 1, |o| {
+            o.with_weight_decay(wd)
+        });
+        assert_close(&got, &want);
+        // Without decay AdamW is Adam.
+        let adam = run(OptimizerKind::Adam, lr, 0.0, 3);
+        assert_eq!(run(OptimizerKind::Adamw, lr, 0.0, 3), adam);
     }
 
     #[test]

@@ -174,6 +174,25 @@ pub const HYPERPARAMETERS: &[Hyperparameter] = &[
     hyperparameter("seed", Train, AXIS, &Int::<u64>(0, |c, v| c.train.seed = v)),
     hyperparameter("eps", Train, AXIS, &Float(|c, v| c.train.eps = v)),
     hyperparameter(
+        "weight_decay",
+        Train,
+        AXIS,
+        &Float(|c, v| c.train.weight_decay = v),
+    ),
+    hyperparameter("nesterov", Train, AXIS, &Bool(|c, v| c.train.nesterov = v)),
+    hyperparameter(
+        "label_smoothing",
+        Train,
+        AXIS,
+        &Float(|c, v| c.train.label_smoothing = v),
+    ),
+    hyperparameter(
+        "patience",
+        Train,
+        AXIS,
+        &Int::<u32>(0, |c, v| c.train.patience = v),
+    ),
+    hyperparameter(
         "objective",
         Train,
         FIXED,
@@ -397,6 +416,10 @@ mod tests {
             ("momentum", "0.8"),
             ("seed", "11"),
             ("eps", "1e-7"),
+            ("weight_decay", "5e-4"),
+            ("nesterov", "true"),
+            ("label_smoothing", "0.1"),
+            ("patience", "3"),
             ("objective", "\"val_loss\""),
         ];
         assert_eq!(
@@ -451,7 +474,7 @@ mod tests {
         assert_eq!(
             read("optimizer", "\"rmsprob\""),
             Refusal::Expected {
-                expected: "one of \"adam\", \"sgd\", \"rmsprop\"".into(),
+                expected: "one of \"adam\", \"sgd\", \"rmsprop\", \"adamw\"".into(),
                 hint: Some("\"rmsprop\"".into())
             }
         );

@@ -338,7 +338,7 @@ trials_per_device = 2
         let err = error(&edited("optimizer = \"adam\"", "optimizer = \"adagrad\""));
         assert_eq!(
             err,
-            "s.toml:17: `train.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", not \"adagrad\""
+            "s.toml:17: `train.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \"adamw\", not \"adagrad\""
         );
         let err = error(&edited("optimizer = \"adam\"", "optimizer = \"rmsprob\""));
         assert!(
@@ -373,6 +373,60 @@ trials_per_device = 2
         );
         let err = error(&edited("zoom = 0.1", "zoom = 1.5"));
         assert!(err.starts_with("s.toml:6: `data.augment.zoom`:"), "{err}");
+    }
+
+    #[test]
+    fn weight_decay_and_nesterov_are_keys_axes_and_distributions_and_keep_old_hashes() {
+        let old = expand_grid(&parse(SEED_GRID).unwrap());
+        let zero = expand_grid(
+            &parse(&edited(
+                "seed = 42",
+                "seed = 42\nweight_decay = 0\nnesterov = false",
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            hashes(&old),
+            hashes(&zero),
+            "keys at their defaults change no identity"
+        );
+
+        let text = edited(
+            "seed = 42",
+            "seed = 42\nweight_decay = 5e-4\nmomentum = 0.9",
+        )
+        .replace(
+            "optimizer = [\"adam\", \"sgd\", \"rmsprop\"]",
+            "optimizer = [\"sgd\", \"adamw\"]\nnesterov = [false, true]",
+        );
+        let trials = expand_grid(&parse(&text).unwrap());
+        assert_eq!(trials.len(), 3 * 3 * 2 * 2);
+        let train = &trials[1].config.train;
+        assert_eq!(
+            (train.optimizer, train.weight_decay, train.nesterov),
+            (OptimizerKind::Sgd, 5e-4, true)
+        );
+        assert!(trials
+            .iter()
+            .any(|t| t.config.train.optimizer == OptimizerKind::Adamw));
+
+        let err = error(&edited("seed = 42", "seed = 42\nweight_decay = -0.1"));
+        assert!(
+            err.starts_with("s.toml:20: `train.weight_decay`: must be a number of at least 0"),
+            "{err}"
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nnesterov = 1"));
+        assert!(
+            err.starts_with("s.toml:20: `train.nesterov` must be true or false"),
+            "{err}"
+        );
+
+        let random = random_sweep(
+            "",
+            "trials = 3\nweight_decay = { log_uniform = [1e-5, 1e-2] }\n\
+             nesterov = { choice = [true, false] }",
+        );
+        assert_eq!(random.random.unwrap().axes.len(), 2);
     }
 
     #[test]
@@ -416,17 +470,17 @@ trials_per_device = 2
         let optimizers = "optimizer = [\"adam\", \"sgd\", \"rmsprop\"]";
         assert_eq!(
             grid(optimizers, "optimizer = [\"adam\", \"rmsprob\"]"),
-            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \
+            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \"adamw\", \
              not \"rmsprob\" (did you mean \"rmsprop\"?)"
         );
         assert_eq!(
             grid(optimizers, "optimizer = [\"adam\", \"lbfgs\"]"),
-            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", not \"lbfgs\"",
+            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \"adamw\", not \"lbfgs\"",
             "no hint when nothing is close"
         );
         assert_eq!(
             grid(optimizers, "optimizer = [\"adam\", 3]"),
-            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", not 3"
+            "s.toml:25: `grid.optimizer` must be one of \"adam\", \"sgd\", \"rmsprop\", \"adamw\", not 3"
         );
         let neurons = "neurons = [64, 128, 256]";
         assert_eq!(
@@ -747,7 +801,7 @@ trials_per_device = 2
                 &format!("{random}objective = {{ choice = [\"val_loss\"] }}"),
                 "s.toml:32: `random.objective` is not a hyperparameter (grid axes: arch, \
                  filters, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
-                 epochs, batch_size, optimizer, lr, momentum, seed, eps)",
+                 epochs, batch_size, optimizer, lr, momentum, seed, eps, weight_decay, nesterov, label_smoothing, patience)",
             ),
             (
                 &format!("{random}lr = {{ log_uniform = [1e-4, 1e-1] }}"),
