@@ -29,6 +29,7 @@ fn main() {
     common::run_needing(
         "SWEEP_REQUIRE_CHROMIUM",
         missing,
+        std::thread::available_parallelism().map_or(1, usize::from),
         tests![
             browser::base64_decodes_with_and_without_padding,
             report_html_from_file_sorts_filters_and_names_the_hovered_trial,

@@ -41,6 +41,9 @@ fn main() {
     common::run_needing(
         "SWEEP_REQUIRE_SLURM",
         slurm_missing(),
+        // One at a time: a test's jobs are then the only ones of the suite on the cluster, so
+        // each wait is for its own jobs, never for a queue behind another test's.
+        1,
         tests![
             the_quick_sweep_runs_through_slurm_with_a_local_runs_metrics,
             a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice,

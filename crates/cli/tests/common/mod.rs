@@ -346,8 +346,14 @@ pub fn parse_table(text: &str) -> Vec<std::collections::BTreeMap<String, String>
 /// cluster, a Chromium): runs `tests` under libtest-mimic's harness, which looks and counts
 /// like Rust's own. Where `missing` says what is lacking, every test is reported as ignored
 /// with that reason (Rust's own harness can only ignore a test at compile time), or as failed
-/// when the environment variable `require` is `1`, as in CI.
-pub fn run_needing(require: &str, missing: Option<String>, tests: &[(&'static str, fn())]) -> ! {
+/// when the environment variable `require` is `1`, as in CI. `threads` is how many run at
+/// once unless `--test-threads` says otherwise.
+pub fn run_needing(
+    require: &str,
+    missing: Option<String>,
+    threads: usize,
+    tests: &[(&'static str, fn())],
+) -> ! {
     use libtest_mimic::{Arguments, Completion, Failed, Trial};
     let required = std::env::var(require).as_deref() == Ok("1");
     let trials = tests
@@ -365,7 +371,9 @@ pub fn run_needing(require: &str, missing: Option<String>, tests: &[(&'static st
             })
         })
         .collect();
-    libtest_mimic::run(&Arguments::from_args(), trials).exit()
+    let mut args = Arguments::from_args();
+    args.test_threads.get_or_insert(threads);
+    libtest_mimic::run(&args, trials).exit()
 }
 
 /// `(name, function)` pairs of test functions for [`run_needing`].
