@@ -631,22 +631,7 @@ fn a_bad_partition_exits_2_with_sbatchs_message_and_submits_nothing() {
 }
 
 fn a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once() {
-    let out = Command::new("scontrol")
-        .args(["show", "config"])
-        .output()
-        .unwrap();
-    let config = String::from_utf8_lossy(&out.stdout).into_owned();
-    let max_array: usize = config
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("MaxArraySize")?
-                .trim()
-                .strip_prefix('=')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap();
+    let max_array = sweep_scheduler::executor::slurm::max_array_size();
     // Small on any cluster: arrays of at most 3 (`array_size`, or MaxArraySize where that is
     // smaller), 8 one-epoch trials, 2 jobs at a time.
     let chunk = max_array.min(3);

@@ -133,11 +133,10 @@ pub fn wait_for(
     ready: impl Fn(&[StoredTrial]) -> bool,
 ) -> Vec<StoredTrial> {
     let mut last = Vec::new();
-    let started = Instant::now();
-    loop {
+    poll(what, || {
         if let Ok(trials) = try_stored_trials(db, sweep) {
             if ready(&trials) {
-                return trials;
+                return Ok(trials);
             }
             last = trials;
         }
@@ -152,31 +151,33 @@ pub fn wait_for(
                 )
             })
             .collect();
-        assert!(
-            started.elapsed() < DEADLINE,
-            "waited {} s for {what}; sweep `{sweep}` last had: {}",
-            DEADLINE.as_secs(),
-            if seen.is_empty() {
-                "no trials".to_string()
-            } else {
-                seen.join(", ")
-            }
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        let seen = if seen.is_empty() {
+            "no trials".to_string()
+        } else {
+            seen.join(", ")
+        };
+        Err(format!("; sweep `{sweep}` last had: {seen}"))
+    })
 }
 
 /// Polls `state` until it gives a value, or panics after the deadline saying it waited for
 /// `what`.
 pub fn wait_until<T>(what: &str, mut state: impl FnMut() -> Option<T>) -> T {
+    poll(what, || state().ok_or_else(String::new))
+}
+
+/// Polls `state` until it gives a value, or panics after the deadline saying it waited for
+/// `what` and what `state` saw last.
+fn poll<T>(what: &str, mut state: impl FnMut() -> Result<T, String>) -> T {
     let started = Instant::now();
     loop {
-        if let Some(value) = state() {
-            return value;
-        }
+        let seen = match state() {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
         assert!(
             started.elapsed() < DEADLINE,
-            "waited {} s for {what}",
+            "waited {} s for {what}{seen}",
             DEADLINE.as_secs()
         );
         std::thread::sleep(Duration::from_millis(20));
