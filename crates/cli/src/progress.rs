@@ -57,8 +57,10 @@ fn planned_line(
     devices: &str,
     slots: usize,
 ) -> String {
+    let paused = counts
+        .iter()
+        .any(|&(s, n)| s == TrialStatus::Paused && n > 0);
     let counts: Vec<String> = counts.iter().map(|&(s, n)| status_count(s, n)).collect();
-    let paused = counts.iter().any(|c| c.contains("paused"));
     // A paused trial goes on or stops by its rung's decision, taken as the run starts.
     let left = if paused { "to run or decide" } else { "to run" };
     format!(

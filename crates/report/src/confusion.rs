@@ -8,7 +8,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::ReportError;
+use crate::{draw_err, ReportError};
 
 /// Up to this many classes, each cell shows its count; above, the heat map alone.
 pub const ANNOTATED_CLASSES: usize = 20;
@@ -43,10 +43,6 @@ fn cell_font(cell: (f64, f64), digits: usize) -> u32 {
     let by_width = cell.0 * 0.8 / (0.62 * digits.max(1) as f64);
     let by_height = cell.1 * 0.45;
     by_width.min(by_height).clamp(8.0, 22.0) as u32
-}
-
-fn draw_err(e: impl std::fmt::Display) -> ReportError {
-    ReportError::Draw(e.to_string())
 }
 
 /// Draws a `classes × classes` matrix given as `(actual, predicted, count)` cells.

@@ -11,7 +11,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use sweep_store::EpochRow;
 
 use crate::layout::Figure;
-use crate::ReportError;
+use crate::{draw_err, ReportError};
 
 /// What a figure plots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,10 +318,6 @@ fn empty_label(status: TrialStatus) -> String {
         TrialStatus::Done => "no epochs".into(),
         other => format!("{other} before epoch 1"),
     }
-}
-
-fn draw_err(e: impl std::fmt::Display) -> ReportError {
-    ReportError::Draw(e.to_string())
 }
 
 /// Draws `figure` with `curves[i]` for the trial at input index `i` into a PNG at `path`.

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::importance::{Importance, Kind};
-use crate::ReportError;
+use crate::{draw_err, ReportError};
 
 const WIDTH: u32 = 800;
 const TITLE_HEIGHT: u32 = 56;
@@ -18,10 +18,6 @@ const AXIS_HEIGHT: u32 = 40;
 const BARS_LEFT: i32 = 260;
 const BARS_RIGHT: i32 = WIDTH as i32 - 70;
 const FONT: u32 = 15;
-
-fn draw_err(e: impl std::fmt::Display) -> ReportError {
-    ReportError::Draw(e.to_string())
-}
 
 fn bar_colour(kind: Kind) -> RGBColor {
     match kind {

@@ -39,6 +39,11 @@ pub enum ReportError {
     },
 }
 
+/// A drawing backend's error as the report's (plotters' errors are not `Send`, so their text).
+pub(crate) fn draw_err(e: impl std::fmt::Display) -> ReportError {
+    ReportError::Draw(e.to_string())
+}
+
 impl ReportError {
     /// Whether the user's input is at fault (the cli exits 2 for it, 1 for any other failure).
     /// A match with no catch-all: a new variant must be decided here.

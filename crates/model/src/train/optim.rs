@@ -145,10 +145,7 @@ impl InplaceOp2 for FusedStep<'_> {
         // Elementwise, so parallel chunks give the same result on any thread count.
         let c = UPDATE_CHUNK;
         // The coupled decay: the gradient the rules below see (AdamW's λ is 0 here).
-        let wd = match self.kind {
-            OptimizerKind::Adamw => 0.0,
-            OptimizerKind::Sgd | OptimizerKind::Adam | OptimizerKind::Rmsprop => self.weight_decay,
-        };
+        let wd = coupled_decay(self.kind, self.weight_decay);
         match self.kind {
             OptimizerKind::Sgd if self.momentum == 0.0 => {
                 p.par_chunks_mut(c).zip(g.par_chunks(c)).for_each(|(p, g)| {
@@ -300,7 +297,7 @@ impl Optimizer {
         self.step
     }
 
-    /// AdamW's factor `1 − lr·λ` (1 for the others, whose decay is coupled).
+    /// AdamW's factor `1 − lr·λ` (1 for the others, whose decay is coupled: [`coupled_decay`]).
     fn decoupled_decay(&self) -> f64 {
         match self.kind {
             OptimizerKind::Adamw => 1.0 - self.lr * self.weight_decay,
@@ -336,12 +333,7 @@ impl Optimizer {
                 }
                 Slots::Device(slots) => slots,
             };
-            let wd = match self.kind {
-                OptimizerKind::Adamw => 0.0,
-                OptimizerKind::Sgd | OptimizerKind::Adam | OptimizerKind::Rmsprop => {
-                    self.weight_decay
-                }
-            };
+            let wd = coupled_decay(self.kind, self.weight_decay);
             let coupled;
             let g = if wd == 0.0 {
                 g
@@ -428,6 +420,16 @@ impl Optimizer {
         }
         self.step = step;
         Ok(())
+    }
+}
+
+/// The coupled decay λ that the rules add to the gradient (`g + λ·p`, PyTorch's L2): the
+/// optimizer's `weight_decay`, but 0 for AdamW, whose decay is decoupled.
+/// (`T` is the fused CPU step's f32 or the device path's f64; its default is 0.)
+fn coupled_decay<T: Default>(kind: OptimizerKind, weight_decay: T) -> T {
+    match kind {
+        OptimizerKind::Adamw => T::default(),
+        OptimizerKind::Sgd | OptimizerKind::Adam | OptimizerKind::Rmsprop => weight_decay,
     }
 }
 
