@@ -510,7 +510,7 @@ fn served_page_grows_while_the_sweep_runs() {
     let _server = Server(server);
     let mut run = spawn_run(dir, "s.toml");
     let db = dir.join("sweep.db");
-    wait_for("a first epoch recorded", &db, "live", |t| {
+    wait_for("a first epoch recorded", &mut run, &db, "live", |t| {
         t.iter().any(|t| !t.epochs.is_empty())
     });
     // The runner is the database's only writer: stopped, the page and the database agree

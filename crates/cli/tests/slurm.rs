@@ -245,17 +245,23 @@ fn trial_processes(dir: &Path) -> Vec<u32> {
 
 /// Waits until some trial of the sweep runs with at least `epochs` epochs recorded and
 /// returns it.
-fn a_running_trial(db: &Path, sweep: &str, epochs: usize) -> StoredTrial {
-    let trials = wait_for("a trial running with enough epochs", db, sweep, |trials| {
-        let ended = !trials.is_empty() && trials.iter().all(|t| t.row.status.is_final());
-        assert!(
-            !ended,
-            "the trials ended before the test could act: make them longer"
-        );
-        trials
-            .iter()
-            .any(|t| t.row.status == TrialStatus::Running && t.epochs.len() >= epochs)
-    });
+fn a_running_trial(run: &mut Child, db: &Path, sweep: &str, epochs: usize) -> StoredTrial {
+    let trials = wait_for(
+        "a trial running with enough epochs",
+        run,
+        db,
+        sweep,
+        |trials| {
+            let ended = !trials.is_empty() && trials.iter().all(|t| t.row.status.is_final());
+            assert!(
+                !ended,
+                "the trials ended before the test could act: make them longer"
+            );
+            trials
+                .iter()
+                .any(|t| t.row.status == TrialStatus::Running && t.epochs.len() >= epochs)
+        },
+    );
     trials
         .into_iter()
         .find(|t| t.row.status == TrialStatus::Running && t.epochs.len() >= epochs)
@@ -392,10 +398,11 @@ fn a_killed_scheduler_is_re_attached_and_no_trial_is_submitted_twice() {
     );
     std::fs::write(dir.join("k.toml"), file).unwrap();
     let db = dir.join("sweep.db");
-    let run = spawn_run(dir, "k.toml");
+    let mut run = spawn_run(dir, "k.toml");
     let pid = run.id();
     wait_for(
         "an epoch recorded while a trial has work left",
+        &mut run,
         &db,
         &name,
         |trials| {
@@ -442,8 +449,8 @@ fn a_requeued_job_resumes_from_its_checkpoint_without_a_duplicate_epoch() {
     let file = sweep_file(&name, "[0.01]", 12, 1500, "", "");
     std::fs::write(dir.join("r.toml"), file).unwrap();
     let db = dir.join("sweep.db");
-    let run = spawn_run(dir, "r.toml");
-    let trial = a_running_trial(&db, &name, 2);
+    let mut run = spawn_run(dir, "r.toml");
+    let trial = a_running_trial(&mut run, &db, &name, 2);
     let job = trial.row.slurm_job.clone().unwrap();
     let folder = trial_dir(&dir.join("results"), &name, &trial.row);
     scontrol(&["requeue", &job]);
@@ -567,8 +574,8 @@ fn a_job_whose_trial_is_killed_on_the_node_fails_with_a_reason() {
     let file = sweep_file(&name, "[0.01]", 20, 1000, "", "");
     std::fs::write(dir.join("x.toml"), file).unwrap();
     let db = dir.join("sweep.db");
-    let run = spawn_run(dir, "x.toml");
-    let trial = a_running_trial(&db, &name, 1);
+    let mut run = spawn_run(dir, "x.toml");
+    let trial = a_running_trial(&mut run, &db, &name, 1);
     let folder = trial_dir(&dir.join("results"), &name, &trial.row);
     let pids = wait_until("the trial's process on the node", || {
         Some(trial_processes(&folder)).filter(|p| !p.is_empty())
@@ -703,22 +710,25 @@ fn a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint(
     std::fs::write(dir.join("t.toml"), time_limited_file(&name, 20)).unwrap();
     let db = dir.join("sweep.db");
     let started = Instant::now();
-    let run = spawn_run(&dir, "t.toml");
+    let mut run = spawn_run(&dir, "t.toml");
     // The same trial uninterrupted, locally, meanwhile: the reference for its metrics.
     let reference = {
         let (dir, name) = (dir.clone(), name.clone());
         std::thread::spawn(move || by_hash(&run_locally(&dir, "t.toml"), &name))
     };
-    let trial = wait_for("a trial submitted as a Slurm job", &db, &name, |trials| {
-        trials.iter().any(|t| t.row.slurm_job.is_some())
-    })
+    let trial = wait_for(
+        "a trial submitted as a Slurm job",
+        &mut run,
+        &db,
+        &name,
+        |trials| trials.iter().any(|t| t.row.slurm_job.is_some()),
+    )
     .remove(0);
     let job = trial.row.slurm_job.clone().unwrap();
     let folder = trial_dir(&dir.join("results"), &name, &trial.row);
     // Until the run ends: each time the job requeued itself after Slurm's warning, it waits
     // (Reason=BeginTime, about 2 minutes on this Slurm) before it may start again; let it go
     // after 2 s (see `Release`). Polled every 0.25 s, with a deadline.
-    let mut run = run;
     let deadline = Duration::from_secs(900);
     let mut release = Release::default();
     while run.try_wait().unwrap().is_none() {

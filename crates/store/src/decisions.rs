@@ -4,6 +4,7 @@
 use sqlx::sqlite::SqlitePool;
 
 use crate::error::Result;
+use crate::open::begin_write;
 use crate::rows::{SweepId, TrialId};
 
 /// For a sweep whose file prunes no more: its paused and stopped trials go back in the queue
@@ -46,7 +47,7 @@ pub struct Decision {
 /// about a trial that is no longer paused (another runner decided first) changes nothing and
 /// is not recorded. Returns how many trials were promoted and how many stopped.
 pub async fn apply_decisions(pool: &SqlitePool, decisions: &[Decision]) -> Result<(usize, usize)> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     let (mut promoted, mut stopped) = (0, 0);
     for d in decisions {
         let changed = match &d.verdict {
@@ -81,7 +82,7 @@ pub async fn apply_decisions(pool: &SqlitePool, decisions: &[Decision]) -> Resul
 /// Records a decision about a running trial (the runner then stops it and ends it as
 /// [`Ending::Stopped`](crate::Ending::Stopped)).
 pub async fn record_decision(pool: &SqlitePool, decision: &Decision) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     insert_decision(&mut tx, decision).await?;
     tx.commit().await?;
     Ok(())

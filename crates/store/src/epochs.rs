@@ -4,6 +4,7 @@
 use sqlx::sqlite::SqlitePool;
 
 use crate::error::Result;
+use crate::open::begin_write;
 use crate::rows::{EpochRow, SweepId, TrialId};
 
 /// Records an epoch of a trial; recording the same epoch again (a resumed trial repeating
@@ -15,7 +16,7 @@ pub async fn record_epoch(pool: &SqlitePool, trial: TrialId, row: &EpochRow) -> 
 /// Records several epochs of a trial in one transaction, each replacing what the database
 /// had for that epoch.
 pub async fn record_epochs(pool: &SqlitePool, trial: TrialId, rows: &[EpochRow]) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     insert_epochs(&mut tx, trial, rows).await?;
     tx.commit().await?;
     Ok(())

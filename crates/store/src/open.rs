@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Sqlite, Transaction};
 
 use crate::error::{Result, StoreError};
 use crate::filesystem::{foreign_wal, network_filesystem};
@@ -148,6 +149,17 @@ async fn lacks_migrations(pool: &SqlitePool) -> bool {
     applied.is_some_and(|version| version < latest)
 }
 
+/// Begins a transaction that writes: `BEGIN IMMEDIATE`, which takes the database's write
+/// lock at once (waiting for it as long as the busy timeout allows). A plain (deferred)
+/// `BEGIN` takes it only at the first write, and in WAL mode a transaction that has read
+/// cannot wait for it then: if another connection committed since the read (a second `sweep
+/// run`, or a reader bringing an old database's schema up to date), SQLite refuses at once
+/// with SQLITE_BUSY ("database is locked"), whatever the busy timeout. Every transaction of
+/// this crate writes, so every one begins here.
+pub(crate) async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
 /// Closes a pool opened by [`open`] with everything it wrote in the database file itself, so
 /// that the file alone is the whole database: moved or copied without its `-wal`, it has
 /// every row. SQLite moves the WAL into the file when the last connection closes, but only
@@ -172,6 +184,38 @@ mod tests {
     use crate::{
         claim_trial, confusion, epochs, record_sweep, trials, SweepId, TrialId, TrialStatus,
     };
+
+    #[tokio::test]
+    async fn a_writing_transaction_holds_the_write_lock_from_its_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let pool = open(&path).await.unwrap();
+        let impatient = SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(Duration::ZERO);
+        let other = SqlitePool::connect_with(impatient).await.unwrap();
+        let insert = |name: &str| {
+            format!("INSERT INTO sweeps (name, file_text, file_path) VALUES ('{name}', '', 'f')")
+        };
+        let mut tx = begin_write(&pool).await.unwrap();
+        sqlx::query("SELECT count(*) FROM sweeps")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        // The transaction has only read, and already no other connection can commit: none
+        // can commit between its read and its write, which SQLite would refuse without
+        // waiting (a deferred BEGIN lets the other connection write here).
+        let refused = sqlx::query(&insert("b")).execute(&other).await.unwrap_err();
+        assert!(is_busy(&refused), "{refused}");
+        sqlx::query(&insert("a")).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        sqlx::query(&insert("b")).execute(&other).await.unwrap();
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sweeps ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(names, ["a", "b"]);
+    }
 
     #[tokio::test]
     async fn the_pruning_migration_keeps_every_row_and_link() {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::sqlite::SqlitePool;
 
 use crate::error::Result;
+use crate::open::begin_write;
 use crate::rows::SweepId;
 use crate::summary::TrialSummary;
 use crate::trials::now;
@@ -33,7 +34,7 @@ pub async fn record_sweep(
     file_text: &str,
     trials: &[NewTrial],
 ) -> Result<SweepId> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO sweeps (name, file_text, file_path) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO UPDATE SET file_text = excluded.file_text, file_path = excluded.file_path
@@ -80,7 +81,7 @@ pub async fn attach_sweep(
     stale_after: Duration,
     is_dead: impl Fn(&str) -> bool,
 ) -> Result<Option<String>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     let (holder, at): (Option<String>, Option<f64>) =
         sqlx::query_as("SELECT attached_by, attached_at FROM sweeps WHERE id = ?1")
             .bind(sweep.0)

@@ -9,6 +9,7 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::epochs::insert_epochs;
 use crate::error::Result;
+use crate::open::begin_write;
 use crate::rows::{EpochRow, SweepId, TrialId, TrialRow, TrialStatus};
 use crate::summary::TrialSummary;
 
@@ -188,7 +189,7 @@ pub async fn rewind_trial(
     note: Option<&str>,
 ) -> Result<()> {
     let kept = rows.iter().map(|r| r.epoch).max().unwrap_or(0);
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     sqlx::query("DELETE FROM epochs WHERE trial_id = ?1 AND epoch > ?2")
         .bind(trial.0)
         .bind(kept)
@@ -275,7 +276,7 @@ impl Ending {
 /// Records how a running trial ended, in one transaction (a trial that is no longer running,
 /// because `sweep cancel` marked it interrupted, is left as it is).
 pub async fn end_trial(pool: &SqlitePool, trial: TrialId, ending: &Ending) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     match ending {
         Ending::Done {
             best_epoch,

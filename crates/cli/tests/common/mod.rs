@@ -2,8 +2,9 @@
 //! the `sweep` binary Cargo builds for them. Each test binary uses a part of them.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 /// The `sweep` binary Cargo built for these tests.
@@ -80,7 +81,7 @@ pub fn freeze_trials(pid: u32) -> Vec<u32> {
 }
 
 /// Starts `sweep run FILE --db sweep.db` in `dir` (stderr piped, for its end).
-pub fn spawn_run(dir: &Path, file: &str) -> std::process::Child {
+pub fn spawn_run(dir: &Path, file: &str) -> Child {
     Command::new(sweep_bin())
         .args(["run", file, "--db", "sweep.db"])
         .current_dir(dir)
@@ -124,10 +125,12 @@ pub struct StoredTrial {
 pub const DEADLINE: Duration = Duration::from_secs(300);
 
 /// Waits until `ready` holds for the sweep's stored trials (a database not created or not
-/// migrated yet holds nothing), or panics after the deadline saying it waited for `what`,
-/// with the trials it saw last.
+/// migrated yet holds nothing), which the sweep `run` writes: panics if `run` ends first,
+/// with what it printed on stderr, or after the deadline, saying it waited for `what`, with
+/// the trials it saw last.
 pub fn wait_for(
     what: &str,
+    run: &mut Child,
     db: &Path,
     sweep: &str,
     ready: impl Fn(&[StoredTrial]) -> bool,
@@ -139,6 +142,13 @@ pub fn wait_for(
                 return Ok(trials);
             }
             last = trials;
+        }
+        if let Some(status) = run.try_wait().expect("the run's status can be read") {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = run.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            panic!("the run ended ({status}) before {what}; its stderr:\n{stderr}");
         }
         let seen: Vec<String> = last
             .iter()

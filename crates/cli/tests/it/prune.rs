@@ -250,9 +250,13 @@ fn a_halving_sweep_killed_anywhere_decides_as_an_uninterrupted_one() {
     std::fs::write(dir.join("killed.toml"), sweep_file("killed", HALVING, 2)).unwrap();
     let mut child = spawn_run(dir, "killed.toml");
     // Killed once a trial has paused at its rung, whatever else is going on.
-    wait_for("a trial paused at its rung", &db, "killed", |trials| {
-        trials.iter().any(|t| t.row.status == TrialStatus::Paused)
-    });
+    wait_for(
+        "a trial paused at its rung",
+        &mut child,
+        &db,
+        "killed",
+        |trials| trials.iter().any(|t| t.row.status == TrialStatus::Paused),
+    );
     signal(child.id(), libc::SIGKILL);
     child.wait().unwrap();
     // `ls` and `show` rank by what the trials recorded so far, paused ones included.

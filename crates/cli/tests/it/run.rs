@@ -237,6 +237,7 @@ fn kill_9_between_a_checkpoint_and_its_epochs_loses_no_epoch() {
     let mut child = spawn_run(dir, "s.toml");
     wait_for(
         "a trial running early in its epochs",
+        &mut child,
         &db,
         "gap",
         |trials| one_running_early(trials, 8),
@@ -334,6 +335,7 @@ fn ctrl_c_interrupts_cleanly_and_a_rerun_resumes() {
     let mut child = spawn_run(dir, "s.toml");
     wait_for(
         "a trial running early in its epochs",
+        &mut child,
         &db,
         "stopped",
         |trials| one_running_early(trials, 8),
@@ -387,6 +389,7 @@ fn a_crashing_trial_process_is_recorded_as_failed_and_retry_failed_resumes_it() 
     let mut child = spawn_run(dir, "s.toml");
     wait_for(
         "a trial running early in its epochs",
+        &mut child,
         &db,
         "crash",
         |trials| one_running_early(trials, 6),
