@@ -183,20 +183,8 @@ fn events(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 /// The epochs' metrics without their timings: what must not depend on where a trial ran.
-fn metrics(t: &StoredTrial) -> Vec<[f64; 6]> {
-    t.metrics
-        .iter()
-        .map(|e| {
-            [
-                e.train_loss,
-                e.train_acc,
-                e.val_loss,
-                e.val_acc,
-                e.val_f1,
-                e.lr,
-            ]
-        })
-        .collect()
+fn metrics(t: &StoredTrial) -> Vec<std::collections::BTreeMap<String, f64>> {
+    t.metrics.iter().map(|e| e.metrics.clone()).collect()
 }
 
 /// The trials of `sweep` in `dir`'s database, by configuration hash.

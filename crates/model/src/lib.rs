@@ -36,6 +36,7 @@ pub use train::bench;
 pub use train::metrics::Confusion;
 pub use train::optim::OptimizerKind;
 pub use train::{
-    predict, train, EpochMetrics, Objective, Outcome, TrainConfig, TrainError, Trial, TrialEvent,
+    predict, train, EpochMetrics, NamedEpoch, Objective, Outcome, TrainConfig, TrainError, Trial,
+    TrialEvent,
 };
 pub use unknown_name::UnknownName;

@@ -23,7 +23,8 @@ pub use hyperparameters::{Param, Setting};
 pub use prune::Prune;
 pub use random::{Distribution, Random, RandomAxis};
 pub use schema::{
-    Axis, DataSource, Devices, Executor, RunSettings, SlurmSettings, SweepFile, TrialConfig,
+    Axis, BuiltinConfig, CommandConfig, CommandTrial, DataSource, Devices, Executor, RunSettings,
+    SlurmSettings, SweepFile, TrialConfig,
 };
 
 impl SweepFile {
@@ -139,11 +140,15 @@ trials_per_device = 2
             Param::Text("sgd".into()),
             "the last axis varies fastest"
         );
-        assert_eq!(trials[26].config.model.neurons, 256);
-        assert_eq!(trials[26].config.train.lr, 0.001);
-        assert_eq!(trials[26].config.train.optimizer, OptimizerKind::Rmsprop);
+        assert_eq!(trials[26].config.builtin().unwrap().model.neurons, 256);
+        assert_eq!(trials[26].config.builtin().unwrap().train.lr, 0.001);
         assert_eq!(
-            trials[26].config.train.epochs, 20,
+            trials[26].config.builtin().unwrap().train.optimizer,
+            OptimizerKind::Rmsprop
+        );
+        assert_eq!(
+            trials[26].config.builtin().unwrap().train.epochs,
+            20,
             "the rest comes from the file"
         );
         let again = expand_grid(&parse(SEED_GRID).unwrap());
@@ -401,14 +406,14 @@ trials_per_device = 2
         );
         let trials = expand_grid(&parse(&text).unwrap());
         assert_eq!(trials.len(), 3 * 3 * 2 * 2);
-        let train = &trials[1].config.train;
+        let train = &trials[1].config.builtin().unwrap().train;
         assert_eq!(
             (train.optimizer, train.weight_decay, train.nesterov),
             (OptimizerKind::Sgd, 5e-4, true)
         );
         assert!(trials
             .iter()
-            .any(|t| t.config.train.optimizer == OptimizerKind::Adamw));
+            .any(|t| t.config.builtin().unwrap().train.optimizer == OptimizerKind::Adamw));
 
         let err = error(&edited("seed = 42", "seed = 42\nweight_decay = -0.1"));
         assert!(
@@ -437,12 +442,18 @@ trials_per_device = 2
             .replace("hflip = true", "hflip = true, fill = \"constant\"");
         let file = parse(&text).unwrap();
         let trial = &expand_grid(&file)[0];
-        assert_eq!(trial.config.model.init, sweep_model::WeightInit::Keras);
         assert_eq!(
-            (trial.config.model.bn_momentum, trial.config.model.bn_eps),
+            trial.config.builtin().unwrap().model.init,
+            sweep_model::WeightInit::Keras
+        );
+        assert_eq!(
+            (
+                trial.config.builtin().unwrap().model.bn_momentum,
+                trial.config.builtin().unwrap().model.bn_eps
+            ),
             (0.01, 1e-3)
         );
-        assert_eq!(trial.config.train.eps, 1e-7);
+        assert_eq!(trial.config.builtin().unwrap().train.eps, 1e-7);
         assert_eq!(file.augment.fill, sweep_model::Fill::Constant);
 
         let err = error(&edited("dropout = 0.5", "dropout = 0.5\ninit = \"glorot\""));
@@ -939,7 +950,8 @@ trials_per_device = 2
             panic!("{:?}", trials[0].params);
         };
         assert_eq!(
-            trials[0].config.model.dropout, dropout,
+            trials[0].config.builtin().unwrap().model.dropout,
+            dropout,
             "the drawn value is used"
         );
         assert_eq!(
