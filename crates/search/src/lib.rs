@@ -1,0 +1,48 @@
+//! Model-based search as pure functions, for the scheduler to call: [`Tpe`] suggests points
+//! of a [`Space`] from finished observations and pending points (a constant liar), [`window`]
+//! says which trials a suggestion may observe so that a parallel search is reproducible,
+//! [`Hyperband`] gives a trial's bracket and rungs, and [`model_budget`] is BOHB's choice of
+//! the budget to fit on.
+//!
+//! Every answer is a function of its arguments alone: randomness comes from
+//! `sweep_rng::Rng::derive(seed, [label, trial index])`, never from time, threads or hash
+//! order. The library minimises; the caller negates a maximised objective. It knows nothing
+//! of the scheduler, the store or the models (scheduler → search → rng).
+
+mod bohb;
+mod hyperband;
+mod parzen;
+mod space;
+mod tpe;
+mod truncnorm;
+mod window;
+
+pub use bohb::{bohb_min_results, model_budget};
+pub use hyperband::{Bracket, Hyperband, Rung};
+pub use parzen::{default_weights, Parzen, PRIOR_WEIGHT};
+pub use space::{Dimension, Point, Space, Value};
+pub use tpe::{gamma, split, Origin, Suggestion, Tpe};
+pub use window::window;
+
+/// What a search refuses: a dimension that cannot be searched, or a point outside the space.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SearchError {
+    /// A dimension of [`Space::new`] is invalid.
+    #[error("dimension `{name}`: {problem}")]
+    Dimension {
+        /// The dimension's name.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An observation or pending point does not fit the space.
+    #[error("{which} {row}: {problem}")]
+    Point {
+        /// `observation` or `pending point`.
+        which: String,
+        /// Its position in the slice given.
+        row: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
