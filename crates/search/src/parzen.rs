@@ -50,6 +50,10 @@ enum Kernels {
         sigmas: Vec<f64>,
         /// ln of each kernel's mass on [low, high].
         log_masses: Vec<f64>,
+        /// 1 / σ, and the ln density at each kernel's centre: the parts of a real
+        /// dimension's ln density that do not depend on the point, computed once.
+        inv_sigmas: Vec<f64>,
+        peaks: Vec<f64>,
         low: f64,
         high: f64,
         log: bool,
@@ -155,17 +159,18 @@ impl Parzen {
                 }
                 Kernels::Numeric {
                     mus,
-                    sigmas,
-                    log_masses,
+                    inv_sigmas,
+                    peaks,
                     log,
                     int: None,
                     ..
                 } => {
                     let x = value.internal(*log);
-                    for (((t, mu), sigma), mass) in
-                        terms.iter_mut().zip(mus).zip(sigmas).zip(log_masses)
+                    for (((t, mu), inv_sigma), peak) in
+                        terms.iter_mut().zip(mus).zip(inv_sigmas).zip(peaks)
                     {
-                        *t += truncnorm::log_pdf(x, *mu, *sigma, *mass);
+                        let z = (x - mu) * inv_sigma;
+                        *t += peak - 0.5 * z * z;
                     }
                 }
             }
@@ -256,10 +261,17 @@ fn fit_dimension(dimension: &Dimension, points: &[&Point], d: usize) -> Kernels 
             let mut sigmas = bandwidths(&mus, low, high);
             mus.push(0.5 * (low + high));
             sigmas.push(high - low);
-            let log_masses = mus
+            let log_masses: Vec<f64> = mus
                 .iter()
                 .zip(&sigmas)
                 .map(|(mu, sigma)| truncnorm::log_gauss_mass((low - mu) / sigma, (high - mu) / sigma))
+                .collect();
+            let inv_sigmas = sigmas.iter().map(|sigma| 1.0 / sigma).collect();
+            let peaks = mus
+                .iter()
+                .zip(&sigmas)
+                .zip(&log_masses)
+                .map(|((mu, sigma), mass)| truncnorm::log_pdf(*mu, *mu, *sigma, *mass))
                 .collect();
             let (int, float) = match *dimension {
                 Dimension::Int { low, high, .. } => (Some((low, high)), (0.0, 0.0)),
@@ -270,6 +282,8 @@ fn fit_dimension(dimension: &Dimension, points: &[&Point], d: usize) -> Kernels 
                 mus,
                 sigmas,
                 log_masses,
+                inv_sigmas,
+                peaks,
                 low,
                 high,
                 log,
