@@ -16,7 +16,12 @@
 //! less, since a trial must then outlast L − 1 others to hold a slot back, but each
 //! suggestion knows less. The test `windowed_schedules_idle_little` measures both against the
 //! fully asynchronous order (each slot takes the next trial as it frees, observing whatever
-//! has finished), which is what Optuna does and what no seed can reproduce.
+//! has finished), which is what Optuna does and what no seed can reproduce. Measured there
+//! (4 slots, 200 trials, log-normal lengths, mean of 200 runs), the makespan against the
+//! asynchronous one: lengths with σ = 0.5 (most within ±65%), 1.32× with `window(k, 4)` and
+//! 1.03× with `window(k, 8)`; heavy-tailed lengths (σ = 1), 1.82× and 1.33×. The search
+//! benchmark (bench/search/README.md) gives the other side: what the extra pending points
+//! cost the search at each budget.
 
 /// The number of trials suggestion `index` observes with `slots` slots (or a larger lag):
 /// trials `0..window(index, slots)`; the ones from there to `index` are pending.
