@@ -52,7 +52,9 @@ fn hartmann6(p: &Point) -> f64 {
     ];
     -(0..4)
         .map(|i| {
-            let inner: f64 = (0..6).map(|j| A[i][j] * (float(p, j) - P[i][j]).powi(2)).sum();
+            let inner: f64 = (0..6)
+                .map(|j| A[i][j] * (float(p, j) - P[i][j]).powi(2))
+                .sum();
             ALPHA[i] * (-inner).exp()
         })
         .sum::<f64>()
@@ -61,7 +63,8 @@ fn hartmann6(p: &Point) -> f64 {
 /// A training-like loss over lr (log), neurons (integer, log), optimizer (choice) and dropout:
 /// each optimizer has its own best learning rate; the minimum is 0.
 fn mixed(p: &Point) -> f64 {
-    let (lr, neurons, optimizer, dropout) = (float(p, 0), float(p, 1), float(p, 2) as usize, float(p, 3));
+    let (lr, neurons, optimizer, dropout) =
+        (float(p, 0), float(p, 1), float(p, 2) as usize, float(p, 3));
     let best_lr = [-3.0, -1.5, -3.5][optimizer];
     let offset = [0.0, 0.1, 0.05][optimizer];
     0.5 * (lr.log10() - best_lr).powi(2)
@@ -134,15 +137,17 @@ const BUDGETS: [usize; 3] = [20, 50, 100];
 /// The best noise-free value after each budget, of the trial with the best observed value.
 fn run(objective: &Objective, seed: u64, lag: Option<usize>) -> [f64; 3] {
     let tpe = Tpe::default();
-    let mut noise = Rng::derive(seed, &[0x6e6f_6973_65]);
+    let mut noise = Rng::derive(seed, &[0x006e_6f69_7365]);
     let mut trials: Vec<(Point, f64, f64)> = Vec::new();
     for k in 0..BUDGETS[2] {
         let point = match lag {
             None => objective.space.random_point(seed, k),
             Some(lag) => {
                 let w = window(k, lag);
-                let observations: Vec<(Point, f64)> =
-                    trials[..w].iter().map(|(p, y, _)| (p.clone(), *y)).collect();
+                let observations: Vec<(Point, f64)> = trials[..w]
+                    .iter()
+                    .map(|(p, y, _)| (p.clone(), *y))
+                    .collect();
                 let pending: Vec<Point> = trials[w..].iter().map(|(p, ..)| p.clone()).collect();
                 tpe.suggest(&objective.space, seed, k, &observations, &pending)
                     .expect("points of the space")
@@ -173,7 +178,9 @@ fn time_suggestions() {
                 (p, y)
             })
             .collect();
-        let pending: Vec<Point> = (n..n + 3).map(|k| objective.space.random_point(1, k)).collect();
+        let pending: Vec<Point> = (n..n + 3)
+            .map(|k| objective.space.random_point(1, k))
+            .collect();
         let reps = if n > 5_000 { 5 } else { 20 };
         let mut times: Vec<f64> = (0..reps)
             .map(|r| {

@@ -32,6 +32,10 @@ mod tests {
         assert_eq!(model_budget(&[], 2), None);
         assert_eq!(model_budget(&[(1, 4), (3, 2)], 2), None, "none has 5");
         assert_eq!(model_budget(&[(1, 12), (3, 5), (9, 4)], 2), Some(3));
-        assert_eq!(model_budget(&[(9, 5), (1, 40), (3, 13)], 2), Some(9), "any order");
+        assert_eq!(
+            model_budget(&[(9, 5), (1, 40), (3, 13)], 2),
+            Some(9),
+            "any order"
+        );
     }
 }

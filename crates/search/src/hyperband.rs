@@ -152,7 +152,16 @@ mod tests {
             max_epochs: 5,
             eta: 3,
         };
-        assert_eq!(single.brackets(), vec![Bracket { s: 0, rungs: vec![Rung { trials: 1, epochs: 5 }] }]);
+        assert_eq!(
+            single.brackets(),
+            vec![Bracket {
+                s: 0,
+                rungs: vec![Rung {
+                    trials: 1,
+                    epochs: 5
+                }]
+            }]
+        );
     }
 
     #[test]
@@ -168,7 +177,13 @@ mod tests {
         let other: Vec<u32> = (0..100).map(|i| hyperband.bracket_of(8, i).s).collect();
         assert_ne!(&draws[..100], &other[..]);
         // 143 trials per round of brackets: 81, 34, 15, 8, 5, so about 100× each here.
-        for (s, expected) in [(4, 8100.0), (3, 3400.0), (2, 1500.0), (1, 800.0), (0, 500.0)] {
+        for (s, expected) in [
+            (4, 8100.0),
+            (3, 3400.0),
+            (2, 1500.0),
+            (1, 800.0),
+            (0, 500.0),
+        ] {
             let count = draws.iter().filter(|&&d| d == s).count() as f64;
             assert!(
                 (count - expected).abs() < 4.0 * expected.sqrt(),

@@ -264,7 +264,9 @@ fn fit_dimension(dimension: &Dimension, points: &[&Point], d: usize) -> Kernels 
             let log_masses: Vec<f64> = mus
                 .iter()
                 .zip(&sigmas)
-                .map(|(mu, sigma)| truncnorm::log_gauss_mass((low - mu) / sigma, (high - mu) / sigma))
+                .map(|(mu, sigma)| {
+                    truncnorm::log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
+                })
                 .collect();
             let inv_sigmas = sigmas.iter().map(|sigma| 1.0 / sigma).collect();
             let peaks = mus
@@ -339,7 +341,13 @@ mod tests {
     use crate::space::Dimension;
 
     fn space(dimensions: Vec<(&str, Dimension)>) -> Space {
-        Space::new(dimensions.into_iter().map(|(n, d)| (n.to_string(), d)).collect()).unwrap()
+        Space::new(
+            dimensions
+                .into_iter()
+                .map(|(n, d)| (n.to_string(), d))
+                .collect(),
+        )
+        .unwrap()
     }
 
     fn fit(space: &Space, points: &[Point]) -> Parzen {
@@ -382,10 +390,7 @@ mod tests {
             assert!((got - expected).abs() < 1e-12, "x {x}: {got} vs {expected}");
         }
         // The magic clip: 3 observations close together get σ at least 10 / 5 = 2.
-        let clipped = fit(
-            &s,
-            &[2.0, 2.1, 2.2].map(|x| vec![Value::Float(x)]),
-        );
+        let clipped = fit(&s, &[2.0, 2.1, 2.2].map(|x| vec![Value::Float(x)]));
         let expected = (truncated(2.1, 2.0, 2.0, 0.0, 10.0)
             + truncated(2.1, 2.1, 2.0, 0.0, 10.0)
             + truncated(2.1, 2.2, 2.0, 0.0, 10.0)
@@ -470,7 +475,10 @@ mod tests {
         assert!(xs.iter().all(|x| (1e-4..=1e-1).contains(x)));
         xs.sort_by(f64::total_cmp);
         let ratio = xs[1000] / (1e-4f64 * 1e-1).sqrt();
-        assert!((0.7..1.4).contains(&ratio), "median / geometric mean {ratio}");
+        assert!(
+            (0.7..1.4).contains(&ratio),
+            "median / geometric mean {ratio}"
+        );
     }
 
     #[test]
@@ -535,7 +543,11 @@ mod tests {
             point(-4.9, 1e-4, 16, 1, 1),
             point(7.25, 0.09, 256, 8, 2),
         ];
-        let joint = [-10.609262861402241, -11.790964774866035, -14.503255743717292];
+        let joint = [
+            -10.609262861402241,
+            -11.790964774866035,
+            -14.503255743717292,
+        ];
         let parzen = fit(&s, &observations);
         for (q, expected) in queries.iter().zip(joint) {
             let got = parzen.log_pdf(q);
@@ -546,7 +558,11 @@ mod tests {
             [-1.7928616396225336, -2.132953118661606, -2.405986499531728],
             [-4.552274041397313, -3.6324308189893313, -7.019151984000279],
             [-2.009188761062398, -2.1093761346468187, -2.3382878420589877],
-            [-0.8754687373538996, -1.2321436812926323, -1.2321436812926323],
+            [
+                -0.8754687373538996,
+                -1.2321436812926323,
+                -1.2321436812926323,
+            ],
         ];
         for (d, expected) in marginals.iter().enumerate() {
             let one = Space::new(vec![s.dimensions()[d].clone()]).unwrap();
@@ -559,17 +575,44 @@ mod tests {
         }
         // 30 observations: the 5 oldest are ramped (1/30 … 0.758), as Optuna's weights.
         let xs = [
-            3.232202558909872, 5.7278404955862925, 4.041450641074658, 3.1732477449534535,
-            1.354821990083571, 4.688411695999841, 1.5638081689403878, 8.376595011731197,
-            9.45494140751544, 0.7516227823866659, 6.87587557123997, 2.9334237962935674,
-            3.5206684164089843, 8.883949574389916, -3.9344591270316958, -3.6930605044768896,
-            -4.696724038395114, 7.489297683219069, 6.672351264247757, 8.050182223702288,
-            9.67927513349146, 6.987378463250854, 1.9221904337939772, 6.707937644296832,
-            -3.225883611966002, 4.598815319912857, -2.8497006888643037, 9.17003375574376,
-            2.8277248262510755, 1.219929099857854,
+            3.232202558909872,
+            5.7278404955862925,
+            4.041450641074658,
+            3.1732477449534535,
+            1.354821990083571,
+            4.688411695999841,
+            1.5638081689403878,
+            8.376595011731197,
+            9.45494140751544,
+            0.7516227823866659,
+            6.87587557123997,
+            2.9334237962935674,
+            3.5206684164089843,
+            8.883949574389916,
+            -3.9344591270316958,
+            -3.6930605044768896,
+            -4.696724038395114,
+            7.489297683219069,
+            6.672351264247757,
+            8.050182223702288,
+            9.67927513349146,
+            6.987378463250854,
+            1.9221904337939772,
+            6.707937644296832,
+            -3.225883611966002,
+            4.598815319912857,
+            -2.8497006888643037,
+            9.17003375574376,
+            2.8277248262510755,
+            1.219929099857854,
         ];
         let weights = default_weights(30);
-        let expected_weights = [0.03333333333333333, 0.275, 0.5166666666666667, 0.7583333333333333];
+        let expected_weights = [
+            0.03333333333333333,
+            0.275,
+            0.5166666666666667,
+            0.7583333333333333,
+        ];
         for (w, e) in weights.iter().zip(expected_weights) {
             assert!((w - e).abs() < 1e-15, "{weights:?}");
         }

@@ -44,7 +44,9 @@ impl Space {
             let problem = match *dimension {
                 Dimension::Float { low, high, log } => {
                     if !(low.is_finite() && high.is_finite() && low <= high) {
-                        Some(format!("bounds [{low}, {high}] must be finite with low ≤ high"))
+                        Some(format!(
+                            "bounds [{low}, {high}] must be finite with low ≤ high"
+                        ))
                     } else if log && low <= 0.0 {
                         Some(format!("log bounds must be positive, not [{low}, {high}]"))
                     } else {
@@ -55,7 +57,9 @@ impl Space {
                     if low > high {
                         Some(format!("bounds [{low}, {high}] must have low ≤ high"))
                     } else if log && low < 1 {
-                        Some(format!("log bounds must be at least 1, not [{low}, {high}]"))
+                        Some(format!(
+                            "log bounds must be at least 1, not [{low}, {high}]"
+                        ))
                     } else {
                         None
                     }
@@ -112,7 +116,9 @@ impl Space {
         }
         for ((name, dimension), value) in self.dimensions.iter().zip(point) {
             let fits = match (dimension, *value) {
-                (Dimension::Float { low, high, .. }, Value::Float(x)) => (*low..=*high).contains(&x),
+                (Dimension::Float { low, high, .. }, Value::Float(x)) => {
+                    (*low..=*high).contains(&x)
+                }
                 (Dimension::Int { low, high, .. }, Value::Int(k)) => (*low..=*high).contains(&k),
                 (Dimension::Choice(values), Value::Choice(c)) => c < values.len(),
                 _ => false,
@@ -274,7 +280,9 @@ mod tests {
             ("x".into(), Dimension::Choice(vec!["a".into()])),
             ("x".into(), Dimension::Choice(vec!["b".into()])),
         ]);
-        assert!(matches!(twice, Err(SearchError::Dimension { problem, .. }) if problem.contains("twice")));
+        assert!(
+            matches!(twice, Err(SearchError::Dimension { problem, .. }) if problem.contains("twice"))
+        );
     }
 
     #[test]
@@ -303,7 +311,9 @@ mod tests {
         ])
         .unwrap();
         for i in 0..500 {
-            space.check(&space.random_point(3, i), "startup", i).unwrap();
+            space
+                .check(&space.random_point(3, i), "startup", i)
+                .unwrap();
         }
         assert_eq!(space.random_point(3, 7), space.random_point(3, 7));
         assert_ne!(space.random_point(3, 7), space.random_point(4, 7));

@@ -212,13 +212,15 @@ mod tests {
     fn startup_suggestions_are_the_spaces_random_points() {
         let space = line();
         let tpe = Tpe::default();
-        let observations: Vec<(Point, f64)> =
-            (0..9).map(|i| (vec![Value::Float(i as f64)], 0.0)).collect();
+        let observations: Vec<(Point, f64)> = (0..9)
+            .map(|i| (vec![Value::Float(i as f64)], 0.0))
+            .collect();
         let s = tpe.suggest(&space, 4, 9, &observations, &[]).unwrap();
         assert_eq!(s.origin, Origin::Startup);
         assert_eq!(s.point, space.random_point(4, 9));
-        let observations: Vec<(Point, f64)> =
-            (0..10).map(|i| (vec![Value::Float(i as f64)], 0.0)).collect();
+        let observations: Vec<(Point, f64)> = (0..10)
+            .map(|i| (vec![Value::Float(i as f64)], 0.0))
+            .collect();
         let s = tpe.suggest(&space, 4, 10, &observations, &[]).unwrap();
         assert_eq!(s.origin, Origin::Model);
         assert_eq!(Origin::Model.name(), "model");
@@ -256,7 +258,12 @@ mod tests {
         // Ten trials pending at 3 count as bad: the suggestions move off it.
         let pending: Vec<Point> = (0..10).map(|_| vec![Value::Float(3.0)]).collect();
         let away: Vec<f64> = (30..60)
-            .map(|i| x(&tpe.suggest(&space, 1, i, &observations, &pending).unwrap().point))
+            .map(|i| {
+                x(&tpe
+                    .suggest(&space, 1, i, &observations, &pending)
+                    .unwrap()
+                    .point)
+            })
             .collect();
         let mean_away = away.iter().map(|x| (x - 3.0).abs()).sum::<f64>() / 30.0;
         assert!(mean_away > mean_distance, "{mean_away} vs {mean_distance}");
@@ -273,7 +280,10 @@ mod tests {
                     log: false,
                 },
             ),
-            ("c".into(), Dimension::Choice(vec!["a".into(), "b".into(), "c".into()])),
+            (
+                "c".into(),
+                Dimension::Choice(vec!["a".into(), "b".into(), "c".into()]),
+            ),
         ])
         .unwrap();
         let f = |p: &Point| match (p[0], p[1]) {
@@ -295,7 +305,10 @@ mod tests {
                 .iter()
                 .filter(|(p, _)| p[1] == Value::Choice(2))
                 .count();
-            assert!(late_c >= 12, "multivariate {multivariate}: {late_c} of 20 pick c");
+            assert!(
+                late_c >= 12,
+                "multivariate {multivariate}: {late_c} of 20 pick c"
+            );
         }
     }
 
@@ -303,7 +316,12 @@ mod tests {
     /// `windowed`, suggestion k observes trials 0..window(k, slots) (waiting for them) and
     /// treats the rest as pending, else whatever has finished when its slot frees. Returns the
     /// suggestions in trial order and the order in which the trials finished.
-    fn simulate(windowed: bool, slots: usize, trials: usize, timing: u64) -> (Vec<Point>, Vec<usize>) {
+    fn simulate(
+        windowed: bool,
+        slots: usize,
+        trials: usize,
+        timing: u64,
+    ) -> (Vec<Point>, Vec<usize>) {
         let space = Space::new(vec![
             (
                 "x".into(),
@@ -370,7 +388,11 @@ mod tests {
         assert_ne!(finished_a, finished_b, "the timings differ");
         assert_eq!(a, b, "the same suggestions in the same order");
         let (sequential, _) = simulate(true, 1, 40, 3);
-        assert_eq!(sequential, simulate(false, 1, 40, 4).0, "one slot: no pending at all");
+        assert_eq!(
+            sequential,
+            simulate(false, 1, 40, 4).0,
+            "one slot: no pending at all"
+        );
         // Observing whatever has finished (as Optuna does) makes them depend on the timing.
         let (c, _) = simulate(false, 3, 40, 1);
         let (d, _) = simulate(false, 3, 40, 2);
