@@ -42,6 +42,22 @@ def main():
                 xs = [r[b] for r in runs]
                 cells.append(f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}")
             print(f"| {label} | {len(runs)} | " + " | ".join(cells) + " |")
+    print("\n**sweep TPE − Optuna TPE**, in standard errors of the difference (negative: sweep")
+    print("found lower, i.e. better)\n")
+    print("| function | slots | after 20 | after 50 | after 100 |")
+    print("| --- | --- | --- | --- | --- |")
+    for function in OPTIMA:
+        for slots in ("1", "4"):
+            ours = rows.get((function, "sweep_tpe", slots))
+            theirs = rows.get((function, "optuna_tpe", slots))
+            if not ours or not theirs:
+                continue
+            cells = []
+            for b in range(3):
+                xs, ys = [r[b] for r in ours], [r[b] for r in theirs]
+                se = (statistics.variance(xs) / len(xs) + statistics.variance(ys) / len(ys)) ** 0.5
+                cells.append(f"{(statistics.mean(xs) - statistics.mean(ys)) / se:+.2f}")
+            print(f"| {function} | {slots} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
