@@ -1,8 +1,16 @@
 //! BOHB's budget rule (Falkner et al. 2018): with Hyperband's brackets, which budget's results
-//! the model is fitted on. HpBandSter's `bohb` config generator fits a model per budget once
-//! it has enough results and samples from the largest; the paper's Algorithm 2 states the
-//! threshold as N_min + 2 results with N_min = dims + 1. BOHB's third of purely random draws is
-//! not kept: TPE's prior kernel already keeps every region reachable.
+//! the model is fitted on: the largest budget with enough of them. Enough is N_min + 2 with
+//! N_min = dims + 1 in the paper's Algorithm 2 (its KDEs need N_min points for the good and
+//! for the bad side); HpBandSter's `bohb` config generator in effect waits for 2·(dims + 1)
+//! (it keeps max(dims + 1, 15%) as good and needs dims + 1 more as bad). TPE has no such
+//! need (its prior kernel fills in), so the paper's count is kept. BOHB's third of purely
+//! random draws is not kept either: the prior kernel already keeps every region reachable.
+//!
+//! With Hyperband and TPE, suggestion k is then `Tpe::suggest` over the results at
+//! `model_budget(..)`: each objective at that many epochs, of the trials of
+//! `0..window(k, slots)` that have one, and with the trials after the window as pending (what
+//! counts must be a function of the recorded results and k, never of what happens to be
+//! running, for the suggestion to stay reproducible); with `None`, the startup draw.
 
 /// BOHB's budget rule (Falkner et al. 2018, Algorithm 2): the model is fitted on the results
 /// at the largest budget that has at least N_min + 2 of them, N_min = dims + 1; `None` (draw

@@ -8,6 +8,30 @@
 //! `sweep_rng::Rng::derive(seed, [label, trial index])`, never from time, threads or hash
 //! order. The library minimises; the caller negates a maximised objective. It knows nothing
 //! of the scheduler, the store or the models (scheduler → search → rng).
+//!
+//! A scheduler with `slots` slots makes suggestion k once trials `0..window(k, slots)` have
+//! finished, from their results, with the trials after them as pending; a failed trial is
+//! in neither list:
+//!
+//! ```
+//! use sweep_search::{window, Dimension, Origin, Point, Space, Tpe, Value};
+//!
+//! let space = Space::new(vec![
+//!     ("lr".into(), Dimension::Float { low: 1e-4, high: 1e-1, log: true }),
+//!     ("optimizer".into(), Dimension::Choice(vec!["adam".into(), "sgd".into()])),
+//! ])
+//! .unwrap();
+//! let (tpe, seed, slots) = (Tpe::default(), 7, 2);
+//! let mut trials: Vec<(Point, f64)> = Vec::new();
+//! for k in 0..30 {
+//!     let seen = window(k, slots);
+//!     let pending: Vec<Point> = trials[seen..].iter().map(|(p, _)| p.clone()).collect();
+//!     let suggestion = tpe.suggest(&space, seed, k, &trials[..seen], &pending).unwrap();
+//!     assert_eq!(suggestion.origin == Origin::Startup, seen < tpe.startup);
+//!     let Value::Float(lr) = suggestion.point[0] else { unreachable!() };
+//!     trials.push((suggestion.point, (lr.log10() + 2.5).powi(2))); // minimised
+//! }
+//! ```
 
 mod bohb;
 mod hyperband;
