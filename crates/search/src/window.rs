@@ -14,7 +14,7 @@
 //! The price: a slot that frees while trial k − S is still running idles until it ends.
 //! `window(k, L)` with a lag L > S (observe trials 0..=k − L, more pending points) waits
 //! less, since a trial must then outlast L − 1 others to hold a slot back, but each
-//! suggestion knows less. The test `windowed_schedules_idle_little` measures both against the
+//! suggestion knows less. The test `windowed_schedules_against_the_asynchronous_makespan` measures both against the
 //! fully asynchronous order (each slot takes the next trial as it frees, observing whatever
 //! has finished), which is what Optuna does and what no seed can reproduce. Measured there
 //! (4 slots, 200 trials, log-normal lengths, mean of 200 runs), the makespan against the
@@ -66,7 +66,7 @@ mod tests {
     }
 
     #[test]
-    fn windowed_schedules_idle_little() {
+    fn windowed_schedules_against_the_asynchronous_makespan() {
         let (slots, trials, runs) = (4, 200, 200);
         let mut ratios = [0.0f64; 2];
         let mut ratios_heavy = [0.0f64; 2];
