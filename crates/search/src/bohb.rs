@@ -32,6 +32,7 @@ pub fn bohb_min_results(dims: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Dimension, Hyperband, Point, Space, Tpe, Value};
 
     #[test]
     fn bohb_fits_on_the_largest_budget_with_enough_results() {
@@ -44,6 +45,88 @@ mod tests {
             model_budget(&[(9, 5), (1, 40), (3, 13)], 2),
             Some(9),
             "any order"
+        );
+    }
+
+    /// A sequential BOHB-like run of 60 trials on f(x, epochs) = (x − 3)² + 9 / epochs: each
+    /// trial's bracket from [`Hyperband::bracket_of`], its suggestion fitted on the results at
+    /// [`model_budget`], and its result recorded at every rung of its bracket (no stopping,
+    /// to keep it short). Returns each trial's point and the budget it was fitted on.
+    fn bohb_run(seed: u64) -> Vec<(Point, Option<u32>)> {
+        let space = Space::new(vec![(
+            "x".into(),
+            Dimension::Float {
+                low: 0.0,
+                high: 10.0,
+                log: false,
+            },
+        )])
+        .unwrap();
+        let hyperband = Hyperband {
+            min_epochs: 1,
+            max_epochs: 9,
+            eta: 3,
+        };
+        let tpe = Tpe::default();
+        let mut results: Vec<(u32, Point, f64)> = Vec::new();
+        let mut run = Vec::new();
+        for k in 0..60 {
+            let mut counts: Vec<(u32, usize)> = Vec::new();
+            for (budget, ..) in &results {
+                match counts.iter_mut().find(|(b, _)| b == budget) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((*budget, 1)),
+                }
+            }
+            let budget = model_budget(&counts, space.len());
+            let point = match budget {
+                None => space.random_point(seed, k),
+                Some(b) => {
+                    let observations: Vec<(Point, f64)> = results
+                        .iter()
+                        .filter(|(at, ..)| *at == b)
+                        .map(|(_, p, y)| (p.clone(), *y))
+                        .collect();
+                    let tpe = Tpe { startup: 0, ..tpe };
+                    tpe.suggest(&space, seed, k, &observations, &[])
+                        .unwrap()
+                        .point
+                }
+            };
+            let Value::Float(x) = point[0] else {
+                unreachable!()
+            };
+            for epochs in hyperband.bracket_of(seed, k).epochs() {
+                results.push((
+                    epochs,
+                    point.clone(),
+                    (x - 3.0).powi(2) + 9.0 / epochs as f64,
+                ));
+            }
+            run.push((point, budget));
+        }
+        run
+    }
+
+    #[test]
+    fn bohb_moves_its_model_up_the_budgets_and_replays_the_same() {
+        let run = bohb_run(5);
+        assert_eq!(
+            run,
+            bohb_run(5),
+            "a pure function of the seed and the results"
+        );
+        let budgets: Vec<Option<u32>> = run.iter().map(|(_, b)| *b).collect();
+        assert_eq!(budgets[0], None, "no results: a random draw");
+        let first_model = budgets.iter().position(Option::is_some).unwrap();
+        assert!(
+            budgets[first_model..].windows(2).all(|w| w[0] <= w[1]),
+            "the budget never goes down: {budgets:?}"
+        );
+        assert_eq!(
+            budgets[59],
+            Some(9),
+            "the full budget in the end: {budgets:?}"
         );
     }
 }
