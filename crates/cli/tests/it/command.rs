@@ -31,6 +31,9 @@ def raw(text):
     with open(os.environ["SWEEP_METRICS"], "a") as f:
         f.write(text + "\n")
 
+if mode == "stubborn":
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 if mode == "nothing":
     sys.exit(0)
 if mode == "exit":
@@ -133,7 +136,8 @@ fn assert_straight(t: &StoredTrial, n: i64) {
         "trial {}",
         t.row.number
     );
-    let lr = float(t, "lr");
+    // The grid's lr, or the file's default.
+    let lr = t.row.summary.params.get("lr").map_or(0.1, |p| p.as_f64().unwrap());
     for e in &t.metrics {
         let w = e.metric("w").unwrap();
         assert!(
@@ -410,5 +414,59 @@ fn each_broken_contract_fails_its_trial_with_a_named_reason() {
             _ => Vec::new(),
         };
         assert_eq!(t.epochs, expected, "{mode}");
+    }
+}
+
+#[test]
+fn ctrl_c_asks_the_program_to_stop_kills_one_that_will_not_and_a_rerun_resumes_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_program(dir);
+    let file = sweep_file(
+        "stopped",
+        30,
+        "grace_seconds = 1",
+        "sleep = 0.05\nmode = \"ok\"",
+        "[grid]\nmode = [\"ok\", \"stubborn\"]",
+    );
+    std::fs::write(dir.join("stopped.toml"), &file).unwrap();
+    let mut child = spawn_run(dir, "stopped.toml");
+    let db = dir.join("sweep.db");
+    wait_for("both trials midway", &mut child, &db, "stopped", |trials| {
+        trials.len() == 2
+            && trials
+                .iter()
+                .all(|t| t.row.status == TrialStatus::Running && t.epochs.len() >= 2)
+    });
+    signal(child.id(), libc::SIGINT);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "interrupted: {status}");
+    let trials = stored_trials(&db, "stopped");
+    for t in &trials {
+        assert_eq!(
+            t.row.status,
+            TrialStatus::Interrupted,
+            "trial {}",
+            t.row.number
+        );
+        assert!(t.epochs.len() < 30, "stopped midway");
+    }
+    let ok = trained(dir, "stopped", &trials[0]);
+    assert_eq!(
+        ok.len(),
+        trials[0].epochs.len(),
+        "it stopped after the epoch it was in: {ok:?}"
+    );
+    let (code, stdout, stderr) = run(dir, "stopped.toml", &file);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    for t in &stored_trials(&db, "stopped") {
+        assert_eq!(t.row.status, TrialStatus::Done);
+        assert_straight(t, 30);
+        let log = trained(dir, "stopped", t);
+        assert_eq!(
+            log.iter().filter(|&&e| e == 1).count(),
+            1,
+            "resumed: {log:?}"
+        );
     }
 }
