@@ -126,6 +126,7 @@ pub const HYPERPARAMETERS: &[Hyperparameter] = &[
         &Choice::<Arch>(|c, v| c.model.arch = v),
     ),
     hyperparameter("filters", Model, AXIS, &Widths(|c, v| c.model.filters = v)),
+    hyperparameter("blocks", Model, AXIS, &Widths(|c, v| c.model.blocks = v)),
     hyperparameter(
         "neurons",
         Model,
@@ -456,6 +457,7 @@ mod tests {
         let written = [
             ("arch", "\"mlp\""),
             ("filters", "[8, 16]"),
+            ("blocks", "[3, 4, 6]"),
             ("neurons", "7"),
             ("hidden", "[5]"),
             ("dropout", "0.25"),

@@ -530,6 +530,43 @@ trials_per_device = 2
     }
 
     #[test]
+    fn blocks_at_the_seeds_depth_keep_the_hashes_and_must_match_the_filters() {
+        let old = expand_grid(&parse(SEED_GRID).unwrap());
+        let two = "filters = [64, 128, 256]\nblocks = [2, 2, 2]";
+        let same = expand_grid(&parse(&edited("filters = [64, 128, 256]", two)).unwrap());
+        assert_eq!(hashes(&old), hashes(&same), "[2, 2, 2] is the seed's depth");
+
+        let deep = "blocks = [3, 4, 6, 3]\nfilters = [64, 128, 256, 512]";
+        let trials = expand_grid(&parse(&edited("filters = [64, 128, 256]", deep)).unwrap());
+        assert_eq!(
+            trials[0].config.model.blocks,
+            [3, 4, 6, 3],
+            "in either order"
+        );
+        assert_ne!(hashes(&old), hashes(&trials));
+
+        let short = "filters = [64, 128, 256]\nblocks = [3, 4, 6, 3]";
+        assert_eq!(
+            error(&edited("filters = [64, 128, 256]", short)),
+            "s.toml:11: `model.blocks`: gives 4 stages, but model.filters [64, 128, 256] has 3: \
+             one entry each per stage"
+        );
+        assert_eq!(
+            error(&edited("filters = [64, 128, 256]", "blocks = [2, 0, 2]")),
+            "s.toml:10: `model.blocks`: must be at least 1, not 0"
+        );
+        let gridded = SEED_GRID.replace(
+            "neurons = [64, 128, 256]",
+            "blocks = [[2, 2, 2], [1, 2, 3]]\nfilters = [[8, 16, 32], [8, 16]]",
+        );
+        assert_eq!(
+            error(&gridded),
+            "s.toml:23: `grid.blocks`: gives 3 stages, but model.filters [8, 16] has 2: one \
+             entry each per stage"
+        );
+    }
+
+    #[test]
     fn the_recipe_keys_are_read_and_checked_by_name() {
         let keras = "dropout = 0.5\ninit = \"keras\"\nbn_momentum = 0.01\nbn_eps = 1e-3";
         let text = edited("dropout = 0.5", keras)
@@ -900,7 +937,7 @@ trials_per_device = 2
             (
                 &format!("{random}objective = {{ choice = [\"val_loss\"] }}"),
                 "s.toml:32: `random.objective` is not a hyperparameter (grid axes: arch, \
-                 filters, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
+                 filters, blocks, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
                  epochs, batch_size, optimizer, lr, momentum, seed, eps, weight_decay, nesterov, label_smoothing, patience, \
                  schedule, warmup_epochs, min_lr, step_size, gamma, factor, plateau_patience, max_lr)",
             ),

@@ -288,6 +288,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
     let grid = r.grid(root, &configs)?;
     let random = r.random(root, &configs)?;
     r.schedule_keys(root, &configs, &grid, random.as_ref())?;
+    r.stages(root, &configs, &grid, random.as_ref())?;
     r.trial_count(root, &grid, random.as_ref())?;
     let prune = r.prune(root)?;
     let run = r.run(root)?;
@@ -361,6 +362,60 @@ impl Reader<'_> {
         })
     }
 
+    /// The values `key` takes in the sweep's trials, each set on the file's `configs`: its
+    /// grid axis's, or its distribution's choices, or (neither) the file's own.
+    fn trial_values(
+        configs: &Configs,
+        grid: &[Axis],
+        random: Option<&Random>,
+        key: &str,
+    ) -> Vec<Configs> {
+        let set = |setting: &Setting| {
+            let mut trial = configs.clone();
+            setting.apply(&mut trial);
+            trial
+        };
+        let drawn = random
+            .and_then(|r| r.axes.iter().find(|a| a.key == key))
+            .and_then(|axis| match &axis.distribution {
+                Distribution::Choice(values) => Some(values.iter().map(set).collect()),
+                _ => None,
+            });
+        grid.iter()
+            .find(|axis| axis.key == key)
+            .map(|axis| axis.values.iter().map(set).collect())
+            .or(drawn)
+            .unwrap_or_else(|| vec![configs.clone()])
+    }
+
+    /// Refuses `model.blocks` whose stages are not `model.filters`' in some trial: checked
+    /// once every key, axis and distribution is read, since either may be gridded.
+    fn stages(
+        &self,
+        root: &dyn TableLike,
+        configs: &Configs,
+        grid: &[Axis],
+        random: Option<&Random>,
+    ) -> Result<(), SweepFileError> {
+        for blocks in Self::trial_values(configs, grid, random, "blocks") {
+            for filters in Self::trial_values(configs, grid, random, "filters") {
+                let mut trial = blocks.clone();
+                trial.model.filters = filters.model.filters;
+                if let Some(message) = trial.model.stages_problem() {
+                    let (line, written) = self
+                        .given(root, "model", "blocks")
+                        .expect("blocks that are not the default's are given");
+                    let message = message
+                        .strip_prefix("model.blocks ")
+                        .unwrap_or(&message)
+                        .to_string();
+                    return Err(self.out_of_range(line, &written, message));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a schedule key that no schedule of the sweep reads (`max_lr` without
     /// `onecycle`), and a schedule without a key it needs (`step` without `step_size`).
     /// Checked once `[train]`, `[grid]` and `[random]` are read, since the keys may come in
@@ -373,23 +428,10 @@ impl Reader<'_> {
         grid: &[Axis],
         random: Option<&Random>,
     ) -> Result<(), SweepFileError> {
-        let of = |setting: &Setting| {
-            let mut trial = configs.clone();
-            setting.apply(&mut trial);
-            trial.train.schedule
-        };
-        let drawn = random
-            .and_then(|r| r.axes.iter().find(|a| a.key == "schedule"))
-            .map(|axis| match &axis.distribution {
-                Distribution::Choice(values) => values.iter().map(of).collect(),
-                _ => unreachable!("a name is drawn from a choice only"),
-            });
-        let schedules: Vec<ScheduleKind> = grid
+        let schedules: Vec<ScheduleKind> = Self::trial_values(configs, grid, random, "schedule")
             .iter()
-            .find(|axis| axis.key == "schedule")
-            .map(|axis| axis.values.iter().map(of).collect())
-            .or(drawn)
-            .unwrap_or_else(|| vec![configs.train.schedule]);
+            .map(|trial| trial.train.schedule)
+            .collect();
         let given: Vec<&str> = SCHEDULE_KEYS
             .into_iter()
             .filter(|key| self.given(root, "train", key).is_some())
