@@ -81,6 +81,7 @@ fn train(args: TrainArgs) -> Result<i32> {
     let model = ModelConfig {
         arch: args.arch,
         filters: args.filters.clone(),
+        blocks: args.blocks.clone(),
         neurons: args.neurons,
         hidden: args.hidden.clone(),
         dropout: args.dropout,
@@ -96,6 +97,14 @@ fn train(args: TrainArgs) -> Result<i32> {
         weight_decay: args.weight_decay,
         label_smoothing: args.label_smoothing,
         patience: args.patience,
+        schedule: args.schedule,
+        warmup_epochs: args.warmup_epochs,
+        min_lr: args.min_lr,
+        step_size: args.step_size,
+        gamma: args.gamma,
+        factor: args.factor,
+        plateau_patience: args.plateau_patience,
+        max_lr: args.max_lr,
         seed: args.seed,
         objective: Objective::ValF1,
         ..TrainConfig::default()
@@ -107,10 +116,16 @@ fn train(args: TrainArgs) -> Result<i32> {
         hflip: args.hflip,
         ..Augment::default()
     };
-    let problem = [model.problem(), config.problem(), augment.problem()]
-        .into_iter()
-        .flatten()
-        .next();
+    let problem = [
+        model.problem(),
+        model.stages_problem(),
+        config.problem(),
+        config.schedule_problem(),
+        augment.problem(),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
     if let Some(problem) = problem {
         return Err(BadInput(problem).into());
     }
