@@ -253,6 +253,13 @@ pub struct BenchArgs {
     /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceName,
+    /// The ResNet's stage widths, comma-separated (default: the seed's 64,128,256).
+    #[arg(long, value_delimiter = ',', conflicts_with = "layers")]
+    pub filters: Option<Vec<usize>>,
+    /// The ResNet's residual blocks per stage, one per stage (default: 2 each; ResNet-34's
+    /// depth with four --filters is 3,4,6,3).
+    #[arg(long, value_delimiter = ',', conflicts_with = "layers")]
+    pub blocks: Vec<usize>,
     /// Only the cases whose name contains this (resnet, mlp, train, infer, …).
     #[arg(long, conflicts_with = "layers")]
     pub case: Option<String>,

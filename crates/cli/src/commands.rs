@@ -3,7 +3,8 @@
 use std::sync::atomic::AtomicBool;
 
 use sweep_model::{
-    cache, kaggle, Augment, ModelConfig, Objective, SyntheticSpec, TrainConfig, Trial, TrialEvent,
+    cache, kaggle, Arch, Augment, ModelConfig, Objective, SyntheticSpec, TrainConfig, Trial,
+    TrialEvent,
 };
 
 use crate::args::{BenchArgs, CheckArgs, Cli, Command, DataCommand, SynthSpecArgs, TrainArgs};
@@ -211,7 +212,16 @@ fn bench(args: BenchArgs) -> Result<i32> {
         args.device,
         sweep_model::bench::threads()
     );
-    let cases = sweep_model::bench::seed_cases(args.size);
+    let mut cases = sweep_model::bench::seed_cases(args.size);
+    for case in cases.iter_mut().filter(|c| c.model.arch == Arch::Resnet) {
+        if let Some(filters) = &args.filters {
+            case.model.filters = filters.clone();
+        }
+        case.model.blocks = args.blocks.clone();
+        if let Some(problem) = case.model.problem().or(case.model.stages_problem()) {
+            return Err(BadInput(format!("--filters/--blocks: {problem}")).into());
+        }
+    }
     let chosen: Vec<_> = cases
         .iter()
         .filter(|case| {

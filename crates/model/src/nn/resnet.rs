@@ -148,7 +148,7 @@ struct Stage {
 }
 
 /// The name of block `index` (from 0) of a stage: `project`, `identity`, `identity2`, …
-fn block_name(index: usize) -> String {
+pub(crate) fn block_name(index: usize) -> String {
     match index {
         0 => "project".into(),
         1 => "identity".into(),
