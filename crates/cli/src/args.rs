@@ -53,7 +53,7 @@ pub enum Command {
     #[command(hide = true)]
     Trial(TrialArgs),
     /// Train one model and print its metrics per epoch.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Work with data sets.
     #[command(subcommand)]
     Data(DataCommand),

@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Importance(args) => crate::results::importance(args),
         Command::Serve(args) => crate::serve::serve(args),
         Command::Predict(args) => crate::results::predict(args),
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(*args),
         Command::Data(DataCommand::Synth(args)) => {
             let spec = synth_spec(&args.spec, args.seed)?;
             let dataset = spec.generate();
