@@ -41,6 +41,16 @@ bench-compare:
     cargo build --release
     scripts/bench-compare.sh
 
+# The search benchmark (bench/search/README.md): sweep's TPE and random search against
+# Optuna's TPESampler (needs a venv with optuna: OPTUNA_PYTHON, default /tmp/imp-venv/bin/python).
+bench-search seeds="30":
+    mkdir -p results
+    cargo run --release -q -p sweep-search --example bench -- {{seeds}} > results/search-sweep.csv
+    ${OPTUNA_PYTHON:-/tmp/imp-venv/bin/python} bench/search/optuna_bench.py {{seeds}} > results/search-optuna.csv
+    python3 bench/search/table.py results/search-sweep.csv results/search-optuna.csv
+    cargo run --release -q -p sweep-search --example bench -- time
+    ${OPTUNA_PYTHON:-/tmp/imp-venv/bin/python} bench/search/optuna_bench.py time
+
 # A CUDA-enabled release binary, built without a GPU (NVIDIA's PyPI wheels, CUDA 13.0), packed
 # as target/cuda-dist/sweep.xz for a GPU machine.
 build-cuda:

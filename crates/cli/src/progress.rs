@@ -245,6 +245,32 @@ impl Display {
                     )
                 })
             }
+            TrialEvent::Resumed { history, .. } if !history.is_empty() => {
+                run.epoch = history.len() as u32;
+                let resumed = history.len();
+                Some(format!("{}: resumed after epoch {resumed}", run.label))
+            }
+            // A command trial's epoch: whatever metrics its program named.
+            TrialEvent::Reported(m) => {
+                run.epoch = m.epoch;
+                let metrics: Vec<String> = m
+                    .metrics
+                    .iter()
+                    .map(|(name, value)| format!("{name} {value:.4}"))
+                    .collect();
+                let text = format!(
+                    "{}: epoch {}/{} {} ({:.1} s)",
+                    run.label,
+                    m.epoch,
+                    run.epochs,
+                    metrics.join(" "),
+                    m.seconds
+                );
+                if let Some(bar) = &run.bar {
+                    bar.set_message(text.clone());
+                }
+                plain.then_some(text)
+            }
             _ => None,
         };
         if let Some(line) = line {

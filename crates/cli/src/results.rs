@@ -192,6 +192,7 @@ pub fn show(args: SweepArgs) -> Result<i32> {
         // The note column only where some trial has one (it got past a damaged checkpoint).
         let noted = trials.iter().any(|t| t.note.is_some());
         let states = slurm_states(&trials);
+        let metrics = shown_metrics(&epochs);
         let rows: Vec<Vec<String>> = trials
             .iter()
             .map(|t| {
@@ -204,10 +205,13 @@ pub fn show(args: SweepArgs) -> Result<i32> {
                     history.len().to_string(),
                     best.map_or("-".into(), |e| e.epoch.to_string()),
                     number(objective),
-                    number(best.map(|e| e.val_acc)),
-                    number(best.map(|e| e.val_loss)),
-                    t.device.clone().unwrap_or_else(|| "-".into()),
                 ];
+                row.extend(
+                    metrics
+                        .iter()
+                        .map(|m| number(best.and_then(|e| e.metric(m)))),
+                );
+                row.push(t.device.clone().unwrap_or_else(|| "-".into()));
                 if pruned {
                     row.push(pruning_of(t, decisions.get(&t.id)));
                 }
@@ -227,10 +231,9 @@ pub fn show(args: SweepArgs) -> Result<i32> {
             "epochs",
             "best_epoch",
             "objective",
-            "val_acc",
-            "val_loss",
-            "device",
         ];
+        columns.extend(metrics.iter().map(String::as_str));
+        columns.push("device");
         if pruned {
             columns.push("pruning");
         }
@@ -244,6 +247,29 @@ pub fn show(args: SweepArgs) -> Result<i32> {
         print_table(&columns, &rows);
         Ok(0)
     })
+}
+
+/// The metrics `sweep show` gives of each trial's best epoch beside its objective: the
+/// built-in trainer's validation accuracy and loss (unless no epoch has them: a command
+/// trial's program that reports neither), then every metric of the program's own naming.
+fn shown_metrics(
+    epochs: &std::collections::HashMap<i64, Vec<sweep_store::EpochRow>>,
+) -> Vec<String> {
+    let all = || epochs.values().flatten();
+    let any = all().next().is_some();
+    let mut shown: Vec<String> = ["val_acc", "val_loss"]
+        .into_iter()
+        .filter(|m| !any || all().any(|e| e.metric(m).is_some()))
+        .map(String::from)
+        .collect();
+    let mut own: Vec<&String> = all()
+        .flat_map(|e| e.metrics.keys())
+        .filter(|m| !sweep_store::METRIC_COLUMNS.contains(&m.as_str()))
+        .collect();
+    own.sort();
+    own.dedup();
+    shown.extend(own.into_iter().cloned());
+    shown
 }
 
 /// Where pruning has a trial (`-` where it has not touched it).
@@ -308,10 +334,23 @@ pub fn best(args: SweepArgs) -> Result<i32> {
             best.best_epoch.unwrap_or(0)
         );
         if let Some(e) = at_best {
-            println!(
-                "metrics     val_f1 {:.4}  val_acc {:.4}  val_loss {:.4}  train_loss {:.4}  train_acc {:.4}",
-                e.val_f1, e.val_acc, e.val_loss, e.train_loss, e.train_acc
+            // The built-in trainer's in its order, then the program's own by name.
+            let order = ["val_f1", "val_acc", "val_loss", "train_loss", "train_acc"];
+            let mut names: Vec<&str> = order
+                .into_iter()
+                .filter(|m| e.metric(m).is_some())
+                .collect();
+            names.extend(
+                e.metrics
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|m| !order.contains(m) && *m != "lr"),
             );
+            let text: Vec<String> = names
+                .iter()
+                .map(|m| format!("{m} {:.4}", e.metrics[*m]))
+                .collect();
+            println!("metrics     {}", text.join("  "));
         }
         println!("checkpoint  {}", best.checkpoint.as_deref().unwrap_or("-"));
         Ok(0)

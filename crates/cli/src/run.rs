@@ -196,14 +196,18 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
     let mut ranked = summary.trials.clone();
     sweep_store::rank_best_first(&mut ranked);
     if let Some(best) = ranked.first().filter(|t| t.status == TrialStatus::Done) {
+        let checkpoint = best
+            .checkpoint
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
         println!(
-            "best: trial {} {} with {} {:.4} at epoch {} ({})",
+            "best: trial {} {} with {} {:.4} at epoch {}{checkpoint}",
             best.number,
             params_label(&best.summary.params),
-            file.train.objective.name(),
+            file.goal().metric,
             best.objective.unwrap_or(f64::NAN),
             best.best_epoch.unwrap_or(0),
-            best.checkpoint.as_deref().unwrap_or("")
         );
     }
     for t in summary
@@ -251,7 +255,7 @@ fn dry_run(file: &SweepFile, trials: &[TrialSpec], db: &std::path::Path) -> Resu
         Some(prune @ Prune::Halving {
             reduction_factor, ..
         }) => {
-            let plan = halving_plan(&prune.rungs(file.train.epochs), reduction_factor, trials.len());
+            let plan = halving_plan(&prune.rungs(file.epochs()), reduction_factor, trials.len());
             let rungs: Vec<String> = plan
                 .iter()
                 .map(|(epoch, n)| format!("epoch {epoch}: {n} trial{}", if *n == 1 { "" } else { "s" }))
@@ -260,7 +264,7 @@ fn dry_run(file: &SweepFile, trials: &[TrialSpec], db: &std::path::Path) -> Resu
                 "halving (η {reduction_factor}) trains to {}; {} epochs of a full grid's {}",
                 rungs.join(", "),
                 planned_epochs(&plan),
-                trials.len() * file.train.epochs as usize
+                trials.len() * file.epochs() as usize
             );
         }
         Some(Prune::Median {

@@ -612,15 +612,21 @@ fn synthetic_database(path: &Path, name: &str, params: &[Value], epochs: usize, 
             let rows: Vec<sweep_store::EpochRow> = (1..=epochs)
                 .map(|e| {
                     let f = e as f64 / epochs as f64;
+                    let metrics = [
+                        ("train_loss", 2.3 * (1.0 - quality * f) + 0.01 * i as f64),
+                        ("train_acc", quality * f),
+                        (
+                            "val_loss",
+                            2.3 * (1.0 - 0.9 * quality * f) + 0.013 * (e % 7) as f64,
+                        ),
+                        ("val_acc", quality * f * 0.95),
+                        ("val_f1", quality * f * 0.93 + 0.001 * (e % 5) as f64),
+                        ("lr", 0.01),
+                    ];
                     sweep_store::EpochRow {
                         epoch: e as i64,
-                        train_loss: 2.3 * (1.0 - quality * f) + 0.01 * i as f64,
-                        train_acc: quality * f,
-                        val_loss: 2.3 * (1.0 - 0.9 * quality * f) + 0.013 * (e % 7) as f64,
-                        val_acc: quality * f * 0.95,
-                        val_f1: quality * f * 0.93 + 0.001 * (e % 5) as f64,
-                        lr: 0.01,
                         seconds: 1.5,
+                        metrics: metrics.map(|(name, v)| (name.to_string(), v)).into(),
                     }
                 })
                 .collect();
@@ -632,12 +638,12 @@ fn synthetic_database(path: &Path, name: &str, params: &[Value], epochs: usize, 
                 .collect();
             let best = rows
                 .iter()
-                .max_by(|a, b| a.val_f1.total_cmp(&b.val_f1))
+                .max_by(|a, b| a.metrics["val_f1"].total_cmp(&b.metrics["val_f1"]))
                 .unwrap();
             let ending = Ending::Done {
                 best_epoch: best.epoch,
-                objective: best.val_f1,
-                checkpoint: "none".into(),
+                objective: best.metrics["val_f1"],
+                checkpoint: Some("none".into()),
                 confusion,
                 classes: 10,
                 note: None,

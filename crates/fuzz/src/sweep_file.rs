@@ -136,8 +136,9 @@ fn accepted(file: &SweepFile) -> Result<(), TestCaseError> {
             "an accepted sweep has no trial".into()
         })?;
         for trial in &trials {
-            let c = &trial.config;
-            finite(&c.model, &c.train, &c.augment)?;
+            if let Some(c) = trial.config.builtin() {
+                finite(&c.model, &c.train, &c.augment)?;
+            }
         }
     }
     Ok(())

@@ -12,9 +12,9 @@
 //! The arrows point one way: train → nn → ops → `sweep-kernels` (and nn's trunk calls the
 //! kernels directly), train → data; data never imports nn or train (it uses ops only for the
 //! cache's memory map), nn takes only the channel count from data, and train's optimizer
-//! reaches ops for its fused CPU step. [`rng`], the seeded random streams, is shared by data,
-//! nn and train. Names of devices, architectures, optimizers and objectives parse with
-//! `FromStr` ([`DeviceName`], [`UnknownName`]).
+//! reaches ops for its fused CPU step. [`rng`], the seeded random streams (`sweep-rng`,
+//! re-exported), is shared by data, nn and train. Names of devices, architectures, optimizers
+//! and objectives parse with `FromStr` ([`DeviceName`], [`UnknownName`]).
 
 pub mod data;
 mod device;
@@ -37,6 +37,7 @@ pub use train::metrics::Confusion;
 pub use train::optim::OptimizerKind;
 pub use train::schedule::ScheduleKind;
 pub use train::{
-    predict, train, EpochMetrics, Objective, Outcome, TrainConfig, TrainError, Trial, TrialEvent,
+    predict, train, EpochMetrics, NamedEpoch, Objective, Outcome, TrainConfig, TrainError, Trial,
+    TrialEvent,
 };
 pub use unknown_name::UnknownName;

@@ -8,14 +8,15 @@
   const SVG_NS = 'http://www.w3.org/2000/svg';
   const embedded = JSON.parse(document.getElementById('sweep-data').textContent);
   const live = embedded.live;
-  const METRICS = { train_loss: 2, val_loss: 3, val_acc: 4, val_f1: 5 };
   const METRIC_NAMES = {
     train_loss: 'training loss',
     val_loss: 'validation loss',
     val_acc: 'validation accuracy',
     val_f1: 'validation macro F1',
   };
-  const CHARTS = ['train_loss', 'val_loss', 'val_f1'];
+  // The built-in trainer's charts; a command trial's sweep draws those of them its program
+  // reports, and its objective.
+  const BUILT_IN_CHARTS = ['train_loss', 'val_loss', 'val_f1'];
   const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b',
     '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
@@ -88,14 +89,32 @@
     state.axes = d.axes;
     state.figureAxis = d.figure_axis;
     state.trials = new Map(d.trials.map((t) => [t.id, t]));
-    for (const row of d.epochs) {
-      if (!state.epochs.has(row[0])) state.epochs.set(row[0], new Map());
-      state.epochs.get(row[0]).set(row[1], row);
+    for (const [trial, epoch, values] of d.epochs) {
+      // A row is [trial, epoch] with each metric it has as a property: row[name].
+      const row = [trial, epoch];
+      d.metrics.forEach((name, i) => {
+        if (values[i] !== null) row[name] = values[i];
+      });
+      if (!state.epochs.has(trial)) state.epochs.set(trial, new Map());
+      state.epochs.get(trial).set(epoch, row);
       state.newest = row;
     }
     state.last = d.last;
     if ('confusion' in d) state.confusion = d.confusion;
     state.importance = d.importance;
+  }
+
+  // The metrics charted: the built-in ones some epoch has (all three before any epoch), then
+  // the objective when it is none of them.
+  function chartMetrics() {
+    const seen = new Set();
+    for (const rows of state.epochs.values()) {
+      for (const row of rows.values()) for (const name of Object.keys(row)) seen.add(name);
+    }
+    const some = BUILT_IN_CHARTS.filter((name) => seen.has(name));
+    const list = seen.size ? some : BUILT_IN_CHARTS.slice();
+    if (!list.includes(state.objective)) list.push(state.objective);
+    return list;
   }
 
   function epochsOf(t) {
@@ -117,7 +136,7 @@
   // A trial's objective, or for one still training, the best of its epochs so far.
   function score(t) {
     if (t.objective !== null && t.objective !== undefined) return t.objective;
-    const index = METRICS[state.objective];
+    const index = state.objective;
     let best = null;
     for (const row of epochsOf(t)) {
       const v = row[index];
@@ -371,7 +390,7 @@
       const figure = el('div', { class: 'figure', 'data-group': group.key });
       figure.appendChild(el('h3', {}, group.title));
       const charts = el('div', { class: 'charts' });
-      for (const metric of CHARTS) charts.appendChild(chart(group, metric, maxEpoch));
+      for (const metric of chartMetrics()) charts.appendChild(chart(group, metric, maxEpoch));
       figure.appendChild(charts);
       figure.appendChild(legend(group));
       box.appendChild(figure);
@@ -410,11 +429,11 @@
     const W = 380;
     const H = 240;
     const m = { l: 52, r: 12, t: 22, b: 34 };
-    const index = METRICS[metric];
+    const index = metric;
     const svg = svgEl('svg', {
       width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, class: 'chart', 'data-metric': metric,
     });
-    svg.appendChild(svgEl('text', { x: m.l, y: 14, class: 'title' }, METRIC_NAMES[metric]));
+    svg.appendChild(svgEl('text', { x: m.l, y: 14, class: 'title' }, METRIC_NAMES[metric] || metric));
     const series = group.trials
       .map((t) => ({ t, rows: epochsOf(t).filter((r) => r[index] !== null && isFinite(r[index])) }))
       .filter((s) => s.rows.length > 0);

@@ -14,12 +14,25 @@ use crate::layout::Figure;
 use crate::{draw_err, ReportError};
 
 /// What a figure plots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Metric {
-    /// Training and validation loss.
+    /// Training and validation loss, where the trials report them.
     Loss,
-    /// Validation macro F1.
-    ValF1,
+    /// One metric by name: the built-in trainer's validation macro F1 (`val_f1`), or the
+    /// objective a command trial's program reports.
+    Named(String),
+}
+
+impl Metric {
+    /// The built-in trainer's validation macro F1.
+    pub fn val_f1() -> Self {
+        Metric::Named("val_f1".into())
+    }
+
+    /// Whether it is a share between 0 and 1, drawn from 0 (validation macro F1).
+    fn is_f1(&self) -> bool {
+        matches!(self, Metric::Named(name) if name == "val_f1")
+    }
 }
 
 /// One panel's trial: its epochs and how it stands.
@@ -52,17 +65,29 @@ const LEGEND_INSET: i32 = 4;
 /// Radius of the points marking each epoch, in pixels.
 const POINT_RADIUS: i32 = 3;
 
-/// A plotted line: its legend, colour and the value it reads from an epoch.
-type Series = (&'static str, RGBColor, fn(&EpochRow) -> f64);
+/// A plotted line: its legend, colour and the metric it reads from each epoch.
+type Series = (String, RGBColor, String);
 
-fn series(metric: Metric) -> Vec<Series> {
+fn series(metric: &Metric) -> Vec<Series> {
     match metric {
         Metric::Loss => vec![
-            ("train loss", RGBColor(31, 119, 180), |e| e.train_loss),
-            ("val loss", RGBColor(255, 127, 14), |e| e.val_loss),
+            (
+                "train loss".into(),
+                RGBColor(31, 119, 180),
+                "train_loss".into(),
+            ),
+            ("val loss".into(), RGBColor(255, 127, 14), "val_loss".into()),
         ],
-        Metric::ValF1 => vec![("val F1", RGBColor(44, 160, 44), |e| e.val_f1)],
+        Metric::Named(name) if metric.is_f1() => {
+            vec![("val F1".into(), RGBColor(44, 160, 44), name.clone())]
+        }
+        Metric::Named(name) => vec![(name.clone(), RGBColor(44, 160, 44), name.clone())],
     }
+}
+
+/// The epoch's value of a series' metric, when it reported a finite one.
+fn value(epoch: &EpochRow, metric: &str) -> Option<f64> {
+    epoch.metric(metric).filter(|v| v.is_finite())
 }
 
 /// The x range of panels whose last epoch is `last`: epochs 1 to `last` with room on both
@@ -74,19 +99,24 @@ fn x_range(last: i64) -> (f64, f64) {
 }
 
 /// The y range shared by every panel: all finite values, with a little room.
-fn y_range(curves: &[Curve], metric: Metric) -> (f64, f64) {
+fn y_range(curves: &[Curve], metric: &Metric) -> (f64, f64) {
+    let lines = series(metric);
     let values: Vec<f64> = curves
         .iter()
         .flat_map(|c| c.epochs.iter())
-        .flat_map(|e| series(metric).into_iter().map(move |(_, _, f)| f(e)))
-        .filter(|v| v.is_finite())
+        .flat_map(|e| lines.iter().filter_map(move |(_, _, m)| value(e, m)))
         .collect();
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = match metric {
-        Metric::ValF1 => (0.0, hi.clamp(0.05, 1.0) * 1.05),
-        Metric::Loss if lo.is_finite() => (lo.min(0.0), hi * 1.05 + 1e-6),
-        Metric::Loss => (0.0, 1.0),
+        _ if metric.is_f1() => (0.0, hi.clamp(0.05, 1.0) * 1.05),
+        _ if !lo.is_finite() => (0.0, 1.0),
+        Metric::Loss => (lo.min(0.0), hi * 1.05 + 1e-6),
+        // Any other metric: its own range, with room above and below.
+        Metric::Named(_) => {
+            let pad = ((hi - lo) * 0.05).max(hi.abs().max(1.0) * 1e-3);
+            (lo - pad, hi + pad)
+        }
     };
     // Room below zero too, so that points at (or near) zero are drawn whole.
     (lo - (hi - lo) * 0.03, hi)
@@ -121,11 +151,11 @@ enum Corner {
 impl Corner {
     /// The corners to try for a metric's legend, best first: loss falls, so its legend goes
     /// upper right; F1 rises, so lower right.
-    fn preferred(metric: Metric) -> [Corner; 4] {
+    fn preferred(metric: &Metric) -> [Corner; 4] {
         use Corner::*;
         match metric {
             Metric::Loss => [UpperRight, LowerLeft, LowerRight, UpperLeft],
-            Metric::ValF1 => [LowerRight, UpperLeft, UpperRight, LowerLeft],
+            Metric::Named(_) => [LowerRight, UpperLeft, UpperRight, LowerLeft],
         }
     }
 
@@ -326,7 +356,7 @@ pub fn draw_figure(
     title: &str,
     figure: &Figure,
     curves: &[Curve],
-    metric: Metric,
+    metric: &Metric,
 ) -> Result<(), ReportError> {
     let size = (
         (PANEL.0 * figure.cols.max(1) as u32).max(640),
@@ -366,6 +396,7 @@ pub fn draw_figure(
         })
         .collect();
     let (y_lo, y_hi) = y_range(&owned, metric);
+    let lines_of = series(metric);
     let last_epoch = curves
         .iter()
         .flat_map(|c| c.epochs.iter().map(|e| e.epoch))
@@ -374,7 +405,8 @@ pub fn draw_figure(
     let (x_lo, x_hi) = x_range(last_epoch);
     let y_desc = match metric {
         Metric::Loss => "loss",
-        Metric::ValF1 => "val macro F1",
+        _ if metric.is_f1() => "val macro F1",
+        Metric::Named(name) => name.as_str(),
     };
     for ((row, col, _, index), caption) in figure.panels.iter().zip(&captions) {
         let (head, area) = cells[row * figure.cols.max(1) + col].split_vertically(caption_height);
@@ -419,18 +451,21 @@ pub fn draw_figure(
             continue;
         }
         let mut lines = Vec::new();
-        for (label, colour, value) in series(metric) {
+        for (label, colour, name) in &lines_of {
             let colour = colour.mix(fade);
             let points: Vec<(f64, f64)> = curve
                 .epochs
                 .iter()
-                .map(|e| (e.epoch as f64, value(e)))
-                .filter(|(_, v)| v.is_finite())
+                .filter_map(|e| Some((e.epoch as f64, value(e, name)?)))
                 .collect();
+            if points.is_empty() {
+                // A metric this trial does not report (a command trial without a loss).
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
                 .map_err(draw_err)?
-                .label(label)
+                .label(label.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
                 });
@@ -469,11 +504,12 @@ pub fn draw_figure(
 
 /// The size in pixels of a metric's legend box, as plotters draws it: the labels' text, the
 /// sample lines and the margins.
-fn legend_size(metric: Metric) -> Result<(i32, i32), ReportError> {
+fn legend_size(metric: &Metric) -> Result<(i32, i32), ReportError> {
     let font: TextStyle = ("sans-serif", LEGEND_FONT).into();
+    let lines = series(metric);
     let mut text = MultiLineText::<(i32, i32), &str>::new((0, 0), &font);
-    for (label, _, _) in series(metric) {
-        text.push_line(label);
+    for (label, _, _) in &lines {
+        text.push_line(label.as_str());
     }
     let (w, h) = text.estimate_dimension().map_err(draw_err)?;
     let margin = LEGEND_MARGIN as i32;

@@ -15,7 +15,7 @@ pub mod summary;
 
 use std::path::{Path, PathBuf};
 
-use sweep_store::{Pool, StoreError};
+use sweep_store::{EpochRow, Pool, StoreError, TrialRow};
 
 use crate::curves::{Curve, Metric};
 use crate::layout::{lay_out, Params};
@@ -123,6 +123,7 @@ pub async fn write_report(
             status: t.status,
         })
         .collect();
+    let drawn = figures(&trials, &trial_epochs);
     for figure in lay_out(&params) {
         let suffix = figure.key.clone().unwrap_or_else(|| "all".into());
         let mut heading = figure
@@ -133,10 +134,7 @@ pub async fn write_report(
         if !figure.shared.is_empty() {
             heading = format!("{heading}, {}", figure.shared.join(" "));
         }
-        for (metric, prefix, what) in [
-            (Metric::Loss, "loss", "loss"),
-            (Metric::ValF1, "f1", "validation macro F1"),
-        ] {
+        for (metric, prefix, what) in &drawn {
             let path = out.join(format!("{prefix}_{suffix}.png"));
             curves::draw_figure(
                 &path,
@@ -212,4 +210,33 @@ pub async fn write_report(
     })?;
     written.push(path);
     Ok(written)
+}
+
+/// The learning-curve figures of a sweep: its metric, the file names' prefix and what the
+/// title calls it. The built-in trainer's loss and validation macro F1; a sweep whose trials
+/// report other metrics (command trials) gets its losses where it reports them and its
+/// objective. A sweep with no epochs yet gets the built-in pair, empty.
+fn figures(trials: &[TrialRow], epochs: &[&Vec<EpochRow>]) -> Vec<(Metric, String, String)> {
+    let reported = |name: &str| {
+        epochs
+            .iter()
+            .any(|es| es.iter().any(|e| e.metric(name).is_some()))
+    };
+    let any = epochs.iter().any(|es| !es.is_empty());
+    let mut drawn = Vec::new();
+    if !any || reported("train_loss") || reported("val_loss") {
+        drawn.push((Metric::Loss, "loss".to_string(), "loss".to_string()));
+    }
+    if !any || reported("val_f1") {
+        let what = "validation macro F1".to_string();
+        drawn.push((Metric::val_f1(), "f1".to_string(), what));
+    }
+    let objective = trials.first().map(|t| t.summary.goal.metric.clone());
+    if let Some(name) = objective.filter(|name| {
+        any && reported(name) && !["val_f1", "train_loss", "val_loss"].contains(&name.as_str())
+    }) {
+        // Named for what it is, not for the metric, whose name may be anything.
+        drawn.push((Metric::Named(name.clone()), "objective".to_string(), name));
+    }
+    drawn
 }

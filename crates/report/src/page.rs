@@ -39,9 +39,12 @@ pub struct Snapshot {
     /// The axis whose values split the curves into figures (`optimizer`).
     pub figure_axis: &'static str,
     pub trials: Vec<PageTrial>,
-    /// `[trial id, epoch, train loss, val loss, val accuracy, val macro F1]`, in write order,
-    /// values rounded to 5 significant digits.
-    pub epochs: Vec<(i64, i64, f64, f64, f64, f64)>,
+    /// The metrics of `epochs`' values, in order: the built-in trainer's losses, accuracy
+    /// and F1, then any other metric of these epochs (a command trial's), by name.
+    pub metrics: Vec<String>,
+    /// `[trial id, epoch, [a value per metric, null where the epoch has none]]`, in write
+    /// order, values rounded to 5 significant digits.
+    pub epochs: Vec<(i64, i64, Vec<Option<f64>>)>,
     /// The write-order number of the last epoch row (what to poll `?after=`).
     pub last: i64,
     /// Which hyperparameters mattered: every trial's, recomputed at each poll.
@@ -187,6 +190,17 @@ pub(crate) fn snapshot_of(read: &SweepRows, after: i64) -> Snapshot {
         })),
         None => Some(None),
     };
+    let mut metrics: Vec<String> = ["train_loss", "val_loss", "val_acc", "val_f1"]
+        .map(String::from)
+        .to_vec();
+    let mut others: Vec<&String> = epochs
+        .iter()
+        .flat_map(|e| e.row.metrics.keys())
+        .filter(|name| !sweep_store::METRIC_COLUMNS.contains(&name.as_str()))
+        .collect();
+    others.sort();
+    others.dedup();
+    metrics.extend(others.into_iter().cloned());
     Snapshot {
         sweep: sweep.name.clone(),
         key: format!("{}@{}", sweep.id.0, sweep.created_at),
@@ -200,17 +214,11 @@ pub(crate) fn snapshot_of(read: &SweepRows, after: i64) -> Snapshot {
         epochs: epochs
             .iter()
             .map(|e| {
-                let r = &e.row;
-                (
-                    e.trial_id,
-                    r.epoch,
-                    short(r.train_loss),
-                    short(r.val_loss),
-                    short(r.val_acc),
-                    short(r.val_f1),
-                )
+                let values = metrics.iter().map(|m| e.row.metric(m).map(short));
+                (e.trial_id, e.row.epoch, values.collect())
             })
             .collect(),
+        metrics,
         confusion,
     }
 }

@@ -26,6 +26,28 @@ fn best_epoch<'a>(line: &Line<'a>) -> Option<&'a EpochRow> {
     line.epochs.iter().find(|e| e.epoch == best)
 }
 
+/// The metrics the tables show of each trial's best epoch: the built-in trainer's four, then
+/// every other metric some trial reported (a command trial's own names), in name order.
+fn metric_columns(lines: &[Line]) -> Vec<(String, String)> {
+    let mut columns: Vec<(String, String)> = [
+        ("val_f1", "val F1"),
+        ("val_acc", "val acc"),
+        ("val_loss", "val loss"),
+        ("train_loss", "train loss"),
+    ]
+    .map(|(name, title)| (name.to_string(), title.to_string()))
+    .to_vec();
+    let mut others: Vec<&String> = lines
+        .iter()
+        .flat_map(|l| l.epochs.iter().flat_map(|e| e.metrics.keys()))
+        .filter(|name| !sweep_store::METRIC_COLUMNS.contains(&name.as_str()))
+        .collect();
+    others.sort();
+    others.dedup();
+    columns.extend(others.into_iter().map(|name| (name.clone(), name.clone())));
+    columns
+}
+
 fn fmt(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.4}")).unwrap_or_default()
 }
@@ -47,7 +69,13 @@ pub fn csv(lines: &[Line], axes: &[String]) -> String {
         out.push(',');
         out.push_str(&quote(axis));
     }
-    out.push_str(",status,epochs,best_epoch,objective,val_f1,val_acc,val_loss,train_loss,device,attempts,error\n");
+    let metrics = metric_columns(lines);
+    out.push_str(",status,epochs,best_epoch,objective");
+    for (name, _) in &metrics {
+        out.push(',');
+        out.push_str(&quote(name));
+    }
+    out.push_str(",device,attempts,error\n");
     for (rank, line) in lines.iter().enumerate() {
         let t = line.trial;
         let best = best_epoch(line);
@@ -56,17 +84,20 @@ pub fn csv(lines: &[Line], axes: &[String]) -> String {
             out.push(',');
             out.push_str(&quote(&line.param(axis)));
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
-            ",{},{},{},{},{},{},{},{},{},{},{}",
+            ",{},{},{},{}",
             t.status,
             line.epochs.len(),
             t.best_epoch.map(|e| e.to_string()).unwrap_or_default(),
             fmt(t.objective),
-            fmt(best.map(|e| e.val_f1)),
-            fmt(best.map(|e| e.val_acc)),
-            fmt(best.map(|e| e.val_loss)),
-            fmt(best.map(|e| e.train_loss)),
+        );
+        for (name, _) in &metrics {
+            let _ = write!(out, ",{}", fmt(best.and_then(|e| e.metric(name))));
+        }
+        let _ = writeln!(
+            out,
+            ",{},{},{}",
             t.device.as_deref().unwrap_or(""),
             t.attempts,
             quote(t.error_line())
@@ -134,10 +165,13 @@ pub fn markdown(
     for axis in axes {
         let _ = write!(out, " {axis} |");
     }
-    out.push_str(
-        " status | epochs | best epoch | objective | val F1 | val acc | val loss | train loss |\n|",
-    );
-    for _ in 0..axes.len() + 10 {
+    let metrics = metric_columns(lines);
+    out.push_str(" status | epochs | best epoch | objective |");
+    for (_, title) in &metrics {
+        let _ = write!(out, " {title} |");
+    }
+    out.push_str("\n|");
+    for _ in 0..axes.len() + 6 + metrics.len() {
         out.push_str(" --- |");
     }
     out.push('\n');
@@ -147,9 +181,9 @@ pub fn markdown(
         for axis in axes {
             let _ = write!(out, " {} |", line.param(axis));
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
-            " {} | {} | {} | {} | {} | {} | {} | {} |",
+            " {} | {} | {} | {} |",
             line.trial.status,
             line.epochs.len(),
             line.trial
@@ -157,11 +191,11 @@ pub fn markdown(
                 .map(|e| e.to_string())
                 .unwrap_or_default(),
             fmt(line.trial.objective),
-            fmt(best.map(|e| e.val_f1)),
-            fmt(best.map(|e| e.val_acc)),
-            fmt(best.map(|e| e.val_loss)),
-            fmt(best.map(|e| e.train_loss)),
         );
+        for (name, _) in &metrics {
+            let _ = write!(out, " {} |", fmt(best.and_then(|e| e.metric(name))));
+        }
+        out.push('\n');
     }
     importance_section(&mut out, importance);
     let failed: Vec<&Line> = lines

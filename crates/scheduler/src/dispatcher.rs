@@ -4,7 +4,7 @@
 //! their results back as events, so every path through a sweep is a unit test here.
 //! (The shape is nextest-runner's dispatcher: one state, one `handle`, effects outside.)
 
-use sweep_model::EpochMetrics;
+use sweep_model::{EpochMetrics, NamedEpoch};
 use sweep_store::{ClaimedTrial, Ending, EpochRow, TrialId};
 
 use crate::executor::{Exit, Stop};
@@ -278,21 +278,24 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
             let Some((_, _, report)) = state.running(trial) else {
                 return Vec::new();
             };
-            let judge = match &event {
-                TrialEvent::Epoch(m) if report.pruned.is_some_and(|last| m.epoch > last) => {
-                    return Vec::new();
-                }
-                TrialEvent::Epoch(m) if pruning == Pruning::Median => Some(Action::Judge {
-                    trial,
-                    epoch: m.epoch,
-                }),
+            let epoch = match &event {
+                TrialEvent::Epoch(m) => Some(epoch_row(m)),
+                TrialEvent::Reported(named) => Some(named_row(named)),
                 _ => None,
             };
-            let store = match &event {
-                TrialEvent::Epoch(m) => Some(Action::Record {
+            if let Some(row) = epoch {
+                let epoch = row.epoch as u32;
+                if report.pruned.is_some_and(|last| epoch > last) {
+                    return Vec::new();
+                }
+                let judge = (pruning == Pruning::Median).then_some(Action::Judge { trial, epoch });
+                let record = Action::Record {
                     trial,
-                    epochs: vec![epoch_row(m)],
-                }),
+                    epochs: vec![row],
+                };
+                return [record].into_iter().chain(judge).collect();
+            }
+            let store = match &event {
                 // A resumed trial's checkpoint may hold epochs whose events never reached the
                 // database (the runner died after the checkpoint was written): record them
                 // all. It may also hold fewer than the database (it fell back to an older
@@ -308,7 +311,16 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
                         note: recovered.as_ref().map(ToString::to_string),
                     })
                 }
-                TrialEvent::Finished { .. } => {
+                // A command trial's program resumed after `history` (empty: from the start).
+                TrialEvent::Resumed { history, .. } => {
+                    report.interrupted = false;
+                    Some(Action::Rewind {
+                        trial,
+                        epochs: history.iter().map(named_row).collect(),
+                        note: None,
+                    })
+                }
+                TrialEvent::Finished { .. } | TrialEvent::Completed { .. } => {
                     report.finished = Some(event);
                     None
                 }
@@ -324,9 +336,12 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
                     report.paused = true;
                     None
                 }
-                TrialEvent::Batch { .. } | TrialEvent::Checkpoint { .. } => None,
+                TrialEvent::Batch { .. }
+                | TrialEvent::Checkpoint { .. }
+                | TrialEvent::Epoch(_)
+                | TrialEvent::Reported(_) => None,
             };
-            store.into_iter().chain(judge).collect()
+            store.into_iter().collect()
         }
         Event::Ended { trial, exit } => {
             let (max_retries, stopping) = (state.max_retries, state.stopping > 0);
@@ -359,17 +374,31 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
     }
 }
 
-/// An epoch as the database stores it.
+/// A built-in trial's epoch as the database stores it: its metrics by their names.
 pub fn epoch_row(m: &EpochMetrics) -> EpochRow {
+    let metrics = [
+        ("train_loss", m.train_loss),
+        ("train_acc", m.train_acc),
+        ("val_loss", m.val_loss),
+        ("val_acc", m.val_acc),
+        ("val_f1", m.val_f1),
+        ("lr", m.lr),
+    ];
     EpochRow {
         epoch: m.epoch as i64,
-        train_loss: m.train_loss,
-        train_acc: m.train_acc,
-        val_loss: m.val_loss,
-        val_acc: m.val_acc,
-        val_f1: m.val_f1,
-        lr: m.lr,
         seconds: m.seconds,
+        metrics: metrics
+            .map(|(name, value)| (name.to_string(), value))
+            .into(),
+    }
+}
+
+/// A command trial's epoch as the database stores it.
+pub fn named_row(m: &NamedEpoch) -> EpochRow {
+    EpochRow {
+        epoch: m.epoch as i64,
+        seconds: m.seconds,
+        metrics: m.metrics.clone(),
     }
 }
 
@@ -396,10 +425,25 @@ pub fn decide_ending(
         return Ending::Done {
             best_epoch: *best_epoch as i64,
             objective: *objective,
-            checkpoint: checkpoint.display().to_string(),
+            checkpoint: Some(checkpoint.display().to_string()),
             confusion: confusion.counts.clone(),
             classes: confusion.classes,
             note: stopped_early.clone(),
+        };
+    }
+    if let Some(TrialEvent::Completed {
+        best_epoch,
+        objective,
+        note,
+    }) = &report.finished
+    {
+        return Ending::Done {
+            best_epoch: *best_epoch as i64,
+            objective: *objective,
+            checkpoint: None,
+            confusion: Vec::new(),
+            classes: 0,
+            note: note.clone(),
         };
     }
     let failed = report.failed.as_ref().or(exit.not_started.as_ref());

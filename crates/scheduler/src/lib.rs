@@ -4,6 +4,7 @@
 //! processes or Slurm jobs), and the scheduler: the pure [`dispatcher`] decides, the
 //! [`runner`] performs its actions (database writes through the store, launches, stops).
 
+pub mod command;
 pub mod dispatcher;
 pub mod error;
 pub mod event_log;

@@ -4,11 +4,9 @@
 //! decisions, so a sweep killed and resumed, or run again with the same seed, stops and
 //! promotes the same trials.
 
-use sweep_model::Objective;
-
 use crate::dispatcher::Pruning;
 use crate::sweep_file::Prune;
-use sweep_store::{Decision, EpochRow, TrialId, TrialStatus, Verdict};
+use sweep_store::{Decision, Direction, EpochRow, Goal, TrialId, TrialStatus, Verdict};
 
 /// What the dispatcher does about a sweep's `[prune]` table.
 pub fn pruning(prune: Option<&Prune>) -> Pruning {
@@ -60,7 +58,7 @@ pub fn planned_epochs(plan: &[(u32, usize)]) -> usize {
 pub fn decide(
     prune: &Prune,
     epochs: u32,
-    objective: Objective,
+    goal: &Goal,
     trials: &[TrialView],
     judged: Option<(TrialId, u32)>,
 ) -> Vec<Decision> {
@@ -70,7 +68,7 @@ pub fn decide(
                 reduction_factor, ..
             },
             _,
-        ) => halving(&prune.rungs(epochs), reduction_factor, objective, trials),
+        ) => halving(&prune.rungs(epochs), reduction_factor, goal, trials),
         (
             Prune::Median {
                 warmup_epochs,
@@ -80,7 +78,7 @@ pub fn decide(
         ) => trials
             .iter()
             .find(|t| t.id == id)
-            .and_then(|t| median(warmup_epochs, min_trials, objective, t, epoch, trials))
+            .and_then(|t| median(warmup_epochs, min_trials, goal, t, epoch, trials))
             .into_iter()
             .collect(),
         (Prune::Median { .. }, None) => Vec::new(),
@@ -98,22 +96,22 @@ pub struct TrialView<'a> {
     pub epochs: &'a [EpochRow],
 }
 
-/// An epoch's value of `objective`.
-pub fn objective_value(objective: Objective, epoch: &EpochRow) -> f64 {
-    match objective {
-        Objective::ValF1 => epoch.val_f1,
-        Objective::ValAcc => epoch.val_acc,
-        Objective::ValLoss => epoch.val_loss,
-    }
+/// An epoch's value of the goal's metric; an epoch without one (a damaged record: every
+/// trial reports its objective each epoch) counts as the worst value there is.
+pub fn objective_value(goal: &Goal, epoch: &EpochRow) -> f64 {
+    epoch.objective(goal).unwrap_or(match goal.direction {
+        Direction::Maximise => f64::NEG_INFINITY,
+        Direction::Minimise => f64::INFINITY,
+    })
 }
 
 /// A trial's best objective over its first `epochs` epochs (`None` before it has them all).
-fn best_until(objective: Objective, trial: &TrialView, epochs: usize) -> Option<f64> {
+fn best_until(goal: &Goal, trial: &TrialView, epochs: usize) -> Option<f64> {
     let first = trial.epochs.get(..epochs).filter(|e| e.len() == epochs)?;
     first
         .iter()
-        .map(|e| objective_value(objective, e))
-        .reduce(|a, b| if objective.better(b, a) { b } else { a })
+        .map(|e| objective_value(goal, e))
+        .reduce(|a, b| if goal.direction.better(b, a) { b } else { a })
 }
 
 /// Successive halving over `rungs` (ascending epochs, the last being `train.epochs`) with
@@ -123,12 +121,7 @@ fn best_until(objective: Objective, trial: &TrialView, epochs: usize) -> Option<
 /// rung, and the others end there. Only trials paused at the rung are decided; a rung decided
 /// before (trials already promoted or stopped) keeps its decisions, and a grown grid's new
 /// cells compete at the first rung as they reach it.
-pub fn halving(
-    rungs: &[u32],
-    eta: u32,
-    objective: Objective,
-    trials: &[TrialView],
-) -> Vec<Decision> {
+pub fn halving(rungs: &[u32], eta: u32, goal: &Goal, trials: &[TrialView]) -> Vec<Decision> {
     let mut decisions = Vec::new();
     for (k, &rung) in rungs.iter().enumerate().take(rungs.len().saturating_sub(1)) {
         let rung_epochs = rung as usize;
@@ -146,15 +139,15 @@ pub fn halving(
                 _ => rung_epochs,
             };
             // A trial still on its way to this rung: the rung waits, and so do the later ones.
-            let Some(best) = best_until(objective, t, reached) else {
+            let Some(best) = best_until(goal, t, reached) else {
                 return decisions;
             };
             ranked.push((best, t));
         }
         ranked.sort_by(|(a, x), (b, y)| {
-            let order = if objective.better(*a, *b) {
+            let order = if goal.direction.better(*a, *b) {
                 std::cmp::Ordering::Less
-            } else if objective.better(*b, *a) {
+            } else if goal.direction.better(*b, *a) {
                 std::cmp::Ordering::Greater
             } else {
                 std::cmp::Ordering::Equal
@@ -205,7 +198,7 @@ pub fn halving(
 pub fn median(
     warmup_epochs: u32,
     min_trials: usize,
-    objective: Objective,
+    goal: &Goal,
     trial: &TrialView,
     epoch: u32,
     trials: &[TrialView],
@@ -213,11 +206,11 @@ pub fn median(
     if epoch <= warmup_epochs {
         return None;
     }
-    let mine = best_until(objective, trial, epoch as usize)?;
+    let mine = best_until(goal, trial, epoch as usize)?;
     let mut others: Vec<f64> = trials
         .iter()
         .filter(|t| t.id != trial.id)
-        .filter_map(|t| best_until(objective, t, epoch as usize))
+        .filter_map(|t| best_until(goal, t, epoch as usize))
         .collect();
     if others.len() < min_trials {
         return None;
@@ -229,7 +222,7 @@ pub fn median(
     } else {
         (others[n / 2 - 1] + others[n / 2]) / 2.0
     };
-    objective.better(median, mine).then(|| Decision {
+    goal.direction.better(median, mine).then(|| Decision {
         trial: trial.id,
         epoch: epoch as i64,
         verdict: Verdict::Stop,
@@ -248,15 +241,19 @@ mod tests {
             .enumerate()
             .map(|(i, &f1)| EpochRow {
                 epoch: i as i64 + 1,
-                train_loss: 1.0,
-                train_acc: 0.5,
-                val_loss: 1.0 - f1,
-                val_acc: f1,
-                val_f1: f1,
-                lr: 0.01,
                 seconds: 1.0,
+                metrics: [("val_loss", 1.0 - f1), ("val_f1", f1)]
+                    .map(|(name, value)| (name.to_string(), value))
+                    .into(),
             })
             .collect()
+    }
+
+    fn goal(metric: &str, direction: Direction) -> Goal {
+        Goal {
+            metric: metric.into(),
+            direction,
+        }
     }
 
     fn view(
@@ -313,11 +310,11 @@ mod tests {
         let none = epochs(&[]);
         trials.push(view(6, Running, Some(1), &none));
         assert!(
-            halving(&rungs, 3, Objective::ValF1, &trials).is_empty(),
+            halving(&rungs, 3, &goal("val_f1", Direction::Maximise), &trials).is_empty(),
             "trial 6 has not reached the rung"
         );
         trials.pop();
-        let decisions = halving(&rungs, 3, Objective::ValF1, &trials);
+        let decisions = halving(&rungs, 3, &goal("val_f1", Direction::Maximise), &trials);
         let promote = Verdict::Promote {
             until_epoch: Some(3),
         };
@@ -349,7 +346,7 @@ mod tests {
             view(2, Paused, Some(1), &same),
             view(3, Paused, Some(1), &same),
         ];
-        let decisions = halving(&[1, 2], 3, Objective::ValF1, &trials);
+        let decisions = halving(&[1, 2], 3, &goal("val_f1", Direction::Maximise), &trials);
         assert_eq!(
             verdicts(&decisions),
             [
@@ -381,7 +378,7 @@ mod tests {
             view(7, Stopped, Some(1), &low),
             view(8, Stopped, Some(1), &low),
         ];
-        let decisions = halving(&rungs, 3, Objective::ValF1, &trials);
+        let decisions = halving(&rungs, 3, &goal("val_f1", Direction::Maximise), &trials);
         assert_eq!(
             verdicts(&decisions),
             [
@@ -392,7 +389,7 @@ mod tests {
             "rung 1 decided before: nothing new there; at rung 2 the best up to epoch 2 wins"
         );
         // Minimising: the lowest val_loss first.
-        let by_loss = halving(&rungs, 3, Objective::ValLoss, &trials);
+        let by_loss = halving(&rungs, 3, &goal("val_loss", Direction::Minimise), &trials);
         assert_eq!(by_loss[0].trial, TrialId(4));
     }
 
@@ -408,7 +405,7 @@ mod tests {
             view(1, Paused, Some(4), &a),
             view(2, Paused, Some(4), &b),
         ];
-        let decisions = halving(&[4, 8], 3, Objective::ValF1, &trials);
+        let decisions = halving(&[4, 8], 3, &goal("val_f1", Direction::Maximise), &trials);
         assert_eq!(
             verdicts(&decisions),
             [(1, Verdict::Stop), (2, Verdict::Stop)],
@@ -431,7 +428,14 @@ mod tests {
             view(3, Running, None, &worse),
         ];
         let judge = |warmup, min, t: usize, epoch| {
-            median(warmup, min, Objective::ValF1, &trials[t], epoch, &trials)
+            median(
+                warmup,
+                min,
+                &goal("val_f1", Direction::Maximise),
+                &trials[t],
+                epoch,
+                &trials,
+            )
         };
         assert_eq!(judge(1, 3, 3, 1), None, "epoch 1 is warm-up");
         let stop = judge(1, 3, 3, 2).expect("worse than the median of 0.8, 0.6, 0.3");
@@ -440,7 +444,15 @@ mod tests {
         assert_eq!(judge(1, 4, 3, 2), None, "only 3 others reached epoch 2");
         let short = epochs(&[0.9]);
         let with_short = [trials[0], trials[1], view(4, Running, None, &short)];
-        let stop = median(0, 1, Objective::ValF1, &with_short[1], 2, &with_short).unwrap();
+        let stop = median(
+            0,
+            1,
+            &goal("val_f1", Direction::Maximise),
+            &with_short[1],
+            2,
+            &with_short,
+        )
+        .unwrap();
         assert_eq!(
             stop.cutoff,
             Some(0.8),

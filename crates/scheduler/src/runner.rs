@@ -146,7 +146,7 @@ pub fn prepare_data(file: &SweepFile, results: &Path) -> Result<(), RunError> {
 fn new_trials(file: &SweepFile) -> Vec<NewTrial> {
     let until_epoch = file
         .prune
-        .and_then(|p| prune::first_until(&p, file.train.epochs));
+        .and_then(|p| prune::first_until(&p, file.epochs()));
     expand_grid(file)
         .into_iter()
         .map(|t| NewTrial {
@@ -469,7 +469,7 @@ impl Run<'_> {
                     .values()
                     .map(Vec::len)
                     .sum(),
-                full: trials.len() * self.file.train.epochs as usize,
+                full: trials.len() * self.file.epochs() as usize,
             }),
             None => None,
         };
@@ -589,8 +589,8 @@ impl Run<'_> {
             .collect();
         Ok(prune::decide(
             prune,
-            self.file.train.epochs,
-            self.file.train.objective,
+            self.file.epochs(),
+            &self.file.goal(),
             &views,
             judged,
         ))

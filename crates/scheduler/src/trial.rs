@@ -1,5 +1,5 @@
 //! The trial process (`sweep trial DIR`): trains one trial of a sweep from its folder's
-//! `config.json`, appending its [`TrialEvent`]s to the folder's events file (see
+//! `config.json` (or runs its command: [`crate::command`]), appending its [`TrialEvent`]s to the folder's events file (see
 //! [`crate::event_log`]). It stops cleanly (checkpoint kept, `interrupted`) on SIGINT, SIGTERM
 //! or SIGUSR2, and dies with the process that started it.
 
@@ -11,7 +11,7 @@ use sweep_model::data::DataError;
 use sweep_model::train::PredictError;
 use sweep_model::{cache, Dataset, DeviceName, TrainError, Trial};
 
-use crate::sweep_file::{DataSource, TrialConfig};
+use crate::sweep_file::{BuiltinConfig, DataSource, TrialConfig};
 use sweep_model::TrialEvent;
 
 /// The file in a trial's folder that holds its configuration.
@@ -61,17 +61,28 @@ impl TrialError {
     }
 }
 
-/// Reads a trial's configuration from the JSON `text` of `path`.
+/// Reads a trial's configuration from the JSON `text` of `path`: a command trial's when it
+/// has a `command`, else the built-in trainer's (each read as itself, for a clear error).
 pub fn read_config(path: &Path, text: &str) -> Result<TrialConfig, TrialError> {
-    serde_json::from_str(text).map_err(|e| TrialError::Config {
+    let error = |e: serde_json::Error| TrialError::Config {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(error)?;
+    if value.get("command").is_some() {
+        serde_json::from_value(value)
+            .map(TrialConfig::Command)
+            .map_err(error)
+    } else {
+        serde_json::from_value(value)
+            .map(TrialConfig::Builtin)
+            .map_err(error)
+    }
 }
 
 /// Loads the trial's data as its configuration says (the scheduler has already decoded a
 /// data folder into the cache, so this maps the cache file).
-pub fn load_data(config: &TrialConfig, cache_dir: &Path) -> Result<Dataset, TrialError> {
+pub fn load_data(config: &BuiltinConfig, cache_dir: &Path) -> Result<Dataset, TrialError> {
     match &config.data {
         DataSource::Synthetic(spec) => Ok(spec.generate()),
         DataSource::Dir(dir) => cache::load(dir, cache_dir, config.classes)
@@ -126,17 +137,30 @@ pub fn run_trial(
         // SIGKILL itself.
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
-    let prepared = (|| {
-        let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| TrialError::Config {
+    let path = dir.join(CONFIG_FILE);
+    let config = std::fs::read_to_string(&path)
+        .map_err(|e| TrialError::Config {
             path: path.clone(),
             message: e.to_string(),
-        })?;
-        let config = read_config(&path, &text)?;
+        })
+        .and_then(|text| read_config(&path, &text));
+    let config = match config {
+        Ok(TrialConfig::Builtin(config)) => config,
+        Ok(TrialConfig::Command(config)) => {
+            return crate::command::run_command_trial(dir, device, &config, until, &stop, emit)
+        }
+        Err(e) => {
+            emit(TrialEvent::Failed {
+                reason: e.to_string(),
+            });
+            return TrialExit::BadInput;
+        }
+    };
+    let prepared = (|| {
         let dataset = load_data(&config, cache_dir)?;
-        Ok::<_, TrialError>((config, dataset, open_device(device)?))
+        Ok::<_, TrialError>((dataset, open_device(device)?))
     })();
-    let (config, dataset, candle_device) = match prepared {
+    let (dataset, candle_device) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             let exit = if e.is_bad_input() {

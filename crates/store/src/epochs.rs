@@ -5,7 +5,9 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::error::Result;
 use crate::open::begin_write;
-use crate::rows::{EpochRow, SweepId, TrialId};
+use std::collections::BTreeMap;
+
+use crate::rows::{EpochRow, SweepId, TrialId, METRIC_COLUMNS};
 
 /// Records an epoch of a trial; recording the same epoch again (a resumed trial repeating
 /// it) replaces it, so no epoch is ever stored twice.
@@ -29,22 +31,27 @@ pub(crate) async fn insert_epochs(
     rows: &[EpochRow],
 ) -> Result<()> {
     for row in rows {
-        sqlx::query(
+        let others: BTreeMap<&str, f64> = row
+            .metrics
+            .iter()
+            .filter(|(name, _)| !METRIC_COLUMNS.contains(&name.as_str()))
+            .map(|(name, &value)| (name.as_str(), value))
+            .collect();
+        let others = (!others.is_empty())
+            .then(|| serde_json::to_string(&others).expect("a map of numbers serialises"));
+        let mut query = sqlx::query(
             "INSERT OR REPLACE INTO epochs
-             (trial_id, epoch, train_loss, train_acc, val_loss, val_acc, val_f1, lr, seconds)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             (trial_id, epoch, seconds, metrics, train_loss, train_acc, val_loss, val_acc, val_f1, lr)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .bind(trial.0)
         .bind(row.epoch)
-        .bind(row.train_loss)
-        .bind(row.train_acc)
-        .bind(row.val_loss)
-        .bind(row.val_acc)
-        .bind(row.val_f1)
-        .bind(row.lr)
         .bind(row.seconds)
-        .execute(&mut **tx)
-        .await?;
+        .bind(others);
+        for name in METRIC_COLUMNS {
+            query = query.bind(row.metric(name));
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -52,7 +59,7 @@ pub(crate) async fn insert_epochs(
 /// The epochs recorded for a trial, in order.
 pub async fn epochs(pool: &SqlitePool, trial: TrialId) -> Result<Vec<EpochRow>> {
     Ok(sqlx::query_as(
-        "SELECT epoch, train_loss, train_acc, val_loss, val_acc, val_f1, lr, seconds
+        "SELECT epoch, train_loss, train_acc, val_loss, val_acc, val_f1, lr, seconds, metrics
          FROM epochs WHERE trial_id = ?1 ORDER BY epoch",
     )
     .bind(trial.0)
@@ -74,7 +81,7 @@ pub async fn sweep_epochs(
     }
     let rows: Vec<TrialEpoch> = sqlx::query_as(
         "SELECT e.trial_id, e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.val_f1,
-                e.lr, e.seconds
+                e.lr, e.seconds, e.metrics
          FROM epochs e JOIN trials t ON t.id = e.trial_id
          WHERE t.sweep_id = ?1 ORDER BY e.trial_id, e.epoch",
     )
@@ -107,7 +114,7 @@ pub async fn epochs_after(
 ) -> Result<Vec<WrittenEpoch>> {
     Ok(sqlx::query_as(
         "SELECT e.rowid AS seq, e.trial_id, e.epoch, e.train_loss, e.train_acc, e.val_loss,
-                e.val_acc, e.val_f1, e.lr, e.seconds
+                e.val_acc, e.val_f1, e.lr, e.seconds, e.metrics
          FROM epochs e JOIN trials t ON t.id = e.trial_id
          WHERE t.sweep_id = ?1 AND e.rowid > ?2 ORDER BY e.rowid",
     )
@@ -148,7 +155,7 @@ mod tests {
         let new = epochs_after(&pool, a, last).await.unwrap();
         let got: Vec<(i64, i64, f64)> = new
             .iter()
-            .map(|e| (e.trial_id, e.row.epoch, e.row.val_f1))
+            .map(|e| (e.trial_id, e.row.epoch, e.row.metric("val_f1").unwrap()))
             .collect();
         assert_eq!(got, [(ta[1].0, 1, 0.3), (ta[0].0, 1, 0.15)]);
         assert!(new[0].seq > last && new[1].seq > new[0].seq);

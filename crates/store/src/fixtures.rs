@@ -40,12 +40,16 @@ pub(crate) const STALE: Duration = Duration::from_secs(60);
 pub(crate) fn epoch(n: i64, f1: f64) -> EpochRow {
     EpochRow {
         epoch: n,
-        train_loss: 1.0,
-        train_acc: 0.5,
-        val_loss: 1.1,
-        val_acc: 0.4,
-        val_f1: f1,
-        lr: 0.01,
         seconds: 2.0,
+        metrics: [
+            ("train_loss", 1.0),
+            ("train_acc", 0.5),
+            ("val_loss", 1.1),
+            ("val_acc", 0.4),
+            ("val_f1", f1),
+            ("lr", 0.01),
+        ]
+        .map(|(name, value)| (name.to_string(), value))
+        .into(),
     }
 }

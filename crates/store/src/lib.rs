@@ -29,7 +29,7 @@ pub use filesystem::network_filesystem;
 pub use open::{close, open, open_read_only};
 pub use query::{query, Cell};
 pub use ranking::{rank_best_first, rank_by_score};
-pub use rows::{EpochRow, Pool, SweepId, TrialId, TrialRow, TrialStatus};
+pub use rows::{EpochRow, Pool, SweepId, TrialId, TrialRow, TrialStatus, METRIC_COLUMNS};
 pub use summary::{Direction, Goal, Param, Params, TrialSummary};
 pub use sweeps::{
     attach_sweep, detach_sweep, find_sweep, record_sweep, sweep_named, sweeps, NewTrial, SweepRow,

@@ -262,26 +262,40 @@ mod tests {
         .await
         .unwrap();
         assert!(refs.is_empty(), "no table points at the old ones: {refs:?}");
-        sqlx::query("INSERT INTO epochs VALUES (7, 3, 0.4, 0.8, 0.7, 0.7, 0.6, 0.01, 1.0)")
+        sqlx::query("INSERT INTO epochs VALUES (7, 3, 0.4, 0.8, 0.7, 0.7, 0.6, 0.01, 1.0, NULL)")
             .execute(&pool)
             .await
             .unwrap();
-        let orphan = sqlx::query("INSERT INTO epochs VALUES (99, 1, 1, 1, 1, 1, 1, 1, 1)")
+        let orphan = sqlx::query("INSERT INTO epochs VALUES (99, 1, 1, 1, 1, 1, 1, 1, 1, NULL)")
             .execute(&pool)
             .await;
         assert!(orphan.is_err(), "epochs still refer to trials");
     }
 
-    /// A database at `path` as the migrations before this build's last left it, with one
-    /// sweep (id 1): one written by the sweep before.
-    async fn before_the_last_migration(path: &Path) -> SqlitePool {
+    /// The version of the migration that gave trials their summary columns.
+    const SUMMARY_MIGRATION: i64 = 20261202180000;
+    /// The version of the migration that let epochs hold any metric.
+    const ANY_METRIC_MIGRATION: i64 = 20261203000000;
+
+    /// A database at `path` as the migrations before `version` left it, with one sweep (id 1):
+    /// one written by an older sweep.
+    async fn before_migration(path: &Path, version: i64) -> SqlitePool {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
         let pool = SqlitePool::connect_with(options).await.unwrap();
         let mut before = sqlx::migrate!();
-        let all = before.migrations.len();
-        before.migrations = before.migrations[..all - 1].to_vec().into();
+        let kept: Vec<_> = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < version)
+            .cloned()
+            .collect();
+        assert!(
+            kept.len() < before.migrations.len(),
+            "{version} is a migration"
+        );
+        before.migrations = kept.into();
         before.run(&pool).await.unwrap();
         sqlx::query(
             "INSERT INTO sweeps (id, name, file_text, file_path) VALUES (1, 's', '', 's.toml')",
@@ -295,7 +309,7 @@ mod tests {
     #[tokio::test]
     async fn the_summary_migration_reads_each_old_trials_configuration() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = before_the_last_migration(&dir.path().join("old.db")).await;
+        let pool = before_migration(&dir.path().join("old.db"), SUMMARY_MIGRATION).await;
         // Configurations as the built-in trainer wrote them, and one damaged.
         for (number, config) in [
             (
@@ -360,7 +374,10 @@ mod tests {
     async fn a_read_of_a_database_from_an_older_sweep_brings_it_up_to_date_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
-        before_the_last_migration(&path).await.close().await;
+        before_migration(&path, ANY_METRIC_MIGRATION)
+            .await
+            .close()
+            .await;
         let pool = open_read_only(&path).await.unwrap();
         assert!(!lacks_migrations(&pool).await);
         assert_eq!(trials(&pool, SweepId(1)).await.unwrap().len(), 0);
@@ -371,6 +388,61 @@ mod tests {
                 .is_err(),
             "still read-only"
         );
+    }
+
+    #[tokio::test]
+    async fn the_any_metric_migration_keeps_every_epoch_and_its_place_in_the_write_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = before_migration(&dir.path().join("old.db"), ANY_METRIC_MIGRATION).await;
+        sqlx::query(
+            "INSERT INTO trials (id, sweep_id, number, grid_index, params, config, config_hash,
+                                 objective_metric, objective_direction, epochs)
+             VALUES (1, 1, 1, 0, '{}', '{}', 'h', 'val_f1', 'maximise', 2)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        // Written out of epoch order, as a rewound trial's are.
+        for (epoch, f1) in [(2, 0.5), (1, 0.25)] {
+            sqlx::query("INSERT INTO epochs VALUES (1, ?1, 1.5, 0.5, 1.25, 0.5, ?2, 0.01, 3.0)")
+                .bind(epoch)
+                .bind(f1)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::migrate!().run(&pool).await.unwrap();
+        let written = crate::epochs_after(&pool, SweepId(1), 0).await.unwrap();
+        let got: Vec<(i64, Option<f64>, usize)> = written
+            .iter()
+            .map(|w| (w.row.epoch, w.row.metric("val_f1"), w.row.metrics.len()))
+            .collect();
+        assert_eq!(got, [(2, Some(0.5), 6), (1, Some(0.25), 6)]);
+        // A command trial's epoch: one built-in name, one of its own, the rest absent.
+        let row = crate::EpochRow {
+            epoch: 3,
+            seconds: 0.5,
+            metrics: [("val_acc".to_string(), 0.75), ("bleu".to_string(), 21.5)].into(),
+        };
+        crate::record_epoch(&pool, crate::TrialId(1), &row)
+            .await
+            .unwrap();
+        let stored: (Option<f64>, Option<f64>, Option<String>) =
+            sqlx::query_as("SELECT val_acc, val_f1, metrics FROM epochs WHERE epoch = 3")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(stored, (Some(0.75), None, Some(r#"{"bleu":21.5}"#.into())));
+        assert_eq!(
+            crate::epochs(&pool, crate::TrialId(1)).await.unwrap()[2],
+            row
+        );
+        let by_name: Vec<(String, f64)> =
+            sqlx::query_as("SELECT name, value FROM epoch_metrics WHERE epoch = 3 ORDER BY name")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(by_name, [("bleu".into(), 21.5), ("val_acc".into(), 0.75)]);
     }
 
     #[tokio::test]

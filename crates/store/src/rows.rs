@@ -79,30 +79,63 @@ pub struct SweepId(pub i64);
 #[sqlx(transparent)]
 pub struct TrialId(pub i64);
 
-/// One epoch's metrics as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
+/// The metrics that have a column of their own in `epochs`: the built-in trainer's. Any other
+/// name goes in the `metrics` column's JSON object.
+pub const METRIC_COLUMNS: [&str; 6] = [
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_f1",
+    "lr",
+];
+
+/// One epoch's metrics as stored: every metric the epoch reported, by name (the built-in
+/// trainer's six, or whatever a command trial's program named), and its wall time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRow {
     pub epoch: i64,
-    pub train_loss: f64,
-    pub train_acc: f64,
-    pub val_loss: f64,
-    pub val_acc: f64,
-    pub val_f1: f64,
-    pub lr: f64,
     pub seconds: f64,
+    /// Flattened: an epoch reads as `{"epoch":3,"seconds":1.2,"val_loss":0.9,…}`.
+    #[serde(flatten)]
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 impl EpochRow {
-    /// The epoch's value of the goal's metric (`None`: no column of `epochs` holds it).
+    /// The epoch's value of the metric `name`, if it reported one.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics.get(name).copied()
+    }
+
+    /// The epoch's value of the goal's metric (`None`: the epoch did not report it).
     pub fn objective(&self, goal: &Goal) -> Option<f64> {
-        match goal.metric.as_str() {
-            "val_f1" => Some(self.val_f1),
-            "val_acc" => Some(self.val_acc),
-            "val_loss" => Some(self.val_loss),
-            "train_acc" => Some(self.train_acc),
-            "train_loss" => Some(self.train_loss),
-            _ => None,
+        self.metric(&goal.metric)
+    }
+}
+
+impl sqlx::FromRow<'_, sqlx::sqlite::SqliteRow> for EpochRow {
+    /// Reads `epoch`, `seconds`, the metric columns and `metrics` of a row of `epochs`.
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<Self> {
+        use sqlx::Row;
+        let mut metrics = std::collections::BTreeMap::new();
+        for name in METRIC_COLUMNS {
+            if let Some(value) = row.try_get::<Option<f64>, _>(name)? {
+                metrics.insert(name.to_string(), value);
+            }
         }
+        if let Some(json) = row.try_get::<Option<String>, _>("metrics")? {
+            let named: std::collections::BTreeMap<String, f64> = serde_json::from_str(&json)
+                .map_err(|e| sqlx::Error::ColumnDecode {
+                    index: "metrics".into(),
+                    source: Box::new(e),
+                })?;
+            metrics.extend(named);
+        }
+        Ok(EpochRow {
+            epoch: row.try_get("epoch")?,
+            seconds: row.try_get("seconds")?,
+            metrics,
+        })
     }
 }
 

@@ -68,7 +68,9 @@ impl std::fmt::Display for Param {
 pub type Params = BTreeMap<String, Param>;
 
 /// Whether more or less of a metric is better; stored as its lower-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize,
+)]
 #[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -95,7 +97,7 @@ impl Direction {
 }
 
 /// What a trial is judged by: the metric its objective is the best of, and in which direction.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Goal {
     /// The metric's name, as an epoch records it (`val_f1`).
     pub metric: String,

@@ -242,7 +242,8 @@ pub enum Ending {
     Done {
         best_epoch: i64,
         objective: f64,
-        checkpoint: String,
+        /// The best epoch's checkpoint (`None`: a command trial's program keeps its own).
+        checkpoint: Option<String>,
         /// Row-major `classes × classes` counts of the best epoch.
         confusion: Vec<u64>,
         classes: usize,
@@ -570,7 +571,7 @@ mod tests {
         let done = Ending::Done {
             best_epoch: 3,
             objective: 0.75,
-            checkpoint: "best.safetensors".into(),
+            checkpoint: Some("best.safetensors".into()),
             confusion: vec![2, 0, 1, 3],
             classes: 2,
             note: Some("stopped early after epoch 5".into()),

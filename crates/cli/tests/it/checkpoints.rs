@@ -122,7 +122,7 @@ fn rerun_finishes_with_every_epoch_once(dir: &Path, name: &str, folder: &Path, e
     let stored: Vec<(i64, f64, f64)> = t
         .metrics
         .iter()
-        .map(|m| (m.epoch, m.train_loss, m.val_f1))
+        .map(|m| (m.epoch, m.metrics["train_loss"], m.metrics["val_f1"]))
         .collect();
     let checkpoint: Vec<(i64, f64, f64)> = held
         .iter()

@@ -88,7 +88,7 @@ fn assert_show_is_best_first(
 fn best_recorded(trials: &[StoredTrial]) -> String {
     let best = trials
         .iter()
-        .flat_map(|t| t.metrics.iter().map(|e| e.val_f1))
+        .flat_map(|t| t.metrics.iter().map(|e| e.metrics["val_f1"]))
         .fold(f64::NEG_INFINITY, f64::max);
     format!("{best:.4}")
 }
@@ -106,9 +106,9 @@ fn by_hash(trials: &[StoredTrial]) -> BTreeMap<String, Outcome> {
                     .iter()
                     .map(|e| {
                         (
-                            e.train_loss.to_bits(),
-                            e.val_loss.to_bits(),
-                            e.val_f1.to_bits(),
+                            e.metrics["train_loss"].to_bits(),
+                            e.metrics["val_loss"].to_bits(),
+                            e.metrics["val_f1"].to_bits(),
                         )
                     })
                     .collect(),

@@ -2,6 +2,7 @@
 //! process's stdout (a line of JSON each) to the scheduler, its database writes and its
 //! progress display.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::train::checkpoint::Recovery;
@@ -56,6 +57,32 @@ pub enum TrialEvent {
     Paused { epochs: u32 },
     /// The trial cannot go on.
     Failed { reason: String },
+    /// A command trial's program started on `device`, after the epochs of `history` (those
+    /// earlier runs reported and its first report now says it resumed after; empty: it
+    /// started from epoch 1). Whatever the database holds beyond `history` is trained again.
+    Resumed {
+        device: String,
+        history: Vec<NamedEpoch>,
+    },
+    /// An epoch of a command trial, as its program reported it.
+    Reported(NamedEpoch),
+    /// A command trial's program trained its last epoch (or `note` says why it stopped
+    /// before): its best epoch and objective. Its model is the program's own business.
+    Completed {
+        best_epoch: u32,
+        objective: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+}
+
+/// An epoch of metrics by name, as a command trial's program reports them (any names), with
+/// its wall time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NamedEpoch {
+    pub epoch: u32,
+    pub seconds: f64,
+    pub metrics: BTreeMap<String, f64>,
 }
 
 impl TrialEvent {
@@ -135,6 +162,24 @@ mod tests {
             TrialEvent::Paused { epochs: 3 },
             TrialEvent::Failed {
                 reason: "diverged at epoch 1, batch 3: the loss is NaN".into(),
+            },
+            TrialEvent::Resumed {
+                device: "cpu".into(),
+                history: vec![NamedEpoch {
+                    epoch: 1,
+                    seconds: 0.25,
+                    metrics: [("bleu".to_string(), 0.1 + 0.2)].into(),
+                }],
+            },
+            TrialEvent::Reported(NamedEpoch {
+                epoch: 2,
+                seconds: 1.0,
+                metrics: [("val_acc".to_string(), 1.0 / 3.0)].into(),
+            }),
+            TrialEvent::Completed {
+                best_epoch: 2,
+                objective: 0.5,
+                note: Some("the program ended after 2 of 5 epochs".into()),
             },
         ];
         for event in events {

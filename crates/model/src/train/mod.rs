@@ -19,7 +19,7 @@ pub mod schedule;
 pub use checkpoint::{Damaged, ModelCard, Recovery, BEST, LAST, PREVIOUS, PREVIOUS_BEST};
 pub use config::{Objective, TrainConfig, Trial};
 pub use epoch_loop::{train, Outcome, TrainError};
-pub use event::TrialEvent;
+pub use event::{NamedEpoch, TrialEvent};
 pub use keep_best::Best;
 pub use metrics::EpochMetrics;
 pub use predict::{predict, PredictError, Prediction};

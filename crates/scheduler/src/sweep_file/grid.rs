@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use super::hyperparameters::{Configs, Param, Setting};
-use super::schema::{SweepFile, TrialConfig};
+use super::schema::{BuiltinConfig, CommandConfig, SweepFile, TrialConfig};
 
 /// The most trials one sweep file may make (grid cells × random samples), counted before
 /// anything is expanded: each trial is a database row, a folder and a process, so a file that
@@ -68,12 +68,30 @@ pub fn expand_grid(file: &SweepFile) -> Vec<TrialSpec> {
                 setting.apply(&mut configs);
                 params.insert(key.to_string(), setting.param.clone());
             }
-            let config = TrialConfig {
-                data: file.data.clone(),
-                classes: file.classes,
-                augment: file.augment,
-                model: configs.model,
-                train: configs.train,
+            let config = match &file.command {
+                None => TrialConfig::Builtin(BuiltinConfig {
+                    data: file.data.clone(),
+                    classes: file.classes,
+                    augment: file.augment,
+                    model: configs.model,
+                    train: configs.train,
+                }),
+                // A command trial's params are all of its `[params]`, the grid's and the
+                // drawn values in place of their defaults.
+                Some(command) => {
+                    let mut all = command.params.clone();
+                    all.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    TrialConfig::Command(CommandConfig {
+                        command: command.command.clone(),
+                        params: all,
+                        epochs: command.epochs,
+                        goal: command.goal.clone(),
+                        files: command.files.clone(),
+                        resumable: command.resumable,
+                        grace_seconds: command.grace_seconds,
+                        workdir: command.workdir.clone(),
+                    })
+                }
             };
             let hash = hash(&config);
             if hashes.insert(hash.clone()) {
@@ -89,10 +107,9 @@ pub fn expand_grid(file: &SweepFile) -> Vec<TrialSpec> {
     trials
 }
 
-/// SHA-256 of a configuration's JSON, in hex.
+/// SHA-256 of a configuration's identity, in hex.
 fn hash(config: &TrialConfig) -> String {
-    let json = serde_json::to_string(config).expect("a trial configuration serialises");
-    Sha256::digest(json.as_bytes())
+    Sha256::digest(config.identity().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -24,6 +24,8 @@ pub struct Configs {
 pub enum Section {
     Model,
     Train,
+    /// A command trial's `[params]`: the user's program's own hyperparameters.
+    Params,
 }
 
 impl Section {
@@ -31,6 +33,7 @@ impl Section {
         match self {
             Section::Model => "model",
             Section::Train => "train",
+            Section::Params => "params",
         }
     }
 }
@@ -91,8 +94,9 @@ pub trait Kind: Sync {
 }
 
 /// A hyperparameter: its key, its section, whether it may be a grid axis, and its kind.
-pub struct Hyperparameter {
-    pub key: &'static str,
+#[derive(Clone, Copy)]
+pub struct Hyperparameter<'k> {
+    pub key: &'k str,
     pub section: Section,
     pub axis: bool,
     pub kind: &'static dyn Kind,
@@ -106,7 +110,7 @@ const fn hyperparameter(
     section: Section,
     axis: bool,
     kind: &'static dyn Kind,
-) -> Hyperparameter {
+) -> Hyperparameter<'static> {
     Hyperparameter {
         key,
         section,
@@ -118,7 +122,7 @@ const fn hyperparameter(
 use Section::{Model, Train};
 
 /// Every hyperparameter, in the order the grid axes are listed in errors.
-pub const HYPERPARAMETERS: &[Hyperparameter] = &[
+pub const HYPERPARAMETERS: &[Hyperparameter<'static>] = &[
     hyperparameter(
         "arch",
         Model,
@@ -247,7 +251,7 @@ pub const HYPERPARAMETERS: &[Hyperparameter] = &[
 ];
 
 /// The hyperparameter `key` of `section`.
-pub fn find(section: Section, key: &str) -> Option<&'static Hyperparameter> {
+pub fn find(section: Section, key: &str) -> Option<&'static Hyperparameter<'static>> {
     HYPERPARAMETERS
         .iter()
         .find(|h| h.section == section && h.key == key)
@@ -263,7 +267,7 @@ pub fn keys(section: Section) -> Vec<&'static str> {
 }
 
 /// The hyperparameter a grid axis `key` varies, if it may be one.
-pub fn axis(key: &str) -> Option<&'static Hyperparameter> {
+pub fn axis(key: &str) -> Option<&'static Hyperparameter<'static>> {
     HYPERPARAMETERS.iter().find(|h| h.axis && h.key == key)
 }
 
@@ -274,6 +278,113 @@ pub fn axes() -> Vec<&'static str> {
         .filter(|h| h.axis)
         .map(|h| h.key)
         .collect()
+}
+
+/// A command trial's param `key`, whose default `value` decides the values it takes: an
+/// integer's are integers, a number's numbers (integers too), a flag's flags, a name's names,
+/// a list of integers' lists of integers. Its values set nothing in [`Configs`]: a command
+/// trial's params are the values themselves.
+pub fn param<'k>(key: &'k str, default: &Param) -> Hyperparameter<'k> {
+    let kind: &'static dyn Kind = match default {
+        Param::Int(_) => &AnyInt,
+        Param::Float(_) => &AnyFloat,
+        Param::Bool(_) => &AnyBool,
+        Param::Text(_) => &AnyName,
+        Param::Ints(_) => &AnyInts,
+    };
+    Hyperparameter {
+        key,
+        section: Section::Params,
+        axis: AXIS,
+        kind,
+    }
+}
+
+/// A command trial's param's default, read from `[params]`.
+pub fn param_default(value: &Value) -> Result<Param, Refusal> {
+    let kind: &dyn Kind = match value {
+        Value::Integer(_) => &AnyInt,
+        Value::Float(_) => &AnyFloat,
+        Value::Boolean(_) => &AnyBool,
+        Value::String(_) => &AnyName,
+        Value::Array(_) => &AnyInts,
+        _ => {
+            return Err(Refusal::expected(
+                "a number, a string, true or false, or a list of integers",
+            ))
+        }
+    };
+    kind.read(value).map(|setting| setting.param)
+}
+
+/// Any integer (a command trial's param).
+struct AnyInt;
+/// Any number (a command trial's param).
+struct AnyFloat;
+/// `true` or `false` (a command trial's param).
+struct AnyBool;
+/// Any string (a command trial's param).
+struct AnyName;
+/// Any list of integers (a command trial's param).
+struct AnyInts;
+
+impl Kind for AnyInt {
+    fn form(&self) -> Form {
+        Form::Int
+    }
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        Ok(Setting::new(Param::Int(int(value, i64::MIN)?), |_| {}))
+    }
+}
+
+impl Kind for AnyFloat {
+    fn form(&self) -> Form {
+        Form::Float
+    }
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let v = float(value)?;
+        if !v.is_finite() {
+            return Err(Refusal::Range(format!("must be finite, not {v}")));
+        }
+        Ok(Setting::new(Param::Float(v), |_| {}))
+    }
+}
+
+impl Kind for AnyBool {
+    fn form(&self) -> Form {
+        Form::Bool
+    }
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let v = value
+            .as_bool()
+            .ok_or_else(|| Refusal::expected("true or false"))?;
+        Ok(Setting::new(Param::Bool(v), |_| {}))
+    }
+}
+
+impl Kind for AnyName {
+    fn form(&self) -> Form {
+        Form::Name
+    }
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let v = value
+            .as_str()
+            .ok_or_else(|| Refusal::expected("a string"))?;
+        Ok(Setting::new(Param::Text(v.to_string()), |_| {}))
+    }
+}
+
+impl Kind for AnyInts {
+    fn form(&self) -> Form {
+        Form::List
+    }
+    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
+        let ints: Vec<i64> = value
+            .as_array()
+            .and_then(|a| a.iter().map(Value::as_integer).collect())
+            .ok_or_else(|| Refusal::expected("a list of integers"))?;
+        Ok(Setting::new(Param::Ints(ints), |_| {}))
+    }
 }
 
 /// An integer of at least its first field, converted to `T`.

@@ -23,7 +23,8 @@ pub use hyperparameters::{Param, Setting};
 pub use prune::Prune;
 pub use random::{Distribution, Random, RandomAxis};
 pub use schema::{
-    Axis, DataSource, Devices, Executor, RunSettings, SlurmSettings, SweepFile, TrialConfig,
+    Axis, BuiltinConfig, CommandConfig, CommandTrial, DataSource, Devices, Executor, RunSettings,
+    SlurmSettings, SweepFile, TrialConfig,
 };
 
 impl SweepFile {
@@ -139,11 +140,15 @@ trials_per_device = 2
             Param::Text("sgd".into()),
             "the last axis varies fastest"
         );
-        assert_eq!(trials[26].config.model.neurons, 256);
-        assert_eq!(trials[26].config.train.lr, 0.001);
-        assert_eq!(trials[26].config.train.optimizer, OptimizerKind::Rmsprop);
+        assert_eq!(trials[26].config.builtin().unwrap().model.neurons, 256);
+        assert_eq!(trials[26].config.builtin().unwrap().train.lr, 0.001);
         assert_eq!(
-            trials[26].config.train.epochs, 20,
+            trials[26].config.builtin().unwrap().train.optimizer,
+            OptimizerKind::Rmsprop
+        );
+        assert_eq!(
+            trials[26].config.builtin().unwrap().train.epochs,
+            20,
             "the rest comes from the file"
         );
         let again = expand_grid(&parse(SEED_GRID).unwrap());
@@ -401,14 +406,14 @@ trials_per_device = 2
         );
         let trials = expand_grid(&parse(&text).unwrap());
         assert_eq!(trials.len(), 3 * 3 * 2 * 2);
-        let train = &trials[1].config.train;
+        let train = &trials[1].config.builtin().unwrap().train;
         assert_eq!(
             (train.optimizer, train.weight_decay, train.nesterov),
             (OptimizerKind::Sgd, 5e-4, true)
         );
         assert!(trials
             .iter()
-            .any(|t| t.config.train.optimizer == OptimizerKind::Adamw));
+            .any(|t| t.config.builtin().unwrap().train.optimizer == OptimizerKind::Adamw));
 
         let err = error(&edited("seed = 42", "seed = 42\nweight_decay = -0.1"));
         assert!(
@@ -574,12 +579,18 @@ trials_per_device = 2
             .replace("hflip = true", "hflip = true, fill = \"constant\"");
         let file = parse(&text).unwrap();
         let trial = &expand_grid(&file)[0];
-        assert_eq!(trial.config.model.init, sweep_model::WeightInit::Keras);
         assert_eq!(
-            (trial.config.model.bn_momentum, trial.config.model.bn_eps),
+            trial.config.builtin().unwrap().model.init,
+            sweep_model::WeightInit::Keras
+        );
+        assert_eq!(
+            (
+                trial.config.builtin().unwrap().model.bn_momentum,
+                trial.config.builtin().unwrap().model.bn_eps
+            ),
             (0.01, 1e-3)
         );
-        assert_eq!(trial.config.train.eps, 1e-7);
+        assert_eq!(trial.config.builtin().unwrap().train.eps, 1e-7);
         assert_eq!(file.augment.fill, sweep_model::Fill::Constant);
 
         let err = error(&edited("dropout = 0.5", "dropout = 0.5\ninit = \"glorot\""));
@@ -1077,7 +1088,8 @@ trials_per_device = 2
             panic!("{:?}", trials[0].params);
         };
         assert_eq!(
-            trials[0].config.model.dropout, dropout,
+            trials[0].config.builtin().unwrap().model.dropout,
+            dropout,
             "the drawn value is used"
         );
         assert_eq!(
@@ -1170,5 +1182,153 @@ trials_per_device = 2
             );
         }
         assert!(slurm("[\"--outputs\"]").is_ok(), "only the option itself");
+    }
+
+    const COMMAND: &str = r#"name = "own"
+
+[trial]
+command = ["python3", "train.py", "--lr={lr}", "{optimizer}"]
+epochs = 20
+objective = "val_acc"
+direction = "maximize"
+
+[params]
+lr = 0.001
+optimizer = "adam"
+width = 64
+
+[grid]
+lr = [0.01, 1]
+width = [32, 64]
+"#;
+
+    #[test]
+    fn a_command_sweep_grids_over_its_params_and_each_trial_has_all_of_them() {
+        let file = parse(COMMAND).unwrap();
+        let command = file.command.as_ref().unwrap();
+        assert_eq!(command.epochs, 20);
+        assert_eq!(file.epochs(), 20);
+        assert_eq!(file.goal().metric, "val_acc");
+        assert!(command.resumable, "by default");
+        let trials = expand_grid(&file);
+        assert_eq!(trials.len(), 4);
+        assert_eq!(
+            trials[2].params["lr"],
+            Param::Float(1.0),
+            "a number axis keeps numbers"
+        );
+        let TrialConfig::Command(config) = &trials[2].config else {
+            panic!("a command trial");
+        };
+        assert_eq!(config.params["width"], Param::Int(32));
+        assert_eq!(
+            config.params["optimizer"],
+            Param::Text("adam".into()),
+            "its default"
+        );
+        assert_eq!(
+            crate::command::contract::substitute(&config.command, &config.params).unwrap(),
+            ["python3", "train.py", "--lr=1.0", "adam"]
+        );
+        let summary = trials[2].config.summary(trials[2].params.clone());
+        assert_eq!((summary.epochs, summary.classes), (20, None));
+        // The identity is the command, the params and the goal, not the folder it runs in.
+        let mut moved = trials[2].config.clone();
+        if let TrialConfig::Command(c) = &mut moved {
+            c.workdir = "/elsewhere".into();
+        }
+        assert_eq!(moved.identity(), trials[2].config.identity());
+        let json = serde_json::to_string(&trials[2].config).unwrap();
+        let back = crate::trial::read_config(Path::new("config.json"), &json).unwrap();
+        assert_eq!(
+            back, trials[2].config,
+            "config.json reads back as a command trial"
+        );
+    }
+
+    #[test]
+    fn a_command_sweeps_mistakes_are_refused_with_their_line_and_key() {
+        let edited = |old: &str, new: &str| {
+            assert!(COMMAND.contains(old), "{old}");
+            error(&COMMAND.replacen(old, new, 1))
+        };
+        for (old, new, message) in [
+            (
+                "\"{optimizer}\"]",
+                "\"{optimiser}\"]",
+                "s.toml:4: `trial.command`: `{optimiser}` is not a key of `[params]` (did you mean `{optimizer}`?)",
+            ),
+            ("--lr={lr}", "--lr={lr", "s.toml:4: `trial.command`: `{` without its `}`"),
+            ("epochs = 20\n", "", "s.toml:3: missing `trial.epochs`"),
+            (
+                "direction = \"maximize\"",
+                "direction = \"up\"",
+                "s.toml:7: `trial.direction` must be \"maximize\" or \"minimize\", not \"up\"",
+            ),
+            (
+                "width = [32, 64]",
+                "depth = [1, 2]",
+                "s.toml:16: `grid.depth` is not a hyperparameter (grid axes: lr, optimizer, width)",
+            ),
+            (
+                "width = [32, 64]",
+                "width = [32, \"wide\"]",
+                "s.toml:16: `grid.width` must be an integer, not \"wide\"",
+            ),
+            (
+                "lr = [0.01, 1]",
+                "lr = [0.01, \"fast\"]",
+                "s.toml:15: `grid.lr` must be a number, not \"fast\"",
+            ),
+            (
+                "width = 64",
+                "width = { a = 1 }",
+                "s.toml:12: `params.width` must be a number, a string, true or false, or a list of integers",
+            ),
+            (
+                "[params]",
+                "[model]\nneurons = 3\n[params]",
+                "s.toml:9: `model`: configures the built-in trainer",
+            ),
+            (
+                "objective = \"val_acc\"",
+                "objective = \"val_acc\"\nfiles = [\"no-such-file.py\"]",
+                "s.toml:7: `trial.files`: cannot read \"no-such-file.py\"",
+            ),
+        ] {
+            let got = edited(old, new);
+            assert!(got.starts_with(message), "{new}:\n{got}\nnot\n{message}");
+        }
+        let builtin = SEED_GRID.replace("[grid]", "[params]\nwidth = 3\n[grid]");
+        assert!(
+            error(&builtin).contains("`params`: is for a command trial's params"),
+            "{}",
+            error(&builtin)
+        );
+    }
+
+    #[test]
+    fn a_command_trials_identity_follows_the_files_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("train.py");
+        std::fs::write(&program, "print(1)\n").unwrap();
+        let text = COMMAND.replace(
+            "epochs = 20",
+            &format!("epochs = 20\nfiles = [{:?}]", program.display().to_string()),
+        );
+        let hashes = || -> Vec<String> {
+            expand_grid(&parse(&text).unwrap())
+                .into_iter()
+                .map(|t| t.hash)
+                .collect()
+        };
+        let before = hashes();
+        assert_eq!(before, hashes(), "the same files, the same trials");
+        std::fs::write(&program, "print(2)\n").unwrap();
+        let after = hashes();
+        assert!(
+            before.iter().zip(&after).all(|(a, b)| a != b),
+            "an edited program is new trials"
+        );
     }
 }

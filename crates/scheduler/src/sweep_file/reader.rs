@@ -16,15 +16,38 @@ use super::hyperparameters::{
 };
 use super::prune::Prune;
 use super::random::{Distribution, Random, RandomAxis};
-use super::schema::{Axis, DataSource, Devices, Executor, RunSettings, SlurmSettings, SweepFile};
+use super::schema::{
+    Axis, CommandTrial, DataSource, Devices, Executor, RunSettings, SlurmSettings, SweepFile,
+};
+use crate::command::contract;
+use sweep_store::{Direction, Goal, Params};
 
 /// Reads one file's keys, turning byte offsets into line numbers for errors.
 struct Reader<'a> {
     path: &'a Path,
     text: &'a str,
+    /// A command sweep's `[params]`: then they, not the built-in trainer's keys, are what a
+    /// grid or a draw may vary.
+    params: Option<&'a Params>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// The hyperparameter a grid axis or a draw `key` varies, if it may be one.
+    fn axis(&self, key: &str) -> Option<Hyperparameter<'a>> {
+        match self.params {
+            Some(params) => params.get_key_value(key).map(|(k, v)| hyper::param(k, v)),
+            None => hyper::axis(key).copied(),
+        }
+    }
+
+    /// The keys a grid axis or a draw may vary.
+    fn axes(&self) -> Vec<&'a str> {
+        match self.params {
+            Some(params) => params.keys().map(String::as_str).collect(),
+            None => hyper::axes(),
+        }
+    }
+
     fn line(&self, span: Option<std::ops::Range<usize>>) -> usize {
         let offset = span.map_or(0, |s| s.start).min(self.text.len());
         self.text[..offset].matches('\n').count() + 1
@@ -177,6 +200,8 @@ impl Reader<'_> {
         let problem = match hyperparameter.section {
             Section::Model => configs.model.problem(),
             Section::Train => configs.train.problem(),
+            // Any value of the param's type is the program's to judge.
+            Section::Params => None,
         };
         if let Some(message) = problem {
             // The model crate names the key its own way (`train.lr must be …`); the error
@@ -194,7 +219,11 @@ impl Reader<'_> {
 
 /// Validates the text of a sweep file; `path` is used in errors and to resolve `data.dir`.
 pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
-    let r = Reader { path, text };
+    let r = Reader {
+        path,
+        text,
+        params: None,
+    };
     let doc = toml_edit::Document::parse(text).map_err(|e| {
         r.at(
             r.line(e.span()),
@@ -203,7 +232,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
     })?;
     let root: &dyn TableLike = doc.as_table();
     let sections = [
-        "name", "data", "model", "train", "grid", "random", "prune", "run",
+        "name", "data", "model", "train", "grid", "random", "prune", "run", "trial", "params",
     ];
     r.only_known(root, "", &sections)?;
     let missing = |key: &str| SweepFileError {
@@ -232,6 +261,14 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
         None => return Err(missing("name")),
     };
 
+    if root.contains_key("trial") {
+        return r.command_sweep(root, name);
+    }
+    if root.contains_key("params") {
+        let message = "is for a command trial's params: add a `[trial]` table with its \
+                       `command`, or set the built-in trainer's keys in `[model]` and `[train]`";
+        return Err(r.out_of_range(r.key_line(root, "params"), "params", message.into()));
+    }
     let data = r
         .section(root, "data", &["dir", "synthetic", "augment", "classes"])?
         .ok_or_else(|| missing("data"))?;
@@ -305,7 +342,242 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
         random,
         prune,
         run,
+        command: None,
     })
+}
+
+/// Reading a command sweep: `[trial]` and `[params]`.
+impl<'a> Reader<'a> {
+    /// A sweep of the user's program: `[trial]` and `[params]` in place of `[data]`,
+    /// `[model]` and `[train]`; grids and draws vary the params.
+    fn command_sweep(
+        &self,
+        root: &dyn TableLike,
+        name: String,
+    ) -> Result<SweepFile, SweepFileError> {
+        for builtin in ["data", "model", "train"] {
+            if root.contains_key(builtin) {
+                let message = "configures the built-in trainer, which a sweep with `[trial]` \
+                               does not run: its program's hyperparameters go in `[params]`";
+                return Err(self.out_of_range(
+                    self.key_line(root, builtin),
+                    builtin,
+                    message.into(),
+                ));
+            }
+        }
+        let mut params = Params::new();
+        if let Some(item) = root.get("params") {
+            let line = self.key_line(root, "params");
+            let table = item
+                .as_table_like()
+                .ok_or_else(|| self.wrong_type(line, "params", "a table"))?;
+            for (key, item) in table.iter() {
+                let line = self.key_line(table, key);
+                let written = format!("params.{key}");
+                if !contract::is_param_name(key) {
+                    let message = "a param's name is letters, digits and _, not starting \
+                                   with a digit (the command names it as {name})";
+                    return Err(self.out_of_range(line, &written, message.into()));
+                }
+                let value = self.value(item, line, &written, "a value")?;
+                let param = hyper::param_default(value)
+                    .map_err(|r| self.refused(line, &written, value, r))?;
+                params.insert(key.to_string(), param);
+            }
+        }
+        let command = self.trial(root, &params)?;
+        let r = Reader {
+            path: self.path,
+            text: self.text,
+            params: Some(&params),
+        };
+        let configs = Configs::default();
+        let grid = r.grid(root, &configs)?;
+        let random = r.random(root, &configs)?;
+        r.trial_count(root, &grid, random.as_ref())?;
+        let prune = r.prune(root)?;
+        let run = r.run(root)?;
+        Ok(SweepFile {
+            path: self.path.to_path_buf(),
+            text: self.text.to_string(),
+            name,
+            data: DataSource::Synthetic(SyntheticSpec::default()),
+            classes: None,
+            augment: Augment::default(),
+            model: configs.model,
+            train: configs.train,
+            grid,
+            random,
+            prune,
+            run,
+            command: Some(CommandTrial { params, ..command }),
+        })
+    }
+
+    /// The `[trial]` table, its command checked against the `params` it may name.
+    fn trial(&self, root: &dyn TableLike, params: &Params) -> Result<CommandTrial, SweepFileError> {
+        let keys = [
+            "command",
+            "epochs",
+            "objective",
+            "direction",
+            "files",
+            "resumable",
+            "grace_seconds",
+        ];
+        let table = self
+            .section(root, "trial", &keys)?
+            .expect("the caller saw `[trial]`");
+        let trial_line = self.key_line(root, "trial");
+        let missing = |key: &str| {
+            self.at(
+                trial_line,
+                Problem::Missing {
+                    key: format!("trial.{key}"),
+                },
+            )
+        };
+        let get = |key: &str, expected: &str| -> Result<Option<(&Value, usize)>, SweepFileError> {
+            let Some(item) = table.get(key) else {
+                return Ok(None);
+            };
+            let line = self.key_line(table, key);
+            let value = self.value(item, line, &format!("trial.{key}"), expected)?;
+            Ok(Some((value, line)))
+        };
+        let strings = |key: &str,
+                       expected: &str|
+         -> Result<Option<(Vec<String>, usize)>, SweepFileError> {
+            let Some((value, line)) = get(key, expected)? else {
+                return Ok(None);
+            };
+            let list: Option<Vec<String>> = value
+                .as_array()
+                .and_then(|a| a.iter().map(|v| v.as_str().map(String::from)).collect());
+            let written = format!("trial.{key}");
+            let list = list
+                .ok_or_else(|| self.refused(line, &written, value, Refusal::expected(expected)))?;
+            Ok(Some((list, line)))
+        };
+
+        let expected = "a list of strings: the program and its arguments";
+        let (command, line) = strings("command", expected)?.ok_or_else(|| missing("command"))?;
+        if command.first().is_none_or(|program| program.is_empty()) {
+            let message = "give the program first, then its arguments: \
+                           [\"python3\", \"train.py\", \"--lr\", \"{lr}\"]";
+            return Err(self.out_of_range(line, "trial.command", message.into()));
+        }
+        for arg in &command {
+            let pieces =
+                contract::pieces(arg).map_err(|m| self.out_of_range(line, "trial.command", m))?;
+            for piece in pieces {
+                if let contract::Piece::Name(name) = piece {
+                    if !params.contains_key(name) {
+                        let known: Vec<&str> = params.keys().map(String::as_str).collect();
+                        let hint = closest(name, &known)
+                            .map(|h| format!(" (did you mean `{{{h}}}`?)"))
+                            .unwrap_or_default();
+                        let message = format!("`{{{name}}}` is not a key of `[params]`{hint}");
+                        return Err(self.out_of_range(line, "trial.command", message));
+                    }
+                }
+            }
+        }
+
+        let (value, line) = get("epochs", "an integer")?.ok_or_else(|| missing("epochs"))?;
+        let epochs = self.u32(value, line, "trial.epochs", 1)?;
+        let (value, line) =
+            get("objective", "a metric's name")?.ok_or_else(|| missing("objective"))?;
+        let metric = match value.as_str() {
+            Some(name) if !name.is_empty() && name != "epoch" && name != "seconds" => {
+                name.to_string()
+            }
+            _ => {
+                let expected =
+                    "the name of a metric the program reports (not `epoch` or `seconds`)";
+                return Err(self.refused(
+                    line,
+                    "trial.objective",
+                    value,
+                    Refusal::expected(expected),
+                ));
+            }
+        };
+        let expected = "\"maximize\" or \"minimize\"";
+        let (value, line) = get("direction", expected)?.ok_or_else(|| missing("direction"))?;
+        let direction = match value.as_str() {
+            Some("maximize" | "maximise") => Direction::Maximise,
+            Some("minimize" | "minimise") => Direction::Minimise,
+            _ => {
+                return Err(self.refused(
+                    line,
+                    "trial.direction",
+                    value,
+                    Refusal::expected(expected),
+                ))
+            }
+        };
+
+        let workdir = std::env::current_dir().map_err(|e| self.at(trial_line, Problem::Io(e)))?;
+        let mut files = Vec::new();
+        if let Some((names, line)) = strings("files", "a list of file paths")? {
+            for name in names {
+                let path = workdir.join(&name);
+                let digest = file_digest(&path).map_err(|e| {
+                    let message = format!("cannot read {name:?} (from {}): {e}", workdir.display());
+                    self.out_of_range(line, "trial.files", message)
+                })?;
+                files.push((PathBuf::from(name), digest));
+            }
+        }
+        let resumable = match get("resumable", "true or false")? {
+            None => true,
+            Some((value, line)) => value.as_bool().ok_or_else(|| {
+                self.refused(
+                    line,
+                    "trial.resumable",
+                    value,
+                    Refusal::expected("true or false"),
+                )
+            })?,
+        };
+        let grace_seconds = match get("grace_seconds", "an integer")? {
+            None => 30,
+            Some((value, line)) => self.u32(value, line, "trial.grace_seconds", 0)?,
+        };
+        Ok(CommandTrial {
+            command,
+            epochs,
+            goal: Goal { metric, direction },
+            files,
+            resumable,
+            grace_seconds,
+            params: Params::new(),
+            workdir,
+        })
+    }
+}
+
+/// The SHA-256 of a file's contents, in hex, read piece by piece.
+fn file_digest(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 impl Reader<'_> {
@@ -320,7 +592,7 @@ impl Reader<'_> {
         let mut grid = Vec::new();
         for (key, item) in table.iter() {
             let line = self.key_line(table, key);
-            let Some(hyperparameter) = hyper::axis(key) else {
+            let Some(hyperparameter) = self.axis(key) else {
                 return Err(self.not_an_axis(line, "grid", key, &[]));
             };
             let written = format!("grid.{key}");
@@ -340,7 +612,7 @@ impl Reader<'_> {
                 .map(|value| {
                     let line = self.line(value.span()).max(line);
                     let mut trial = configs.clone();
-                    self.setting(hyperparameter, &written, value, line, &mut trial)
+                    self.setting(&hyperparameter, &written, value, line, &mut trial)
                 })
                 .collect::<Result<_, _>>()?;
             grid.push(Axis {
@@ -532,7 +804,7 @@ impl Reader<'_> {
     /// `section.key`, at `line`, is not a hyperparameter that may vary; hints come from the
     /// axes and the section's `own` keys.
     fn not_an_axis(&self, line: usize, section: &str, key: &str, own: &[&str]) -> SweepFileError {
-        let axes = hyper::axes();
+        let axes = self.axes();
         let known: Vec<&str> = own.iter().copied().chain(axes.iter().copied()).collect();
         let problem = match closest(key, &known) {
             Some(hint) => Problem::UnknownKey {
@@ -807,7 +1079,7 @@ impl Reader<'_> {
                     }
                 }
                 _ => {
-                    let Some(hyperparameter) = hyper::axis(key) else {
+                    let Some(hyperparameter) = self.axis(key) else {
                         return Err(self.not_an_axis(key_line, "random", key, &["trials", "seed"]));
                     };
                     if let Some(grid) = grid.filter(|g| g.contains_key(key)) {
@@ -818,7 +1090,7 @@ impl Reader<'_> {
                         return Err(self.at(key_line, problem));
                     }
                     let distribution =
-                        self.distribution(hyperparameter, item, key_line, configs)?;
+                        self.distribution(&hyperparameter, item, key_line, configs)?;
                     axes.push(RandomAxis {
                         key: key.to_string(),
                         distribution,

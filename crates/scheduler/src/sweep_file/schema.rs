@@ -1,6 +1,7 @@
-//! What a sweep file describes, once read: [`SweepFile`], and [`TrialConfig`], everything one
-//! trial trains with (the trial process reads it from its folder's `config.json`), and whose
-//! [`TrialConfig::summary`] is all the other crates read of it.
+//! What a sweep file describes, once read: [`SweepFile`], and [`TrialConfig`], what one trial
+//! runs (the built-in trainer's configuration, or a user's command and its params; the trial
+//! process reads it from its folder's `config.json`), and whose [`TrialConfig::summary`] is
+//! all the other crates read of it.
 
 use std::path::PathBuf;
 
@@ -145,11 +146,134 @@ pub struct SweepFile {
     /// How the runner stops unpromising trials early, if it does.
     pub prune: Option<Prune>,
     pub run: RunSettings,
+    /// The user's program that each trial runs (`[trial]` and `[params]`), instead of the
+    /// built-in trainer; the file then has no `[data]`, `[model]` or `[train]`, and those
+    /// fields keep their defaults unused.
+    pub command: Option<CommandTrial>,
 }
 
-/// Everything one trial trains with; its hash is the trial's identity.
+impl SweepFile {
+    /// The epochs every trial trains at most (the file's, before any grid axis).
+    pub fn epochs(&self) -> u32 {
+        match &self.command {
+            Some(command) => command.epochs,
+            None => self.train.epochs,
+        }
+    }
+
+    /// The goal trials are judged by: the metric whose best epoch is a trial's objective.
+    pub fn goal(&self) -> Goal {
+        match &self.command {
+            Some(command) => command.goal.clone(),
+            None => goal_of(self.train.objective),
+        }
+    }
+}
+
+/// A command trial's `[trial]` table and `[params]`: the user's program and its
+/// hyperparameters' defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandTrial {
+    /// The program and its arguments, `{name}` not yet replaced by the params' values.
+    pub command: Vec<String>,
+    pub epochs: u32,
+    pub goal: Goal,
+    /// The files named in `[trial] files` and their SHA-256, in hex: part of each trial's
+    /// identity, so that editing the program makes new trials.
+    pub files: Vec<(PathBuf, String)>,
+    /// Whether the program resumes from its own checkpoint in its trial folder.
+    pub resumable: bool,
+    /// Seconds between asking the program to stop (SIGTERM) and killing it (SIGKILL).
+    pub grace_seconds: u32,
+    /// Every param's default (`[params]`); a grid or a draw replaces some of them.
+    pub params: Params,
+    /// Where the program runs: the folder `sweep run` runs in, absolute.
+    pub workdir: PathBuf,
+}
+
+/// What one trial runs; its hash is the trial's identity ([`TrialConfig::identity`]).
+/// Written to the trial's folder as JSON, a built-in trial's configuration exactly as before
+/// command trials existed (so its hash, and every earlier trial's identity, stay the same).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrialConfig {
+#[serde(untagged)]
+pub enum TrialConfig {
+    /// The built-in trainer.
+    Builtin(BuiltinConfig),
+    /// The user's program.
+    Command(CommandConfig),
+}
+
+impl TrialConfig {
+    /// What the store, the report and the cli read of the trial with these `params`.
+    pub fn summary(&self, params: Params) -> TrialSummary {
+        match self {
+            TrialConfig::Builtin(config) => config.summary(params),
+            TrialConfig::Command(config) => TrialSummary {
+                params,
+                goal: config.goal.clone(),
+                epochs: config.epochs,
+                classes: None,
+            },
+        }
+    }
+
+    /// The built-in trainer's configuration, if the trial runs it.
+    pub fn builtin(&self) -> Option<&BuiltinConfig> {
+        match self {
+            TrialConfig::Builtin(config) => Some(config),
+            TrialConfig::Command(_) => None,
+        }
+    }
+
+    /// The JSON whose SHA-256 is the trial's identity: a built-in trial's whole
+    /// configuration; a command trial's command, params, epochs, goal and named files' hashes,
+    /// but not where it runs nor how it is stopped (the same program with the same params is
+    /// the same trial wherever the project folder is).
+    pub fn identity(&self) -> String {
+        /// A command trial's identity, as a struct so that its keys keep one order.
+        #[derive(serde::Serialize)]
+        struct Identity<'a> {
+            command: &'a [String],
+            params: &'a Params,
+            epochs: u32,
+            objective: &'a str,
+            direction: Direction,
+            files: &'a [(PathBuf, String)],
+        }
+        match self {
+            // Exactly the text hashed before command trials existed.
+            TrialConfig::Builtin(_) => serde_json::to_string(self),
+            TrialConfig::Command(c) => serde_json::to_string(&Identity {
+                command: &c.command,
+                params: &c.params,
+                epochs: c.epochs,
+                objective: &c.goal.metric,
+                direction: c.goal.direction,
+                files: &c.files,
+            }),
+        }
+        .expect("a trial configuration serialises")
+    }
+}
+
+/// What a command trial's process reads from its folder's `config.json`: its `[trial]` with
+/// this trial's params resolved (defaults, grid point and draws).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CommandConfig {
+    /// The argv as written, `{name}` not yet replaced (the process replaces them).
+    pub command: Vec<String>,
+    pub params: Params,
+    pub epochs: u32,
+    pub goal: Goal,
+    pub files: Vec<(PathBuf, String)>,
+    pub resumable: bool,
+    pub grace_seconds: u32,
+    pub workdir: PathBuf,
+}
+
+/// Everything one built-in trial trains with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuiltinConfig {
     pub data: DataSource,
     pub classes: Option<usize>,
     pub augment: Augment,
@@ -157,7 +281,7 @@ pub struct TrialConfig {
     pub train: TrainConfig,
 }
 
-impl TrialConfig {
+impl BuiltinConfig {
     /// What the store, the report and the cli read of a built-in trial with these `params`:
     /// its goal (`train.objective`), epochs and classes, decided here once.
     pub fn summary(&self, params: Params) -> TrialSummary {
