@@ -137,7 +137,12 @@ fn assert_straight(t: &StoredTrial, n: i64) {
         t.row.number
     );
     // The grid's lr, or the file's default.
-    let lr = t.row.summary.params.get("lr").map_or(0.1, |p| p.as_f64().unwrap());
+    let lr = t
+        .row
+        .summary
+        .params
+        .get("lr")
+        .map_or(0.1, |p| p.as_f64().unwrap());
     for e in &t.metrics {
         let w = e.metric("w").unwrap();
         assert!(

@@ -448,7 +448,7 @@ trials_per_device = 2
 
         let cosine = "seed = 42\nwarmup_epochs = 2\nmin_lr = 1e-5\nschedule = \"cosine\"";
         let trials = expand_grid(&parse(&edited("seed = 42", cosine)).unwrap());
-        let train = &trials[0].config.train;
+        let train = &trials[0].config.builtin().unwrap().train;
         assert_eq!(
             (train.schedule, train.warmup_epochs, train.min_lr),
             (ScheduleKind::Cosine, Some(2), Some(1e-5)),
@@ -502,7 +502,7 @@ trials_per_device = 2
         assert_eq!(trials.len(), 3 * 3 * 3);
         let schedules: Vec<ScheduleKind> = trials[..3]
             .iter()
-            .map(|t| t.config.train.schedule)
+            .map(|t| t.config.builtin().unwrap().train.schedule)
             .collect();
         assert_eq!(
             schedules,
@@ -544,7 +544,7 @@ trials_per_device = 2
         let deep = "blocks = [3, 4, 6, 3]\nfilters = [64, 128, 256, 512]";
         let trials = expand_grid(&parse(&edited("filters = [64, 128, 256]", deep)).unwrap());
         assert_eq!(
-            trials[0].config.model.blocks,
+            trials[0].config.builtin().unwrap().model.blocks,
             [3, 4, 6, 3],
             "in either order"
         );
