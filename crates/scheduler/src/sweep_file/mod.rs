@@ -68,7 +68,7 @@ impl SweepFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sweep_model::{Augment, OptimizerKind};
+    use sweep_model::{Augment, OptimizerKind, ScheduleKind};
 
     const SEED_GRID: &str = r#"
 name = "cnn"
@@ -432,6 +432,143 @@ trials_per_device = 2
              nesterov = { choice = [true, false] }",
         );
         assert_eq!(random.random.unwrap().axes.len(), 2);
+    }
+
+    #[test]
+    fn the_schedule_keys_are_keys_axes_and_distributions_checked_together_with_their_lines() {
+        let old = expand_grid(&parse(SEED_GRID).unwrap());
+        let constant = expand_grid(
+            &parse(&edited("seed = 42", "seed = 42\nschedule = \"constant\"")).unwrap(),
+        );
+        assert_eq!(
+            hashes(&old),
+            hashes(&constant),
+            "the constant schedule changes no identity"
+        );
+
+        let cosine = "seed = 42\nwarmup_epochs = 2\nmin_lr = 1e-5\nschedule = \"cosine\"";
+        let trials = expand_grid(&parse(&edited("seed = 42", cosine)).unwrap());
+        let train = &trials[0].config.builtin().unwrap().train;
+        assert_eq!(
+            (train.schedule, train.warmup_epochs, train.min_lr),
+            (ScheduleKind::Cosine, Some(2), Some(1e-5)),
+            "the keys may come before the schedule"
+        );
+        assert_ne!(hashes(&old), hashes(&trials));
+
+        let err = error(&edited("seed = 42", "seed = 42\nschedule = \"cosin\""));
+        assert_eq!(
+            err,
+            "s.toml:20: `train.schedule` must be one of \"constant\", \"cosine\", \"step\", \
+             \"plateau\", \"onecycle\", not \"cosin\" (did you mean \"cosine\"?)"
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nmax_lr = 0.1"));
+        assert_eq!(
+            err,
+            "s.toml:20: `train.max_lr`: is for the schedule \"onecycle\", not \"constant\""
+        );
+        let err = error(&edited(
+            "seed = 42",
+            "seed = 42\nschedule = \"cosine\"\nstep_size = 3",
+        ));
+        assert_eq!(
+            err,
+            "s.toml:21: `train.step_size`: is for the schedule \"step\", not \"cosine\""
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nschedule = \"step\""));
+        assert_eq!(
+            err,
+            "s.toml:20: `train.schedule`: \"step\" needs `step_size`"
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nmin_lr = -1"));
+        assert_eq!(
+            err,
+            "s.toml:20: `train.min_lr`: must be a number of at least 0, not -1"
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nfactor = 1.5"));
+        assert_eq!(err, "s.toml:20: `train.factor`: must be in (0, 1), not 1.5");
+        let err = error(&edited("seed = 42", "seed = 42\nwarmup_epochs = -1"));
+        assert!(
+            err.starts_with("s.toml:20: `train.warmup_epochs`: must be at least 0"),
+            "{err}"
+        );
+
+        // A grid over schedules: each key read by one of them, kept by the others' trials.
+        let text = edited("seed = 42", "seed = 42\nstep_size = 3\nmax_lr = 0.05").replace(
+            "optimizer = [\"adam\", \"sgd\", \"rmsprop\"]",
+            "schedule = [\"step\", \"onecycle\", \"cosine\"]",
+        );
+        let trials = expand_grid(&parse(&text).unwrap());
+        assert_eq!(trials.len(), 3 * 3 * 3);
+        let schedules: Vec<ScheduleKind> = trials[..3]
+            .iter()
+            .map(|t| t.config.builtin().unwrap().train.schedule)
+            .collect();
+        assert_eq!(
+            schedules,
+            [
+                ScheduleKind::Step,
+                ScheduleKind::Onecycle,
+                ScheduleKind::Cosine
+            ]
+        );
+        let without = text.replace("max_lr = 0.05", "");
+        assert_eq!(
+            error(&without),
+            "s.toml:27: `grid.schedule`: \"onecycle\" needs `max_lr`"
+        );
+        let plateau_patience = text.replace("max_lr = 0.05", "plateau_patience = 2");
+        assert!(
+            error(&plateau_patience).starts_with(
+                "s.toml:21: `train.plateau_patience`: is for the schedule \"plateau\", and none"
+            ),
+            "{}",
+            error(&plateau_patience)
+        );
+
+        let random = random_sweep(
+            "",
+            "trials = 3\nschedule = { choice = [\"cosine\", \"plateau\"] }\n\
+             min_lr = { log_uniform = [1e-6, 1e-4] }\nfactor = { uniform = [0.2, 0.5] }",
+        );
+        assert_eq!(random.random.unwrap().axes.len(), 3);
+    }
+
+    #[test]
+    fn blocks_at_the_seeds_depth_keep_the_hashes_and_must_match_the_filters() {
+        let old = expand_grid(&parse(SEED_GRID).unwrap());
+        let two = "filters = [64, 128, 256]\nblocks = [2, 2, 2]";
+        let same = expand_grid(&parse(&edited("filters = [64, 128, 256]", two)).unwrap());
+        assert_eq!(hashes(&old), hashes(&same), "[2, 2, 2] is the seed's depth");
+
+        let deep = "blocks = [3, 4, 6, 3]\nfilters = [64, 128, 256, 512]";
+        let trials = expand_grid(&parse(&edited("filters = [64, 128, 256]", deep)).unwrap());
+        assert_eq!(
+            trials[0].config.builtin().unwrap().model.blocks,
+            [3, 4, 6, 3],
+            "in either order"
+        );
+        assert_ne!(hashes(&old), hashes(&trials));
+
+        let short = "filters = [64, 128, 256]\nblocks = [3, 4, 6, 3]";
+        assert_eq!(
+            error(&edited("filters = [64, 128, 256]", short)),
+            "s.toml:11: `model.blocks`: gives 4 stages, but model.filters [64, 128, 256] has 3: \
+             one entry each per stage"
+        );
+        assert_eq!(
+            error(&edited("filters = [64, 128, 256]", "blocks = [2, 0, 2]")),
+            "s.toml:10: `model.blocks`: must be at least 1, not 0"
+        );
+        let gridded = SEED_GRID.replace(
+            "neurons = [64, 128, 256]",
+            "blocks = [[2, 2, 2], [1, 2, 3]]\nfilters = [[8, 16, 32], [8, 16]]",
+        );
+        assert_eq!(
+            error(&gridded),
+            "s.toml:23: `grid.blocks`: gives 3 stages, but model.filters [8, 16] has 2: one \
+             entry each per stage"
+        );
     }
 
     #[test]
@@ -811,8 +948,9 @@ trials_per_device = 2
             (
                 &format!("{random}objective = {{ choice = [\"val_loss\"] }}"),
                 "s.toml:32: `random.objective` is not a hyperparameter (grid axes: arch, \
-                 filters, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
-                 epochs, batch_size, optimizer, lr, momentum, seed, eps, weight_decay, nesterov, label_smoothing, patience)",
+                 filters, blocks, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
+                 epochs, batch_size, optimizer, lr, momentum, seed, eps, weight_decay, nesterov, label_smoothing, patience, \
+                 schedule, warmup_epochs, min_lr, step_size, gamma, factor, plateau_patience, max_lr)",
             ),
             (
                 &format!("{random}lr = {{ log_uniform = [1e-4, 1e-1] }}"),
