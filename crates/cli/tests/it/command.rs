@@ -475,3 +475,56 @@ fn ctrl_c_asks_the_program_to_stop_kills_one_that_will_not_and_a_rerun_resumes_b
         );
     }
 }
+
+#[test]
+fn random_draws_over_params_and_median_stopping_work_for_command_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_program(dir);
+    let random = "[random]\ntrials = 6\nseed = 5\nlr = { log_uniform = [0.01, 0.9] }\n\
+                  width = { int = [2, 12] }";
+    let median = "[prune]\nmethod = \"median\"\nwarmup_epochs = 1\nmin_trials = 2";
+    let file = sweep_file("drawn", 4, "", "", &format!("{random}\n{median}"));
+    let (code, stdout, stderr) = run(dir, "drawn.toml", &file);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let trials = stored_trials(&dir.join("sweep.db"), "drawn");
+    assert_eq!(trials.len(), 6);
+    let mut stopped = 0;
+    for t in &trials {
+        let (lr, width) = (float(t, "lr"), float(t, "width"));
+        assert!(
+            (0.01..=0.9).contains(&lr) && (2.0..=12.0).contains(&width),
+            "{lr} {width}"
+        );
+        assert_eq!(
+            param(t, "width").as_f64(),
+            Some(width.round()),
+            "an integer draw"
+        );
+        match t.row.status {
+            TrialStatus::Done => assert_straight(t, 4),
+            TrialStatus::Stopped => {
+                stopped += 1;
+                assert!(t.epochs.len() < 4);
+            }
+            status => panic!("trial {}: {status}", t.row.number),
+        }
+    }
+    assert!(stopped > 0, "the median rule stopped some: {stdout}");
+    // The same draws and decisions again, in a new database.
+    let again = dir.join("again");
+    std::fs::create_dir(&again).unwrap();
+    write_program(&again);
+    let (code, _, _) = run(&again, "drawn.toml", &file);
+    assert_eq!(code, Some(0));
+    let summary = |trials: &[StoredTrial]| -> Vec<(String, TrialStatus, usize)> {
+        trials
+            .iter()
+            .map(|t| (t.row.config_hash.clone(), t.row.status, t.epochs.len()))
+            .collect()
+    };
+    assert_eq!(
+        summary(&stored_trials(&again.join("sweep.db"), "drawn")),
+        summary(&trials)
+    );
+}

@@ -28,6 +28,9 @@ pub struct Random {
 pub struct RandomAxis {
     pub key: String,
     pub distribution: Distribution,
+    /// Whether the key is a command trial's param (any value of its type), not one of the
+    /// built-in trainer's hyperparameters.
+    pub param: bool,
 }
 
 /// Where a drawn hyperparameter's values come from; bounds are inclusive and were checked
@@ -105,10 +108,18 @@ impl RandomAxis {
                 Value::from((x.floor() as i64).clamp(low, high))
             }
         };
-        hyper::axis(&self.key)
-            .expect("a drawn key is a grid axis")
-            .kind
-            .read(&value)
+        let kind = match self.param {
+            true => {
+                let param = hyper::param_default(&value).expect("a drawn number is a param");
+                hyper::param(&self.key, &param).kind
+            }
+            false => {
+                hyper::axis(&self.key)
+                    .expect("a drawn key is a grid axis")
+                    .kind
+            }
+        };
+        kind.read(&value)
             .expect("the bounds were read by the same kind and every value between them is valid")
     }
 }
@@ -137,6 +148,7 @@ mod tests {
         RandomAxis {
             key: key.into(),
             distribution,
+            param: false,
         }
     }
 

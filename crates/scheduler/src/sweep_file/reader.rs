@@ -1094,6 +1094,7 @@ impl Reader<'_> {
                     axes.push(RandomAxis {
                         key: key.to_string(),
                         distribution,
+                        param: self.params.is_some(),
                     });
                 }
             }
