@@ -80,6 +80,9 @@ pub fn run_command_trial(
         std::thread::spawn(move || relay_stderr(stderr, &tail))
     });
     let outcome = trial.follow(&mut child, file, stop);
+    // The trial is over: what the program left running in its group (a worker still holding
+    // its stderr, say) goes with it.
+    signal_group(&child, libc::SIGKILL);
     if let Some(relay) = relay {
         let _ = relay.join();
     }
