@@ -54,7 +54,7 @@ pub fn run_command_trial(
         device,
         config,
         until,
-        accepted: read_reported(dir),
+        accepted: read_reported(dir, &config.goal.metric),
         resumed: false,
         last_report: Instant::now(),
         emit,
@@ -383,15 +383,21 @@ fn signal_group(child: &Child, signal: i32) {
 }
 
 /// The epochs earlier runs reported, from `reported.jsonl`: 1, 2, 3, … up to the first line
-/// that is not the next one (a torn last line of a killed process ends it).
-fn read_reported(dir: &Path) -> Vec<NamedEpoch> {
+/// that is not the next one with a finite `objective` (a torn last line of a killed process,
+/// or a damaged file, ends it there; what follows is trained again).
+fn read_reported(dir: &Path, objective: &str) -> Vec<NamedEpoch> {
     let Ok(text) = std::fs::read_to_string(dir.join(REPORTED_FILE)) else {
         return Vec::new();
     };
     let mut epochs: Vec<NamedEpoch> = Vec::new();
     for line in text.lines() {
         match serde_json::from_str::<NamedEpoch>(line) {
-            Ok(e) if e.epoch as usize == epochs.len() + 1 => epochs.push(e),
+            Ok(e)
+                if e.epoch as usize == epochs.len() + 1
+                    && e.metrics.get(objective).is_some_and(|v| v.is_finite()) =>
+            {
+                epochs.push(e)
+            }
             _ => break,
         }
     }
