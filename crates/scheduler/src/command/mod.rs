@@ -60,6 +60,11 @@ pub fn run_command_trial(
         emit,
     };
     let metrics = dir.join(METRICS_FILE);
+    // What the last run's program reported may not all have been read: it can checkpoint an
+    // epoch whose report its relay, killed, never took in.
+    if let Err(reason) = trial.adopt_leftovers(&metrics) {
+        return trial.fail(reason);
+    }
     // Emptied for this run, and read from here while the program appends.
     let opened = OpenOptions::new()
         .read(true)
@@ -307,6 +312,60 @@ impl Following<'_> {
         Ok(())
     }
 
+    /// Takes in the epochs in the last run's metrics file (`path`) that follow on from
+    /// `reported.jsonl`, as that run's relay would have, and records them there (this run's
+    /// [`TrialEvent::Resumed`] gives them to the scheduler): the relay may have been killed
+    /// before it read them, after the program checkpointed them. The lines are taken up to
+    /// the first that does not fit; the program reports anything after that point again.
+    fn adopt_leftovers(&mut self, path: &Path) -> Result<(), String> {
+        let limit = 64 * MAX_METRICS_LINE as u64;
+        let Ok(file) = File::open(path) else {
+            return Ok(());
+        };
+        let mut text = String::new();
+        if file.take(limit).read_to_string(&mut text).is_err() {
+            return Ok(());
+        }
+        let before = self.accepted.clone();
+        let objective = &self.config.goal.metric;
+        let mut taken = false;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let Ok(report) = parse_report(line) else {
+                break;
+            };
+            let next = self.accepted.len() as u32 + 1;
+            let fits = match taken {
+                // The run's first report says where it resumed, as it did then.
+                false => report.epoch <= next,
+                true => report.epoch == next,
+            };
+            let finite = report.metrics.get(objective).is_some_and(|v| v.is_finite());
+            if !fits || !finite || report.epoch > self.config.epochs {
+                break;
+            }
+            if !taken {
+                self.accepted.truncate(report.epoch as usize - 1);
+                taken = true;
+            }
+            // An epoch the last relay did take in keeps the wall time it measured.
+            let known = before
+                .get(report.epoch as usize - 1)
+                .filter(|e| e.metrics == report.metrics);
+            self.accepted.push(match known {
+                Some(known) => known.clone(),
+                None => NamedEpoch {
+                    epoch: report.epoch,
+                    seconds: report.seconds.unwrap_or(0.0),
+                    metrics: report.metrics,
+                },
+            });
+        }
+        match taken && self.accepted != before {
+            true => self.rewrite_reported(),
+            false => Ok(()),
+        }
+    }
+
     /// Tells the scheduler, once a run, the epochs the program resumed after.
     fn say_resumed(&mut self) {
         self.resumed = true;
@@ -469,5 +528,84 @@ impl Lines {
             .map(|l| String::from_utf8(l).map_err(|_| "its metrics file is not UTF-8 text".into()))
             .filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sweep_store::{Direction, Goal};
+
+    fn config() -> CommandConfig {
+        CommandConfig {
+            command: vec!["true".into()],
+            params: Default::default(),
+            epochs: 5,
+            goal: Goal {
+                metric: "score".into(),
+                direction: Direction::Maximise,
+            },
+            files: Vec::new(),
+            resumable: true,
+            grace_seconds: 1,
+            workdir: "/".into(),
+        }
+    }
+
+    fn line(epoch: u32, score: f64) -> String {
+        format!("{{\"epoch\": {epoch}, \"score\": {score}}}\n")
+    }
+
+    #[test]
+    fn epochs_a_killed_relay_never_read_are_taken_in_from_the_last_runs_metrics() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let known = |epoch: u32, score: f64| NamedEpoch {
+            epoch,
+            seconds: 5.0,
+            metrics: [("score".to_string(), score)].into(),
+        };
+        let reported: String = [known(1, 0.1), known(2, 0.2)]
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect();
+        std::fs::write(dir.join(REPORTED_FILE), reported).unwrap();
+        // The last run resumed after epoch 1, its relay took in epoch 2, not 3; then a line
+        // that does not follow, and what comes after it, are left for the program to report.
+        let leftovers = line(2, 0.2) + &line(3, 0.3) + &line(7, 0.7) + &line(4, 0.4);
+        std::fs::write(dir.join(METRICS_FILE), leftovers).unwrap();
+        let config = config();
+        let mut events = Vec::new();
+        let mut emit = |e: TrialEvent| events.push(e);
+        let mut trial = Following {
+            dir,
+            device: DeviceName::Cpu,
+            config: &config,
+            until: None,
+            accepted: read_reported(dir, "score"),
+            resumed: false,
+            last_report: Instant::now(),
+            emit: &mut emit,
+        };
+        trial.adopt_leftovers(&dir.join(METRICS_FILE)).unwrap();
+        let taken: Vec<(u32, f64, f64)> = trial
+            .accepted
+            .iter()
+            .map(|e| (e.epoch, e.metrics["score"], e.seconds))
+            .collect();
+        assert_eq!(
+            taken,
+            [(1, 0.1, 5.0), (2, 0.2, 5.0), (3, 0.3, 0.0)],
+            "epoch 2 keeps the time its relay measured"
+        );
+        assert_eq!(
+            read_reported(dir, "score"),
+            trial.accepted,
+            "and on the disk"
+        );
+        assert!(
+            events.is_empty(),
+            "reported with this run's Resumed, not now"
+        );
     }
 }
