@@ -2,7 +2,8 @@
 //! written, and [`expand_grid`] turns it into [`TrialSpec`]s. Split by job: the [`schema`]
 //! (what a file describes, and the [`TrialConfig`] a trial process reads), the table of
 //! [`hyperparameters`], the line-aware [`reader`] and its [`error`]s, the [`grid`], the
-//! [`random`] search drawn in each grid cell, and the early stopping rule ([`prune`]).
+//! [`random`] search drawn in each grid cell, the model-based [`search`] and the early
+//! stopping rule ([`prune`]).
 
 pub mod error;
 pub mod grid;
@@ -11,6 +12,7 @@ pub mod prune;
 pub mod random;
 pub mod reader;
 pub mod schema;
+pub mod search;
 
 use std::path::Path;
 
@@ -22,6 +24,7 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 pub use hyperparameters::{Param, Setting};
 pub use prune::Prune;
 pub use random::{Distribution, Random, RandomAxis};
+pub use search::{Search, SearchMethod};
 pub use schema::{
     Axis, BuiltinConfig, CommandConfig, CommandTrial, DataSource, Devices, Executor, RunSettings,
     SlurmSettings, SweepFile, TrialConfig,

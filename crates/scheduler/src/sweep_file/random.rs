@@ -28,6 +28,9 @@ pub struct Random {
 pub struct RandomAxis {
     pub key: String,
     pub distribution: Distribution,
+    /// Whether the key is a command trial's param (any value of its type is the program's to
+    /// judge), not one of the built-in trainer's hyperparameters.
+    pub command: bool,
 }
 
 /// Where a drawn hyperparameter's values come from; bounds are inclusive and were checked
@@ -105,10 +108,24 @@ impl RandomAxis {
                 Value::from((x.floor() as i64).clamp(low, high))
             }
         };
-        hyper::axis(&self.key)
-            .expect("a drawn key is a grid axis")
-            .kind
-            .read(&value)
+        self.setting(&value)
+    }
+
+    /// The hyperparameter's value `value` (a draw or a search's suggestion, within the
+    /// bounds), read by the hyperparameter's own kind.
+    pub(super) fn setting(&self, value: &Value) -> Setting {
+        let kind = if self.command {
+            let default = match value.as_integer() {
+                Some(_) => hyper::Param::Int(0),
+                None => hyper::Param::Float(0.0),
+            };
+            hyper::param(&self.key, &default).kind
+        } else {
+            hyper::axis(&self.key)
+                .expect("a drawn key is a grid axis")
+                .kind
+        };
+        kind.read(value)
             .expect("the bounds were read by the same kind and every value between them is valid")
     }
 }
@@ -122,7 +139,7 @@ fn key_hash(key: &str) -> u64 {
 
 /// `x` rounded to 4 significant digits, through its decimal form so that the result is the
 /// float those 4 digits name.
-fn round_to_4_digits(x: f64) -> f64 {
+pub(super) fn round_to_4_digits(x: f64) -> f64 {
     format!("{x:.3e}")
         .parse()
         .expect("a formatted float parses")
@@ -137,6 +154,7 @@ mod tests {
         RandomAxis {
             key: key.into(),
             distribution,
+            command: false,
         }
     }
 
