@@ -13,3 +13,4 @@ mod importance;
 mod prune;
 mod results;
 mod run;
+mod search;
