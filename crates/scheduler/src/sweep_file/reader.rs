@@ -983,7 +983,8 @@ impl Reader<'_> {
         for other in ["grid", "random"] {
             if root.contains_key(other) {
                 let message = format!(
-                    "a search suggests its trials one by one from the results so far: it                      cannot be crossed with `[{other}]` (line {}); remove one of them",
+                    "a search suggests its trials one by one from the results so far: it \
+                     cannot be crossed with `[{other}]` (line {}); remove one of them",
                     self.key_line(root, other)
                 );
                 return Err(self.out_of_range(line, "search", message));
