@@ -617,6 +617,22 @@ mod tests {
     }
 
     #[test]
+    fn new_trials_of_a_search_wake_the_idle_slots_unless_the_run_stops() {
+        let mut state = State::new(2, 0, Pruning::Off);
+        handle(&mut state, Event::Begin);
+        claim(&mut state, 0, Some(claimed(1, 1)));
+        assert_eq!(claim(&mut state, 1, None), [], "nothing to claim yet");
+        assert_eq!(
+            handle(&mut state, Event::Queued),
+            [Action::Claim { slot: 1 }],
+            "only the idle slot claims"
+        );
+        claim(&mut state, 1, None);
+        handle(&mut state, Event::CtrlC);
+        assert_eq!(handle(&mut state, Event::Queued), []);
+    }
+
+    #[test]
     fn a_trial_stopped_early_by_patience_is_done_with_the_reason_as_its_note() {
         let reason =
             "stopped early after epoch 4: val_f1 did not improve for 2 epochs after epoch 2";

@@ -110,3 +110,108 @@ pub fn next_trials(
     }
     Ok(made)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use sweep_store::Param;
+
+    fn file() -> SweepFile {
+        let text = "name = \"t\"\n[data]\nsynthetic = { classes = 3 }\n\
+                    [search]\nmethod = \"tpe\"\ntrials = 8\nstartup = 2\nparallel = 2\n\
+                    lr = { log_uniform = [1e-4, 1e-1] }\n\
+                    optimizer = { choice = [\"adam\", \"sgd\"] }\n";
+        SweepFile::parse(Path::new("s.toml"), text).unwrap()
+    }
+
+    /// The recorded row of a suggested trial, with `status` and `objective`.
+    fn row(made: &Suggested, status: TrialStatus, objective: Option<f64>) -> TrialRow {
+        let spec = &made.spec;
+        TrialRow {
+            id: spec.grid_index as i64 + 1,
+            number: spec.grid_index as i64 + 1,
+            grid_index: spec.grid_index as i64,
+            summary: spec.config.summary(spec.params.clone()),
+            config: String::new(),
+            config_hash: spec.hash.clone(),
+            status,
+            until_epoch: None,
+            device: None,
+            attempts: 1,
+            error: None,
+            best_epoch: objective.map(|_| 1),
+            objective,
+            checkpoint: None,
+            slurm_job: None,
+            note: None,
+            origin: Some(made.origin),
+        }
+    }
+
+    /// The objective of a trial: best (largest) near lr = 0.003.
+    fn objective(made: &Suggested) -> f64 {
+        let Param::Float(lr) = made.spec.params["lr"] else {
+            panic!("{:?}", made.spec.params);
+        };
+        -(lr.log10() + 2.5).powi(2)
+    }
+
+    /// Runs the search to the end, ending the running trials in the order `pick` chooses
+    /// among them (an index into those not ended); returns the trials' params in order.
+    fn run(pick: impl Fn(usize, usize) -> usize) -> Vec<String> {
+        let (file, mut rows, mut made) = (file(), Vec::<TrialRow>::new(), Vec::new());
+        let search = file.search.clone().unwrap();
+        let goal = file.goal();
+        for step in 0.. {
+            for next in next_trials(&file, &search, &goal, &rows).unwrap() {
+                rows.push(row(&next, TrialStatus::Running, None));
+                made.push(next);
+            }
+            let running: Vec<usize> = (0..rows.len())
+                .filter(|&i| rows[i].status == TrialStatus::Running)
+                .collect();
+            if running.is_empty() {
+                break;
+            }
+            assert!(running.len() <= search.parallel, "at most `parallel` out at once");
+            let i = running[pick(step, running.len())];
+            rows[i] = row(&made[i], TrialStatus::Done, Some(objective(&made[i])));
+        }
+        assert_eq!(rows.len(), 8);
+        let origins: Vec<TrialOrigin> = made.iter().map(|m| m.origin).collect();
+        assert_eq!(origins[..3], [TrialOrigin::Startup; 3], "2 results before the model");
+        assert!(origins[3..].iter().all(|&o| o == TrialOrigin::Model));
+        made.iter()
+            .map(|m| format!("{:?}", m.spec.params))
+            .collect()
+    }
+
+    #[test]
+    fn the_same_trials_come_in_the_same_order_whichever_ends_first() {
+        let oldest_first = run(|_, _| 0);
+        assert_eq!(run(|_, n| n - 1), oldest_first, "newest first");
+        assert_eq!(run(|step, n| (step * 7 + 3) % n), oldest_first, "mixed");
+    }
+
+    #[test]
+    fn a_trial_waits_for_the_trials_parallel_behind_it() {
+        let (file, goal) = (file(), file().goal());
+        let search = file.search.clone().unwrap();
+        let first = next_trials(&file, &search, &goal, &[]).unwrap();
+        assert_eq!(first.len(), 2, "trials 0 and 1 need nothing");
+        let mut rows: Vec<TrialRow> = first
+            .iter()
+            .map(|m| row(m, TrialStatus::Running, None))
+            .collect();
+        rows[1] = row(&first[1], TrialStatus::Done, Some(0.5));
+        assert!(
+            next_trials(&file, &search, &goal, &rows).unwrap().is_empty(),
+            "trial 2 waits for trial 0, though trial 1 ended"
+        );
+        rows[0] = row(&first[0], TrialStatus::Failed, None);
+        let next = next_trials(&file, &search, &goal, &rows).unwrap();
+        assert_eq!(next.len(), 2, "trials 2 and 3 once trials 0 and 1 ended");
+        assert_eq!(next[0].spec.grid_index, 2);
+    }
+}
