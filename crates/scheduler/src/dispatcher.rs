@@ -198,7 +198,9 @@ impl State {
         let idle: Vec<usize> = (0..self.slots.len())
             .filter(|&slot| self.slots[slot] == SlotState::Idle)
             .collect();
-        idle.into_iter().filter_map(|slot| self.next(slot)).collect()
+        idle.into_iter()
+            .filter_map(|slot| self.next(slot))
+            .collect()
     }
 
     /// Stops every running trial.

@@ -50,10 +50,7 @@ pub fn next_trials(
         ..Tpe::default()
     };
     let space = search.space();
-    let ended = recorded
-        .iter()
-        .take_while(|t| t.status.is_final())
-        .count();
+    let ended = recorded.iter().take_while(|t| t.status.is_final()).count();
     let mut points: Vec<Point> = recorded
         .iter()
         .map(|t| {
@@ -174,13 +171,20 @@ mod tests {
             if running.is_empty() {
                 break;
             }
-            assert!(running.len() <= search.parallel, "at most `parallel` out at once");
+            assert!(
+                running.len() <= search.parallel,
+                "at most `parallel` out at once"
+            );
             let i = running[pick(step, running.len())];
             rows[i] = row(&made[i], TrialStatus::Done, Some(objective(&made[i])));
         }
         assert_eq!(rows.len(), 8);
         let origins: Vec<TrialOrigin> = made.iter().map(|m| m.origin).collect();
-        assert_eq!(origins[..3], [TrialOrigin::Startup; 3], "2 results before the model");
+        assert_eq!(
+            origins[..3],
+            [TrialOrigin::Startup; 3],
+            "2 results before the model"
+        );
         assert!(origins[3..].iter().all(|&o| o == TrialOrigin::Model));
         made.iter()
             .map(|m| format!("{:?}", m.spec.params))
@@ -206,7 +210,9 @@ mod tests {
             .collect();
         rows[1] = row(&first[1], TrialStatus::Done, Some(0.5));
         assert!(
-            next_trials(&file, &search, &goal, &rows).unwrap().is_empty(),
+            next_trials(&file, &search, &goal, &rows)
+                .unwrap()
+                .is_empty(),
             "trial 2 waits for trial 0, though trial 1 ended"
         );
         rows[0] = row(&first[0], TrialStatus::Failed, None);

@@ -75,7 +75,11 @@ fn sequence(dir: &Path, name: &str) -> Vec<(i64, String, Option<TrialOrigin>)> {
         .map(|t| {
             assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
             assert_eq!(t.row.number, t.row.grid_index + 1);
-            (t.row.number, format!("{:?}", t.row.summary.params), t.row.origin)
+            (
+                t.row.number,
+                format!("{:?}", t.row.summary.params),
+                t.row.origin,
+            )
         })
         .collect()
 }
@@ -114,8 +118,14 @@ fn a_tpe_search_makes_the_same_trials_in_the_same_order_whatever_the_timing_or_s
     let output = sweep(runs[0].path(), &["show", "tpe", "--db", "sweep.db"]);
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(stdout.lines().next().unwrap().ends_with("origin"), "{stdout}");
-    assert!(stdout.contains("startup") && stdout.contains("model"), "{stdout}");
+    assert!(
+        stdout.lines().next().unwrap().ends_with("origin"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("startup") && stdout.contains("model"),
+        "{stdout}"
+    );
 }
 
 #[test]

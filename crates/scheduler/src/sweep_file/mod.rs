@@ -24,11 +24,11 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 pub use hyperparameters::{Param, Setting};
 pub use prune::Prune;
 pub use random::{Distribution, Random, RandomAxis};
-pub use search::{Search, SearchMethod};
 pub use schema::{
     Axis, BuiltinConfig, CommandConfig, CommandTrial, DataSource, Devices, Executor, RunSettings,
     SlurmSettings, SweepFile, TrialConfig,
 };
+pub use search::{Search, SearchMethod};
 
 impl SweepFile {
     /// Reads and validates the sweep file at `path`.
@@ -1103,16 +1103,28 @@ trials_per_device = 2
         ))
         .unwrap();
         let search = file.search.as_ref().unwrap();
-        let point = vec![Value::Float(0.00316227766), Value::Int(40), Value::Choice(1)];
+        let point = vec![
+            Value::Float(0.00316227766),
+            Value::Int(40),
+            Value::Choice(1),
+        ];
         let settings = search.settings(&point);
         let trial = grid::trial(&file, 0, settings.iter().map(|(k, s)| (*k, s)));
-        assert_eq!(trial.params["lr"], Param::Float(0.003162), "4 digits, as [random]");
+        assert_eq!(
+            trial.params["lr"],
+            Param::Float(0.003162),
+            "4 digits, as [random]"
+        );
         assert_eq!(trial.params["optimizer"], Param::Text("sgd".into()));
         let config = trial.config.builtin().unwrap();
         assert_eq!((config.train.lr, config.model.neurons), (0.003162, 40));
         assert_eq!(
             search.point(&trial.params),
-            Some(vec![Value::Float(0.003162), Value::Int(40), Value::Choice(1)])
+            Some(vec![
+                Value::Float(0.003162),
+                Value::Int(40),
+                Value::Choice(1)
+            ])
         );
         let mut outside = trial.params.clone();
         outside.insert("neurons".into(), Param::Int(300));
@@ -1128,11 +1140,18 @@ trials_per_device = 2
                     x = { uniform = [-5.0, 5.0] }\nk = { int = [-3, 3] }\n";
         let file = parse(text).unwrap();
         let search = file.search.as_ref().unwrap();
-        let point = vec![sweep_search::Value::Float(-4.56789), sweep_search::Value::Int(-2)];
+        let point = vec![
+            sweep_search::Value::Float(-4.56789),
+            sweep_search::Value::Int(-2),
+        ];
         let settings = search.settings(&point);
         let trial = grid::trial(&file, 0, settings.iter().map(|(k, s)| (*k, s)));
         assert_eq!(trial.params["x"], Param::Float(-4.568));
-        assert_eq!(trial.params["k"], Param::Int(-2), "any integer of the param's");
+        assert_eq!(
+            trial.params["k"],
+            Param::Int(-2),
+            "any integer of the param's"
+        );
         assert_eq!(
             error(&text.replace("k = { int", "colour = { int")),
             "s.toml:14: `search.colour` is not a hyperparameter (grid axes: k, x)"

@@ -14,10 +14,10 @@ use super::hyperparameters::{
 };
 use super::prune::Prune;
 use super::random::{Distribution, Random, RandomAxis};
-use super::search::{Search, SearchMethod};
 use super::schema::{
     Axis, CommandTrial, DataSource, Devices, Executor, RunSettings, SlurmSettings, SweepFile,
 };
+use super::search::{Search, SearchMethod};
 use crate::command::contract;
 use sweep_store::{Direction, Goal, Params};
 
