@@ -273,6 +273,46 @@ mod tests {
     }
 
     #[sqlx::test]
+    async fn a_searchs_trials_are_added_one_by_one_with_their_origin(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &[]).await.unwrap();
+        let mut made = new_trials(2);
+        made[1].origin = TrialOrigin::Model;
+        for trial in &made {
+            assert!(record_trial(&pool, sweep, trial).await.unwrap());
+        }
+        let again = NewTrial {
+            grid_index: 5,
+            ..made[0].clone()
+        };
+        assert!(
+            !record_trial(&pool, sweep, &again).await.unwrap(),
+            "a configuration the sweep has is not added, nor moved"
+        );
+        let rows = trials(&pool, sweep).await.unwrap();
+        let seen: Vec<(i64, i64, Option<TrialOrigin>)> = rows
+            .iter()
+            .map(|t| (t.number, t.grid_index, t.origin))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, 0, Some(TrialOrigin::Grid)),
+                (2, 1, Some(TrialOrigin::Model))
+            ]
+        );
+        // A row recorded before origins existed gets one when its sweep is recorded again.
+        sqlx::query("UPDATE trials SET origin = NULL WHERE number = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        record_sweep(&pool, "s", "s.toml", "", &made[..1])
+            .await
+            .unwrap();
+        let rows = trials(&pool, sweep).await.unwrap();
+        assert_eq!(rows[0].origin, Some(TrialOrigin::Grid));
+    }
+
+    #[sqlx::test]
     async fn one_runner_at_a_time_is_attached_to_a_slurm_sweep(pool: SqlitePool) {
         let sweep = record_sweep(&pool, "s", "s.toml", "", &new_trials(1))
             .await
