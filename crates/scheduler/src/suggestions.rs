@@ -220,4 +220,29 @@ mod tests {
         assert_eq!(next.len(), 2, "trials 2 and 3 once trials 0 and 1 ended");
         assert_eq!(next[0].spec.grid_index, 2);
     }
+
+    #[test]
+    fn the_startup_trials_are_the_random_tables_samples() {
+        let search = file();
+        let random_text = search.text.replace(
+            "[search]\nmethod = \"tpe\"\ntrials = 8\nstartup = 2\nparallel = 2",
+            "[random]\ntrials = 2",
+        );
+        let random = SweepFile::parse(Path::new("r.toml"), &random_text).unwrap();
+        let drawn = crate::sweep_file::expand_grid(&random);
+        let suggested = next_trials(
+            &search,
+            search.search.as_ref().unwrap(),
+            &search.goal(),
+            &[],
+        )
+        .unwrap();
+        let hashes = |specs: Vec<&TrialSpec>| -> Vec<String> {
+            specs.into_iter().map(|s| s.hash.clone()).collect()
+        };
+        assert_eq!(
+            hashes(suggested.iter().map(|s| &s.spec).collect()),
+            hashes(drawn.iter().collect())
+        );
+    }
 }
