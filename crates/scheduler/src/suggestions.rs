@@ -115,11 +115,18 @@ mod tests {
     use sweep_store::Param;
 
     fn file() -> SweepFile {
-        let text = "name = \"t\"\n[data]\nsynthetic = { classes = 3 }\n\
-                    [search]\nmethod = \"tpe\"\ntrials = 8\nstartup = 2\nparallel = 2\n\
-                    lr = { log_uniform = [1e-4, 1e-1] }\n\
-                    optimizer = { choice = [\"adam\", \"sgd\"] }\n";
-        SweepFile::parse(Path::new("s.toml"), text).unwrap()
+        file_with(
+            "lr = { log_uniform = [1e-4, 1e-1] }\noptimizer = { choice = [\"adam\", \"sgd\"] }",
+        )
+    }
+
+    /// A search of 8 trials, 2 at a time, over `dimensions`.
+    fn file_with(dimensions: &str) -> SweepFile {
+        let text = format!(
+            "name = \"t\"\n[data]\nsynthetic = {{ classes = 3 }}\n\
+             [search]\nmethod = \"tpe\"\ntrials = 8\nstartup = 2\nparallel = 2\n{dimensions}\n"
+        );
+        SweepFile::parse(Path::new("s.toml"), &text).unwrap()
     }
 
     /// The recorded row of a suggested trial, with `status` and `objective`.
@@ -154,10 +161,33 @@ mod tests {
         -(lr.log10() + 2.5).powi(2)
     }
 
+    #[test]
+    fn extreme_bounds_give_valid_trials() {
+        let file = file_with(
+            "lr = { log_uniform = [1e-308, 1e308] }\nmomentum = { uniform = [0.0, 0.999999] }\n\
+             bn_momentum = { uniform = [1e-300, 1.0] }\nneurons = { int = [1, 9223372036854775807], log = true }",
+        );
+        run_file(file, |_, _| 0);
+        let text = "name = \"c\"\n[trial]\ncommand = [\"python3\", \"t.py\"]\nepochs = 1\n\
+                    objective = \"loss\"\ndirection = \"minimize\"\n\
+                    [params]\nlr = 0.0\nk = 1\n\
+                    [search]\nmethod = \"tpe\"\ntrials = 8\nstartup = 2\nparallel = 2\n\
+                    lr = { uniform = [-8e307, 8e307] }\n\
+                    k = { int = [-9223372036854775808, 9223372036854775807] }\n";
+        run_file(
+            SweepFile::parse(Path::new("c.toml"), text).unwrap(),
+            |_, _| 0,
+        );
+    }
+
     /// Runs the search to the end, ending the running trials in the order `pick` chooses
     /// among them (an index into those not ended); returns the trials' params in order.
     fn run(pick: impl Fn(usize, usize) -> usize) -> Vec<String> {
-        let (file, mut rows, mut made) = (file(), Vec::<TrialRow>::new(), Vec::new());
+        run_file(file(), pick)
+    }
+
+    fn run_file(file: SweepFile, pick: impl Fn(usize, usize) -> usize) -> Vec<String> {
+        let (mut rows, mut made) = (Vec::<TrialRow>::new(), Vec::new());
         let search = file.search.clone().unwrap();
         let goal = file.goal();
         for step in 0.. {

@@ -1156,6 +1156,12 @@ trials_per_device = 2
             error(&text.replace("k = { int", "colour = { int")),
             "s.toml:14: `search.colour` is not a hyperparameter (grid axes: k, x)"
         );
+        assert_eq!(
+            error(&text.replace("[-5.0, 5.0]", "[-1e308, 1e308]")),
+            "s.toml:13: `search.x.uniform`: high − low must be a finite number, not \
+             [-1e308, 1e308]",
+            "a span past f64's range"
+        );
     }
 
     #[test]

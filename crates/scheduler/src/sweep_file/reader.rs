@@ -1246,6 +1246,14 @@ impl Reader<'_> {
                     let message = format!("low must be below high, not {}", self.written(value));
                     return out(name_line, message);
                 }
+                // A span past f64's range makes every draw and density infinite or NaN.
+                if name == "uniform" && !(high - low).is_finite() {
+                    let message = format!(
+                        "high − low must be a finite number, not {}",
+                        self.written(value)
+                    );
+                    return out(name_line, message);
+                }
                 Ok(match name {
                     "uniform" => Distribution::Uniform { low, high },
                     _ => Distribution::LogUniform { low, high },
