@@ -223,6 +223,7 @@ pub async fn run_sweep(
         running: HashMap::new(),
         trial_seconds: 0.0,
         first_error: None,
+        makes_trials: !options.follow_only,
     };
     let outcome = run.run(attached, heard, options.follow_only, started).await;
     executor.let_go(&sweep).await?;
@@ -278,6 +279,8 @@ struct Run<'a> {
     trial_seconds: f64,
     /// The first action that failed; the run stops and returns it.
     first_error: Option<RunError>,
+    /// Whether it records a search's new trials (`sweep attach` only follows what runs).
+    makes_trials: bool,
 }
 
 /// What a run waits for between its steps.
@@ -334,9 +337,7 @@ impl Run<'_> {
         started: Instant,
     ) -> Result<RunSummary, RunError> {
         self.release_dead_runners().await?;
-        if !follow_only {
-            self.make_trials().await?;
-        }
+        self.make_trials().await?;
         let mut state = self.plan(attached.len(), follow_only).await?;
         let mut inputs = Inputs::new(heard)?;
         let mut events = self.attach(attached);
@@ -373,7 +374,7 @@ impl Run<'_> {
     /// Records the trials a `[search]` sweep may make now (none for other sweeps); returns
     /// how many.
     async fn make_trials(&self) -> Result<usize, RunError> {
-        let Some(search) = &self.file.search else {
+        let Some(search) = self.file.search.as_ref().filter(|_| self.makes_trials) else {
             return Ok(0);
         };
         let (pool, sweep) = (self.sweep.pool, self.sweep.id);
