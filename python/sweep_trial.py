@@ -8,10 +8,14 @@ Copy it next to your training script (or put this folder on PYTHONPATH) and:
     state = trial.load("state.json")             # your checkpoint, if an earlier run left one
     for epoch in trial.epochs(start=state["epoch"] if state else 0):
         ...                                      # train one epoch
-        trial.save("state.json", {"epoch": epoch, ...})   # checkpoint first,
-        trial.report(epoch, val_acc=0.71, val_loss=0.92)  # then report the epoch
+        trial.report(epoch, val_acc=0.71, val_loss=0.92)  # report the epoch first,
+        trial.save("state.json", {"epoch": epoch, ...})   # then checkpoint it
         if trial.stopping:                       # sweep asked it to stop: checkpoint kept
             break
+
+Report an epoch before you checkpoint it: killed between the two, the program resumes from
+the checkpoint before and trains that epoch again, which sweep records once. A checkpoint
+ahead of the reports would resume past an epoch sweep never heard of, and fail the trial.
 
 What `sweep` gives the program (the README's "Command trials" has the whole contract):
 SWEEP_TRIAL_DIR, SWEEP_METRICS, SWEEP_PARAMS, SWEEP_EPOCHS, SWEEP_UNTIL_EPOCH, SWEEP_SEED,

@@ -61,17 +61,26 @@ class ResidualBlock(nn.Module):
         return F.relu(y + s)
 
 
-class Stage(nn.Module):
-    """A projection block, an identity block and, with block_dense, relu(1×1 conv + bias)."""
+def block_name(index):
+    """resnet.rs block_name: `project`, `identity`, `identity2`, `identity3`, …"""
+    return ["project", "identity"][index] if index < 2 else f"identity{index}"
 
-    def __init__(self, c_in, c_out, stride, neurons, block_dense):
+
+class Stage(nn.Module):
+    """A projection block, `blocks − 1` identity blocks (the seed's one by default) and, with
+    block_dense, relu(1×1 conv + bias)."""
+
+    def __init__(self, c_in, c_out, stride, neurons, block_dense, blocks=2):
         super().__init__()
-        self.project = ResidualBlock(c_in, c_out, stride)
-        self.identity = ResidualBlock(c_out, c_out, 1)
+        self.blocks = blocks
+        for i in range(blocks):
+            block = ResidualBlock(c_in, c_out, stride) if i == 0 else ResidualBlock(c_out, c_out, 1)
+            self.add_module(block_name(i), block)
         self.dense = nn.Conv2d(c_out, neurons, 1, 1, 0, bias=True) if block_dense else None
 
     def forward(self, x):
-        x = self.identity(self.project(x))
+        for i in range(self.blocks):
+            x = getattr(self, block_name(i))(x)
         return F.relu(self.dense(x)) if self.dense is not None else x
 
 
@@ -82,11 +91,12 @@ class ResNet(nn.Module):
         super().__init__()
         filters, neurons = model["filters"], model["neurons"]
         block_dense = model.get("block_dense", False)
+        blocks = model.get("blocks") or [2] * len(filters)
         self.stem = nn.Conv2d(3, filters[0], 7, 2, 3, bias=False)
         self.stem_bn = nn.BatchNorm2d(filters[0], eps=BN_EPS)
         c_in = filters[0]
         for i, c_out in enumerate(filters):
-            stage = Stage(c_in, c_out, 1 if i == 0 else 2, neurons, block_dense)
+            stage = Stage(c_in, c_out, 1 if i == 0 else 2, neurons, block_dense, blocks[i])
             self.add_module(f"stage{i}", stage)
             c_in = neurons if block_dense else c_out
         self.stages = len(filters)

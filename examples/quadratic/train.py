@@ -21,5 +21,5 @@ for epoch in trial.epochs(start=state["epoch"]):
         v = momentum * v - lr * 2 * (w - 3)
         w += v
     loss = (w - 3) ** 2
-    trial.save("state.json", {"epoch": epoch, "w": w, "v": v})
     trial.report(epoch, val_loss=loss, score=1 / (1 + loss), w=w)
+    trial.save("state.json", {"epoch": epoch, "w": w, "v": v})

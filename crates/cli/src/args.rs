@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sweep_model::{Arch, DeviceName, OptimizerKind};
+use sweep_model::{Arch, DeviceName, OptimizerKind, ScheduleKind};
 
 /// Hyperparameter grid search for image classifiers, trained with candle.
 ///
@@ -53,7 +53,7 @@ pub enum Command {
     #[command(hide = true)]
     Trial(TrialArgs),
     /// Train one model and print its metrics per epoch.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Work with data sets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -145,6 +145,10 @@ pub struct TrainArgs {
     /// ResNet stage widths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     pub filters: Vec<usize>,
+    /// ResNet residual blocks per stage, comma-separated, one per stage of --filters
+    /// (default: 2 per stage; ResNet-34's are 3,4,6,3).
+    #[arg(long, value_delimiter = ',')]
+    pub blocks: Vec<usize>,
     /// ResNet: dense head width; MLP: first hidden layer width.
     #[arg(long, default_value_t = 32)]
     pub neurons: usize,
@@ -181,6 +185,31 @@ pub struct TrainArgs {
     /// End training once this many epochs pass without a better validation F1 (0: never).
     #[arg(long, default_value_t = 0)]
     pub patience: u32,
+    /// Learning-rate schedule: constant, cosine, step, plateau (on validation F1) or
+    /// onecycle (per batch).
+    #[arg(long, default_value = "constant", value_parser = names(&ScheduleKind::ALL, ScheduleKind::name))]
+    pub schedule: ScheduleKind,
+    /// Epochs of linear warmup before the schedule (not onecycle).
+    #[arg(long)]
+    pub warmup_epochs: Option<u32>,
+    /// The lowest rate: cosine's end, plateau's floor, onecycle's last rate (default 0).
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// step: epochs between two reductions.
+    #[arg(long)]
+    pub step_size: Option<u32>,
+    /// step: the factor of each reduction (default 0.1).
+    #[arg(long)]
+    pub gamma: Option<f64>,
+    /// plateau: the factor of each reduction (default 0.1).
+    #[arg(long)]
+    pub factor: Option<f64>,
+    /// plateau: epochs without a better validation F1 before a reduction (default 10).
+    #[arg(long)]
+    pub plateau_patience: Option<u32>,
+    /// onecycle: the peak rate, reached after 30% of the steps from --lr.
+    #[arg(long)]
+    pub max_lr: Option<f64>,
     /// Seed of the weights' initialisation, the shuffling and the augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -224,6 +253,13 @@ pub struct BenchArgs {
     /// Device: cpu or cuda:K.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceName,
+    /// The ResNet's stage widths, comma-separated (default: the seed's 64,128,256).
+    #[arg(long, value_delimiter = ',', conflicts_with = "layers")]
+    pub filters: Option<Vec<usize>>,
+    /// The ResNet's residual blocks per stage, one per stage (default: 2 each; ResNet-34's
+    /// depth with four --filters is 3,4,6,3).
+    #[arg(long, value_delimiter = ',', conflicts_with = "layers")]
+    pub blocks: Vec<usize>,
     /// Only the cases whose name contains this (resnet, mlp, train, infer, …).
     #[arg(long, conflicts_with = "layers")]
     pub case: Option<String>,

@@ -3,7 +3,8 @@
 use std::sync::atomic::AtomicBool;
 
 use sweep_model::{
-    cache, kaggle, Augment, ModelConfig, Objective, SyntheticSpec, TrainConfig, Trial, TrialEvent,
+    cache, kaggle, Arch, Augment, ModelConfig, Objective, SyntheticSpec, TrainConfig, Trial,
+    TrialEvent,
 };
 
 use crate::args::{BenchArgs, CheckArgs, Cli, Command, DataCommand, SynthSpecArgs, TrainArgs};
@@ -24,7 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Importance(args) => crate::results::importance(args),
         Command::Serve(args) => crate::serve::serve(args),
         Command::Predict(args) => crate::results::predict(args),
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(*args),
         Command::Data(DataCommand::Synth(args)) => {
             let spec = synth_spec(&args.spec, args.seed)?;
             let dataset = spec.generate();
@@ -81,6 +82,7 @@ fn train(args: TrainArgs) -> Result<i32> {
     let model = ModelConfig {
         arch: args.arch,
         filters: args.filters.clone(),
+        blocks: args.blocks.clone(),
         neurons: args.neurons,
         hidden: args.hidden.clone(),
         dropout: args.dropout,
@@ -96,6 +98,14 @@ fn train(args: TrainArgs) -> Result<i32> {
         weight_decay: args.weight_decay,
         label_smoothing: args.label_smoothing,
         patience: args.patience,
+        schedule: args.schedule,
+        warmup_epochs: args.warmup_epochs,
+        min_lr: args.min_lr,
+        step_size: args.step_size,
+        gamma: args.gamma,
+        factor: args.factor,
+        plateau_patience: args.plateau_patience,
+        max_lr: args.max_lr,
         seed: args.seed,
         objective: Objective::ValF1,
         ..TrainConfig::default()
@@ -107,10 +117,16 @@ fn train(args: TrainArgs) -> Result<i32> {
         hflip: args.hflip,
         ..Augment::default()
     };
-    let problem = [model.problem(), config.problem(), augment.problem()]
-        .into_iter()
-        .flatten()
-        .next();
+    let problem = [
+        model.problem(),
+        model.stages_problem(),
+        config.problem(),
+        config.schedule_problem(),
+        augment.problem(),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
     if let Some(problem) = problem {
         return Err(BadInput(problem).into());
     }
@@ -196,7 +212,16 @@ fn bench(args: BenchArgs) -> Result<i32> {
         args.device,
         sweep_model::bench::threads()
     );
-    let cases = sweep_model::bench::seed_cases(args.size);
+    let mut cases = sweep_model::bench::seed_cases(args.size);
+    for case in cases.iter_mut().filter(|c| c.model.arch == Arch::Resnet) {
+        if let Some(filters) = &args.filters {
+            case.model.filters = filters.clone();
+        }
+        case.model.blocks = args.blocks.clone();
+        if let Some(problem) = case.model.problem().or(case.model.stages_problem()) {
+            return Err(BadInput(format!("--filters/--blocks: {problem}")).into());
+        }
+    }
     let chosen: Vec<_> = cases
         .iter()
         .filter(|case| {

@@ -37,7 +37,8 @@ fn main() {
             served_page_grows_while_the_sweep_runs,
             report_html_of_100_trials_of_60_epochs_is_small_and_draws_them_all,
             the_importance_panel_and_a_slice_per_hyperparameter_show_the_grid,
-            served_page_shows_hostile_names_as_text_404s_and_survives_a_replaced_database
+            served_page_shows_hostile_names_as_text_404s_and_survives_a_replaced_database,
+            a_command_sweeps_page_charts_the_metrics_its_program_reports
         ],
     )
 }
@@ -855,4 +856,72 @@ fn served_page_shows_hostile_names_as_text_404s_and_survives_a_replaced_database
     assert_eq!(browser.eval("window.alerts"), json!([]));
     browser.screenshot(&artifacts_dir().join("serve-hostile.png"));
     assert_eq!(browser.exceptions(), Vec::<Value>::new());
+}
+
+/// A command trial's sweep (a Python program through the repository's helper, reporting
+/// `score` and `w`): the page charts its objective per optimizer, and no built-in metric.
+fn a_command_sweeps_page_charts_the_metrics_its_program_reports() {
+    let mut browser = Browser::launch();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python");
+    let program = format!(
+        "import sys; sys.path.insert(0, {:?}); from sweep_trial import Trial; t = Trial(); \
+         x = t.params['x'] * (2 if t.params['optimizer'] == 'adam' else 1); \
+         [t.report(e, score=x * e / 3, w=e) for e in t.epochs()]",
+        helper.display().to_string()
+    );
+    let file = format!(
+        r#"name = "own"
+
+[trial]
+command = ["python3", "-c", {program:?}]
+epochs = 3
+objective = "score"
+direction = "maximize"
+
+[params]
+optimizer = "adam"
+x = 1
+
+[grid]
+optimizer = ["adam", "sgd"]
+x = [1, 2]
+"#
+    );
+    std::fs::write(dir.join("own.toml"), file).unwrap();
+    let out = sweep(dir, &["run", "own.toml", "--db", "sweep.db"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = sweep(dir, &["report", "own", "--db", "sweep.db"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let page = dir.join("results/own/report.html");
+    browser.open(
+        &format!("file://{}", page.display()),
+        "document.body.dataset.rendered",
+    );
+    let trials = stored_trials(&dir.join("sweep.db"), "own");
+    let ids = |optimizer: &str| -> Vec<i64> {
+        trials
+            .iter()
+            .filter(|t| optimizer_of(&trials, t.row.id).as_deref() == Some(optimizer))
+            .map(|t| t.row.id)
+            .collect()
+    };
+    assert_eq!(
+        curves(&mut browser, "score"),
+        serde_json::json!({ "adam": ids("adam"), "sgd": ids("sgd") }),
+        "a curve of its objective per trial, by optimizer"
+    );
+    assert_eq!(
+        count(&mut browser, "svg[data-metric=val_f1]"),
+        0,
+        "no metric it lacks"
+    );
+    assert_eq!(count(&mut browser, "svg[data-metric=train_loss]"), 0);
+    // Best first by its score: adam with x = 2 (4 × 3 / 3).
+    let best = trials
+        .iter()
+        .find(|t| t.row.objective == Some(4.0))
+        .expect("the best trial");
+    assert_eq!(column(&mut browser, 0)[0], best.row.number.to_string());
 }

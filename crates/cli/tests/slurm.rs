@@ -4,7 +4,8 @@
 //! checkpoint, a job past its time limit warned (`--signal=B:USR2`), requeued by its own
 //! script and resumed (and, with `max_requeues = 0`, failed naming the bound), cancelled and
 //! killed jobs failed with Slurm's reason (and retried), a bad partition refused with sbatch's
-//! words, and a grid chunked into several arrays.
+//! words, a grid chunked into several arrays, and a command trial (a user's program) paused
+//! and resumed by halving across jobs.
 //!
 //! Without Slurm these tests are reported as ignored, with the reason, unless
 //! `SWEEP_REQUIRE_SLURM=1` (as in CI) makes that a failure.
@@ -53,7 +54,8 @@ fn main() {
             a_bad_partition_exits_2_with_sbatchs_message_and_submits_nothing,
             a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once,
             a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint,
-            a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound
+            a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound,
+            a_command_trial_runs_as_a_job_pauses_at_its_rung_and_resumes_in_the_next
         ],
     )
 }
@@ -857,4 +859,82 @@ fn a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound() {
     assert!(kept < LIMITED_EPOCHS as i64);
     assert_eq!(t.epochs, (1..=kept).collect::<Vec<_>>());
     assert_eq!(common::checkpoint_epochs(&folder) as i64, kept);
+}
+
+/// The repository's quadratic example (a standard-library Python command trial) as a sweep of
+/// 3 learning rates with halving (rungs at epochs 2 and 6), on `executor`.
+fn quadratic_file(name: &str, executor: &str) -> String {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quadratic/train.py");
+    let example = format!("{:?}", example.display().to_string());
+    format!(
+        r#"name = "{name}"
+
+[trial]
+command = ["python3", {example}]
+files = [{example}]
+epochs = 6
+objective = "val_loss"
+direction = "minimize"
+
+[params]
+lr = 0.1
+momentum = 0.0
+steps = 5
+
+[grid]
+lr = [0.01, 0.05, 0.2]
+
+[prune]
+method = "halving"
+min_epochs = 2
+reduction_factor = 3
+
+[run]
+executor = "{executor}"
+devices = "cpu"
+
+[run.slurm]
+cpus_per_trial = 1
+max_parallel = 2
+"#
+    )
+}
+
+fn a_command_trial_runs_as_a_job_pauses_at_its_rung_and_resumes_in_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("command");
+    std::fs::write(dir.join("slurm.toml"), quadratic_file(&name, "slurm")).unwrap();
+    let (code, stdout, stderr) = sweep(dir, &["run", "slurm.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let slurm = by_hash(dir, &name);
+    let done: Vec<&StoredTrial> = slurm
+        .values()
+        .filter(|t| t.row.status == TrialStatus::Done)
+        .collect();
+    assert_eq!(done.len(), 1, "one of three promoted to the end: {slurm:?}");
+    assert_eq!(done[0].epochs, (1..=6).collect::<Vec<_>>());
+    let results = dir.join("results");
+    let jobs = jobs_of(&trial_dir(&results, &name, &done[0].row));
+    assert_eq!(
+        jobs.len(),
+        2,
+        "one job to its rung, one from there: {jobs:?}"
+    );
+    // The same epochs as the same program run locally.
+    let local_dir = dir.join("local");
+    std::fs::create_dir(&local_dir).unwrap();
+    std::fs::write(local_dir.join("local.toml"), quadratic_file(&name, "local")).unwrap();
+    let (code, _, stderr) = sweep(&local_dir, &["run", "local.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let local = by_hash(&local_dir, &name);
+    for (hash, t) in &slurm {
+        let l = &local[hash];
+        assert_eq!(
+            (t.row.status, metrics(t)),
+            (l.row.status, metrics(l)),
+            "trial {}",
+            t.row.number
+        );
+    }
 }

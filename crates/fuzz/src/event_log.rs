@@ -88,7 +88,27 @@ fn events() -> Vec<TrialEvent> {
         TrialEvent::Failed {
             reason: "diverged at epoch 3, batch 1: the loss is NaN\n\"quoted\"".into(),
         },
+        // A command trial's.
+        TrialEvent::Resumed {
+            device: "cpu".into(),
+            history: vec![named(1)],
+        },
+        TrialEvent::Reported(named(2)),
+        TrialEvent::Completed {
+            best_epoch: 2,
+            objective: 0.5,
+            note: Some("the program ended after 2 of 5 epochs".into()),
+        },
     ]
+}
+
+/// An epoch of a command trial, with a metric of its own name.
+fn named(epoch: u32) -> sweep_model::NamedEpoch {
+    sweep_model::NamedEpoch {
+        epoch,
+        seconds: 0.5,
+        metrics: [("bleu".to_string(), 0.25), ("val_acc".to_string(), 0.5)].into(),
+    }
 }
 
 /// Seeds written by `EventWriter` itself: every event once, and a resumed trial's file (a

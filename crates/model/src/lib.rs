@@ -35,6 +35,7 @@ pub use nn::{Arch, ModelConfig, Net, WeightInit};
 pub use train::bench;
 pub use train::metrics::Confusion;
 pub use train::optim::OptimizerKind;
+pub use train::schedule::ScheduleKind;
 pub use train::{
     predict, train, EpochMetrics, NamedEpoch, Objective, Outcome, TrainConfig, TrainError, Trial,
     TrialEvent,

@@ -6,6 +6,7 @@
 mod common;
 
 mod checkpoints;
+mod command;
 mod engine;
 mod errors;
 mod hostile;

@@ -85,6 +85,11 @@ pub struct ModelConfig {
     pub arch: Arch,
     /// ResNet: the channels of each stage; the stem has as many as the first stage.
     pub filters: Vec<usize>,
+    /// ResNet: the residual blocks of each stage, one entry per entry of `filters` (empty:
+    /// [`BLOCKS_PER_STAGE`] each, the seed's). ResNet-34's are `[3, 4, 6, 3]`. Left out of
+    /// the JSON when every stage has the seed's two, so those trials keep their hashes.
+    #[serde(skip_serializing_if = "is_seed_depth")]
+    pub blocks: Vec<usize>,
     /// ResNet: the width of the dense head. MLP: the width of the first hidden layer.
     pub neurons: usize,
     /// MLP: the widths of the hidden layers after the first (the seed's network is 24 → 48:
@@ -124,6 +129,14 @@ fn is_bn_eps(value: &f64) -> bool {
     *value == BN_EPS
 }
 
+/// The residual blocks of a stage unless `blocks` says otherwise: the seed's two (a
+/// projection block and an identity block).
+pub const BLOCKS_PER_STAGE: usize = 2;
+
+fn is_seed_depth(blocks: &[usize]) -> bool {
+    blocks.iter().all(|&b| b == BLOCKS_PER_STAGE)
+}
+
 /// Whether `flag` is false: serde's test for leaving a default flag out of the JSON.
 fn is_false(flag: &bool) -> bool {
     !*flag
@@ -134,6 +147,7 @@ impl Default for ModelConfig {
         Self {
             arch: Arch::Resnet,
             filters: vec![64, 128, 256],
+            blocks: Vec::new(),
             neurons: 32,
             hidden: vec![48],
             dropout: 0.5,
@@ -146,6 +160,29 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// The residual blocks of stage `stage` (from 0).
+    pub fn blocks_of(&self, stage: usize) -> usize {
+        self.blocks.get(stage).copied().unwrap_or(BLOCKS_PER_STAGE)
+    }
+
+    /// Why `blocks` and `filters` do not go together, if they do not: one entry each per
+    /// stage. Apart from [`ModelConfig::problem`], since a sweep file may give them in either
+    /// order, and either as a grid axis.
+    pub fn stages_problem(&self) -> Option<String> {
+        (self.arch == Arch::Resnet
+            && !self.blocks.is_empty()
+            && self.blocks.len() != self.filters.len())
+        .then(|| {
+            format!(
+                "model.blocks gives {} stages, but model.filters {:?} has {}: one entry each \
+                 per stage",
+                self.blocks.len(),
+                self.filters,
+                self.filters.len()
+            )
+        })
+    }
+
     /// Why the configuration cannot be built, naming the key, if it cannot.
     pub fn problem(&self) -> Option<String> {
         if self.neurons == 0 {
@@ -159,6 +196,12 @@ impl ModelConfig {
         }
         if self.arch == Arch::Resnet && (self.filters.is_empty() || self.filters.contains(&0)) {
             return Some("model.filters must list at least one positive channel count".into());
+        }
+        if self.blocks.contains(&0) {
+            return Some("model.blocks must give each stage at least 1 block".into());
+        }
+        if self.arch == Arch::Mlp && !is_seed_depth(&self.blocks) {
+            return Some("model.blocks applies to the resnet only, not the mlp".into());
         }
         if self.arch == Arch::Mlp && self.block_dense {
             return Some("model.block_dense applies to the resnet only, not the mlp".into());
@@ -186,6 +229,46 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_at_the_seeds_depth_leave_the_json_as_it_was_and_must_match_the_stages() {
+        let json = |config: &ModelConfig| serde_json::to_string(config).unwrap();
+        let seed = ModelConfig::default();
+        for blocks in [vec![], vec![2, 2, 2]] {
+            let config = ModelConfig {
+                blocks,
+                ..seed.clone()
+            };
+            assert_eq!(json(&config), json(&seed));
+        }
+        let deep = ModelConfig {
+            filters: vec![64, 128, 256, 512],
+            blocks: vec![3, 4, 6, 3],
+            ..seed.clone()
+        };
+        assert!(json(&deep).contains("\"blocks\":[3,4,6,3]"));
+        assert_eq!((deep.problem(), deep.stages_problem()), (None, None));
+        assert_eq!((deep.blocks_of(2), seed.blocks_of(2)), (6, 2));
+        let short = ModelConfig {
+            blocks: vec![3, 4],
+            ..seed.clone()
+        };
+        assert_eq!(
+            short.stages_problem().as_deref(),
+            Some(
+                "model.blocks gives 2 stages, but model.filters [64, 128, 256] has 3: one entry \
+                 each per stage"
+            )
+        );
+        let none = ModelConfig {
+            blocks: vec![2, 0, 2],
+            ..seed.clone()
+        };
+        assert_eq!(
+            none.problem().as_deref(),
+            Some("model.blocks must give each stage at least 1 block")
+        );
+    }
 
     #[test]
     fn every_arch_name_reads_back_as_itself() {

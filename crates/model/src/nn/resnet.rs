@@ -1,7 +1,9 @@
 //! [`ResNet`]: the seed's scaled-down residual network. A 7×7/2 stem → BN → ReLU → 2×2/2 max
-//! pool, then for each entry of `filters` a block with a 1×1-conv projection skip and a block
-//! with an identity skip, then global average pooling → dense `neurons` + ReLU → dropout →
-//! dense `classes`. With `block_dense`, each stage ends in a dense layer of `neurons` units on
+//! pool, then for each entry of `filters` a stage of `blocks` residual blocks (2 unless
+//! told: the seed's network): a block with a 1×1-conv projection skip, then blocks with an
+//! identity skip; then global average pooling → dense `neurons` + ReLU → dropout → dense
+//! `classes`. A stage's blocks are named `project`, `identity`, then `identity2`,
+//! `identity3`, …, so the seed's two-block stages keep their parameter names. With `block_dense`, each stage ends in a dense layer of `neurons` units on
 //! every pixel (a 1×1 convolution with bias, then ReLU), whose width the next stage and the
 //! head take as input.
 //!
@@ -137,18 +139,33 @@ impl ResidualBlock {
     }
 }
 
-/// One entry of `filters`: a block with a projection skip, one with an identity skip and,
-/// with `block_dense`, the dense layer on every pixel after them.
+/// One entry of `filters`: a block with a projection skip, the blocks with an identity skip
+/// after it and, with `block_dense`, the dense layer on every pixel after them.
 struct Stage {
     project: ResidualBlock,
-    identity: ResidualBlock,
+    identities: Vec<ResidualBlock>,
     dense: Option<Conv2d>,
 }
 
+/// The name of block `index` (from 0) of a stage: `project`, `identity`, `identity2`, …
+pub(crate) fn block_name(index: usize) -> String {
+    match index {
+        0 => "project".into(),
+        1 => "identity".into(),
+        _ => format!("identity{index}"),
+    }
+}
+
 impl Stage {
+    fn blocks(&self) -> impl Iterator<Item = &ResidualBlock> {
+        std::iter::once(&self.project).chain(&self.identities)
+    }
+
     fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let xs = self.project.forward(xs, train)?;
-        let xs = self.identity.forward(&xs, train)?;
+        let mut xs = xs.clone();
+        for block in self.blocks() {
+            xs = block.forward(&xs, train)?;
+        }
         match &self.dense {
             Some(dense) => dense.forward_relu(&xs, train),
             None => Ok(xs),
@@ -187,9 +204,12 @@ impl ResNet {
                 .block_dense
                 .then(|| block_dense(layers, c_out, config.neurons, vb.pp("dense")))
                 .transpose()?;
+            let identities = (1..config.blocks_of(stage))
+                .map(|i| ResidualBlock::new(layers, c_out, c_out, 1, vb.pp(block_name(i))))
+                .collect::<Result<_>>()?;
             stages.push(Stage {
-                project: ResidualBlock::new(layers, c_in, c_out, stride, vb.pp("project"))?,
-                identity: ResidualBlock::new(layers, c_out, c_out, 1, vb.pp("identity"))?,
+                project: ResidualBlock::new(layers, c_in, c_out, stride, vb.pp(block_name(0)))?,
+                identities,
                 dense,
             });
             c_in = if config.block_dense {
@@ -212,7 +232,7 @@ impl ResNet {
     fn trunk_layers(&self) -> Vec<Layer<'_>> {
         let mut layers = vec![Layer::Stem(&self.stem, &self.stem_bn)];
         for stage in &self.stages {
-            for block in [&stage.project, &stage.identity] {
+            for block in stage.blocks() {
                 layers.push(Layer::Block {
                     conv1: &block.conv1,
                     bn1: &block.bn1,
@@ -346,6 +366,87 @@ mod tests {
         let xs = Tensor::from_vec(pixels, (batch, 3, size, size), &Device::Cpu).unwrap();
         let labels: Vec<u32> = (0..batch).map(|i| ((i * 3 + 1) % classes) as u32).collect();
         (xs, Tensor::new(labels, &Device::Cpu).unwrap())
+    }
+
+    /// Every variable's checkpoint name and shape, with its initial values, for `config`.
+    fn variables(config: &ModelConfig) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        let vars = VarMap::new();
+        Net::new(config, 16, 5, 1, &vars, &Device::Cpu).unwrap();
+        checkpoint::model_tensors(&vars)
+            .into_iter()
+            .map(|(name, t)| {
+                let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                (name, t.dims().to_vec(), values)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deeper_stages_add_identity_blocks_and_the_seeds_depth_keeps_its_names_and_weights() {
+        let seed = ModelConfig {
+            filters: vec![4, 8, 8],
+            ..ModelConfig::default()
+        };
+        let two = ModelConfig {
+            blocks: vec![2, 2, 2],
+            ..seed.clone()
+        };
+        assert_eq!(
+            variables(&seed),
+            variables(&two),
+            "[2, 2, 2] is the seed's network"
+        );
+        let names = |config: &ModelConfig| -> Vec<String> {
+            let mut stages: Vec<String> = variables(config)
+                .into_iter()
+                .filter_map(|(name, _, _)| {
+                    let block = name.strip_prefix("model.stage")?.split('.').take(2);
+                    Some(block.collect::<Vec<_>>().join("."))
+                })
+                .collect();
+            stages.dedup();
+            stages
+        };
+        assert_eq!(
+            names(&seed),
+            [
+                "0.identity",
+                "0.project",
+                "1.identity",
+                "1.project",
+                "2.identity",
+                "2.project"
+            ]
+        );
+        let deep = ModelConfig {
+            filters: vec![4, 4, 8, 8],
+            blocks: vec![3, 4, 6, 3],
+            ..seed.clone()
+        };
+        let deep_names = names(&deep);
+        assert_eq!(deep_names.len(), 3 + 4 + 6 + 3);
+        for name in ["0.identity2", "1.identity3", "2.identity5", "3.project"] {
+            assert!(
+                deep_names.contains(&name.to_string()),
+                "{name}: {deep_names:?}"
+            );
+        }
+        let one = ModelConfig {
+            blocks: vec![1, 1, 1],
+            ..seed.clone()
+        };
+        assert_eq!(names(&one), ["0.project", "1.project", "2.project"]);
+        // Deeper stages still train through the trunk's own backward, as candle's graph does.
+        let (xs, ys) = batch(4, 16, 5, 3);
+        let vars = VarMap::new();
+        let net = Net::new(&deep, 16, 5, 1, &vars, &Device::Cpu).unwrap();
+        let (logits, tape) = net.forward_train(&xs, &mut Rng::new(1)).unwrap();
+        assert_eq!(logits.dims(), [4, 5]);
+        let loss = candle_nn::loss::cross_entropy(&logits, &ys).unwrap();
+        let grads = net.backward(&loss, tape).unwrap();
+        let data = vars.data().lock().unwrap();
+        let grad = grads.get(data["stage2.identity5.conv2.weight"].as_tensor());
+        assert!(grad.is_some(), "the sixth block of stage 2 has a gradient");
     }
 
     #[test]

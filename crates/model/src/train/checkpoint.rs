@@ -26,6 +26,7 @@ use crate::train::config::{TrainConfig, Trial};
 use crate::train::keep_best::Best;
 use crate::train::metrics::EpochMetrics;
 use crate::train::optim::Optimizer;
+use crate::train::schedule::ScheduleState;
 
 /// The metadata key holding the checkpoint's JSON document.
 const META_KEY: &str = "sweep";
@@ -321,6 +322,10 @@ pub(crate) struct LastState {
     pub(crate) norm: Normalization,
     pub(crate) history: Vec<EpochMetrics>,
     pub(crate) best: Option<Best>,
+    /// The schedule's state after the last epoch (plateau's watch); absent from checkpoints
+    /// written before schedules, whose trials had none.
+    #[serde(default)]
+    pub(crate) schedule: ScheduleState,
 }
 
 /// A string that changes whenever a resumed run would not continue the same training;
@@ -513,6 +518,7 @@ impl Checkpointer {
             norm,
             history: Vec::new(),
             best: None,
+            schedule: ScheduleState::default(),
         }
     }
 

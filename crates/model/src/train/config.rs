@@ -10,6 +10,9 @@ use crate::data::Dataset;
 use crate::nn::ModelConfig;
 use crate::train::metrics::EpochMetrics;
 use crate::train::optim::{OptimizerKind, OPTIMIZER_EPS};
+use crate::train::schedule::{
+    Schedule, ScheduleKind, PLATEAU_FACTOR, PLATEAU_PATIENCE, SCHEDULE_KEYS, STEP_GAMMA,
+};
 use crate::unknown_name::{parse_name, UnknownName};
 
 /// What "best" means for a trial.
@@ -106,6 +109,38 @@ pub struct TrainConfig {
     /// objective (0: never).
     #[serde(skip_serializing_if = "is_never")]
     pub patience: u32,
+    /// The learning-rate schedule ([`crate::train::schedule`] defines each). The keys below
+    /// are read by some schedules only: each is `None` unless given, so that a key given to
+    /// a schedule that does not read it is refused ([`TrainConfig::schedule_problem`]), and
+    /// all are left out of the JSON when not given, so older trial hashes are unchanged.
+    #[serde(skip_serializing_if = "is_constant")]
+    pub schedule: ScheduleKind,
+    /// Epochs of linear warmup before the schedule (every schedule but `onecycle`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup_epochs: Option<u32>,
+    /// The lowest rate: cosine's `eta_min`, plateau's floor, one-cycle's last rate (0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_lr: Option<f64>,
+    /// `step`: epochs between two reductions (required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_size: Option<u32>,
+    /// `step`: the factor of each reduction (0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// `plateau`: the factor of each reduction (0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    /// `plateau`: epochs without a better objective before a reduction (10). Not
+    /// `patience`, which ends the trial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plateau_patience: Option<u32>,
+    /// `onecycle`: the peak rate (required); the cycle starts at `lr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_lr: Option<f64>,
+}
+
+fn is_constant(schedule: &ScheduleKind) -> bool {
+    *schedule == ScheduleKind::Constant
 }
 
 fn is_never(patience: &u32) -> bool {
@@ -139,6 +174,14 @@ impl Default for TrainConfig {
             nesterov: false,
             label_smoothing: 0.0,
             patience: 0,
+            schedule: ScheduleKind::Constant,
+            warmup_epochs: None,
+            min_lr: None,
+            step_size: None,
+            gamma: None,
+            factor: None,
+            plateau_patience: None,
+            max_lr: None,
         }
     }
 }
@@ -182,7 +225,109 @@ impl TrainConfig {
                 self.label_smoothing
             ));
         }
+        let rate = |value: Option<f64>, positive: bool| {
+            value.is_some_and(|v| !(v.is_finite() && (v > 0.0 || (!positive && v == 0.0))))
+        };
+        if rate(self.min_lr, false) {
+            return Some(format!(
+                "train.min_lr must be a number of at least 0, not {}",
+                self.min_lr.unwrap_or_default()
+            ));
+        }
+        if rate(self.max_lr, true) {
+            return Some(format!(
+                "train.max_lr must be a positive number, not {}",
+                self.max_lr.unwrap_or_default()
+            ));
+        }
+        if rate(self.gamma, true) {
+            return Some(format!(
+                "train.gamma must be a positive number, not {}",
+                self.gamma.unwrap_or_default()
+            ));
+        }
+        if let Some(factor) = self.factor.filter(|f| !(*f > 0.0 && *f < 1.0)) {
+            return Some(format!("train.factor must be in (0, 1), not {factor}"));
+        }
+        if self.step_size == Some(0) {
+            return Some("train.step_size must be at least 1".into());
+        }
         None
+    }
+
+    /// Which of the schedule keys are given, in [`SCHEDULE_KEYS`]' order.
+    pub fn schedule_keys_given(&self) -> Vec<&'static str> {
+        let given = [
+            self.warmup_epochs.is_some(),
+            self.min_lr.is_some(),
+            self.step_size.is_some(),
+            self.gamma.is_some(),
+            self.factor.is_some(),
+            self.plateau_patience.is_some(),
+            self.max_lr.is_some(),
+        ];
+        SCHEDULE_KEYS
+            .into_iter()
+            .zip(given)
+            .filter_map(|(key, given)| given.then_some(key))
+            .collect()
+    }
+
+    /// Why the schedule's keys do not go together, naming the key, if they do not: a key
+    /// the schedule does not read, or one it needs and lacks. Apart from
+    /// [`TrainConfig::problem`], which checks each value alone, because a sweep file may
+    /// give the keys in any order, and some as grid axes.
+    pub fn schedule_problem(&self) -> Option<String> {
+        schedule_keys_problem(self.schedule, &self.schedule_keys_given())
+    }
+
+    /// The schedule of this configuration, for a trial of `batches` batches per epoch.
+    pub fn schedule(&self, batches: u64) -> Schedule {
+        Schedule {
+            kind: self.schedule,
+            lr: self.lr,
+            epochs: self.epochs,
+            batches,
+            warmup_epochs: self.warmup_epochs.unwrap_or(0),
+            min_lr: self.min_lr.unwrap_or(0.0),
+            step_size: self.step_size.unwrap_or(1),
+            gamma: self.gamma.unwrap_or(STEP_GAMMA),
+            factor: self.factor.unwrap_or(PLATEAU_FACTOR),
+            plateau_patience: self.plateau_patience.unwrap_or(PLATEAU_PATIENCE),
+            max_lr: self.max_lr.unwrap_or(self.lr),
+            minimised: self.objective.minimised(),
+        }
+    }
+}
+
+/// Why `schedule` cannot run with the schedule keys `given`, naming the key: one it does not
+/// read, or one it needs that is not given.
+pub fn schedule_keys_problem(schedule: ScheduleKind, given: &[&str]) -> Option<String> {
+    let name = schedule.name();
+    if let Some(key) = given.iter().find(|key| !schedule.keys().contains(key)) {
+        let readers: Vec<String> = ScheduleKind::ALL
+            .iter()
+            .filter(|s| s.keys().contains(key))
+            .map(|s| format!("\"{}\"", s.name()))
+            .collect();
+        return Some(format!(
+            "train.{key} is for the schedule {}, not \"{name}\"",
+            or_list(&readers)
+        ));
+    }
+    schedule
+        .required()
+        .iter()
+        .find(|key| !given.contains(key))
+        .map(|key| format!("train.schedule \"{name}\" needs `{key}`"))
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(items: &[String]) -> String {
+    match items.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -246,6 +391,76 @@ mod tests {
         assert_eq!(smoothing(1.0).problem(), None);
         let problem = smoothing(1.5).problem().unwrap();
         assert_eq!(problem, "train.label_smoothing must be in [0, 1], not 1.5");
+    }
+
+    #[test]
+    fn the_schedule_keys_are_checked_alone_and_together() {
+        let with = |edit: fn(&mut TrainConfig)| {
+            let mut config = TrainConfig::default();
+            edit(&mut config);
+            config
+        };
+        assert_eq!(
+            serde_json::to_value(with(|c| c.schedule = ScheduleKind::Constant)).unwrap(),
+            serde_json::to_value(TrainConfig::default()).unwrap(),
+            "the constant schedule leaves the JSON as it was"
+        );
+        let problem = |edit| with(edit).problem();
+        assert_eq!(
+            problem(|c| c.min_lr = Some(-1e-3)).as_deref(),
+            Some("train.min_lr must be a number of at least 0, not -0.001")
+        );
+        assert_eq!(problem(|c| c.min_lr = Some(0.0)), None);
+        assert_eq!(
+            problem(|c| c.max_lr = Some(0.0)).as_deref(),
+            Some("train.max_lr must be a positive number, not 0")
+        );
+        assert_eq!(
+            problem(|c| c.factor = Some(1.0)).as_deref(),
+            Some("train.factor must be in (0, 1), not 1")
+        );
+        assert_eq!(
+            problem(|c| c.step_size = Some(0)).as_deref(),
+            Some("train.step_size must be at least 1")
+        );
+        let together = |edit| with(edit).schedule_problem();
+        assert_eq!(together(|_| {}), None);
+        assert_eq!(
+            together(|c| c.max_lr = Some(0.1)).as_deref(),
+            Some("train.max_lr is for the schedule \"onecycle\", not \"constant\"")
+        );
+        assert_eq!(
+            together(|c| {
+                c.schedule = ScheduleKind::Cosine;
+                c.step_size = Some(3);
+            })
+            .as_deref(),
+            Some("train.step_size is for the schedule \"step\", not \"cosine\"")
+        );
+        assert_eq!(
+            together(|c| {
+                c.schedule = ScheduleKind::Onecycle;
+                c.warmup_epochs = Some(2);
+            })
+            .as_deref(),
+            Some(
+                "train.warmup_epochs is for the schedule \"constant\", \"cosine\", \"step\" \
+                 or \"plateau\", not \"onecycle\""
+            )
+        );
+        assert_eq!(
+            together(|c| c.schedule = ScheduleKind::Step).as_deref(),
+            Some("train.schedule \"step\" needs `step_size`")
+        );
+        let set = with(|c| {
+            c.schedule = ScheduleKind::Plateau;
+            c.factor = Some(0.5);
+            c.plateau_patience = Some(2);
+        });
+        assert_eq!(set.schedule_problem(), None);
+        let json = serde_json::to_value(&set).unwrap();
+        assert_eq!(json["schedule"], "plateau");
+        assert_eq!(serde_json::from_value::<TrainConfig>(json).unwrap(), set);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::train::keep_best::{after_epoch, early_stop, Best, CheckpointAction};
 use crate::train::metrics::{Confusion, EpochMetrics};
 use crate::train::optim::Optimizer;
 use crate::train::predict::evaluate;
+use crate::train::schedule::{Schedule, ScheduleState};
 
 /// Why training stopped without finishing.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +122,7 @@ pub fn train(
             });
         }
         let started = Instant::now();
-        let Some(fit) = run.fit_epoch(epoch, &state.norm, stop, on_event)? else {
+        let Some(fit) = run.fit_epoch(epoch, &state.norm, &state.schedule, stop, on_event)? else {
             return Ok(Outcome {
                 history: state.history,
                 best: state.best,
@@ -211,12 +212,14 @@ pub(crate) fn train_step(
     })
 }
 
-/// What the epochs of one run share: the trial, its network and optimizer, and the labels.
+/// What the epochs of one run share: the trial, its network, optimizer and schedule, and the
+/// labels.
 struct Run<'a> {
     trial: &'a Trial<'a>,
     vars: VarMap,
     net: Net,
     optimizer: Optimizer,
+    schedule: Schedule,
     train_labels: &'a [u32],
     val_labels: &'a [u32],
     /// The training images an epoch uses: batch norm cannot learn from a batch of one image,
@@ -251,22 +254,26 @@ impl<'a> Run<'a> {
             .with_nesterov(config.nesterov);
         let n = dataset.train.len();
         let usable = if n % config.batch_size == 1 { n - 1 } else { n };
+        let schedule = config.schedule(usable.div_ceil(config.batch_size) as u64);
         Ok(Self {
             trial,
             vars,
             net,
             optimizer,
+            schedule,
             train_labels,
             val_labels,
             usable,
         })
     }
 
-    /// One pass over the shuffled training images; `None` when `stop` was set before a batch.
+    /// One pass over the shuffled training images, each batch at the rate the schedule (in
+    /// `schedule` state) gives it; `None` when `stop` was set before a batch.
     fn fit_epoch(
         &mut self,
         epoch: u32,
         norm: &Normalization,
+        schedule: &ScheduleState,
         stop: &AtomicBool,
         on_event: &mut dyn FnMut(TrialEvent),
     ) -> Result<Option<Fit>, TrainError> {
@@ -298,6 +305,8 @@ impl<'a> Run<'a> {
                 device,
             )?;
             let ys = batch::labels(self.train_labels, indices, device)?;
+            let lr = self.schedule.lr(epoch, self.optimizer.steps(), schedule);
+            self.optimizer.set_lr(lr);
             let Step { loss, correct, .. } = train_step(
                 &self.net,
                 &mut self.optimizer,
@@ -348,6 +357,8 @@ impl<'a> Run<'a> {
             val_loss: val_loss.unwrap_or(f64::NAN),
             val_acc: confusion.accuracy(),
             val_f1: confusion.macro_f1(),
+            // The rate of the epoch's last batch: the epoch's own for the per-epoch
+            // schedules, one-cycle's rate at the end of the epoch.
             lr: self.optimizer.lr(),
             seconds: started.elapsed().as_secs_f64(),
         };
@@ -368,6 +379,9 @@ impl<'a> Run<'a> {
         let tensors = model_tensors(&self.vars);
         state.history.push(metrics.clone());
         state.optimizer_steps = self.optimizer.steps();
+        state.schedule =
+            self.schedule
+                .after_epoch(metrics.epoch, objective.value(metrics), &state.schedule);
         let mut is_best = false;
         for action in actions {
             match action {
@@ -413,6 +427,7 @@ mod tests {
     use crate::train::config::{Objective, TrainConfig};
     use crate::train::optim::OptimizerKind;
     use crate::train::predict::predict;
+    use crate::train::schedule::ScheduleKind;
 
     fn small_resnet() -> ModelConfig {
         ModelConfig {
@@ -659,6 +674,103 @@ mod tests {
             );
             assert_eq!(weights(&a.path().join(BEST)), weights(&b.path().join(BEST)));
         }
+    }
+
+    #[test]
+    fn a_trial_paused_mid_schedule_and_resumed_equals_one_trained_straight_through() {
+        let dataset = data(3, 100);
+        let augment = Augment {
+            hflip: true,
+            ..Augment::default()
+        };
+        let base = TrainConfig {
+            epochs: 5,
+            batch_size: 16,
+            optimizer: OptimizerKind::Adamw,
+            lr: 0.01,
+            weight_decay: 0.01,
+            ..TrainConfig::default()
+        };
+        let schedules = [
+            TrainConfig {
+                schedule: ScheduleKind::Cosine,
+                warmup_epochs: Some(2),
+                min_lr: Some(1e-4),
+                ..base.clone()
+            },
+            TrainConfig {
+                schedule: ScheduleKind::Step,
+                step_size: Some(2),
+                gamma: Some(0.5),
+                ..base.clone()
+            },
+            TrainConfig {
+                schedule: ScheduleKind::Plateau,
+                objective: Objective::ValLoss,
+                plateau_patience: Some(0),
+                factor: Some(0.5),
+                ..base.clone()
+            },
+            TrainConfig {
+                schedule: ScheduleKind::Onecycle,
+                max_lr: Some(0.05),
+                ..base.clone()
+            },
+        ];
+        for config in &schedules {
+            assert_eq!(config.schedule_problem(), None);
+            let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let straight = run(&dataset, &small_resnet(), config, &augment, a.path()).unwrap();
+            let trial = Trial {
+                dataset: &dataset,
+                model: &small_resnet(),
+                train: config,
+                augment: &augment,
+                device: &Device::Cpu,
+                dir: b.path(),
+            };
+            // As a pruned trial pauses at its rung: stopped after epoch 3's checkpoint.
+            let stop = AtomicBool::new(false);
+            let paused = train(&trial, &stop, &mut |p| {
+                if matches!(p, TrialEvent::Checkpoint { epoch: 3, .. }) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            })
+            .unwrap();
+            assert_eq!((paused.finished, paused.history.len()), (false, 3));
+            let resumed = train(&trial, &AtomicBool::new(false), &mut |_| {}).unwrap();
+            let kind = config.schedule;
+            assert_eq!(
+                timeless(&straight.history),
+                timeless(&resumed.history),
+                "{kind:?}"
+            );
+            assert_eq!(
+                weights(&a.path().join(LAST)),
+                weights(&b.path().join(LAST)),
+                "{kind:?}"
+            );
+            let lrs: Vec<f64> = straight.history.iter().map(|m| m.lr).collect();
+            assert!(lrs.windows(2).any(|w| w[0] != w[1]), "{kind:?}: {lrs:?}");
+        }
+        let cosine = &schedules[0];
+        let warmup: Vec<f64> = run(
+            &dataset,
+            &small_resnet(),
+            cosine,
+            &augment,
+            tempfile::tempdir().unwrap().path(),
+        )
+        .unwrap()
+        .history
+        .iter()
+        .map(|m| m.lr)
+        .collect();
+        assert_eq!(
+            warmup[..3],
+            [0.01 / 3.0, 0.02 / 3.0, 0.01],
+            "the lr column is the epoch's rate"
+        );
     }
 
     #[test]

@@ -39,6 +39,14 @@ const TOLERANCE: f64 = 1e-4;
 /// `resnet_keras`'s `stage1.project.conv2.weight[380]`, 2.6e-7 on a weight of 2e-3; every
 /// gradient itself is within 6.1e-5).
 const RMSPROP_WEIGHT_TOLERANCE: f64 = 2e-4;
+/// The ResNet of ResNet-34's depth (`resnet_deep`): PyTorch's own float32 step misses its
+/// float64 reference by 2.5e-3 on the gradients and 4.8e-4 on the weights (and loss 4.1e-6,
+/// running statistics 7.2e-6), as `scripts/step_reference.py` prints. Through sixteen
+/// blocks of two- and four-channel batch norms over 8 to 128 values each, float32's
+/// cancellation compounds block after block, so 1e-4 is out of float32's reach, PyTorch's
+/// included. The bound is twice PyTorch's own worst (ours: gradients 1.7e-3, weights
+/// 8.1e-4, loss 1.6e-6, running statistics 7.2e-6).
+const DEEP_TOLERANCE: f64 = 5e-3;
 /// The magnitude below which errors are measured against a floor rather than the value:
 /// at least this much…
 const FLOOR: f64 = 1e-3;
@@ -196,6 +204,25 @@ fn resnet_keras_case() -> Case {
             ..resnet.model
         },
         optimizers: optimizers(1e-7),
+        ..resnet
+    }
+}
+
+/// A ResNet of ResNet-34's depth (`blocks = [3, 4, 6, 3]`) at a small width and size: the
+/// extra identity blocks, each stage's projection, and the trunk's backward through sixteen
+/// blocks. Adam only: the depth is what this case is about; the optimizers are the other
+/// cases'.
+fn resnet_deep_case() -> Case {
+    let resnet = resnet_case();
+    Case {
+        name: "resnet_deep".into(),
+        model: ModelConfig {
+            filters: vec![2, 2, 4, 4],
+            blocks: vec![3, 4, 6, 3],
+            ..resnet.model
+        },
+        size: 16,
+        optimizers: optimizers(OPTIMIZER_EPS)[1..2].to_vec(),
         ..resnet
     }
 }
@@ -416,7 +443,9 @@ fn compare(case: &Case) {
     let failing: Vec<_> = sorted
         .iter()
         .filter(|(e, w)| {
-            let tolerance = if w.starts_with("weight rmsprop") && w.contains(" step 2 ") {
+            let tolerance = if case.name == "resnet_deep" {
+                DEEP_TOLERANCE
+            } else if w.starts_with("weight rmsprop") && w.contains(" step 2 ") {
                 RMSPROP_WEIGHT_TOLERANCE
             } else {
                 TOLERANCE
@@ -426,8 +455,8 @@ fn compare(case: &Case) {
         .collect();
     assert!(
         failing.is_empty(),
-        "{}: beyond {TOLERANCE} (RMSprop's weights after step 2: {RMSPROP_WEIGHT_TOLERANCE}): \
-         {failing:?}",
+        "{}: beyond {TOLERANCE} (RMSprop's weights after step 2: {RMSPROP_WEIGHT_TOLERANCE}, \
+         the deep ResNet's: {DEEP_TOLERANCE}): {failing:?}",
         case.name
     );
 }
@@ -453,15 +482,21 @@ fn a_resnet_training_step_with_keras_settings_equals_pytorchs() {
 }
 
 #[test]
+fn a_resnet_34_depth_training_step_equals_pytorchs() {
+    compare(&resnet_deep_case());
+}
+
+#[test]
 fn the_fixtures_stay_small() {
     let total: u64 = [
         mlp_case(),
         mlp_smoothed_case(),
         resnet_case(),
         resnet_keras_case(),
+        resnet_deep_case(),
     ]
     .iter()
     .map(|case| std::fs::metadata(fixture_path(case)).unwrap().len())
     .sum();
-    assert!(total < 450_000, "{total} bytes");
+    assert!(total < 600_000, "{total} bytes");
 }

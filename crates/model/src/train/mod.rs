@@ -1,7 +1,7 @@
 //! Training one trial: its settings ([`config`]), the epoch loop ([`train`]), the pure
 //! keep-best decision ([`keep_best`]), the checkpoint files ([`checkpoint`]), optimizers
-//! ([`optim`]), metrics ([`metrics`]), [`predict`] and the training-step benchmark
-//! ([`bench`]).
+//! ([`optim`]), learning-rate schedules ([`schedule`]), metrics ([`metrics`]), [`predict`]
+//! and the training-step benchmark ([`bench`]).
 
 pub mod bench;
 pub mod checkpoint;
@@ -14,6 +14,7 @@ pub mod keep_best;
 pub mod metrics;
 pub mod optim;
 mod predict;
+pub mod schedule;
 
 pub use checkpoint::{Damaged, ModelCard, Recovery, BEST, LAST, PREVIOUS, PREVIOUS_BEST};
 pub use config::{Objective, TrainConfig, Trial};

@@ -292,6 +292,11 @@ impl Optimizer {
         self.lr
     }
 
+    /// Sets the learning rate of the updates from now on: the schedule's.
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
     /// How many updates were applied.
     pub fn steps(&self) -> u64 {
         self.step

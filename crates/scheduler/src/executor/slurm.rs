@@ -681,11 +681,17 @@ async fn poll(
             for event in trial.events.read_new() {
                 match &event {
                     TrialEvent::Finished { .. }
+                    | TrialEvent::Completed { .. }
                     | TrialEvent::Failed { .. }
                     | TrialEvent::Paused { .. } => trial.ended = true,
                     TrialEvent::Interrupted { .. } => trial.interrupted = true,
-                    TrialEvent::Started { .. } => trial.interrupted = false,
-                    _ => {}
+                    TrialEvent::Started { .. } | TrialEvent::Resumed { .. } => {
+                        trial.interrupted = false
+                    }
+                    TrialEvent::Batch { .. }
+                    | TrialEvent::Epoch(_)
+                    | TrialEvent::Reported(_)
+                    | TrialEvent::Checkpoint { .. } => {}
                 }
                 let _ = reports.send((trial.trial, FromTrial::Event(event)));
             }

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use sweep_model::{Arch, ModelConfig, Objective, OptimizerKind, TrainConfig, WeightInit};
+use sweep_model::{
+    Arch, ModelConfig, Objective, OptimizerKind, ScheduleKind, TrainConfig, WeightInit,
+};
 use toml_edit::Value;
 
 use super::error::Refusal;
@@ -128,6 +130,7 @@ pub const HYPERPARAMETERS: &[Hyperparameter<'static>] = &[
         &Choice::<Arch>(|c, v| c.model.arch = v),
     ),
     hyperparameter("filters", Model, AXIS, &Widths(|c, v| c.model.filters = v)),
+    hyperparameter("blocks", Model, AXIS, &Widths(|c, v| c.model.blocks = v)),
     hyperparameter(
         "neurons",
         Model,
@@ -195,6 +198,49 @@ pub const HYPERPARAMETERS: &[Hyperparameter<'static>] = &[
         Train,
         AXIS,
         &Int::<u32>(0, |c, v| c.train.patience = v),
+    ),
+    hyperparameter(
+        "schedule",
+        Train,
+        AXIS,
+        &Choice::<ScheduleKind>(|c, v| c.train.schedule = v),
+    ),
+    hyperparameter(
+        "warmup_epochs",
+        Train,
+        AXIS,
+        &Int::<u32>(0, |c, v| c.train.warmup_epochs = Some(v)),
+    ),
+    hyperparameter(
+        "min_lr",
+        Train,
+        AXIS,
+        &Float(|c, v| c.train.min_lr = Some(v)),
+    ),
+    hyperparameter(
+        "step_size",
+        Train,
+        AXIS,
+        &Int::<u32>(1, |c, v| c.train.step_size = Some(v)),
+    ),
+    hyperparameter("gamma", Train, AXIS, &Float(|c, v| c.train.gamma = Some(v))),
+    hyperparameter(
+        "factor",
+        Train,
+        AXIS,
+        &Float(|c, v| c.train.factor = Some(v)),
+    ),
+    hyperparameter(
+        "plateau_patience",
+        Train,
+        AXIS,
+        &Int::<u32>(0, |c, v| c.train.plateau_patience = Some(v)),
+    ),
+    hyperparameter(
+        "max_lr",
+        Train,
+        AXIS,
+        &Float(|c, v| c.train.max_lr = Some(v)),
     ),
     hyperparameter(
         "objective",
@@ -491,6 +537,15 @@ impl Choices for OptimizerKind {
     }
 }
 
+impl Choices for ScheduleKind {
+    fn all() -> &'static [Self] {
+        &ScheduleKind::ALL
+    }
+    fn name(&self) -> &'static str {
+        ScheduleKind::name(self)
+    }
+}
+
 impl Choices for Objective {
     fn all() -> &'static [Self] {
         &Objective::ALL
@@ -513,6 +568,7 @@ mod tests {
         let written = [
             ("arch", "\"mlp\""),
             ("filters", "[8, 16]"),
+            ("blocks", "[3, 4, 6]"),
             ("neurons", "7"),
             ("hidden", "[5]"),
             ("dropout", "0.25"),
@@ -531,6 +587,14 @@ mod tests {
             ("nesterov", "true"),
             ("label_smoothing", "0.1"),
             ("patience", "3"),
+            ("schedule", "\"cosine\""),
+            ("warmup_epochs", "2"),
+            ("min_lr", "1e-5"),
+            ("step_size", "4"),
+            ("gamma", "0.5"),
+            ("factor", "0.2"),
+            ("plateau_patience", "3"),
+            ("max_lr", "0.1"),
             ("objective", "\"val_loss\""),
         ];
         assert_eq!(

@@ -71,7 +71,7 @@ impl SweepFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sweep_model::{Augment, OptimizerKind};
+    use sweep_model::{Augment, OptimizerKind, ScheduleKind};
 
     const SEED_GRID: &str = r#"
 name = "cnn"
@@ -435,6 +435,143 @@ trials_per_device = 2
              nesterov = { choice = [true, false] }",
         );
         assert_eq!(random.random.unwrap().axes.len(), 2);
+    }
+
+    #[test]
+    fn the_schedule_keys_are_keys_axes_and_distributions_checked_together_with_their_lines() {
+        let old = expand_grid(&parse(SEED_GRID).unwrap());
+        let constant = expand_grid(
+            &parse(&edited("seed = 42", "seed = 42\nschedule = \"constant\"")).unwrap(),
+        );
+        assert_eq!(
+            hashes(&old),
+            hashes(&constant),
+            "the constant schedule changes no identity"
+        );
+
+        let cosine = "seed = 42\nwarmup_epochs = 2\nmin_lr = 1e-5\nschedule = \"cosine\"";
+        let trials = expand_grid(&parse(&edited("seed = 42", cosine)).unwrap());
+        let train = &trials[0].config.builtin().unwrap().train;
+        assert_eq!(
+            (train.schedule, train.warmup_epochs, train.min_lr),
+            (ScheduleKind::Cosine, Some(2), Some(1e-5)),
+            "the keys may come before the schedule"
+        );
+        assert_ne!(hashes(&old), hashes(&trials));
+
+        let err = error(&edited("seed = 42", "seed = 42\nschedule = \"cosin\""));
+        assert_eq!(
+            err,
+            "s.toml:20: `train.schedule` must be one of \"constant\", \"cosine\", \"step\", \
+             \"plateau\", \"onecycle\", not \"cosin\" (did you mean \"cosine\"?)"
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nmax_lr = 0.1"));
+        assert_eq!(
+            err,
+            "s.toml:20: `train.max_lr`: is for the schedule \"onecycle\", not \"constant\""
+        );
+        let err = error(&edited(
+            "seed = 42",
+            "seed = 42\nschedule = \"cosine\"\nstep_size = 3",
+        ));
+        assert_eq!(
+            err,
+            "s.toml:21: `train.step_size`: is for the schedule \"step\", not \"cosine\""
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nschedule = \"step\""));
+        assert_eq!(
+            err,
+            "s.toml:20: `train.schedule`: \"step\" needs `step_size`"
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nmin_lr = -1"));
+        assert_eq!(
+            err,
+            "s.toml:20: `train.min_lr`: must be a number of at least 0, not -1"
+        );
+        let err = error(&edited("seed = 42", "seed = 42\nfactor = 1.5"));
+        assert_eq!(err, "s.toml:20: `train.factor`: must be in (0, 1), not 1.5");
+        let err = error(&edited("seed = 42", "seed = 42\nwarmup_epochs = -1"));
+        assert!(
+            err.starts_with("s.toml:20: `train.warmup_epochs`: must be at least 0"),
+            "{err}"
+        );
+
+        // A grid over schedules: each key read by one of them, kept by the others' trials.
+        let text = edited("seed = 42", "seed = 42\nstep_size = 3\nmax_lr = 0.05").replace(
+            "optimizer = [\"adam\", \"sgd\", \"rmsprop\"]",
+            "schedule = [\"step\", \"onecycle\", \"cosine\"]",
+        );
+        let trials = expand_grid(&parse(&text).unwrap());
+        assert_eq!(trials.len(), 3 * 3 * 3);
+        let schedules: Vec<ScheduleKind> = trials[..3]
+            .iter()
+            .map(|t| t.config.builtin().unwrap().train.schedule)
+            .collect();
+        assert_eq!(
+            schedules,
+            [
+                ScheduleKind::Step,
+                ScheduleKind::Onecycle,
+                ScheduleKind::Cosine
+            ]
+        );
+        let without = text.replace("max_lr = 0.05", "");
+        assert_eq!(
+            error(&without),
+            "s.toml:27: `grid.schedule`: \"onecycle\" needs `max_lr`"
+        );
+        let plateau_patience = text.replace("max_lr = 0.05", "plateau_patience = 2");
+        assert!(
+            error(&plateau_patience).starts_with(
+                "s.toml:21: `train.plateau_patience`: is for the schedule \"plateau\", and none"
+            ),
+            "{}",
+            error(&plateau_patience)
+        );
+
+        let random = random_sweep(
+            "",
+            "trials = 3\nschedule = { choice = [\"cosine\", \"plateau\"] }\n\
+             min_lr = { log_uniform = [1e-6, 1e-4] }\nfactor = { uniform = [0.2, 0.5] }",
+        );
+        assert_eq!(random.random.unwrap().axes.len(), 3);
+    }
+
+    #[test]
+    fn blocks_at_the_seeds_depth_keep_the_hashes_and_must_match_the_filters() {
+        let old = expand_grid(&parse(SEED_GRID).unwrap());
+        let two = "filters = [64, 128, 256]\nblocks = [2, 2, 2]";
+        let same = expand_grid(&parse(&edited("filters = [64, 128, 256]", two)).unwrap());
+        assert_eq!(hashes(&old), hashes(&same), "[2, 2, 2] is the seed's depth");
+
+        let deep = "blocks = [3, 4, 6, 3]\nfilters = [64, 128, 256, 512]";
+        let trials = expand_grid(&parse(&edited("filters = [64, 128, 256]", deep)).unwrap());
+        assert_eq!(
+            trials[0].config.builtin().unwrap().model.blocks,
+            [3, 4, 6, 3],
+            "in either order"
+        );
+        assert_ne!(hashes(&old), hashes(&trials));
+
+        let short = "filters = [64, 128, 256]\nblocks = [3, 4, 6, 3]";
+        assert_eq!(
+            error(&edited("filters = [64, 128, 256]", short)),
+            "s.toml:11: `model.blocks`: gives 4 stages, but model.filters [64, 128, 256] has 3: \
+             one entry each per stage"
+        );
+        assert_eq!(
+            error(&edited("filters = [64, 128, 256]", "blocks = [2, 0, 2]")),
+            "s.toml:10: `model.blocks`: must be at least 1, not 0"
+        );
+        let gridded = SEED_GRID.replace(
+            "neurons = [64, 128, 256]",
+            "blocks = [[2, 2, 2], [1, 2, 3]]\nfilters = [[8, 16, 32], [8, 16]]",
+        );
+        assert_eq!(
+            error(&gridded),
+            "s.toml:23: `grid.blocks`: gives 3 stages, but model.filters [8, 16] has 2: one \
+             entry each per stage"
+        );
     }
 
     #[test]
@@ -814,8 +951,9 @@ trials_per_device = 2
             (
                 &format!("{random}objective = {{ choice = [\"val_loss\"] }}"),
                 "s.toml:32: `random.objective` is not a hyperparameter (grid axes: arch, \
-                 filters, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
-                 epochs, batch_size, optimizer, lr, momentum, seed, eps, weight_decay, nesterov, label_smoothing, patience)",
+                 filters, blocks, neurons, hidden, dropout, block_dense, init, bn_momentum, bn_eps, \
+                 epochs, batch_size, optimizer, lr, momentum, seed, eps, weight_decay, nesterov, label_smoothing, patience, \
+                 schedule, warmup_epochs, min_lr, step_size, gamma, factor, plateau_patience, max_lr)",
             ),
             (
                 &format!("{random}lr = {{ log_uniform = [1e-4, 1e-1] }}"),
@@ -1047,6 +1185,154 @@ trials_per_device = 2
             );
         }
         assert!(slurm("[\"--outputs\"]").is_ok(), "only the option itself");
+    }
+
+    const COMMAND: &str = r#"name = "own"
+
+[trial]
+command = ["python3", "train.py", "--lr={lr}", "{optimizer}"]
+epochs = 20
+objective = "val_acc"
+direction = "maximize"
+
+[params]
+lr = 0.001
+optimizer = "adam"
+width = 64
+
+[grid]
+lr = [0.01, 1]
+width = [32, 64]
+"#;
+
+    #[test]
+    fn a_command_sweep_grids_over_its_params_and_each_trial_has_all_of_them() {
+        let file = parse(COMMAND).unwrap();
+        let command = file.command.as_ref().unwrap();
+        assert_eq!(command.epochs, 20);
+        assert_eq!(file.epochs(), 20);
+        assert_eq!(file.goal().metric, "val_acc");
+        assert!(command.resumable, "by default");
+        let trials = expand_grid(&file);
+        assert_eq!(trials.len(), 4);
+        assert_eq!(
+            trials[2].params["lr"],
+            Param::Float(1.0),
+            "a number axis keeps numbers"
+        );
+        let TrialConfig::Command(config) = &trials[2].config else {
+            panic!("a command trial");
+        };
+        assert_eq!(config.params["width"], Param::Int(32));
+        assert_eq!(
+            config.params["optimizer"],
+            Param::Text("adam".into()),
+            "its default"
+        );
+        assert_eq!(
+            crate::command::contract::substitute(&config.command, &config.params).unwrap(),
+            ["python3", "train.py", "--lr=1.0", "adam"]
+        );
+        let summary = trials[2].config.summary(trials[2].params.clone());
+        assert_eq!((summary.epochs, summary.classes), (20, None));
+        // The identity is the command, the params and the goal, not the folder it runs in.
+        let mut moved = trials[2].config.clone();
+        if let TrialConfig::Command(c) = &mut moved {
+            c.workdir = "/elsewhere".into();
+        }
+        assert_eq!(moved.identity(), trials[2].config.identity());
+        let json = serde_json::to_string(&trials[2].config).unwrap();
+        let back = crate::trial::read_config(Path::new("config.json"), &json).unwrap();
+        assert_eq!(
+            back, trials[2].config,
+            "config.json reads back as a command trial"
+        );
+    }
+
+    #[test]
+    fn a_command_sweeps_mistakes_are_refused_with_their_line_and_key() {
+        let edited = |old: &str, new: &str| {
+            assert!(COMMAND.contains(old), "{old}");
+            error(&COMMAND.replacen(old, new, 1))
+        };
+        for (old, new, message) in [
+            (
+                "\"{optimizer}\"]",
+                "\"{optimiser}\"]",
+                "s.toml:4: `trial.command`: `{optimiser}` is not a key of `[params]` (did you mean `{optimizer}`?)",
+            ),
+            ("--lr={lr}", "--lr={lr", "s.toml:4: `trial.command`: `{` without its `}`"),
+            ("epochs = 20\n", "", "s.toml:3: missing `trial.epochs`"),
+            (
+                "direction = \"maximize\"",
+                "direction = \"up\"",
+                "s.toml:7: `trial.direction` must be \"maximize\" or \"minimize\", not \"up\"",
+            ),
+            (
+                "width = [32, 64]",
+                "depth = [1, 2]",
+                "s.toml:16: `grid.depth` is not a hyperparameter (grid axes: lr, optimizer, width)",
+            ),
+            (
+                "width = [32, 64]",
+                "width = [32, \"wide\"]",
+                "s.toml:16: `grid.width` must be an integer, not \"wide\"",
+            ),
+            (
+                "lr = [0.01, 1]",
+                "lr = [0.01, \"fast\"]",
+                "s.toml:15: `grid.lr` must be a number, not \"fast\"",
+            ),
+            (
+                "width = 64",
+                "width = { a = 1 }",
+                "s.toml:12: `params.width` must be a number, a string, true or false, or a list of integers",
+            ),
+            (
+                "[params]",
+                "[model]\nneurons = 3\n[params]",
+                "s.toml:9: `model`: configures the built-in trainer",
+            ),
+            (
+                "objective = \"val_acc\"",
+                "objective = \"val_acc\"\nfiles = [\"no-such-file.py\"]",
+                "s.toml:7: `trial.files`: cannot read \"no-such-file.py\"",
+            ),
+        ] {
+            let got = edited(old, new);
+            assert!(got.starts_with(message), "{new}:\n{got}\nnot\n{message}");
+        }
+        let builtin = SEED_GRID.replace("[grid]", "[params]\nwidth = 3\n[grid]");
+        assert!(
+            error(&builtin).contains("`params`: is for a command trial's params"),
+            "{}",
+            error(&builtin)
+        );
+    }
+
+    #[test]
+    fn a_command_trials_identity_follows_the_files_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("train.py");
+        std::fs::write(&program, "print(1)\n").unwrap();
+        let text = COMMAND.replace(
+            "epochs = 20",
+            &format!("epochs = 20\nfiles = [{:?}]", program.display().to_string()),
+        );
+        let hashes = || -> Vec<String> {
+            expand_grid(&parse(&text).unwrap())
+                .into_iter()
+                .map(|t| t.hash)
+                .collect()
+        };
+        let before = hashes();
+        assert_eq!(before, hashes(), "the same files, the same trials");
+        std::fs::write(&program, "print(2)\n").unwrap();
+        let after = hashes();
+        assert!(
+            before.iter().zip(&after).all(|(a, b)| a != b),
+            "an edited program is new trials"
+        );
     }
 
     /// A sweep on synthetic data with `table` after its `[train]` (seed 5) and `[run]`.

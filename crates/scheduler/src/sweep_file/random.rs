@@ -28,9 +28,9 @@ pub struct Random {
 pub struct RandomAxis {
     pub key: String,
     pub distribution: Distribution,
-    /// Whether the key is a command trial's param (any value of its type is the program's to
-    /// judge), not one of the built-in trainer's hyperparameters.
-    pub command: bool,
+    /// Whether the key is a command trial's param (any value of its type), not one of the
+    /// built-in trainer's hyperparameters.
+    pub param: bool,
 }
 
 /// Where a drawn hyperparameter's values come from; bounds are inclusive and were checked
@@ -114,16 +114,16 @@ impl RandomAxis {
     /// The hyperparameter's value `value` (a draw or a search's suggestion, within the
     /// bounds), read by the hyperparameter's own kind.
     pub(super) fn setting(&self, value: &Value) -> Setting {
-        let kind = if self.command {
-            let default = match value.as_integer() {
-                Some(_) => hyper::Param::Int(0),
-                None => hyper::Param::Float(0.0),
-            };
-            hyper::param(&self.key, &default).kind
-        } else {
-            hyper::axis(&self.key)
-                .expect("a drawn key is a grid axis")
-                .kind
+        let kind = match self.param {
+            true => {
+                let param = hyper::param_default(value).expect("a drawn number is a param");
+                hyper::param(&self.key, &param).kind
+            }
+            false => {
+                hyper::axis(&self.key)
+                    .expect("a drawn key is a grid axis")
+                    .kind
+            }
         };
         kind.read(value)
             .expect("the bounds were read by the same kind and every value between them is valid")
@@ -154,7 +154,7 @@ mod tests {
         RandomAxis {
             key: key.into(),
             distribution,
-            command: false,
+            param: false,
         }
     }
 

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use sweep_model::data::MAX_CLASSES;
-use sweep_model::{Augment, DeviceName, SyntheticSpec};
+use sweep_model::train::config::schedule_keys_problem;
+use sweep_model::train::schedule::SCHEDULE_KEYS;
+use sweep_model::{Augment, DeviceName, ScheduleKind, SyntheticSpec};
 use toml_edit::{Item, TableLike, Value};
 
 use super::error::{closest, Problem, Refusal, SweepFileError};
@@ -324,6 +326,8 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
     }
     let grid = r.grid(root, &configs)?;
     let random = r.random(root, &configs)?;
+    r.schedule_keys(root, &configs, &grid, random.as_ref())?;
+    r.stages(root, &configs, &grid, random.as_ref())?;
     r.trial_count(root, &grid, random.as_ref())?;
     let prune = r.prune(root)?;
     let run = r.run(root)?;
@@ -623,6 +627,135 @@ impl Reader<'_> {
             });
         }
         Ok(grid)
+    }
+
+    /// Where `key` is given, first in `[train]`, then `[grid]`, then `[random]`: its line and
+    /// its name as written there.
+    fn given(&self, root: &dyn TableLike, section: &str, key: &str) -> Option<(usize, String)> {
+        [section, "grid", "random"].into_iter().find_map(|table| {
+            let table_like = root.get(table).and_then(Item::as_table_like)?;
+            table_like
+                .contains_key(key)
+                .then(|| (self.key_line(table_like, key), format!("{table}.{key}")))
+        })
+    }
+
+    /// The values `key` takes in the sweep's trials, each set on the file's `configs`: its
+    /// grid axis's, or its distribution's choices, or (neither) the file's own.
+    fn trial_values(
+        configs: &Configs,
+        grid: &[Axis],
+        random: Option<&Random>,
+        key: &str,
+    ) -> Vec<Configs> {
+        let set = |setting: &Setting| {
+            let mut trial = configs.clone();
+            setting.apply(&mut trial);
+            trial
+        };
+        let drawn = random
+            .and_then(|r| r.axes.iter().find(|a| a.key == key))
+            .and_then(|axis| match &axis.distribution {
+                Distribution::Choice(values) => Some(values.iter().map(set).collect()),
+                _ => None,
+            });
+        grid.iter()
+            .find(|axis| axis.key == key)
+            .map(|axis| axis.values.iter().map(set).collect())
+            .or(drawn)
+            .unwrap_or_else(|| vec![configs.clone()])
+    }
+
+    /// Refuses `model.blocks` whose stages are not `model.filters`' in some trial: checked
+    /// once every key, axis and distribution is read, since either may be gridded.
+    fn stages(
+        &self,
+        root: &dyn TableLike,
+        configs: &Configs,
+        grid: &[Axis],
+        random: Option<&Random>,
+    ) -> Result<(), SweepFileError> {
+        for blocks in Self::trial_values(configs, grid, random, "blocks") {
+            for filters in Self::trial_values(configs, grid, random, "filters") {
+                let mut trial = blocks.clone();
+                trial.model.filters = filters.model.filters;
+                if let Some(message) = trial.model.stages_problem() {
+                    let (line, written) = self
+                        .given(root, "model", "blocks")
+                        .expect("blocks that are not the default's are given");
+                    let message = message
+                        .strip_prefix("model.blocks ")
+                        .unwrap_or(&message)
+                        .to_string();
+                    return Err(self.out_of_range(line, &written, message));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a schedule key that no schedule of the sweep reads (`max_lr` without
+    /// `onecycle`), and a schedule without a key it needs (`step` without `step_size`).
+    /// Checked once `[train]`, `[grid]` and `[random]` are read, since the keys may come in
+    /// any order, and each as a grid axis or a distribution. A key that some of a grid's
+    /// schedules read is kept by the others' trials, which ignore it.
+    fn schedule_keys(
+        &self,
+        root: &dyn TableLike,
+        configs: &Configs,
+        grid: &[Axis],
+        random: Option<&Random>,
+    ) -> Result<(), SweepFileError> {
+        let schedules: Vec<ScheduleKind> = Self::trial_values(configs, grid, random, "schedule")
+            .iter()
+            .map(|trial| trial.train.schedule)
+            .collect();
+        let given: Vec<&str> = SCHEDULE_KEYS
+            .into_iter()
+            .filter(|key| self.given(root, "train", key).is_some())
+            .collect();
+        for key in &given {
+            if schedules.iter().any(|s| s.keys().contains(key)) {
+                continue;
+            }
+            let (line, written) = self.given(root, "train", key).expect("the key is given");
+            let message = match schedules[..] {
+                [schedule] => schedule_keys_problem(schedule, &[key])
+                    .expect("the schedule does not read the key"),
+                _ => {
+                    let names: Vec<String> = schedules
+                        .iter()
+                        .map(|s| format!("\"{}\"", s.name()))
+                        .collect();
+                    let readers: Vec<String> = ScheduleKind::ALL
+                        .iter()
+                        .filter(|s| s.keys().contains(key))
+                        .map(|s| format!("\"{}\"", s.name()))
+                        .collect();
+                    format!(
+                        "train.{key} is for the schedule {}, and none of the sweep's \
+                         schedules ({}) reads it",
+                        readers.join(" or "),
+                        names.join(", ")
+                    )
+                }
+            };
+            let message = message
+                .strip_prefix(&format!("train.{key} "))
+                .unwrap_or(&message)
+                .to_string();
+            return Err(self.out_of_range(line, &written, message));
+        }
+        for schedule in &schedules {
+            if let Some(key) = schedule.required().iter().find(|k| !given.contains(k)) {
+                let (line, written) = self
+                    .given(root, "train", "schedule")
+                    .unwrap_or((self.key_line(root, "train"), "train.schedule".to_string()));
+                let message = format!("\"{}\" needs `{key}`", schedule.name());
+                return Err(self.out_of_range(line, &written, message));
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a file whose grid cells times random samples are more than [`MAX_TRIALS`],
@@ -1100,7 +1233,7 @@ impl Reader<'_> {
             axes.push(RandomAxis {
                 key: key.to_string(),
                 distribution,
-                command: self.params.is_some(),
+                param: self.params.is_some(),
             });
         }
         Ok(axes)

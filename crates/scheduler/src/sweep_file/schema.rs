@@ -200,6 +200,9 @@ pub struct CommandTrial {
 /// command trials existed (so its hash, and every earlier trial's identity, stay the same).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+// A built-in trial's configuration (with the schedule's keys and `blocks`) is the larger:
+// one value per trial, read once, so its size costs nothing a box would save.
+#[allow(clippy::large_enum_variant)]
 pub enum TrialConfig {
     /// The built-in trainer.
     Builtin(BuiltinConfig),

@@ -10,6 +10,7 @@ use std::time::Instant;
 use sweep_kernels::{conv, Cpu, Geometry, Kernel};
 
 use crate::data::CHANNELS;
+use crate::nn::resnet::block_name;
 use crate::nn::ModelConfig;
 use crate::rng::Rng;
 
@@ -44,14 +45,16 @@ pub fn resnet_convs(model: &ModelConfig, size: usize, n: usize) -> (Vec<ConvLaye
         let stride = if stage == 0 { 1 } else { 2 };
         let at = |part: &str| format!("stage{stage}.{part}");
         // The projection block: conv1 (stride), conv2, and a 1×1 skip when the shape
-        // changes; then the identity block's two convolutions.
+        // changes; then each identity block's two convolutions.
         let out = conv(at("project.conv1"), c_in, c_out, 3, stride, side);
         conv(at("project.conv2"), c_out, c_out, 3, 1, out);
         if c_in != c_out || stride != 1 {
             conv(at("project.skip"), c_in, c_out, 1, stride, side);
         }
-        conv(at("identity.conv1"), c_out, c_out, 3, 1, out);
-        conv(at("identity.conv2"), c_out, c_out, 3, 1, out);
+        for block in (1..model.blocks_of(stage)).map(block_name) {
+            conv(at(&format!("{block}.conv1")), c_out, c_out, 3, 1, out);
+            conv(at(&format!("{block}.conv2")), c_out, c_out, 3, 1, out);
+        }
         side = out;
         c_in = c_out;
         if model.block_dense {
