@@ -286,9 +286,9 @@ pub fn axes() -> Vec<&'static str> {
 /// trial's params are the values themselves.
 pub fn param<'k>(key: &'k str, default: &Param) -> Hyperparameter<'k> {
     let kind: &'static dyn Kind = match default {
-        Param::Int(_) => &AnyInt,
+        Param::Int(_) => &ANY_INT,
         Param::Float(_) => &AnyFloat,
-        Param::Bool(_) => &AnyBool,
+        Param::Bool(_) => &ANY_BOOL,
         Param::Text(_) => &AnyName,
         Param::Ints(_) => &AnyInts,
     };
@@ -303,9 +303,9 @@ pub fn param<'k>(key: &'k str, default: &Param) -> Hyperparameter<'k> {
 /// A command trial's param's default, read from `[params]`.
 pub fn param_default(value: &Value) -> Result<Param, Refusal> {
     let kind: &dyn Kind = match value {
-        Value::Integer(_) => &AnyInt,
+        Value::Integer(_) => &ANY_INT,
         Value::Float(_) => &AnyFloat,
-        Value::Boolean(_) => &AnyBool,
+        Value::Boolean(_) => &ANY_BOOL,
         Value::String(_) => &AnyName,
         Value::Array(_) => &AnyInts,
         _ => {
@@ -317,25 +317,16 @@ pub fn param_default(value: &Value) -> Result<Param, Refusal> {
     kind.read(value).map(|setting| setting.param)
 }
 
-/// Any integer (a command trial's param).
-struct AnyInt;
-/// Any number (a command trial's param).
-struct AnyFloat;
+/// Any integer (a command trial's param): it sets nothing.
+const ANY_INT: Int<i64> = Int(i64::MIN, |_, _| {});
 /// `true` or `false` (a command trial's param).
-struct AnyBool;
+const ANY_BOOL: Bool = Bool(|_, _| {});
+/// Any finite number (a command trial's param: `inf` has no JSON to pass it on in).
+struct AnyFloat;
 /// Any string (a command trial's param).
 struct AnyName;
 /// Any list of integers (a command trial's param).
 struct AnyInts;
-
-impl Kind for AnyInt {
-    fn form(&self) -> Form {
-        Form::Int
-    }
-    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
-        Ok(Setting::new(Param::Int(int(value, i64::MIN)?), |_| {}))
-    }
-}
 
 impl Kind for AnyFloat {
     fn form(&self) -> Form {
@@ -347,18 +338,6 @@ impl Kind for AnyFloat {
             return Err(Refusal::Range(format!("must be finite, not {v}")));
         }
         Ok(Setting::new(Param::Float(v), |_| {}))
-    }
-}
-
-impl Kind for AnyBool {
-    fn form(&self) -> Form {
-        Form::Bool
-    }
-    fn read(&self, value: &Value) -> Result<Setting, Refusal> {
-        let v = value
-            .as_bool()
-            .ok_or_else(|| Refusal::expected("true or false"))?;
-        Ok(Setting::new(Param::Bool(v), |_| {}))
     }
 }
 

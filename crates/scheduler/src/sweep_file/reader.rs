@@ -324,30 +324,68 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
             r.setting(hyperparameter, &written, value, line, &mut configs)?;
         }
     }
-    let grid = r.grid(root, &configs)?;
-    let random = r.random(root, &configs)?;
-    r.schedule_keys(root, &configs, &grid, random.as_ref())?;
-    r.stages(root, &configs, &grid, random.as_ref())?;
-    r.trial_count(root, &grid, random.as_ref())?;
-    let prune = r.prune(root)?;
-    let run = r.run(root)?;
-    let search = r.search(root, &configs, &run, prune.as_ref())?;
-    Ok(SweepFile {
-        path: path.to_path_buf(),
-        text: text.to_string(),
-        name,
+    let trainer = Trainer {
         data: source,
         classes,
         augment,
-        model: configs.model,
-        train: configs.train,
-        grid,
-        random,
-        search,
-        prune,
-        run,
-        command: None,
-    })
+    };
+    r.sweep_file(
+        root,
+        name,
+        configs,
+        trainer,
+        None,
+        |r, configs, grid, random| {
+            r.schedule_keys(root, configs, grid, random)?;
+            r.stages(root, configs, grid, random)
+        },
+    )
+}
+
+/// What a built-in trainer's sweep reads in `[data]`.
+struct Trainer {
+    data: DataSource,
+    classes: Option<usize>,
+    augment: Augment,
+}
+
+impl<'a> Reader<'a> {
+    /// The rest of every sweep file, whatever its trials run: the grid, the draws (each value
+    /// checked on top of `configs`, then all of them by `check`), their count, pruning and
+    /// `[run]`; and the file, read.
+    fn sweep_file(
+        &self,
+        root: &dyn TableLike,
+        name: String,
+        configs: Configs,
+        trainer: Trainer,
+        command: Option<CommandTrial>,
+        check: impl FnOnce(&Self, &Configs, &[Axis], Option<&Random>) -> Result<(), SweepFileError>,
+    ) -> Result<SweepFile, SweepFileError> {
+        let grid = self.grid(root, &configs)?;
+        let random = self.random(root, &configs)?;
+        check(self, &configs, &grid, random.as_ref())?;
+        self.trial_count(root, &grid, random.as_ref())?;
+        let prune = self.prune(root)?;
+        let run = self.run(root)?;
+        let search = self.search(root, &configs, &run, prune.as_ref())?;
+        Ok(SweepFile {
+            path: self.path.to_path_buf(),
+            text: self.text.to_string(),
+            name,
+            data: trainer.data,
+            classes: trainer.classes,
+            augment: trainer.augment,
+            model: configs.model,
+            train: configs.train,
+            grid,
+            random,
+            search,
+            prune,
+            run,
+            command,
+        })
+    }
 }
 
 /// Reading a command sweep: `[trial]` and `[params]`.
@@ -396,29 +434,24 @@ impl<'a> Reader<'a> {
             text: self.text,
             params: Some(&params),
         };
-        let configs = Configs::default();
-        let grid = r.grid(root, &configs)?;
-        let random = r.random(root, &configs)?;
-        r.trial_count(root, &grid, random.as_ref())?;
-        let prune = r.prune(root)?;
-        let run = r.run(root)?;
-        let search = r.search(root, &configs, &run, prune.as_ref())?;
-        Ok(SweepFile {
-            path: self.path.to_path_buf(),
-            text: self.text.to_string(),
-            name,
+        // The built-in trainer's sections are absent, and unused.
+        let unused = Trainer {
             data: DataSource::Synthetic(SyntheticSpec::default()),
             classes: None,
             augment: Augment::default(),
-            model: configs.model,
-            train: configs.train,
-            grid,
-            random,
-            search,
-            prune,
-            run,
-            command: Some(CommandTrial { params, ..command }),
-        })
+        };
+        let command = Some(CommandTrial {
+            params: params.clone(),
+            ..command
+        });
+        r.sweep_file(
+            root,
+            name,
+            Configs::default(),
+            unused,
+            command,
+            |_, _, _, _| Ok(()),
+        )
     }
 
     /// The `[trial]` table, its command checked against the `params` it may name.
