@@ -191,6 +191,13 @@ pub fn show(args: SweepArgs) -> Result<i32> {
         let on_slurm = trials.iter().any(|t| t.slurm_job.is_some());
         // The note column only where some trial has one (it got past a damaged checkpoint).
         let noted = trials.iter().any(|t| t.note.is_some());
+        // The origin column only for a search sweep (its trials were chosen in two ways).
+        let searched = trials.iter().any(|t| {
+            matches!(
+                t.origin,
+                Some(sweep_store::TrialOrigin::Startup | sweep_store::TrialOrigin::Model)
+            )
+        });
         let states = slurm_states(&trials);
         let metrics = shown_metrics(&epochs);
         let rows: Vec<Vec<String>> = trials
@@ -212,6 +219,9 @@ pub fn show(args: SweepArgs) -> Result<i32> {
                         .map(|m| number(best.and_then(|e| e.metric(m)))),
                 );
                 row.push(t.device.clone().unwrap_or_else(|| "-".into()));
+                if searched {
+                    row.push(t.origin.map_or("-".into(), |o| o.to_string()));
+                }
                 if pruned {
                     row.push(pruning_of(t, decisions.get(&t.id)));
                 }
@@ -234,6 +244,9 @@ pub fn show(args: SweepArgs) -> Result<i32> {
         ];
         columns.extend(metrics.iter().map(String::as_str));
         columns.push("device");
+        if searched {
+            columns.push("origin");
+        }
         if pruned {
             columns.push("pruning");
         }

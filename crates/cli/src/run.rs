@@ -235,6 +235,14 @@ fn run_file(args: RunArgs, follow_only: bool) -> Result<i32> {
 /// database has already, with their status; the new ones as they would be numbered) and,
 /// for a sweep that prunes, what pruning would train. Writes nothing.
 fn dry_run(file: &SweepFile, trials: &[TrialSpec], db: &std::path::Path) -> Result<i32> {
+    if let Some(search) = &file.search {
+        println!(
+            "sweep `{}`: {} trials suggested one by one by TPE (seed {}, {} at random first, \
+             trial k once trials 0..=k-{} have ended)",
+            file.name, search.trials, search.seed, search.startup, search.parallel
+        );
+        return Ok(0);
+    }
     let plural = if trials.len() == 1 { "" } else { "s" };
     println!("sweep `{}`: {} trial{plural}", file.name, trials.len());
     let recorded = recorded_trials(&file.name, db)?;

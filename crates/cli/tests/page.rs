@@ -585,6 +585,7 @@ fn synthetic_database(path: &Path, name: &str, params: &[Value], epochs: usize, 
                 },
                 config: config.into(),
                 config_hash: format!("hash{i}"),
+                origin: sweep_store::TrialOrigin::Grid,
             })
             .collect();
         let sweep = sweep_store::record_sweep(&pool, name, "synthetic.toml", "", &new)

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::test_runner::TestCaseError;
 use sweep_model::{Augment, ModelConfig, TrainConfig};
+use sweep_scheduler::suggestions::next_trials;
 use sweep_scheduler::sweep_file::{expand_grid, SweepFile, SweepFileError};
 
 use crate::mutation::{escaped, Case, Corpus};
@@ -37,6 +38,8 @@ const WORDS: &[&[u8]] = &[
     b"[random]\ntrials = 3\nlr = { log_uniform = [1e-308, 1e308] }\n",
     b"[random]\ntrials = 2\nbn_momentum = { uniform = [0.0, 1.0] }\nseed = { int = [0, 9223372036854775807] }\n",
     b"[random]\ntrials = 2\nepochs = { int = [1, 4294967295], log = true }\n",
+    b"[search]\nmethod = \"tpe\"\ntrials = 3\nlr = { log_uniform = [1e-308, 1e308] }\n",
+    b"[search]\nmethod = \"tpe\"\ntrials = 2\nstartup = 1\nparallel = 4\nneurons = { int = [1, 9223372036854775807], log = true }\n",
     b"[grid]\nbn_eps = [1e-308, 1e308]\nmomentum = [0.0, 0.999999]\n",
     b"[grid]\nfilters = [[1], [9223372036854775807]]\n",
     b"[[",
@@ -122,6 +125,19 @@ fn finite(
 
 fn accepted(file: &SweepFile) -> Result<(), TestCaseError> {
     finite(&file.model, &file.train, &file.augment)?;
+    if let Some(search) = &file.search {
+        // Its first trials: the space is valid, and each draw a valid configuration.
+        let first = next_trials(file, search, &file.goal(), &[]);
+        check(first.as_ref().is_ok_and(|t| !t.is_empty()), || {
+            format!("an accepted search makes no first trial: {first:?}")
+        })?;
+        for made in first.iter().flatten() {
+            if let Some(c) = made.spec.config.builtin() {
+                finite(&c.model, &c.train, &c.augment)?;
+            }
+        }
+        return Ok(());
+    }
     let cells = file
         .grid
         .iter()

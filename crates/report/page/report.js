@@ -264,12 +264,22 @@
     return a < b ? -1 : a > b ? 1 : 0;
   }
 
+  // Whether the sweep is a search (its trials were drawn at random first, then suggested):
+  // then the table says how each was chosen.
+  function searched() {
+    for (const t of state.trials.values()) {
+      if (t.origin === 'startup' || t.origin === 'model') return true;
+    }
+    return false;
+  }
+
   function columns() {
     const cols = [{ id: 'trial', label: 'trial', key: (t) => t.number }];
     for (const axis of state.axes) {
       cols.push({ id: 'param:' + axis, label: axis, key: (t) => t.params[axis] });
     }
     cols.push({ id: 'status', label: 'status', key: (t) => t.status });
+    if (searched()) cols.push({ id: 'origin', label: 'origin', key: (t) => t.origin });
     cols.push({ id: 'epochs', label: 'epochs', key: (t) => epochsOf(t).length });
     cols.push({ id: 'best_epoch', label: 'best epoch', key: (t) => t.best_epoch });
     cols.push({ id: 'objective', label: state.objective, key: score });
@@ -328,6 +338,7 @@
         status.appendChild(el('span', { class: 'note' }, ' \u2014 ' + t.note));
       }
       tr.appendChild(status);
+      if (searched()) tr.appendChild(el('td', {}, t.origin || ''));
       tr.appendChild(el('td', { class: 'num' }, epochsOf(t).length));
       tr.appendChild(el('td', { class: 'num' }, t.best_epoch === null ? '' : t.best_epoch));
       const s = score(t);

@@ -1,10 +1,12 @@
 //! `sweep-report`: a sweep's plots and summaries from the results database (read through
 //! `sweep-store` only): `loss_<optimizer>.png` and `f1_<optimizer>.png` (the seed's
 //! "Performance with optimizer" figures), `confusion_best.png`, `importance.png` (which
-//! hyperparameters mattered: [`importance`]), `summary.md`, `trials.csv`, and `report.html`, the interactive page that `sweep serve` also serves live.
+//! hyperparameters mattered: [`importance`]), a search's `history.png` ([`history`]),
+//! `summary.md`, `trials.csv`, and `report.html`, the interactive page that `sweep serve` also serves live.
 
 pub mod confusion;
 pub mod curves;
+pub mod history;
 pub mod importance;
 pub mod importance_chart;
 pub mod layout;
@@ -166,6 +168,22 @@ pub async fn write_report(
         let path = out.join("importance.png");
         let title = format!("Which hyperparameters mattered to {}", importance.objective);
         importance_chart::draw_importance(&path, &title, &importance.importance)?;
+        written.push(path);
+    }
+
+    // The optimisation history of a search sweep, whose trials' order matters.
+    let searched = read.trials.iter().any(|t| {
+        matches!(
+            t.origin,
+            Some(sweep_store::TrialOrigin::Startup | sweep_store::TrialOrigin::Model)
+        )
+    });
+    let steps = history::best_so_far(&read.trials);
+    if searched && !steps.is_empty() {
+        let path = out.join("history.png");
+        let metric = read.objective_name();
+        let title = format!("Optimisation history of {name}: best {metric} so far");
+        history::draw_history(&path, &title, &metric, &steps)?;
         written.push(path);
     }
 

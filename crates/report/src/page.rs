@@ -66,6 +66,8 @@ pub struct PageTrial {
     pub note: Option<String>,
     pub best_epoch: Option<i64>,
     pub objective: Option<f64>,
+    /// How it was chosen (`grid`, `random`, `startup`, `model`); `null` for an old trial.
+    pub origin: Option<sweep_store::TrialOrigin>,
 }
 
 /// A trial's confusion matrix at its best epoch: non-zero `[actual, predicted, count]` cells.
@@ -168,6 +170,7 @@ pub(crate) fn snapshot_of(read: &SweepRows, after: i64) -> Snapshot {
             }),
             best_epoch: t.best_epoch,
             objective: t.objective,
+            origin: t.origin,
         })
         .collect();
     let mut axes: Vec<String> = trials

@@ -62,6 +62,7 @@ mod tests {
             checkpoint: None,
             slurm_job: None,
             note: None,
+            origin: None,
         }
     }
 

@@ -35,6 +35,8 @@ pub enum Event {
     Tick,
     /// The rungs were decided: `promoted` trials went back in the queue.
     Pruned { promoted: usize },
+    /// A search made new trials (one ended): idle slots claim them.
+    Queued,
     /// A running trial was judged after an epoch: `stop_after` that epoch when it is to stop
     /// (median rule).
     Judged {
@@ -191,6 +193,16 @@ impl State {
         }
     }
 
+    /// Sends every idle slot to claim (trials went back in the queue, or new ones came).
+    fn wake_idle(&mut self) -> Vec<Action> {
+        let idle: Vec<usize> = (0..self.slots.len())
+            .filter(|&slot| self.slots[slot] == SlotState::Idle)
+            .collect();
+        idle.into_iter()
+            .filter_map(|slot| self.next(slot))
+            .collect()
+    }
+
     /// Stops every running trial.
     fn stop_all(&self, how: Stop) -> Vec<Action> {
         self.slots
@@ -226,15 +238,10 @@ pub fn handle(state: &mut State, event: Event) -> Vec<Action> {
             };
             vec![Action::Follow { slot, trial }]
         }
-        Event::Pruned { promoted } if promoted > 0 && state.stopping == 0 => {
-            let idle: Vec<usize> = (0..state.slots.len())
-                .filter(|&slot| state.slots[slot] == SlotState::Idle)
-                .collect();
-            idle.into_iter()
-                .filter_map(|slot| state.next(slot))
-                .collect()
-        }
+        Event::Pruned { promoted } if promoted > 0 && state.stopping == 0 => state.wake_idle(),
         Event::Pruned { .. } => Vec::new(),
+        Event::Queued if state.stopping == 0 => state.wake_idle(),
+        Event::Queued => Vec::new(),
         Event::Judged {
             trial,
             stop_after: Some(epoch),
@@ -609,6 +616,22 @@ mod tests {
         assert_eq!(claim(&mut state, 0, None), []);
         assert!(state.finished());
         assert_eq!(state.launched(), 1);
+    }
+
+    #[test]
+    fn new_trials_of_a_search_wake_the_idle_slots_unless_the_run_stops() {
+        let mut state = State::new(2, 0, Pruning::Off);
+        handle(&mut state, Event::Begin);
+        claim(&mut state, 0, Some(claimed(1, 1)));
+        assert_eq!(claim(&mut state, 1, None), [], "nothing to claim yet");
+        assert_eq!(
+            handle(&mut state, Event::Queued),
+            [Action::Claim { slot: 1 }],
+            "only the idle slot claims"
+        );
+        claim(&mut state, 1, None);
+        handle(&mut state, Event::CtrlC);
+        assert_eq!(handle(&mut state, Event::Queued), []);
     }
 
     #[test]

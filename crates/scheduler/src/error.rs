@@ -32,6 +32,8 @@ pub enum RunError {
     Attached { sweep: String, holder: String },
     #[error(transparent)]
     Name(#[from] crate::sweep_name::UnsafeName),
+    #[error(transparent)]
+    Suggestion(#[from] crate::suggestions::SuggestionError),
     #[error("the Slurm executor needs Slurm: sbatch is not on the PATH or no controller answers squeue (run sweep on a login node of the cluster, or use `--executor local`)")]
     NoSlurm,
 }
@@ -46,6 +48,9 @@ impl RunError {
             RunError::Submit(e) => e.is_bad_input(),
             RunError::Name(e) => e.is_bad_input(),
             RunError::NoData { .. } | RunError::Attached { .. } | RunError::NoSlurm => true,
+            // A changed `[search]` space is the user's to restore.
+            RunError::Suggestion(crate::suggestions::SuggestionError::OutsideSpace { .. }) => true,
+            RunError::Suggestion(crate::suggestions::SuggestionError::Search(_)) => false,
             RunError::Io { .. } => false,
         }
     }

@@ -2,7 +2,8 @@
 //! [`slots`], the trial process ([`trial`]), which reports the model's [`TrialEvent`]s, what a
 //! trial runs ([`program`]: today the built-in trainer) and where ([`executor`]: local child
 //! processes or Slurm jobs), and the scheduler: the pure [`dispatcher`] decides, the
-//! [`runner`] performs its actions (database writes through the store, launches, stops).
+//! [`runner`] performs its actions (database writes through the store, launches, stops),
+//! and a `[search]` sweep's next trials come from the pure [`suggestions`].
 
 pub mod command;
 pub mod dispatcher;
@@ -15,6 +16,7 @@ pub mod program;
 pub mod prune;
 pub mod runner;
 pub mod slots;
+pub mod suggestions;
 pub mod sweep_file;
 pub mod sweep_name;
 pub mod trial;

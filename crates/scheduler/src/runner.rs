@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use sweep_model::cache;
 use sweep_store::{
-    self as store, ClaimedTrial, Decision, Ending, NewTrial, SweepId, TrialId, TrialStatus,
+    self as store, ClaimedTrial, Decision, Ending, NewTrial, SweepId, TrialId, TrialOrigin,
+    TrialStatus,
 };
 use tokio::sync::mpsc;
 
@@ -25,6 +26,7 @@ use crate::liveness::{host_of, runner_is_dead_here, runner_name, HEARTBEAT_EVERY
 use crate::program::Trainer;
 use crate::prune::{self, TrialView};
 use crate::slots::Slot;
+use crate::suggestions::{self, Suggested};
 use crate::sweep_file::{self, expand_grid, DataSource, Devices, SweepFile};
 use crate::trial::CONFIG_FILE;
 use sweep_model::TrialEvent;
@@ -147,9 +149,14 @@ fn new_trials(file: &SweepFile) -> Vec<NewTrial> {
     let until_epoch = file
         .prune
         .and_then(|p| prune::first_until(&p, file.epochs()));
+    let origin = match file.random {
+        Some(_) => TrialOrigin::Random,
+        None => TrialOrigin::Grid,
+    };
     expand_grid(file)
         .into_iter()
         .map(|t| NewTrial {
+            origin,
             until_epoch,
             grid_index: t.grid_index as i64,
             summary: t.config.summary(t.params),
@@ -216,6 +223,7 @@ pub async fn run_sweep(
         running: HashMap::new(),
         trial_seconds: 0.0,
         first_error: None,
+        makes_trials: !options.follow_only,
     };
     let outcome = run.run(attached, heard, options.follow_only, started).await;
     executor.let_go(&sweep).await?;
@@ -271,6 +279,8 @@ struct Run<'a> {
     trial_seconds: f64,
     /// The first action that failed; the run stops and returns it.
     first_error: Option<RunError>,
+    /// Whether it records a search's new trials (`sweep attach` only follows what runs).
+    makes_trials: bool,
 }
 
 /// What a run waits for between its steps.
@@ -327,6 +337,7 @@ impl Run<'_> {
         started: Instant,
     ) -> Result<RunSummary, RunError> {
         self.release_dead_runners().await?;
+        self.make_trials().await?;
         let mut state = self.plan(attached.len(), follow_only).await?;
         let mut inputs = Inputs::new(heard)?;
         let mut events = self.attach(attached);
@@ -360,6 +371,34 @@ impl Run<'_> {
         self.summary(&state, detached, started).await
     }
 
+    /// Records the trials a `[search]` sweep may make now (none for other sweeps); returns
+    /// how many.
+    async fn make_trials(&self) -> Result<usize, RunError> {
+        let Some(search) = self.file.search.as_ref().filter(|_| self.makes_trials) else {
+            return Ok(0);
+        };
+        let (pool, sweep) = (self.sweep.pool, self.sweep.id);
+        let rows = store::trials(pool, sweep).await?;
+        let until_epoch = self
+            .file
+            .prune
+            .and_then(|p| prune::first_until(&p, self.file.epochs()));
+        let made = suggestions::next_trials(self.file, search, &self.file.goal(), &rows)?;
+        let mut added = 0;
+        for Suggested { spec, origin } in made {
+            let trial = NewTrial {
+                origin,
+                until_epoch,
+                grid_index: spec.grid_index as i64,
+                summary: spec.config.summary(spec.params),
+                config: serde_json::to_string(&spec.config).expect("configs serialise"),
+                config_hash: spec.hash,
+            };
+            added += usize::from(store::record_trial(pool, sweep, &trial).await?);
+        }
+        Ok(added)
+    }
+
     /// Releases the trials that runners of this host left when they died, to be claimed
     /// again.
     async fn release_dead_runners(&self) -> Result<(), RunError> {
@@ -376,13 +415,20 @@ impl Run<'_> {
     /// `follow_only`), tells the display, and returns the dispatcher's state over them.
     async fn plan(&mut self, following: usize, follow_only: bool) -> Result<State, RunError> {
         let rows = store::trials(self.sweep.pool, self.sweep.id).await?;
-        let to_run = rows.iter().filter(|t| !t.status.is_final()).count();
+        // A search's trials yet to be made will run too.
+        let unmade = self
+            .file
+            .search
+            .as_ref()
+            .map_or(0, |s| s.trials.saturating_sub(rows.len()));
+        let to_run = rows.iter().filter(|t| !t.status.is_final()).count() + unmade;
         let claimable = if follow_only {
             0
         } else {
             rows.iter()
                 .filter(|t| !t.status.is_final() && t.status != TrialStatus::Running)
                 .count()
+                + unmade
         };
         self.slots = self.executor.slots(following, claimable);
         let counts = TrialStatus::ALL
@@ -392,7 +438,7 @@ impl Run<'_> {
             .collect();
         let _ = self.updates.send(Update::Planned {
             sweep: self.file.name.clone(),
-            total: rows.len(),
+            total: rows.len() + unmade,
             counts,
             to_run,
             slots: self.slots.clone(),
@@ -542,6 +588,9 @@ impl Run<'_> {
                     seconds,
                 });
                 result?;
+                if self.make_trials().await? > 0 {
+                    return Ok(Some(Event::Queued));
+                }
             }
             Action::Stop { trial, how } => {
                 if let Some((running, _)) = self.running.get(&trial) {

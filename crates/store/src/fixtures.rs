@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::rows::EpochRow;
+use crate::rows::{EpochRow, TrialOrigin};
 use crate::summary::{Direction, Goal, Param, TrialSummary};
 use crate::sweeps::NewTrial;
 
@@ -31,6 +31,7 @@ pub(crate) fn new_trials(n: usize) -> Vec<NewTrial> {
             config: "{}".into(),
             config_hash: format!("hash{i}"),
             until_epoch: None,
+            origin: TrialOrigin::Grid,
         })
         .collect()
 }

@@ -29,10 +29,13 @@ pub use filesystem::network_filesystem;
 pub use open::{close, open, open_read_only};
 pub use query::{query, Cell};
 pub use ranking::{rank_best_first, rank_by_score};
-pub use rows::{EpochRow, Pool, SweepId, TrialId, TrialRow, TrialStatus, METRIC_COLUMNS};
+pub use rows::{
+    EpochRow, Pool, SweepId, TrialId, TrialOrigin, TrialRow, TrialStatus, METRIC_COLUMNS,
+};
 pub use summary::{Direction, Goal, Param, Params, TrialSummary};
 pub use sweeps::{
-    attach_sweep, detach_sweep, find_sweep, record_sweep, sweep_named, sweeps, NewTrial, SweepRow,
+    attach_sweep, detach_sweep, find_sweep, record_sweep, record_trial, sweep_named, sweeps,
+    NewTrial, SweepRow,
 };
 pub use trials::{
     claim_trial, confusion, end_trial, heartbeat, interrupt_submitted, record_slurm_job,

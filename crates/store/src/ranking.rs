@@ -59,6 +59,7 @@ mod tests {
             checkpoint: None,
             slurm_job: None,
             note: None,
+            origin: None,
         };
         // Stopped and paused trials carry no objective of their own: the score is given.
         let so_far = [(1, 0.52), (2, 0.19), (4, 0.82), (5, 0.52)];

@@ -69,6 +69,39 @@ impl std::fmt::Display for TrialStatus {
     }
 }
 
+/// How a trial was chosen; stored as its lower-case name in `trials.origin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum TrialOrigin {
+    /// A cell of the grid (the only trial of a file without one included).
+    Grid,
+    /// A `[random]` sample (in its grid cell, if any).
+    Random,
+    /// A `[search]` trial drawn at random before its model is used.
+    Startup,
+    /// A `[search]` trial its model suggested.
+    Model,
+}
+
+impl TrialOrigin {
+    /// The name stored in the database and shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialOrigin::Grid => "grid",
+            TrialOrigin::Random => "random",
+            TrialOrigin::Startup => "startup",
+            TrialOrigin::Model => "model",
+        }
+    }
+}
+
+impl std::fmt::Display for TrialOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// A sweep's row id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type)]
 #[sqlx(transparent)]
@@ -166,6 +199,8 @@ pub struct TrialRow {
     /// What happened to it that a user should know: how it last got past damaged
     /// checkpoints (resumed from an older one, or started again from epoch 1).
     pub note: Option<String>,
+    /// How it was chosen; `None` for a trial recorded before origins were.
+    pub origin: Option<TrialOrigin>,
 }
 
 impl TrialRow {

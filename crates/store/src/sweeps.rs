@@ -7,7 +7,7 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::error::Result;
 use crate::open::begin_write;
-use crate::rows::SweepId;
+use crate::rows::{SweepId, TrialOrigin};
 use crate::summary::TrialSummary;
 use crate::trials::now;
 
@@ -22,6 +22,8 @@ pub struct NewTrial {
     /// JSON of the full resolved configuration, as hashed.
     pub config: String,
     pub config_hash: String,
+    /// How it was chosen.
+    pub origin: TrialOrigin,
 }
 
 /// Records a sweep and its trials in one transaction: a new sweep, or an existing one (by
@@ -46,29 +48,66 @@ pub async fn record_sweep(
     .fetch_one(&mut *tx)
     .await?;
     for trial in trials {
-        sqlx::query(
-            "INSERT INTO trials (sweep_id, number, grid_index, params, config, config_hash,
-                                 until_epoch, objective_metric, objective_direction, epochs,
-                                 classes)
-             VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM trials WHERE sweep_id = ?1),
-                     ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (sweep_id, config_hash) DO UPDATE SET grid_index = excluded.grid_index",
-        )
-        .bind(id)
-        .bind(trial.grid_index)
-        .bind(trial.summary.params_json())
-        .bind(&trial.config)
-        .bind(&trial.config_hash)
-        .bind(trial.until_epoch)
-        .bind(&trial.summary.goal.metric)
-        .bind(trial.summary.goal.direction)
-        .bind(trial.summary.epochs)
-        .bind(trial.summary.classes)
-        .execute(&mut *tx)
-        .await?;
+        insert_trial(&mut tx, SweepId(id), trial, Existing::Reorder).await?;
     }
     tx.commit().await?;
     Ok(SweepId(id))
+}
+
+/// What inserting a trial whose configuration the sweep already has does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Moves it to the new trial's place in the grid (a grown grid reorders its cells).
+    Reorder,
+    /// Leaves it as it is.
+    Keep,
+}
+
+/// Inserts `trial` into `sweep` with the next number; returns whether it is new.
+async fn insert_trial(
+    tx: &mut sqlx::SqliteConnection,
+    sweep: SweepId,
+    trial: &NewTrial,
+    existing: Existing,
+) -> Result<bool> {
+    let on_conflict = match existing {
+        Existing::Reorder => {
+            "DO UPDATE SET grid_index = excluded.grid_index,
+                           origin = coalesce(trials.origin, excluded.origin)"
+        }
+        Existing::Keep => "DO NOTHING",
+    };
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO trials (sweep_id, number, grid_index, params, config, config_hash,
+                             until_epoch, objective_metric, objective_direction, epochs,
+                             classes, origin)
+         VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM trials WHERE sweep_id = ?1),
+                 ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (sweep_id, config_hash) {on_conflict}"
+    ))
+    .bind(sweep.0)
+    .bind(trial.grid_index)
+    .bind(trial.summary.params_json())
+    .bind(&trial.config)
+    .bind(&trial.config_hash)
+    .bind(trial.until_epoch)
+    .bind(&trial.summary.goal.metric)
+    .bind(trial.summary.goal.direction)
+    .bind(trial.summary.epochs)
+    .bind(trial.summary.classes)
+    .bind(trial.origin)
+    .execute(&mut *tx)
+    .await?;
+    Ok(inserted.rows_affected() > 0)
+}
+
+/// Adds one trial that a search suggested to `sweep`, unless the sweep already has its
+/// configuration (then nothing changes); returns whether it was added.
+pub async fn record_trial(pool: &SqlitePool, sweep: SweepId, trial: &NewTrial) -> Result<bool> {
+    let mut tx = begin_write(pool).await?;
+    let added = insert_trial(&mut tx, sweep, trial, Existing::Keep).await?;
+    tx.commit().await?;
+    Ok(added)
 }
 
 /// Makes `runner` the one runner attached to a Slurm sweep, unless another holds it and is
@@ -231,6 +270,46 @@ mod tests {
             numbers(trials(&pool, b).await.unwrap()),
             [("hash0".into(), 1), ("hash1".into(), 2)]
         );
+    }
+
+    #[sqlx::test]
+    async fn a_searchs_trials_are_added_one_by_one_with_their_origin(pool: SqlitePool) {
+        let sweep = record_sweep(&pool, "s", "s.toml", "", &[]).await.unwrap();
+        let mut made = new_trials(2);
+        made[1].origin = TrialOrigin::Model;
+        for trial in &made {
+            assert!(record_trial(&pool, sweep, trial).await.unwrap());
+        }
+        let again = NewTrial {
+            grid_index: 5,
+            ..made[0].clone()
+        };
+        assert!(
+            !record_trial(&pool, sweep, &again).await.unwrap(),
+            "a configuration the sweep has is not added, nor moved"
+        );
+        let rows = trials(&pool, sweep).await.unwrap();
+        let seen: Vec<(i64, i64, Option<TrialOrigin>)> = rows
+            .iter()
+            .map(|t| (t.number, t.grid_index, t.origin))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, 0, Some(TrialOrigin::Grid)),
+                (2, 1, Some(TrialOrigin::Model))
+            ]
+        );
+        // A row recorded before origins existed gets one when its sweep is recorded again.
+        sqlx::query("UPDATE trials SET origin = NULL WHERE number = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        record_sweep(&pool, "s", "s.toml", "", &made[..1])
+            .await
+            .unwrap();
+        let rows = trials(&pool, sweep).await.unwrap();
+        assert_eq!(rows[0].origin, Some(TrialOrigin::Grid));
     }
 
     #[sqlx::test]

@@ -379,7 +379,7 @@ pub async fn trials(pool: &SqlitePool, sweep: SweepId) -> Result<Vec<TrialRow>> 
     Ok(sqlx::query_as(
         "SELECT id, number, grid_index, params, objective_metric, objective_direction, epochs,
                 classes, config, config_hash, status, until_epoch, device, attempts, error,
-                best_epoch, objective, checkpoint, slurm_job, note
+                best_epoch, objective, checkpoint, slurm_job, note, origin
          FROM trials WHERE sweep_id = ?1 ORDER BY grid_index",
     )
     .bind(sweep.0)

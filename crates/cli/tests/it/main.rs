@@ -14,3 +14,4 @@ mod importance;
 mod prune;
 mod results;
 mod run;
+mod search;

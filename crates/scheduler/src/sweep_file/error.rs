@@ -40,8 +40,13 @@ pub enum Problem {
     /// `key` is written in full: `grid.colour`, `random.colour`.
     #[error("`{key}` is not a hyperparameter (grid axes: {known})")]
     NotAHyperparameter { key: String, known: String },
-    #[error("`random.{key}` is also a grid axis (`grid.{key}`, line {grid_line}): a hyperparameter is either gridded or drawn")]
-    GriddedAndDrawn { key: String, grid_line: usize },
+    /// `section` is `random` or `search`.
+    #[error("`{section}.{key}` is also a grid axis (`grid.{key}`, line {grid_line}): a hyperparameter is either gridded or drawn")]
+    GriddedAndDrawn {
+        section: String,
+        key: String,
+        grid_line: usize,
+    },
     /// The file, or what it expands to, is beyond a documented limit.
     #[error("{0}")]
     TooLarge(String),

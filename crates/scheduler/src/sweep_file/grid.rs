@@ -30,8 +30,12 @@ pub struct TrialSpec {
 /// a grid) with each of the `trials` samples in turn, cell-major and sample-minor. Every
 /// trial uses the sweep's `train.seed` (or its `seed` axis), so that trials differ only in
 /// their hyperparameters. A configuration met twice (drawn choices can repeat) is one trial,
-/// at its first place.
+/// at its first place. A `[search]` sweep has none here: the runner makes them one by one
+/// ([`trial`]).
 pub fn expand_grid(file: &SweepFile) -> Vec<TrialSpec> {
+    if file.search.is_some() {
+        return Vec::new();
+    }
     let cells: usize = file.grid.iter().map(|a| a.values.len()).product();
     let draws = file.random.as_ref().map_or(1, |r| r.trials);
     assert!(
@@ -58,49 +62,10 @@ pub fn expand_grid(file: &SweepFile) -> Vec<TrialSpec> {
             .map(|(axis, &pick)| (axis.key.as_str(), &axis.values[pick]));
         let point: Vec<(&str, &Setting)> = point.collect();
         for sample in &samples {
-            let mut configs = Configs {
-                model: file.model.clone(),
-                train: file.train.clone(),
-            };
-            let mut params = BTreeMap::new();
             let drawn = sample.iter().map(|(key, setting)| (*key, setting));
-            for (key, setting) in point.iter().copied().chain(drawn) {
-                setting.apply(&mut configs);
-                params.insert(key.to_string(), setting.param.clone());
-            }
-            let config = match &file.command {
-                None => TrialConfig::Builtin(BuiltinConfig {
-                    data: file.data.clone(),
-                    classes: file.classes,
-                    augment: file.augment,
-                    model: configs.model,
-                    train: configs.train,
-                }),
-                // A command trial's params are all of its `[params]`, the grid's and the
-                // drawn values in place of their defaults.
-                Some(command) => {
-                    let mut all = command.params.clone();
-                    all.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
-                    TrialConfig::Command(CommandConfig {
-                        command: command.command.clone(),
-                        params: all,
-                        epochs: command.epochs,
-                        goal: command.goal.clone(),
-                        files: command.files.clone(),
-                        resumable: command.resumable,
-                        grace_seconds: command.grace_seconds,
-                        workdir: command.workdir.clone(),
-                    })
-                }
-            };
-            let hash = hash(&config);
-            if hashes.insert(hash.clone()) {
-                trials.push(TrialSpec {
-                    grid_index: trials.len(),
-                    params,
-                    config,
-                    hash,
-                });
+            let trial = trial(file, trials.len(), point.iter().copied().chain(drawn));
+            if hashes.insert(trial.hash.clone()) {
+                trials.push(trial);
             }
         }
     }
@@ -113,4 +78,53 @@ fn hash(config: &TrialConfig) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The trial at `index` of the sweep's order that these `settings` (a grid point, drawn or
+/// suggested values: key and value) make of the file's configuration.
+pub fn trial<'s>(
+    file: &SweepFile,
+    index: usize,
+    settings: impl IntoIterator<Item = (&'s str, &'s Setting)>,
+) -> TrialSpec {
+    let mut configs = Configs {
+        model: file.model.clone(),
+        train: file.train.clone(),
+    };
+    let mut params = BTreeMap::new();
+    for (key, setting) in settings {
+        setting.apply(&mut configs);
+        params.insert(key.to_string(), setting.param.clone());
+    }
+    let config = match &file.command {
+        None => TrialConfig::Builtin(BuiltinConfig {
+            data: file.data.clone(),
+            classes: file.classes,
+            augment: file.augment,
+            model: configs.model,
+            train: configs.train,
+        }),
+        // A command trial's params are all of its `[params]`, the grid's and the drawn
+        // values in place of their defaults.
+        Some(command) => {
+            let mut all = command.params.clone();
+            all.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+            TrialConfig::Command(CommandConfig {
+                command: command.command.clone(),
+                params: all,
+                epochs: command.epochs,
+                goal: command.goal.clone(),
+                files: command.files.clone(),
+                resumable: command.resumable,
+                grace_seconds: command.grace_seconds,
+                workdir: command.workdir.clone(),
+            })
+        }
+    };
+    TrialSpec {
+        grid_index: index,
+        hash: hash(&config),
+        params,
+        config,
+    }
 }

@@ -2,7 +2,8 @@
 //! written, and [`expand_grid`] turns it into [`TrialSpec`]s. Split by job: the [`schema`]
 //! (what a file describes, and the [`TrialConfig`] a trial process reads), the table of
 //! [`hyperparameters`], the line-aware [`reader`] and its [`error`]s, the [`grid`], the
-//! [`random`] search drawn in each grid cell, and the early stopping rule ([`prune`]).
+//! [`random`] search drawn in each grid cell, the model-based [`search`] and the early
+//! stopping rule ([`prune`]).
 
 pub mod error;
 pub mod grid;
@@ -11,6 +12,7 @@ pub mod prune;
 pub mod random;
 pub mod reader;
 pub mod schema;
+pub mod search;
 
 use std::path::Path;
 
@@ -26,6 +28,7 @@ pub use schema::{
     Axis, BuiltinConfig, CommandConfig, CommandTrial, DataSource, Devices, Executor, RunSettings,
     SlurmSettings, SweepFile, TrialConfig,
 };
+pub use search::{Search, SearchMethod};
 
 impl SweepFile {
     /// Reads and validates the sweep file at `path`.
@@ -1330,5 +1333,202 @@ width = [32, 64]
             before.iter().zip(&after).all(|(a, b)| a != b),
             "an edited program is new trials"
         );
+    }
+
+    /// A sweep on synthetic data with `table` after its `[train]` (seed 5) and `[run]`.
+    fn search_sweep(table: &str) -> String {
+        format!(
+            "name = \"t\"\n[data]\nsynthetic = {{ classes = 3 }}\n[train]\nseed = 5\n\
+             [run]\ntrials_per_device = 3\n{table}\n"
+        )
+    }
+
+    #[test]
+    fn search_tables_read_the_random_distributions_and_their_defaults() {
+        let file = parse(&search_sweep(
+            "[search]\nmethod = \"tpe\"\ntrials = 30\n\
+             lr = { log_uniform = [1e-4, 1e-1] }\n\
+             neurons = { int = [16, 256], log = true }\n\
+             optimizer = { choice = [\"adam\", \"sgd\"] }",
+        ))
+        .unwrap();
+        let search = file.search.clone().unwrap();
+        assert_eq!(search.method, SearchMethod::Tpe);
+        assert_eq!(
+            (search.trials, search.seed, search.startup, search.parallel),
+            (30, 5, 10, 3),
+            "the seed is train.seed, startup Optuna's 10, parallel run.trials_per_device"
+        );
+        let keys: Vec<&str> = search.axes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["lr", "neurons", "optimizer"]);
+        assert_eq!(
+            search.axes[0].distribution,
+            Distribution::LogUniform {
+                low: 1e-4,
+                high: 1e-1
+            }
+        );
+        assert!(expand_grid(&file).is_empty(), "the runner makes the trials");
+        let set = parse(&search_sweep(
+            "[search]\nmethod = \"tpe\"\ntrials = 3\nseed = 0\nstartup = 2\nparallel = 1\n\
+             dropout = { uniform = [0.0, 0.5] }",
+        ))
+        .unwrap()
+        .search
+        .unwrap();
+        assert_eq!((set.seed, set.startup, set.parallel), (0, 2, 1));
+    }
+
+    #[test]
+    fn a_suggested_point_becomes_rounded_settings_and_a_trial_back_its_point() {
+        use sweep_search::Value;
+        let file = parse(&search_sweep(
+            "[search]\nmethod = \"tpe\"\ntrials = 3\n\
+             lr = { log_uniform = [1e-4, 1e-1] }\nneurons = { int = [16, 256] }\n\
+             optimizer = { choice = [\"adam\", \"sgd\"] }",
+        ))
+        .unwrap();
+        let search = file.search.as_ref().unwrap();
+        let point = vec![
+            Value::Float(0.00316227766),
+            Value::Int(40),
+            Value::Choice(1),
+        ];
+        let settings = search.settings(&point);
+        let trial = grid::trial(&file, 0, settings.iter().map(|(k, s)| (*k, s)));
+        assert_eq!(
+            trial.params["lr"],
+            Param::Float(0.003162),
+            "4 digits, as [random]"
+        );
+        assert_eq!(trial.params["optimizer"], Param::Text("sgd".into()));
+        let config = trial.config.builtin().unwrap();
+        assert_eq!((config.train.lr, config.model.neurons), (0.003162, 40));
+        assert_eq!(
+            search.point(&trial.params),
+            Some(vec![
+                Value::Float(0.003162),
+                Value::Int(40),
+                Value::Choice(1)
+            ])
+        );
+        let mut outside = trial.params.clone();
+        outside.insert("neurons".into(), Param::Int(300));
+        assert_eq!(search.point(&outside), None, "a changed space");
+    }
+
+    #[test]
+    fn a_command_sweep_searches_its_params() {
+        let text = "name = \"c\"\n[trial]\ncommand = [\"python3\", \"t.py\"]\nepochs = 1\n\
+                    objective = \"loss\"\ndirection = \"minimize\"\n\
+                    [params]\nx = 0.0\nk = 1\n\
+                    [search]\nmethod = \"tpe\"\ntrials = 4\n\
+                    x = { uniform = [-5.0, 5.0] }\nk = { int = [-3, 3] }\n";
+        let file = parse(text).unwrap();
+        let search = file.search.as_ref().unwrap();
+        let point = vec![
+            sweep_search::Value::Float(-4.56789),
+            sweep_search::Value::Int(-2),
+        ];
+        let settings = search.settings(&point);
+        let trial = grid::trial(&file, 0, settings.iter().map(|(k, s)| (*k, s)));
+        assert_eq!(trial.params["x"], Param::Float(-4.568));
+        assert_eq!(
+            trial.params["k"],
+            Param::Int(-2),
+            "any integer of the param's"
+        );
+        assert_eq!(
+            error(&text.replace("k = { int", "colour = { int")),
+            "s.toml:14: `search.colour` is not a hyperparameter (grid axes: k, x)"
+        );
+        assert_eq!(
+            error(&text.replace("[-5.0, 5.0]", "[-1e308, 1e308]")),
+            "s.toml:13: `search.x.uniform`: high − low must be a finite number, not \
+             [-1e308, 1e308]",
+            "a span past f64's range"
+        );
+    }
+
+    #[test]
+    fn bad_search_tables_name_the_line_and_the_key() {
+        let tpe = "[search]\nmethod = \"tpe\"\ntrials = 5\n";
+        for (table, message) in [
+            (
+                "[search]\ntrials = 5\nlr = { uniform = [0.1, 0.2] }",
+                "s.toml:8: missing `search.method`",
+            ),
+            (
+                "[search]\nmethod = \"tpe\"\nlr = { uniform = [0.1, 0.2] }",
+                "s.toml:8: missing `search.trials`",
+            ),
+            (
+                "[search]\nmethod = \"tpf\"\ntrials = 5\nlr = { uniform = [0.1, 0.2] }",
+                "s.toml:9: `search.method` must be \"tpe\", not \"tpf\" (did you mean \"tpe\"?)",
+            ),
+            (
+                "[search]\nmethod = \"random\"\ntrials = 5\nlr = { uniform = [0.1, 0.2] }",
+                "s.toml:9: `search.method`: random search is the `[random]` table: \
+                 `[random] trials = N` and the same distributions",
+            ),
+            (
+                "[search]\nmethod = \"tpe\"\ntrials = 0\nlr = { uniform = [0.1, 0.2] }",
+                "s.toml:10: `search.trials`: must be at least 1, not 0",
+            ),
+            (
+                "[search]\nmethod = \"tpe\"\ntrials = 1000000\nlr = { uniform = [0.1, 0.2] }",
+                "s.toml:10: `search.trials`: 1,000,000 trials; at most 100,000 trials in a sweep",
+            ),
+            (
+                &format!("{tpe}parallel = 0\nlr = {{ uniform = [0.1, 0.2] }}"),
+                "s.toml:11: `search.parallel`: must be at least 1, not 0",
+            ),
+            (
+                &format!("{tpe}startup = 0\nlr = {{ uniform = [0.1, 0.2] }}"),
+                "s.toml:11: `search.startup`: must be at least 1, not 0",
+            ),
+            (
+                tpe,
+                "s.toml:8: `search`: searches no hyperparameter: add one, such as \
+                 lr = { log_uniform = [0.0001, 0.1] }",
+            ),
+            (
+                &format!("{tpe}lr = {{ uniform = [0.1, 0.2] }}\nparalel = 2"),
+                "s.toml:12: unknown key `search.paralel` (did you mean `search.parallel`?)",
+            ),
+            (
+                &format!("{tpe}dropout = {{ uniform = [0.0, 1.5] }}"),
+                "s.toml:11: `search.dropout`: must be in [0, 1), not 1.5",
+            ),
+            (
+                &format!("{tpe}batch_size = {{ uniform = [16, 64] }}"),
+                "s.toml:11: `search.batch_size.uniform`: `batch_size` takes integers: draw it \
+                 from { int = [low, high] } or { choice = [values] }",
+            ),
+            (
+                &format!("{tpe}lr = {{ uniform = [0.1, 0.2] }}\n[grid]\nneurons = [8, 16]"),
+                "s.toml:8: `search`: a search suggests its trials one by one from the results \
+                 so far: it cannot be crossed with `[grid]` (line 12); remove one of them",
+            ),
+            (
+                &format!(
+                    "{tpe}lr = {{ uniform = [0.1, 0.2] }}\n[random]\ntrials = 2\n\
+                     neurons = {{ int = [8, 16] }}"
+                ),
+                "s.toml:8: `search`: a search suggests its trials one by one from the results \
+                 so far: it cannot be crossed with `[random]` (line 12); remove one of them",
+            ),
+            (
+                &format!(
+                    "{tpe}lr = {{ uniform = [0.1, 0.2] }}\n[prune]\nmethod = \"halving\"\n\
+                     min_epochs = 1"
+                ),
+                "s.toml:12: `prune.method`: halving waits for every trial of the sweep at \
+                 each rung, and a search makes its trials as others end: use \
+                 `method = \"median\"`",
+            ),
+        ] {
+            assert_eq!(error(&search_sweep(table)), message, "{table}");
+        }
     }
 }

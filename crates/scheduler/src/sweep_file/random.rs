@@ -108,9 +108,15 @@ impl RandomAxis {
                 Value::from((x.floor() as i64).clamp(low, high))
             }
         };
+        self.setting(&value)
+    }
+
+    /// The hyperparameter's value `value` (a draw or a search's suggestion, within the
+    /// bounds), read by the hyperparameter's own kind.
+    pub(super) fn setting(&self, value: &Value) -> Setting {
         let kind = match self.param {
             true => {
-                let param = hyper::param_default(&value).expect("a drawn number is a param");
+                let param = hyper::param_default(value).expect("a drawn number is a param");
                 hyper::param(&self.key, &param).kind
             }
             false => {
@@ -119,7 +125,7 @@ impl RandomAxis {
                     .kind
             }
         };
-        kind.read(&value)
+        kind.read(value)
             .expect("the bounds were read by the same kind and every value between them is valid")
     }
 }
@@ -133,7 +139,7 @@ fn key_hash(key: &str) -> u64 {
 
 /// `x` rounded to 4 significant digits, through its decimal form so that the result is the
 /// float those 4 digits name.
-fn round_to_4_digits(x: f64) -> f64 {
+pub(super) fn round_to_4_digits(x: f64) -> f64 {
     format!("{x:.3e}")
         .parse()
         .expect("a formatted float parses")

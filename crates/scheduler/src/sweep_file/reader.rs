@@ -19,6 +19,7 @@ use super::random::{Distribution, Random, RandomAxis};
 use super::schema::{
     Axis, CommandTrial, DataSource, Devices, Executor, RunSettings, SlurmSettings, SweepFile,
 };
+use super::search::{Search, SearchMethod};
 use crate::command::contract;
 use sweep_store::{Direction, Goal, Params};
 
@@ -232,7 +233,8 @@ pub fn parse(path: &Path, text: &str) -> Result<SweepFile, SweepFileError> {
     })?;
     let root: &dyn TableLike = doc.as_table();
     let sections = [
-        "name", "data", "model", "train", "grid", "random", "prune", "run", "trial", "params",
+        "name", "data", "model", "train", "grid", "random", "search", "prune", "run", "trial",
+        "params",
     ];
     r.only_known(root, "", &sections)?;
     let missing = |key: &str| SweepFileError {
@@ -364,6 +366,9 @@ impl<'a> Reader<'a> {
         let random = self.random(root, &configs)?;
         check(self, &configs, &grid, random.as_ref())?;
         self.trial_count(root, &grid, random.as_ref())?;
+        let prune = self.prune(root)?;
+        let run = self.run(root)?;
+        let search = self.search(root, &configs, &run, prune.as_ref())?;
         Ok(SweepFile {
             path: self.path.to_path_buf(),
             text: self.text.to_string(),
@@ -375,8 +380,9 @@ impl<'a> Reader<'a> {
             train: configs.train,
             grid,
             random,
-            prune: self.prune(root)?,
-            run: self.run(root)?,
+            search,
+            prune,
+            run,
             command,
         })
     }
@@ -1098,40 +1104,19 @@ impl Reader<'_> {
         let table = item
             .as_table_like()
             .ok_or_else(|| self.wrong_type(line, "random", "a table"))?;
-        let grid = root.get("grid").and_then(Item::as_table_like);
-        let (mut trials, mut seed, mut axes) = (None, configs.train.seed, Vec::new());
+        let (mut trials, mut seed) = (None, configs.train.seed);
         for (key, item) in table.iter() {
             let key_line = self.key_line(table, key);
             let full = format!("random.{key}");
-            match key {
-                "trials" | "seed" => {
-                    let value = self.value(item, key_line, &full, "an integer")?;
-                    match key {
-                        "trials" => trials = Some(self.int(value, key_line, &full, 1)? as usize),
-                        _ => seed = self.int(value, key_line, &full, 0)? as u64,
-                    }
-                }
-                _ => {
-                    let Some(hyperparameter) = self.axis(key) else {
-                        return Err(self.not_an_axis(key_line, "random", key, &["trials", "seed"]));
-                    };
-                    if let Some(grid) = grid.filter(|g| g.contains_key(key)) {
-                        let problem = Problem::GriddedAndDrawn {
-                            key: key.to_string(),
-                            grid_line: self.key_line(grid, key),
-                        };
-                        return Err(self.at(key_line, problem));
-                    }
-                    let distribution =
-                        self.distribution(&hyperparameter, item, key_line, configs)?;
-                    axes.push(RandomAxis {
-                        key: key.to_string(),
-                        distribution,
-                        param: self.params.is_some(),
-                    });
+            if let "trials" | "seed" = key {
+                let value = self.value(item, key_line, &full, "an integer")?;
+                match key {
+                    "trials" => trials = Some(self.int(value, key_line, &full, 1)? as usize),
+                    _ => seed = self.int(value, key_line, &full, 0)? as u64,
                 }
             }
         }
+        let axes = self.drawn(root, table, "random", &["trials", "seed"], configs)?;
         let Some(trials) = trials else {
             let key = "random.trials".to_string();
             return Err(self.at(line, Problem::Missing { key }));
@@ -1144,15 +1129,159 @@ impl Reader<'_> {
         Ok(Some(Random { trials, seed, axes }))
     }
 
-    /// The distribution of `random.KEY`, written at `line`: `{ uniform = [low, high] }`, …
+    /// The `[search]` table; its distributions are read as `[random]`'s. It stands alone: not
+    /// with `[grid]` or `[random]` (its trials are suggested one by one, not crossed with
+    /// cells), nor with halving, whose rungs wait for every trial of the sweep.
+    fn search(
+        &self,
+        root: &dyn TableLike,
+        configs: &Configs,
+        run: &RunSettings,
+        prune: Option<&Prune>,
+    ) -> Result<Option<Search>, SweepFileError> {
+        let Some(item) = root.get("search") else {
+            return Ok(None);
+        };
+        let line = self.key_line(root, "search");
+        let table = item
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type(line, "search", "a table"))?;
+        for other in ["grid", "random"] {
+            if root.contains_key(other) {
+                let message = format!(
+                    "a search suggests its trials one by one from the results so far: it \
+                     cannot be crossed with `[{other}]` (line {}); remove one of them",
+                    self.key_line(root, other)
+                );
+                return Err(self.out_of_range(line, "search", message));
+            }
+        }
+        if let Some(Prune::Halving { .. }) = prune {
+            let message = "halving waits for every trial of the sweep at each rung, and a \
+                           search makes its trials as others end: use `method = \"median\"`";
+            let prune_line = self.key_line(root, "prune");
+            return Err(self.out_of_range(prune_line, "prune.method", message.into()));
+        }
+        let own = ["method", "trials", "seed", "startup", "parallel"];
+        let mut search = Search {
+            method: SearchMethod::Tpe,
+            trials: 0,
+            seed: configs.train.seed,
+            startup: sweep_search::Tpe::default().startup,
+            parallel: run.trials_per_device,
+            axes: Vec::new(),
+        };
+        let (mut method, mut trials) = (None, None);
+        for (key, item) in table.iter().filter(|(key, _)| own.contains(key)) {
+            let key_line = self.key_line(table, key);
+            let full = format!("search.{key}");
+            if key == "method" {
+                let quoted: Vec<String> = SearchMethod::NAMES
+                    .iter()
+                    .map(|m| format!("\"{m}\""))
+                    .collect();
+                let expected = quoted.join(" or ");
+                let value = self.value(item, key_line, &full, &expected)?;
+                method = match value.as_str() {
+                    Some("tpe") => Some(SearchMethod::Tpe),
+                    Some("random") => {
+                        let message = "random search is the `[random]` table: \
+                                       `[random] trials = N` and the same distributions";
+                        return Err(self.out_of_range(key_line, &full, message.into()));
+                    }
+                    _ => {
+                        let hint = value
+                            .as_str()
+                            .and_then(|m| closest(m, &SearchMethod::NAMES))
+                            .map(|h| format!("\"{h}\""));
+                        let refusal = Refusal::Expected { expected, hint };
+                        return Err(self.refused(key_line, &full, value, refusal));
+                    }
+                };
+                continue;
+            }
+            let value = self.value(item, key_line, &full, "an integer")?;
+            match key {
+                "trials" => {
+                    let n = self.int(value, key_line, &full, 1)? as u128;
+                    if n > MAX_TRIALS as u128 {
+                        let message = format!(
+                            "{} trials; at most {} trials in a sweep",
+                            thousands(n),
+                            thousands(MAX_TRIALS as u128)
+                        );
+                        return Err(self.out_of_range(key_line, &full, message));
+                    }
+                    trials = Some(n as usize);
+                }
+                "seed" => search.seed = self.int(value, key_line, &full, 0)? as u64,
+                "startup" => search.startup = self.u32(value, key_line, &full, 1)? as usize,
+                "parallel" => search.parallel = self.u32(value, key_line, &full, 1)? as usize,
+                _ => unreachable!("one of the own keys"),
+            }
+        }
+        let missing = |key: &str| {
+            let key = format!("search.{key}");
+            self.at(line, Problem::Missing { key })
+        };
+        search.method = method.ok_or_else(|| missing("method"))?;
+        search.trials = trials.ok_or_else(|| missing("trials"))?;
+        search.axes = self.drawn(root, table, "search", &own, configs)?;
+        if search.axes.is_empty() {
+            let message = "searches no hyperparameter: add one, such as \
+                           lr = { log_uniform = [0.0001, 0.1] }";
+            return Err(self.out_of_range(line, "search", message.into()));
+        }
+        Ok(Some(search))
+    }
+
+    /// The drawn hyperparameters of `table` (the `[random]` or `[search]` table, named
+    /// `section`): every key but its `own`, in file order, each a distribution checked on top
+    /// of the file's `configs` and refused when it is also a grid axis.
+    fn drawn(
+        &self,
+        root: &dyn TableLike,
+        table: &dyn TableLike,
+        section: &str,
+        own: &[&str],
+        configs: &Configs,
+    ) -> Result<Vec<RandomAxis>, SweepFileError> {
+        let grid = root.get("grid").and_then(Item::as_table_like);
+        let mut axes = Vec::new();
+        for (key, item) in table.iter().filter(|(key, _)| !own.contains(key)) {
+            let key_line = self.key_line(table, key);
+            let Some(hyperparameter) = self.axis(key) else {
+                return Err(self.not_an_axis(key_line, section, key, own));
+            };
+            if let Some(grid) = grid.filter(|g| g.contains_key(key)) {
+                let problem = Problem::GriddedAndDrawn {
+                    section: section.to_string(),
+                    key: key.to_string(),
+                    grid_line: self.key_line(grid, key),
+                };
+                return Err(self.at(key_line, problem));
+            }
+            let distribution =
+                self.distribution(&hyperparameter, section, item, key_line, configs)?;
+            axes.push(RandomAxis {
+                key: key.to_string(),
+                distribution,
+                param: self.params.is_some(),
+            });
+        }
+        Ok(axes)
+    }
+
+    /// The distribution of `SECTION.KEY` (`random.lr`), written at `line`: `{ uniform = [low, high] }`, …
     fn distribution(
         &self,
         hyperparameter: &Hyperparameter,
+        section: &str,
         item: &Item,
         line: usize,
         configs: &Configs,
     ) -> Result<Distribution, SweepFileError> {
-        let full = format!("random.{}", hyperparameter.key);
+        let full = format!("{section}.{}", hyperparameter.key);
         let form = hyperparameter.kind.form();
         let allowed: &[&str] = match form {
             Form::Float => &["uniform", "log_uniform", "choice"],
@@ -1281,6 +1410,14 @@ impl Reader<'_> {
                 }
                 if low >= high {
                     let message = format!("low must be below high, not {}", self.written(value));
+                    return out(name_line, message);
+                }
+                // A span past f64's range makes every draw and density infinite or NaN.
+                if name == "uniform" && !(high - low).is_finite() {
+                    let message = format!(
+                        "high − low must be a finite number, not {}",
+                        self.written(value)
+                    );
                     return out(name_line, message);
                 }
                 Ok(match name {

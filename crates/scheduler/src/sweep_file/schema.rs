@@ -11,6 +11,7 @@ use sweep_store::{Direction, Goal, Params, TrialSummary};
 use super::hyperparameters::Setting;
 use super::prune::Prune;
 use super::random::Random;
+use super::search::Search;
 
 /// Where a sweep's images come from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -143,6 +144,9 @@ pub struct SweepFile {
     pub grid: Vec<Axis>,
     /// The `[random]` search, drawn in every grid cell.
     pub random: Option<Random>,
+    /// The model-based `[search]`, whose trials the runner makes one by one (never with a
+    /// grid or `[random]`).
+    pub search: Option<Search>,
     /// How the runner stops unpromising trials early, if it does.
     pub prune: Option<Prune>,
     pub run: RunSettings,
