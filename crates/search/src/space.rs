@@ -157,7 +157,7 @@ impl Dimension {
     /// A uniform draw: uniform or log-uniform reals, uniform integers or, with `log`,
     /// `floor(exp(uniform(ln low, ln(high + 1))))` (k with probability ∝ ln((k + 1) / k)),
     /// a uniform choice.
-    pub(crate) fn draw(&self, rng: &mut Rng) -> Value {
+    pub fn draw(&self, rng: &mut Rng) -> Value {
         match *self {
             Dimension::Choice(ref values) => Value::Choice(rng.below(values.len())),
             Dimension::Float {

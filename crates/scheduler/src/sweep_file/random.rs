@@ -9,6 +9,7 @@
 
 use sha2::{Digest, Sha256};
 use sweep_model::rng::Rng;
+use sweep_search::{Dimension, Value as SearchValue};
 use toml_edit::Value;
 
 use super::hyperparameters::{self as hyper, Setting};
@@ -78,35 +79,36 @@ impl RandomAxis {
     /// on every machine.
     pub fn draw(&self, seed: u64, i: usize) -> Setting {
         let mut rng = Rng::derive(seed, &[i as u64, key_hash(&self.key)]);
-        let value = match self.distribution {
+        // The numbers are sweep-search's uniform draws (a TPE search's startup trials are
+        // these samples): one formula for both.
+        let (dimension, low, high) = match self.distribution {
             Distribution::Choice(ref values) => return values[rng.below(values.len())].clone(),
-            Distribution::Uniform { low, high } => {
-                Value::from(round_to_4_digits(rng.uniform(low, high)).clamp(low, high))
-            }
-            Distribution::LogUniform { low, high } => {
-                let x = rng.uniform(low.ln(), high.ln()).exp();
-                Value::from(round_to_4_digits(x).clamp(low, high))
-            }
-            Distribution::Int {
+            Distribution::Uniform { low, high } => (
+                Dimension::Float {
+                    low,
+                    high,
+                    log: false,
+                },
                 low,
                 high,
-                log: false,
-            } => {
-                // Lemire's multiply-shift over the span, in 128 bits so no span overflows.
-                let span = (high as i128 - low as i128 + 1) as u128;
-                let offset = (rng.next_u64() as u128 * span) >> 64;
-                Value::from((low as i128 + offset as i128) as i64)
-            }
-            Distribution::Int {
+            ),
+            Distribution::LogUniform { low, high } => (
+                Dimension::Float {
+                    low,
+                    high,
+                    log: true,
+                },
                 low,
                 high,
-                log: true,
-            } => {
-                let x = rng
-                    .uniform((low as f64).ln(), (high as f64 + 1.0).ln())
-                    .exp();
-                Value::from((x.floor() as i64).clamp(low, high))
+            ),
+            Distribution::Int { low, high, log } => {
+                (Dimension::Int { low, high, log }, low as f64, high as f64)
             }
+        };
+        let value = match dimension.draw(&mut rng) {
+            SearchValue::Float(x) => Value::from(round_to_4_digits(x).clamp(low, high)),
+            SearchValue::Int(k) => Value::from(k),
+            SearchValue::Choice(_) => unreachable!("a numeric dimension draws a number"),
         };
         self.setting(&value)
     }
