@@ -4,8 +4,8 @@
 //! checkpoint, a job past its time limit warned (`--signal=B:USR2`), requeued by its own
 //! script and resumed (and, with `max_requeues = 0`, failed naming the bound), cancelled and
 //! killed jobs failed with Slurm's reason (and retried), a bad partition refused with sbatch's
-//! words, a grid chunked into several arrays, and a command trial (a user's program) paused
-//! and resumed by halving across jobs.
+//! words, a grid chunked into several arrays, a command trial (a user's program) paused
+//! and resumed by halving across jobs, and a TPE search making a local run's trials.
 //!
 //! Without Slurm these tests are reported as ignored, with the reason, unless
 //! `SWEEP_REQUIRE_SLURM=1` (as in CI) makes that a failure.
@@ -55,7 +55,8 @@ fn main() {
             a_grid_larger_than_max_array_size_is_chunked_and_every_trial_runs_once,
             a_job_past_its_time_limit_is_warned_requeued_and_resumed_from_its_checkpoint,
             a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound,
-            a_command_trial_runs_as_a_job_pauses_at_its_rung_and_resumes_in_the_next
+            a_command_trial_runs_as_a_job_pauses_at_its_rung_and_resumes_in_the_next,
+            a_tpe_search_on_slurm_makes_the_trials_a_local_run_makes_in_the_same_order
         ],
     )
 }
@@ -937,4 +938,77 @@ fn a_command_trial_runs_as_a_job_pauses_at_its_rung_and_resumes_in_the_next() {
             t.row.number
         );
     }
+}
+
+/// A TPE search over the quadratic example's lr and momentum: 8 trials, 2 out at once.
+fn quadratic_search(name: &str, executor: &str) -> String {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quadratic/train.py");
+    let example = format!("{:?}", example.display().to_string());
+    format!(
+        r#"name = "{name}"
+
+[trial]
+command = ["python3", {example}]
+epochs = 2
+objective = "val_loss"
+direction = "minimize"
+
+[params]
+lr = 0.1
+momentum = 0.0
+steps = 5
+
+[search]
+method = "tpe"
+trials = 8
+seed = 3
+startup = 3
+parallel = 2
+lr = {{ log_uniform = [0.001, 0.5] }}
+momentum = {{ uniform = [0.0, 0.9] }}
+
+[run]
+executor = "{executor}"
+devices = "cpu"
+trials_per_device = 2
+
+[run.slurm]
+cpus_per_trial = 1
+max_parallel = 2
+"#
+    )
+}
+
+fn a_tpe_search_on_slurm_makes_the_trials_a_local_run_makes_in_the_same_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = unique("search");
+    std::fs::write(dir.join("slurm.toml"), quadratic_search(&name, "slurm")).unwrap();
+    let (code, stdout, stderr) = sweep(dir, &["run", "slurm.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let local_dir = dir.join("local");
+    std::fs::create_dir(&local_dir).unwrap();
+    std::fs::write(
+        local_dir.join("local.toml"),
+        quadratic_search(&name, "local"),
+    )
+    .unwrap();
+    let (code, _, stderr) = sweep(&local_dir, &["run", "local.toml", "--db", "sweep.db"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let sequence = |dir: &Path| -> Vec<(i64, String, Option<f64>)> {
+        stored_trials(&dir.join("sweep.db"), &name)
+            .into_iter()
+            .map(|t| {
+                assert_eq!(t.row.status, TrialStatus::Done, "{:?}", t.row);
+                (t.row.number, t.row.config_hash, t.row.objective)
+            })
+            .collect()
+    };
+    let on_slurm = sequence(dir);
+    assert_eq!(on_slurm.len(), 8);
+    assert_eq!(
+        on_slurm,
+        sequence(&local_dir),
+        "the same trials, numbered alike, on Slurm and here"
+    );
 }
