@@ -358,11 +358,7 @@ impl Kind for AnyInts {
         Form::List
     }
     fn read(&self, value: &Value) -> Result<Setting, Refusal> {
-        let ints: Vec<i64> = value
-            .as_array()
-            .and_then(|a| a.iter().map(Value::as_integer).collect())
-            .ok_or_else(|| Refusal::expected("a list of integers"))?;
-        Ok(Setting::new(Param::Ints(ints), |_| {}))
+        Ok(Setting::new(Param::Ints(ints(value)?), |_| {}))
     }
 }
 
@@ -390,6 +386,14 @@ pub fn int(value: &Value, min: i64) -> Result<i64, Refusal> {
         return Err(Refusal::Range(format!("must be at least {min}, not {v}")));
     }
     Ok(v)
+}
+
+/// A list of integers.
+fn ints(value: &Value) -> Result<Vec<i64>, Refusal> {
+    value
+        .as_array()
+        .and_then(|a| a.iter().map(Value::as_integer).collect())
+        .ok_or_else(|| Refusal::expected("a list of integers"))
 }
 
 /// A number (an integer is one too).
@@ -445,10 +449,7 @@ impl Kind for Widths {
     }
 
     fn read(&self, value: &Value) -> Result<Setting, Refusal> {
-        let ints: Vec<i64> = value
-            .as_array()
-            .and_then(|a| a.iter().map(Value::as_integer).collect())
-            .ok_or_else(|| Refusal::expected("a list of integers"))?;
+        let ints = ints(value)?;
         if let Some(bad) = ints.iter().find(|&&w| w < 1) {
             return Err(Refusal::Range(format!("must be at least 1, not {bad}")));
         }
