@@ -862,9 +862,9 @@ fn a_job_past_its_time_limit_with_no_requeue_left_fails_naming_the_bound() {
     assert_eq!(common::checkpoint_epochs(&folder) as i64, kept);
 }
 
-/// The repository's quadratic example (a standard-library Python command trial) as a sweep of
-/// 3 learning rates with halving (rungs at epochs 2 and 6), on `executor`.
-fn quadratic_file(name: &str, executor: &str) -> String {
+/// The repository's quadratic example (a standard-library Python command trial) as a sweep
+/// of `epochs` epochs on `executor`, `search` saying what it tries: 2 jobs at a time.
+fn quadratic(name: &str, executor: &str, epochs: u32, search: &str) -> String {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quadratic/train.py");
     let example = format!("{:?}", example.display().to_string());
     format!(
@@ -873,7 +873,7 @@ fn quadratic_file(name: &str, executor: &str) -> String {
 [trial]
 command = ["python3", {example}]
 files = [{example}]
-epochs = 6
+epochs = {epochs}
 objective = "val_loss"
 direction = "minimize"
 
@@ -882,23 +882,25 @@ lr = 0.1
 momentum = 0.0
 steps = 5
 
-[grid]
-lr = [0.01, 0.05, 0.2]
-
-[prune]
-method = "halving"
-min_epochs = 2
-reduction_factor = 3
+{search}
 
 [run]
 executor = "{executor}"
 devices = "cpu"
+trials_per_device = 2
 
 [run.slurm]
 cpus_per_trial = 1
 max_parallel = 2
 "#
     )
+}
+
+/// 3 learning rates with halving (rungs at epochs 2 and 6).
+fn quadratic_file(name: &str, executor: &str) -> String {
+    let halving = "[grid]\nlr = [0.01, 0.05, 0.2]\n\n\
+                   [prune]\nmethod = \"halving\"\nmin_epochs = 2\nreduction_factor = 3";
+    quadratic(name, executor, 6, halving)
 }
 
 fn a_command_trial_runs_as_a_job_pauses_at_its_rung_and_resumes_in_the_next() {
@@ -942,41 +944,9 @@ fn a_command_trial_runs_as_a_job_pauses_at_its_rung_and_resumes_in_the_next() {
 
 /// A TPE search over the quadratic example's lr and momentum: 8 trials, 2 out at once.
 fn quadratic_search(name: &str, executor: &str) -> String {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quadratic/train.py");
-    let example = format!("{:?}", example.display().to_string());
-    format!(
-        r#"name = "{name}"
-
-[trial]
-command = ["python3", {example}]
-epochs = 2
-objective = "val_loss"
-direction = "minimize"
-
-[params]
-lr = 0.1
-momentum = 0.0
-steps = 5
-
-[search]
-method = "tpe"
-trials = 8
-seed = 3
-startup = 3
-parallel = 2
-lr = {{ log_uniform = [0.001, 0.5] }}
-momentum = {{ uniform = [0.0, 0.9] }}
-
-[run]
-executor = "{executor}"
-devices = "cpu"
-trials_per_device = 2
-
-[run.slurm]
-cpus_per_trial = 1
-max_parallel = 2
-"#
-    )
+    let search = "[search]\nmethod = \"tpe\"\ntrials = 8\nseed = 3\nstartup = 3\nparallel = 2\n\
+                  lr = { log_uniform = [0.001, 0.5] }\nmomentum = { uniform = [0.0, 0.9] }";
+    quadratic(name, executor, 2, search)
 }
 
 fn a_tpe_search_on_slurm_makes_the_trials_a_local_run_makes_in_the_same_order() {

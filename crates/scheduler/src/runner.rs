@@ -27,6 +27,7 @@ use crate::program::Trainer;
 use crate::prune::{self, TrialView};
 use crate::slots::Slot;
 use crate::suggestions::{self, Suggested};
+use crate::sweep_file::TrialSpec;
 use crate::sweep_file::{self, expand_grid, DataSource, Devices, SweepFile};
 use crate::trial::CONFIG_FILE;
 use sweep_model::TrialEvent;
@@ -155,15 +156,20 @@ fn new_trials(file: &SweepFile) -> Vec<NewTrial> {
     };
     expand_grid(file)
         .into_iter()
-        .map(|t| NewTrial {
-            origin,
-            until_epoch,
-            grid_index: t.grid_index as i64,
-            summary: t.config.summary(t.params),
-            config: serde_json::to_string(&t.config).expect("configs serialise"),
-            config_hash: t.hash,
-        })
+        .map(|t| new_trial(t, origin, until_epoch))
         .collect()
+}
+
+/// A trial of the file as a database row: what it runs, hashed and summarised once.
+fn new_trial(spec: TrialSpec, origin: TrialOrigin, until_epoch: Option<i64>) -> NewTrial {
+    NewTrial {
+        origin,
+        until_epoch,
+        grid_index: spec.grid_index as i64,
+        summary: spec.config.summary(spec.params),
+        config: serde_json::to_string(&spec.config).expect("configs serialise"),
+        config_hash: spec.hash,
+    }
 }
 
 /// Records the sweep, runs its unfinished trials with its executor until none is left,
@@ -386,14 +392,7 @@ impl Run<'_> {
         let made = suggestions::next_trials(self.file, search, &self.file.goal(), &rows)?;
         let mut added = 0;
         for Suggested { spec, origin } in made {
-            let trial = NewTrial {
-                origin,
-                until_epoch,
-                grid_index: spec.grid_index as i64,
-                summary: spec.config.summary(spec.params),
-                config: serde_json::to_string(&spec.config).expect("configs serialise"),
-                config_hash: spec.hash,
-            };
+            let trial = new_trial(spec, origin, until_epoch);
             added += usize::from(store::record_trial(pool, sweep, &trial).await?);
         }
         Ok(added)
